@@ -1,0 +1,68 @@
+import { randomUUID } from 'node:crypto';
+import cookie from '@fastify/cookie';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import { sharedSchemas } from './http/schemas.js';
+import { apiKeyAuth } from './plugins/api-key-auth.js';
+import { errorHandler } from './plugins/error-handler.js';
+import { openapi } from './plugins/openapi.js';
+import { sessionAuth } from './plugins/session-auth.js';
+import { accountRoutes } from './routes/account.js';
+import { dataPlaneRoutes } from './routes/data-plane.js';
+import { keyRoutes } from './routes/keys.js';
+import type { Runtime } from './runtime.js';
+
+/** Largest request body keyward accepts; its largest legitimate body is well under 1 KiB. */
+export const BODY_LIMIT_BYTES = 16 * 1024;
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** Log options shared by the server and tests: secrets never reach the log. */
+export const LOG_REDACT = [
+  'req.headers["x-api-key"]',
+  'req.headers.cookie',
+  'req.headers.authorization',
+  'res.headers["set-cookie"]',
+];
+
+export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['logger'] = false) {
+  const app = Fastify({
+    logger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Honour a caller's X-Request-Id when it is sane, so logs line up across the fleet.
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  // A POST with no body (e.g. "generate a key" with no name) validates as an empty object.
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined && request.method === 'POST') request.body = {};
+  });
+  for (const schema of sharedSchemas) app.addSchema(schema);
+
+  await app.register(errorHandler);
+  await app.register(openapi);
+  await app.register(cookie);
+  await app.register(sessionAuth, {
+    accounts: runtime.accounts,
+    cookieSecure: runtime.cookieSecure,
+    publicOrigin: runtime.env.KEYWARD_PUBLIC_ORIGIN,
+  });
+  await app.register(apiKeyAuth, { keyVerifier: runtime.keyVerifier });
+
+  await app.register(accountRoutes, { accounts: runtime.accounts });
+  await app.register(keyRoutes, {
+    keys: runtime.keys,
+    maxGraceSeconds: runtime.env.KEYWARD_MAX_ROTATION_GRACE_SECONDS,
+  });
+  await app.register(dataPlaneRoutes);
+  return app;
+}
+
+export type KeywardApp = Awaited<ReturnType<typeof buildApp>>;

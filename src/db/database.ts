@@ -1,0 +1,101 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import { sql } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+import * as schema from './schema.js';
+
+export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export interface DatabaseHandle {
+  db: Database;
+  kind: 'postgres' | 'pglite';
+  close(): Promise<void>;
+}
+
+/** Any constant works; it only has to be the same for every keyward instance. */
+const MIGRATION_LOCK_ID = 0x6b657977; // "keyw"
+
+function findPackageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('keyward: cannot find package.json above ' + fileURLToPath(import.meta.url));
+    dir = parent;
+  }
+  return dir;
+}
+
+/** The folder holding package.json, in the source tree and in the built package alike. */
+export const PACKAGE_ROOT = findPackageRoot();
+export const MIGRATIONS_FOLDER = join(PACKAGE_ROOT, 'drizzle');
+
+export interface PostgresOptions {
+  url: string;
+  poolSize: number;
+  /** Longest a single statement may run before Postgres cancels it. */
+  statementTimeoutMs: number;
+  /** Longest to wait for a new connection. */
+  connectTimeoutMs: number;
+}
+
+export function openPostgres(options: PostgresOptions): DatabaseHandle {
+  const client = postgres(options.url, {
+    max: options.poolSize,
+    connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)),
+    idle_timeout: 60,
+    onnotice: () => {},
+    connection: { application_name: 'keyward', statement_timeout: options.statementTimeoutMs },
+  });
+  return {
+    db: drizzlePostgres(client, { schema }),
+    kind: 'postgres',
+    close: () => client.end({ timeout: 5 }),
+  };
+}
+
+/**
+ * Runs pending migrations under a Postgres advisory lock: a fleet starts its
+ * replicas together, and drizzle's migrator fails when two run at once.
+ */
+export async function migratePostgresDatabase(url: string): Promise<void> {
+  const client = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await client`SELECT pg_advisory_lock(${MIGRATION_LOCK_ID})`;
+    await migratePostgres(drizzlePostgres(client), { migrationsFolder: MIGRATIONS_FOLDER });
+    await client`SELECT pg_advisory_unlock(${MIGRATION_LOCK_ID})`;
+  } finally {
+    await client.end({ timeout: 5 });
+  }
+}
+
+/** Embedded Postgres (PGlite); `dataDir` undefined keeps it in memory. */
+export async function openPglite(dataDir: string | undefined): Promise<DatabaseHandle> {
+  const client = await PGlite.create(dataDir);
+  const db = drizzlePglite(client, { schema });
+  await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
+  return { db, kind: 'pglite', close: () => client.close() };
+}
+
+export async function pingDatabase(db: Database): Promise<void> {
+  await db.execute(sql`SELECT 1`);
+}
+
+/** The SQLSTATE of a database error, looking through drizzle's wrapper. */
+export function sqlState(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+export const UNIQUE_VIOLATION = '23505';

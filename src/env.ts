@@ -1,0 +1,82 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+/**
+ * Every environment variable keyward reads, with its default. The README's
+ * configuration table is written from this schema; keep the two in step.
+ */
+export const EnvSchema = Type.Object({
+  /** TCP port the HTTP server listens on. */
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  /** Interface to bind; `0.0.0.0` in containers. */
+  HOST: Type.String({ minLength: 1, default: 'localhost' }),
+  /** pino log level. */
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+    { default: 'info' },
+  ),
+  /** Postgres connection URL. Unset: embedded PGlite in KEYWARD_DATA_DIR (single instance). */
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  /** Most connections each instance opens to Postgres. */
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
+  /** Redis connection URL. Unset: in-process cache and event bus (single instance). */
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  /** Prefix of every Redis key and channel keyward uses, so deployments can share a Redis. */
+  REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:_.-]{1,64}$', default: 'keyward:' }),
+  /** Folder of the embedded database and generated secret (embedded mode only). */
+  KEYWARD_DATA_DIR: Type.String({ minLength: 1, default: '.keyward' }),
+  /**
+   * Server secret (at least 32 characters) keying the digests kept in the hot
+   * tiers. Required with DATABASE_URL; embedded mode generates one into the data folder.
+   */
+  KEYWARD_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  /** Prefix of every key this deployment issues, e.g. `kw` gives `kw_…`. */
+  KEYWARD_KEY_PREFIX: Type.String({ pattern: '^[a-z][a-z0-9]{0,15}$', default: 'kw' }),
+  /**
+   * Origin of the dashboard as browsers see it (e.g. `https://keys.example.com`);
+   * cookie-authenticated changes from any other Origin are refused. Unset: the
+   * request's own Host.
+   */
+  KEYWARD_PUBLIC_ORIGIN: Type.Optional(Type.String({ pattern: '^https?://[^/]+$' })),
+  /** Lifetime of a dashboard session, in seconds. */
+  KEYWARD_SESSION_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 2_592_000, default: 43_200 }),
+  /** Mark the session cookie `Secure`. Unset: on with DATABASE_URL, off in embedded mode. */
+  KEYWARD_COOKIE_SECURE: Type.Optional(Type.Boolean()),
+  /** argon2id memory cost in KiB for key secrets and passwords (OWASP: 19456). */
+  KEYWARD_ARGON2_MEMORY_KIB: Type.Integer({ minimum: 1024, maximum: 4_194_304, default: 19_456 }),
+  /** argon2id iterations (OWASP: 2). */
+  KEYWARD_ARGON2_TIME_COST: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
+  /** argon2id lanes (OWASP: 1). */
+  KEYWARD_ARGON2_PARALLELISM: Type.Integer({ minimum: 1, maximum: 16, default: 1 }),
+  /** Longest grace period a rotation may give the old key, in seconds (default 30 days). */
+  KEYWARD_MAX_ROTATION_GRACE_SECONDS: Type.Integer({ minimum: 0, maximum: 31_536_000, default: 2_592_000 }),
+});
+
+export type Env = Static<typeof EnvSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Reads and validates configuration. Empty strings count as unset so that
+ * `FOO=` in a compose file does not turn into an invalid value.
+ */
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const raw: Record<string, unknown> = {};
+  for (const name of Object.keys(EnvSchema.properties)) {
+    const value = source[name];
+    if (value !== undefined && value !== '') raw[name] = value;
+  }
+  const candidate = Value.Default(EnvSchema, Value.Convert(EnvSchema, raw));
+  const problems = [...Value.Errors(EnvSchema, candidate)];
+  if (problems.length > 0) {
+    const lines = problems.map((problem) => {
+      const name = problem.path.replace(/^\//, '');
+      const shown = name === 'KEYWARD_SECRET' || name.endsWith('_URL') ? '(hidden)' : JSON.stringify(raw[name]);
+      return `  ${name}=${shown}: ${problem.message}`;
+    });
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return candidate as Env;
+}

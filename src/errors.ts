@@ -1,0 +1,69 @@
+import createError from '@fastify/error';
+
+/*
+ * Every error keyward answers with. `KW_KEY_LIMIT_REACHED` reaches clients as
+ * the envelope code `key_limit_reached` (listed in the README); never rename one.
+ */
+const OWN_CODE_PREFIX = 'KW_';
+
+/** The envelope code of one of keyward's own errors, or undefined for anyone else's. */
+export function envelopeCode(errorCode: string | undefined): string | undefined {
+  return errorCode?.startsWith(OWN_CODE_PREFIX) ? errorCode.slice(OWN_CODE_PREFIX.length).toLowerCase() : undefined;
+}
+export const InvalidRequest = createError<[string]>('KW_INVALID_REQUEST', '%s', 400);
+export const InvalidApiKey = createError(
+  'KW_INVALID_API_KEY',
+  'A valid API key is required in the x-api-key header.',
+  401,
+);
+export const ApiKeyRevoked = createError('KW_API_KEY_REVOKED', 'This API key has been revoked.', 401);
+export const ApiKeyExpired = createError('KW_API_KEY_EXPIRED', 'This API key has expired.', 401);
+export const SessionRequired = createError('KW_SESSION_REQUIRED', 'Sign in to the dashboard first.', 401);
+export const InvalidCredentials = createError('KW_INVALID_CREDENTIALS', 'Wrong email or password.', 401);
+export const CsrfRejected = createError(
+  'KW_CSRF_REJECTED',
+  'Cross-site request refused: the Origin does not match this dashboard.',
+  403,
+);
+export const KeyNotFound = createError('KW_KEY_NOT_FOUND', 'No such key in your account.', 404);
+export const RouteNotFound = createError<[string, string]>('KW_NOT_FOUND', 'No route %s %s.', 404);
+export const EmailTaken = createError('KW_EMAIL_TAKEN', 'An account with this email already exists.', 409);
+export const KeyLimitReached = createError(
+  'KW_KEY_LIMIT_REACHED',
+  'This account already has two active keys. Revoke one before generating another.',
+  409,
+);
+export const KeyNotActive = createError('KW_KEY_NOT_ACTIVE', 'This key is revoked or expired.', 409);
+export const RotationPending = createError(
+  'KW_ROTATION_PENDING',
+  'This key already has an expiry scheduled; revoke it or wait for it to expire.',
+  409,
+);
+export const AuthUnavailable = createError(
+  'KW_AUTH_UNAVAILABLE',
+  'The key could not be checked right now. Retry shortly.',
+  503,
+);
+export const ServiceUnavailable = createError(
+  'KW_SERVICE_UNAVAILABLE',
+  'keyward cannot reach its database right now. Nothing was changed; retry shortly.',
+  503,
+);
+
+/** Codes Fastify itself raises, mapped onto keyward's codes by status. */
+export const GENERIC_CODES: Record<number, string> = {
+  400: 'invalid_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  406: 'not_acceptable',
+  408: 'request_timeout',
+  413: 'payload_too_large',
+  414: 'uri_too_long',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+  431: 'headers_too_large',
+  500: 'internal_error',
+  503: 'service_unavailable',
+};

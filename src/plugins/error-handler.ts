@@ -1,0 +1,65 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { envelopeCode, GENERIC_CODES, RouteNotFound } from '../errors.js';
+
+/** SQLSTATE classes and driver codes that mean "the database is unreachable", not "bad request". */
+function isDatabaseUnavailable(error: unknown): boolean {
+  for (let current = error, depth = 0; current && typeof current === 'object' && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') {
+      if (/^(08|57P0|53)/.test(code) || code === '57014') return true;
+      if (
+        [
+          'ECONNREFUSED',
+          'ECONNRESET',
+          'ETIMEDOUT',
+          'CONNECT_TIMEOUT',
+          'CONNECTION_CLOSED',
+          'CONNECTION_ENDED',
+          'CONNECTION_DESTROYED',
+        ].includes(code)
+      ) {
+        return true;
+      }
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * One error envelope everywhere: `{"error":{"code","message","requestId"}}`.
+ * 5xx details are logged with the request, never sent.
+ */
+export const errorHandler = fp(
+  async (app: FastifyInstance) => {
+    app.setErrorHandler((error: FastifyError, request, reply) => {
+      let status = error.statusCode ?? 500;
+      let code = envelopeCode(error.code);
+      let message = error.message;
+      if (error.validation) {
+        status = 400;
+        code = 'invalid_request';
+      } else if (code !== undefined) {
+        // keyward's own errors, 503s included: their messages are written for clients
+      } else if (isDatabaseUnavailable(error)) {
+        status = 503;
+        code = 'service_unavailable';
+        message = 'keyward cannot reach its database right now. Retry shortly.';
+        request.log.warn({ err: error }, 'database unavailable');
+      } else if (status >= 500) {
+        code = 'internal_error';
+        message = 'Something went wrong on our side. Quote the requestId if you contact support.';
+        request.log.error({ err: error }, 'request failed');
+      } else {
+        code = GENERIC_CODES[status] ?? 'invalid_request';
+      }
+      return reply.code(status).send({ error: { code, message, requestId: request.id } });
+    });
+
+    app.setNotFoundHandler((request) => {
+      throw new RouteNotFound(request.method, request.url.split('?')[0] ?? '/');
+    });
+  },
+  { name: 'keyward-error-handler' },
+);

@@ -1,0 +1,100 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { AccountService, NewSession } from '../services/accounts.js';
+import { errors, SESSION_SECURITY, SessionRef } from '../http/schemas.js';
+
+const Email = Type.String({ format: 'email', maxLength: 254, examples: ['ada@example.com'] });
+const Password = Type.String({ minLength: 10, maxLength: 256, description: 'At least 10 characters.' });
+
+function sessionBody(session: NewSession) {
+  return {
+    user: { id: session.user.userId, email: session.user.email },
+    account: { id: session.user.accountId, name: session.user.accountName },
+    expiresAt: session.expiresAt.toISOString(),
+  };
+}
+
+/** Sign-up, sign-in, sign-out and the current session. */
+export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService }> = async (app, { accounts }) => {
+  app.post(
+    '/v1/signup',
+    {
+      config: { csrf: true },
+      schema: {
+        operationId: 'signUp',
+        summary: 'Create an account and its first user, and sign in',
+        tags: ['account'],
+        body: Type.Object(
+          {
+            email: Email,
+            password: Password,
+            accountName: Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', examples: ['Acme Inc.'] }),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: SessionRef, ...errors(400, 403, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      const session = await accounts.signUp(request.body);
+      return reply.setSessionCookie(session).code(201).send(sessionBody(session));
+    },
+  );
+
+  app.post(
+    '/v1/login',
+    {
+      config: { csrf: true },
+      schema: {
+        operationId: 'logIn',
+        summary: 'Sign in to the dashboard (sets the session cookie)',
+        tags: ['account'],
+        body: Type.Object(
+          { email: Type.String({ maxLength: 254 }), password: Type.String({ maxLength: 256 }) },
+          { additionalProperties: false },
+        ),
+        response: { 200: SessionRef, ...errors(400, 401, 403, 503) },
+      },
+    },
+    async (request, reply) => {
+      const session = await accounts.logIn(request.body);
+      return reply.setSessionCookie(session).send(sessionBody(session));
+    },
+  );
+
+  app.post(
+    '/v1/logout',
+    {
+      config: { auth: 'session' },
+      schema: {
+        operationId: 'logOut',
+        summary: 'End the current dashboard session',
+        tags: ['account'],
+        security: SESSION_SECURITY,
+        response: { 204: Type.Null({ description: 'Signed out.' }), ...errors(401, 403, 503) },
+      },
+    },
+    async (request, reply) => {
+      await accounts.logOut(request.sessionToken);
+      return reply.clearSessionCookie().code(204).send();
+    },
+  );
+
+  app.get(
+    '/v1/session',
+    {
+      config: { auth: 'session' },
+      schema: {
+        operationId: 'getSession',
+        summary: 'The signed-in user and account',
+        tags: ['account'],
+        security: SESSION_SECURITY,
+        response: { 200: SessionRef, ...errors(401, 503) },
+      },
+    },
+    async (request) => ({
+      user: { id: request.sessionUser.userId, email: request.sessionUser.email },
+      account: { id: request.sessionUser.accountId, name: request.sessionUser.accountName },
+    }),
+  );
+};

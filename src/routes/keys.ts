@@ -1,0 +1,125 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { errors, KeyIdParams, KeyRef, SESSION_SECURITY } from '../http/schemas.js';
+import { MAX_ACTIVE_KEYS, type KeyService } from '../services/keys.js';
+
+const KeyName = Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', examples: ['production'] });
+const FullKey = Type.String({
+  description: 'The full API key. Shown this once: keyward keeps only a hash of it.',
+  examples: ['kw_4ZbQ0cXw9LmT2pVa_0Hq3…'],
+});
+
+/** Key lifecycle, for the signed-in dashboard user's own account. */
+export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSeconds: number }> = async (
+  app,
+  { keys, maxGraceSeconds },
+) => {
+  app.get(
+    '/v1/keys',
+    {
+      config: { auth: 'session' },
+      schema: {
+        operationId: 'listKeys',
+        summary: "List the account's keys, newest first",
+        tags: ['keys'],
+        security: SESSION_SECURITY,
+        response: {
+          200: Type.Object({
+            keys: Type.Array(KeyRef),
+            maxActiveKeys: Type.Integer({ description: 'At most this many keys can be active at once.' }),
+          }),
+          ...errors(401, 503),
+        },
+      },
+    },
+    async (request) => ({
+      keys: await keys.listKeys(request.sessionUser.accountId),
+      maxActiveKeys: MAX_ACTIVE_KEYS,
+    }),
+  );
+
+  app.post(
+    '/v1/keys',
+    {
+      config: { auth: 'session' },
+      schema: {
+        operationId: 'createKey',
+        summary: 'Generate a key (at most two active per account)',
+        description: 'Answers 409 `key_limit_reached` when two keys are active: revoke one first.',
+        tags: ['keys'],
+        security: SESSION_SECURITY,
+        body: Type.Object({ name: Type.Optional(KeyName) }, { additionalProperties: false }),
+        response: { 201: Type.Object({ apiKey: FullKey, key: KeyRef }), ...errors(400, 401, 403, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { key, view } = await keys.createKey({
+        accountId: request.sessionUser.accountId,
+        userId: request.sessionUser.userId,
+        name: request.body.name,
+      });
+      return reply.code(201).send({ apiKey: key, key: view });
+    },
+  );
+
+  app.delete(
+    '/v1/keys/:keyId',
+    {
+      config: { auth: 'session' },
+      schema: {
+        operationId: 'revokeKey',
+        summary: 'Revoke a key, effective immediately',
+        description: 'Idempotent: revoking a revoked key answers the same.',
+        tags: ['keys'],
+        security: SESSION_SECURITY,
+        params: KeyIdParams,
+        response: { 200: Type.Object({ key: KeyRef }), ...errors(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request) => ({
+      key: await keys.revokeKey({
+        accountId: request.sessionUser.accountId,
+        userId: request.sessionUser.userId,
+        keyId: request.params.keyId,
+      }),
+    }),
+  );
+
+  app.post(
+    '/v1/keys/:keyId/rotate',
+    {
+      config: { auth: 'session' },
+      schema: {
+        operationId: 'rotateKey',
+        summary: 'Generate the replacement of a key, optionally scheduling the old one to expire',
+        description:
+          'Without `expireOldKeyInSeconds` both keys stay active until you revoke the old one. ' +
+          'With it, the old key stops working after that many seconds (0: at once).',
+        tags: ['keys'],
+        security: SESSION_SECURITY,
+        params: KeyIdParams,
+        body: Type.Object(
+          {
+            name: Type.Optional(KeyName),
+            expireOldKeyInSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: maxGraceSeconds })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          201: Type.Object({ apiKey: FullKey, key: KeyRef, oldKey: KeyRef }),
+          ...errors(400, 401, 403, 404, 409, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const result = await keys.rotateKey({
+        accountId: request.sessionUser.accountId,
+        userId: request.sessionUser.userId,
+        keyId: request.params.keyId,
+        name: request.body.name,
+        expireOldKeyInSeconds: request.body.expireOldKeyInSeconds,
+      });
+      return reply.code(201).send({ apiKey: result.key, key: result.view, oldKey: result.oldKey });
+    },
+  );
+};

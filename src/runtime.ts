@@ -1,0 +1,113 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyBaseLogger } from 'fastify';
+import { Redis } from 'ioredis';
+import { migratePostgresDatabase, openPglite, openPostgres, type DatabaseHandle } from './db/database.js';
+import { EmbeddedDataLock } from './db/embedded-lock.js';
+import { ConfigError, type Env } from './env.js';
+import { SecretHasher } from './keys/secret-hashing.js';
+import { AccountService } from './services/accounts.js';
+import { DatabaseKeyVerifier, type KeyVerifier } from './services/key-verifier.js';
+import { KeyService } from './services/keys.js';
+import { InProcessRevocationBus, RedisRevocationBus, type RevocationBus } from './services/revocation-bus.js';
+
+/** Everything the HTTP layer needs, opened once per process. */
+export interface Runtime {
+  env: Env;
+  /** `embedded`: PGlite in a local folder, one instance only. */
+  databaseMode: 'embedded' | 'postgres';
+  /** `single-instance`: no Redis; cache and events stay in this process. */
+  fleetMode: 'redis' | 'single-instance';
+  cookieSecure: boolean;
+  /** Keys the digests kept in the hot tiers. */
+  serverSecret: string;
+  database: DatabaseHandle;
+  accounts: AccountService;
+  keys: KeyService;
+  keyVerifier: KeyVerifier;
+  revocationBus: RevocationBus;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  /** Skip migrations (the caller ran them, e.g. `keyward migrate` or a test helper). */
+  skipMigrations?: boolean;
+  /** Keep the embedded database in memory instead of KEYWARD_DATA_DIR. */
+  inMemory?: boolean;
+}
+
+function loadOrCreateEmbeddedSecret(dataDir: string): string {
+  const path = join(dataDir, 'secret');
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  const secret = randomBytes(32).toString('base64url');
+  writeFileSync(path, secret + '\n', { mode: 0o600 });
+  return secret;
+}
+
+export async function openRuntime(env: Env, log: FastifyBaseLogger, options: RuntimeOptions = {}): Promise<Runtime> {
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const close = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  };
+  try {
+    let database: DatabaseHandle;
+    let serverSecret: string;
+    if (env.DATABASE_URL) {
+      if (!env.KEYWARD_SECRET) {
+        throw new ConfigError('KEYWARD_SECRET is required when DATABASE_URL is set (at least 32 random characters).');
+      }
+      serverSecret = env.KEYWARD_SECRET;
+      if (!options.skipMigrations) await migratePostgresDatabase(env.DATABASE_URL);
+      database = openPostgres({
+        url: env.DATABASE_URL,
+        poolSize: env.DATABASE_POOL_SIZE,
+        statementTimeoutMs: 5000,
+        connectTimeoutMs: 2000,
+      });
+    } else if (options.inMemory) {
+      serverSecret = env.KEYWARD_SECRET ?? randomBytes(32).toString('base64url');
+      database = await openPglite(undefined);
+    } else {
+      const lock = EmbeddedDataLock.acquire(env.KEYWARD_DATA_DIR);
+      cleanups.push(() => lock.release());
+      serverSecret = env.KEYWARD_SECRET ?? loadOrCreateEmbeddedSecret(env.KEYWARD_DATA_DIR);
+      database = await openPglite(join(env.KEYWARD_DATA_DIR, 'pgdata'));
+      log.info({ dataDir: env.KEYWARD_DATA_DIR }, 'embedded database (PGlite): set DATABASE_URL for production');
+    }
+    cleanups.push(() => database.close());
+
+    let revocationBus: RevocationBus;
+    if (env.REDIS_URL) {
+      const redis = new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+      await redis.connect();
+      cleanups.push(() => void redis.disconnect());
+      revocationBus = new RedisRevocationBus(redis, env.REDIS_KEY_PREFIX);
+    } else {
+      revocationBus = new InProcessRevocationBus();
+      log.warn('single-instance mode: REDIS_URL is unset, so key cache and revocation events stay in this process');
+    }
+
+    const hasher = new SecretHasher({
+      memoryKib: env.KEYWARD_ARGON2_MEMORY_KIB,
+      timeCost: env.KEYWARD_ARGON2_TIME_COST,
+      parallelism: env.KEYWARD_ARGON2_PARALLELISM,
+    });
+    return {
+      env,
+      databaseMode: env.DATABASE_URL ? 'postgres' : 'embedded',
+      fleetMode: env.REDIS_URL ? 'redis' : 'single-instance',
+      cookieSecure: env.KEYWARD_COOKIE_SECURE ?? Boolean(env.DATABASE_URL),
+      serverSecret,
+      database,
+      accounts: new AccountService(database.db, hasher, env.KEYWARD_SESSION_TTL_SECONDS),
+      keys: new KeyService(database.db, hasher, env.KEYWARD_KEY_PREFIX, revocationBus),
+      keyVerifier: new DatabaseKeyVerifier(database.db, hasher, env.KEYWARD_KEY_PREFIX),
+      revocationBus,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}

@@ -1,0 +1,250 @@
+import { and, desc, eq, isNotNull, lte, sql, type SQL } from 'drizzle-orm';
+import type { Database } from '../db/database.js';
+import { sqlState, UNIQUE_VIOLATION } from '../db/database.js';
+import { accounts, apiKeys, keyRevocations, users } from '../db/schema.js';
+import { KeyLimitReached, KeyNotActive, KeyNotFound, RotationPending } from '../errors.js';
+import { generateKey, keyHint } from '../keys/key-format.js';
+import type { SecretHasher } from '../keys/secret-hashing.js';
+
+/** Most keys an account may have active at once: one in use, one being rolled out. */
+export const MAX_ACTIVE_KEYS = 2;
+const ACTIVE_SLOTS = Array.from({ length: MAX_ACTIVE_KEYS }, (_, index) => index + 1);
+
+export type KeyStatus = 'active' | 'revoked' | 'expired';
+
+export interface KeyView {
+  id: string;
+  name: string;
+  hint: string;
+  status: KeyStatus;
+  createdAt: Date;
+  createdBy: string | null;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export interface KeyEnded {
+  keyId: string;
+  accountId: string;
+  reason: 'revoked' | 'expired';
+}
+
+/**
+ * Told after a transaction that ended keys commits; resolves once the fleet
+ * no longer accepts them.
+ */
+export interface KeyEndedListener {
+  keysEnded(events: KeyEnded[]): Promise<void>;
+}
+
+type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
+
+const keyColumns = {
+  id: apiKeys.id,
+  name: apiKeys.name,
+  hint: apiKeys.hint,
+  slot: apiKeys.slot,
+  createdAt: apiKeys.createdAt,
+  createdBy: users.email,
+  expiresAt: apiKeys.expiresAt,
+  revokedAt: apiKeys.revokedAt,
+};
+
+type KeyRow = Awaited<ReturnType<KeyService['selectKeys']>>[number];
+
+function toView(row: KeyRow, now = new Date()): KeyView {
+  const status: KeyStatus = row.revokedAt ? 'revoked' : row.expiresAt && row.expiresAt <= now ? 'expired' : 'active';
+  return {
+    id: row.id,
+    name: row.name,
+    hint: row.hint,
+    status,
+    createdAt: row.createdAt,
+    createdBy: row.createdBy,
+    expiresAt: row.expiresAt,
+    revokedAt: row.revokedAt,
+  };
+}
+
+/** The key lifecycle: create, list, rotate, revoke. Postgres is the source of truth. */
+export class KeyService {
+  constructor(
+    private readonly db: Database,
+    private readonly hasher: SecretHasher,
+    private readonly keyPrefix: string,
+    private readonly keyEnded: KeyEndedListener,
+  ) {}
+
+  private selectKeys(where: SQL | undefined) {
+    return this.db
+      .select(keyColumns)
+      .from(apiKeys)
+      .leftJoin(users, eq(users.id, apiKeys.createdBy))
+      .where(where)
+      .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id));
+  }
+
+  /** Every key of the account, newest first, revoked ones included. */
+  async listKeys(accountId: string): Promise<KeyView[]> {
+    const now = new Date();
+    return (await this.selectKeys(eq(apiKeys.accountId, accountId))).map((row) => toView(row, now));
+  }
+
+  async getKey(accountId: string, keyId: string): Promise<KeyView> {
+    const [row] = await this.selectKeys(and(eq(apiKeys.id, keyId), eq(apiKeys.accountId, accountId)));
+    if (!row) throw new KeyNotFound();
+    return toView(row);
+  }
+
+  /** Creates a key; the returned `key` is the only time the full key exists outside its holder. */
+  async createKey(input: {
+    accountId: string;
+    userId: string;
+    name?: string;
+  }): Promise<{ key: string; view: KeyView }> {
+    const { key, keyId } = generateKey(this.keyPrefix);
+    const secretHash = await this.hasher.hash(key); // before the transaction: never hold locks across argon2
+    const ended = await this.db.transaction(async (tx) => {
+      const ended = await this.lockAccountAndEndExpired(tx, input.accountId);
+      await this.insertKey(tx, { ...input, keyId, key, secretHash });
+      return ended;
+    });
+    await this.notifyEnded(ended);
+    return { key, view: await this.getKey(input.accountId, keyId) };
+  }
+
+  /**
+   * Creates the key that replaces `keyId` and, when `expireOldKeyInSeconds` is
+   * given, schedules the old key's expiry (0 ends it at once).
+   */
+  async rotateKey(input: {
+    accountId: string;
+    userId: string;
+    keyId: string;
+    name?: string;
+    expireOldKeyInSeconds?: number;
+  }): Promise<{ key: string; view: KeyView; oldKey: KeyView }> {
+    const { key, keyId } = generateKey(this.keyPrefix);
+    const secretHash = await this.hasher.hash(key);
+    const ended = await this.db.transaction(async (tx) => {
+      const ended = await this.lockAccountAndEndExpired(tx, input.accountId);
+      const [old] = await tx
+        .select({ name: apiKeys.name, slot: apiKeys.slot, expiresAt: apiKeys.expiresAt })
+        .from(apiKeys)
+        .where(and(eq(apiKeys.id, input.keyId), eq(apiKeys.accountId, input.accountId)));
+      if (!old) throw new KeyNotFound();
+      if (old.slot === null) throw new KeyNotActive();
+      if (old.expiresAt !== null) throw new RotationPending();
+      const seconds = input.expireOldKeyInSeconds;
+      if (seconds === 0) {
+        // Ending the old key first frees its slot for the new one.
+        ended.push(...(await this.endKeys(tx, input.accountId, [input.keyId], 'expired', null)));
+      } else if (seconds !== undefined) {
+        await tx
+          .update(apiKeys)
+          .set({ expiresAt: sql`now() + make_interval(secs => ${seconds})` })
+          .where(eq(apiKeys.id, input.keyId));
+      }
+      await this.insertKey(tx, {
+        accountId: input.accountId,
+        userId: input.userId,
+        name: input.name ?? `${old.name} (rotated)`,
+        keyId,
+        key,
+        secretHash,
+      });
+      return ended;
+    });
+    await this.notifyEnded(ended);
+    const [view, oldKey] = await Promise.all([
+      this.getKey(input.accountId, keyId),
+      this.getKey(input.accountId, input.keyId),
+    ]);
+    return { key, view, oldKey };
+  }
+
+  /** Revokes a key. Idempotent: revoking a revoked key answers the same. */
+  async revokeKey(input: { accountId: string; userId: string; keyId: string }): Promise<KeyView> {
+    const ended = await this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .select({ revokedAt: apiKeys.revokedAt })
+        .from(apiKeys)
+        .where(and(eq(apiKeys.id, input.keyId), eq(apiKeys.accountId, input.accountId)))
+        .for('update');
+      if (!row) throw new KeyNotFound();
+      if (row.revokedAt) return [];
+      return this.endKeys(tx, input.accountId, [input.keyId], 'revoked', input.userId);
+    });
+    await this.notifyEnded(ended);
+    return this.getKey(input.accountId, input.keyId);
+  }
+
+  /**
+   * Serialises key changes per account (the account row is the lock) and
+   * frees the slots of keys whose scheduled expiry has passed.
+   */
+  private async lockAccountAndEndExpired(tx: Transaction, accountId: string): Promise<KeyEnded[]> {
+    await tx.select({ id: accounts.id }).from(accounts).where(eq(accounts.id, accountId)).for('update');
+    const expired = await tx
+      .select({ id: apiKeys.id })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.accountId, accountId), isNotNull(apiKeys.slot), lte(apiKeys.expiresAt, sql`now()`)));
+    return this.endKeys(
+      tx,
+      accountId,
+      expired.map((row) => row.id),
+      'expired',
+      null,
+    );
+  }
+
+  private async endKeys(
+    tx: Transaction,
+    accountId: string,
+    keyIds: string[],
+    reason: KeyEnded['reason'],
+    revokedBy: string | null,
+  ): Promise<KeyEnded[]> {
+    const ended: KeyEnded[] = [];
+    for (const keyId of keyIds) {
+      await tx
+        .update(apiKeys)
+        .set(reason === 'revoked' ? { slot: null, revokedAt: sql`now()`, revokedBy } : { slot: null })
+        .where(eq(apiKeys.id, keyId));
+      await tx.insert(keyRevocations).values({ keyId, accountId, reason });
+      ended.push({ keyId, accountId, reason });
+    }
+    return ended;
+  }
+
+  private async insertKey(
+    tx: Transaction,
+    input: { accountId: string; userId: string; name?: string; keyId: string; key: string; secretHash: string },
+  ): Promise<void> {
+    const used = await tx
+      .select({ slot: apiKeys.slot })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.accountId, input.accountId), isNotNull(apiKeys.slot)));
+    const slot = ACTIVE_SLOTS.find((candidate) => !used.some((row) => row.slot === candidate));
+    if (slot === undefined) throw new KeyLimitReached();
+    try {
+      await tx.insert(apiKeys).values({
+        id: input.keyId,
+        accountId: input.accountId,
+        name: input.name?.trim() || 'API key',
+        secretHash: input.secretHash,
+        hint: keyHint(input.key),
+        slot,
+        createdBy: input.userId,
+      });
+    } catch (error) {
+      // The account lock makes this unreachable; the unique index is the last word regardless.
+      if (sqlState(error) === UNIQUE_VIOLATION) throw new KeyLimitReached();
+      throw error;
+    }
+  }
+
+  private async notifyEnded(ended: KeyEnded[]): Promise<void> {
+    if (ended.length > 0) await this.keyEnded.keysEnded(ended);
+  }
+}
