@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify';
+import { GENERIC_CODES } from './errors.js';
 import { sharedSchemas } from './http/schemas.js';
 import { apiKeyAuth } from './plugins/api-key-auth.js';
 import { errorHandler } from './plugins/error-handler.js';
@@ -34,7 +35,16 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
-    ajv: { customOptions: { removeAdditional: false } },
+    // Malformed URLs and over-long path parameters fail in the router, before the error handler.
+    frameworkErrors: (error, request, reply) => {
+      const status = error.statusCode ?? 400;
+      const code = GENERIC_CODES[status] ?? 'invalid_request';
+      void (reply as FastifyReply)
+        .code(status)
+        .send({ error: { code, message: error.message, requestId: request.id } });
+    },
+    // No type coercion: `{"name": 7}` is a client bug to report, not a name to accept.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addHook('onRequest', async (request, reply) => {

@@ -209,7 +209,11 @@ export class KeyService {
     for (const keyId of keyIds) {
       await tx
         .update(apiKeys)
-        .set(reason === 'revoked' ? { slot: null, revokedAt: sql`now()`, revokedBy } : { slot: null })
+        .set(
+          reason === 'revoked'
+            ? { slot: null, revokedAt: sql`now()`, revokedBy }
+            : { slot: null, expiresAt: sql`LEAST(COALESCE(${apiKeys.expiresAt}, now()), now())` },
+        )
         .where(eq(apiKeys.id, keyId));
       await tx.insert(keyRevocations).values({ keyId, accountId, reason });
       ended.push({ keyId, accountId, reason });

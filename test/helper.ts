@@ -1,0 +1,195 @@
+/**
+ * Test infrastructure. Services come from, in order: TEST_DATABASE_URL /
+ * TEST_REDIS_URL; the local defaults when they answer; testcontainers when a
+ * container engine exists. Each test file gets its own database (dropped
+ * after) and its own Redis key prefix, so files run in parallel.
+ */
+import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
+import type { Test } from 'tap';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import postgres from 'postgres';
+import { buildApp, LOG_REDACT, type KeywardApp } from '../src/app.js';
+import { migratePostgresDatabase } from '../src/db/database.js';
+import { loadEnv } from '../src/env.js';
+import { openRuntime, type Runtime } from '../src/runtime.js';
+
+const LOCAL_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+const LOCAL_REDIS_URL = 'redis://127.0.0.1:6379';
+
+function answers(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+async function startContainers(): Promise<{ databaseUrl: string; redisUrl: string }> {
+  const { GenericContainer, Wait } = await import('testcontainers');
+  const pg = await new GenericContainer('postgres:16-alpine')
+    .withEnvironment({ POSTGRES_HOST_AUTH_METHOD: 'trust' })
+    .withExposedPorts(5432)
+    .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, 2))
+    .withReuse()
+    .start();
+  const redis = await new GenericContainer('redis:7-alpine').withExposedPorts(6379).withReuse().start();
+  return {
+    databaseUrl: `postgres://postgres@${pg.getHost()}:${pg.getMappedPort(5432)}/postgres`,
+    redisUrl: `redis://${redis.getHost()}:${redis.getMappedPort(6379)}`,
+  };
+}
+
+let servicesPromise: Promise<{ databaseUrl: string; redisUrl: string }> | undefined;
+
+/** Admin Postgres URL and Redis URL for this test run. */
+export function testServices(): Promise<{ databaseUrl: string; redisUrl: string }> {
+  servicesPromise ??= (async () => {
+    const databaseUrl = process.env.TEST_DATABASE_URL;
+    const redisUrl = process.env.TEST_REDIS_URL;
+    if (databaseUrl && redisUrl) return { databaseUrl, redisUrl };
+    if ((databaseUrl ?? (await answers(LOCAL_DATABASE_URL))) && (redisUrl ?? (await answers(LOCAL_REDIS_URL)))) {
+      return { databaseUrl: databaseUrl ?? LOCAL_DATABASE_URL, redisUrl: redisUrl ?? LOCAL_REDIS_URL };
+    }
+    try {
+      return await startContainers();
+    } catch (error) {
+      throw new Error(
+        'Tests need Postgres and Redis: set TEST_DATABASE_URL and TEST_REDIS_URL, run them on ' +
+          '127.0.0.1:5432 (user postgres) and 127.0.0.1:6379, or provide a container engine for testcontainers. ' +
+          `(testcontainers: ${(error as Error).message})`,
+      );
+    }
+  })();
+  return servicesPromise;
+}
+
+/** A fresh, migrated database for this test, dropped in teardown. */
+export async function createTestDatabase(t: Test): Promise<string> {
+  const { databaseUrl } = await testServices();
+  const name = `keyward_test_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  t.teardown(async () => {
+    await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+  });
+  const url = new URL(databaseUrl);
+  url.pathname = `/${name}`;
+  await migratePostgresDatabase(url.toString());
+  return url.toString();
+}
+
+/** A unique Redis key prefix for this test; its keys are deleted in teardown. */
+export async function createRedisPrefix(t: Test): Promise<{ redisUrl: string; prefix: string }> {
+  const { redisUrl } = await testServices();
+  const prefix = `keyward_test:${randomBytes(6).toString('hex')}:`;
+  t.teardown(async () => {
+    const redis = new Redis(redisUrl, { lazyConnect: true });
+    await redis.connect();
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+  return { redisUrl, prefix };
+}
+
+/** Cheap argon2 for tests; the default cost is checked by its own test. */
+export const TEST_ARGON2 = { KEYWARD_ARGON2_MEMORY_KIB: '1024', KEYWARD_ARGON2_TIME_COST: '1' };
+
+export interface TestLog {
+  lines: string[];
+  text(): string;
+}
+
+export interface TestApp {
+  app: KeywardApp;
+  runtime: Runtime;
+  /** Every log line the app wrote, for asserting that no secret is logged. */
+  log: TestLog;
+  databaseUrl?: string;
+  redisPrefix?: string;
+}
+
+/**
+ * Builds the real app. `embedded: true` runs it on in-memory PGlite with the
+ * in-process cache and bus, as `npm start` does without DATABASE_URL.
+ */
+export async function buildTestApp(
+  t: Test,
+  options: { embedded?: boolean; env?: Record<string, string> } = {},
+): Promise<TestApp> {
+  const lines: string[] = [];
+  const stream = { write: (line: string) => void lines.push(line) };
+  const log: TestLog = { lines, text: () => lines.join('') };
+  const env: Record<string, string> = {
+    ...TEST_ARGON2,
+    KEYWARD_SECRET: randomBytes(32).toString('base64url'),
+    LOG_LEVEL: 'info',
+  };
+  let databaseUrl: string | undefined;
+  let redisPrefix: string | undefined;
+  if (!options.embedded) {
+    databaseUrl = await createTestDatabase(t);
+    const redis = await createRedisPrefix(t);
+    redisPrefix = redis.prefix;
+    Object.assign(env, { DATABASE_URL: databaseUrl, REDIS_URL: redis.redisUrl, REDIS_KEY_PREFIX: redis.prefix });
+  }
+  Object.assign(env, options.env);
+  const logger = pino({ level: 'info', redact: LOG_REDACT }, stream);
+  const runtime = await openRuntime(loadEnv(env), logger, { skipMigrations: true, inMemory: options.embedded });
+  const app = await buildApp(runtime, { level: 'info', redact: LOG_REDACT, stream });
+  t.teardown(async () => {
+    await app.close();
+    await runtime.close();
+  });
+  await app.ready();
+  return { app, runtime, log, databaseUrl, redisPrefix };
+}
+
+let emailCounter = 0;
+
+/** Signs up a fresh account; returns the session cookie header and ids. */
+export async function signUp(app: KeywardApp, name = 'Acme') {
+  const email = `user${++emailCounter}-${randomBytes(4).toString('hex')}@example.com`;
+  const password = 'correct horse battery';
+  const response = await app.inject({
+    method: 'POST',
+    url: '/v1/signup',
+    payload: { email, password, accountName: name },
+  });
+  if (response.statusCode !== 201) throw new Error(`sign-up failed: ${response.body}`);
+  const cookie = response.cookies.find((c) => c.name === 'keyward_session');
+  const body = response.json();
+  return {
+    email,
+    password,
+    cookie: `keyward_session=${cookie!.value}`,
+    accountId: body.account.id as string,
+    userId: body.user.id as string,
+  };
+}
+
+/** Creates a key through the API; returns the full key and its id. */
+export async function createKey(app: KeywardApp, cookie: string, name?: string) {
+  const response = await app.inject({
+    method: 'POST',
+    url: '/v1/keys',
+    headers: { cookie },
+    payload: name ? { name } : {},
+  });
+  if (response.statusCode !== 201) throw new Error(`create key failed: ${response.statusCode} ${response.body}`);
+  const body = response.json();
+  return { apiKey: body.apiKey as string, keyId: body.key.id as string };
+}
+
+export function callMe(app: KeywardApp, apiKey: string | undefined) {
+  return app.inject({ method: 'GET', url: '/v1/me', headers: apiKey === undefined ? {} : { 'x-api-key': apiKey } });
+}

@@ -1,0 +1,35 @@
+import { readFileSync } from 'node:fs';
+import t from 'tap';
+import { generateOpenApiDocument, OPENAPI_PATH } from '../src/openapi-document.js';
+
+t.test('the committed openapi/openapi.json matches what the code generates', async (t) => {
+  const generated = await generateOpenApiDocument();
+  t.equal(readFileSync(OPENAPI_PATH, 'utf8'), generated, 'run `npm run openapi` and commit the result');
+});
+
+t.test('every operation has an id, summary, tags, security where needed, and enveloped errors', async (t) => {
+  const document = JSON.parse(await generateOpenApiDocument());
+  const ids = new Set<string>();
+  for (const [path, methods] of Object.entries<Record<string, Record<string, unknown>>>(document.paths)) {
+    for (const [method, operation] of Object.entries(methods)) {
+      const name = `${method.toUpperCase()} ${path}`;
+      t.type(operation.operationId, 'string', `${name} operationId`);
+      t.notOk(ids.has(operation.operationId as string), `${name} operationId unique`);
+      ids.add(operation.operationId as string);
+      t.type(operation.summary, 'string', `${name} summary`);
+      t.ok((operation.tags as string[]).length > 0, `${name} tags`);
+      const responses = operation.responses as Record<string, { content?: Record<string, { schema: unknown }> }>;
+      for (const [status, response] of Object.entries(responses)) {
+        if (Number(status) >= 400) {
+          t.same(
+            response.content?.['application/json']?.schema,
+            { $ref: '#/components/schemas/ErrorEnvelope' },
+            `${name} ${status}`,
+          );
+        }
+      }
+      if (!['/v1/signup', '/v1/login'].includes(path)) t.ok(operation.security, `${name} security`);
+    }
+  }
+  t.ok(ids.size >= 9);
+});
