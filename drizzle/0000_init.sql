@@ -20,12 +20,14 @@ CREATE TABLE "api_keys" (
 	CONSTRAINT "api_keys_ended_has_no_slot" CHECK ("api_keys"."revoked_at" IS NULL OR "api_keys"."slot" IS NULL)
 );
 --> statement-breakpoint
-CREATE TABLE "key_revocations" (
+CREATE TABLE "key_events" (
 	"seq" bigserial PRIMARY KEY NOT NULL,
 	"key_id" text NOT NULL,
 	"account_id" uuid NOT NULL,
-	"reason" text NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL
+	"kind" text NOT NULL,
+	"expires_at" timestamp with time zone,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"published_at" timestamp with time zone
 );
 --> statement-breakpoint
 CREATE TABLE "sessions" (
@@ -50,6 +52,8 @@ ALTER TABLE "sessions" ADD CONSTRAINT "sessions_user_id_users_id_fk" FOREIGN KEY
 ALTER TABLE "users" ADD CONSTRAINT "users_account_id_accounts_id_fk" FOREIGN KEY ("account_id") REFERENCES "public"."accounts"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 CREATE UNIQUE INDEX "api_keys_active_slot_key" ON "api_keys" USING btree ("account_id","slot");--> statement-breakpoint
 CREATE INDEX "api_keys_account_idx" ON "api_keys" USING btree ("account_id","created_at");--> statement-breakpoint
+CREATE INDEX "key_events_unpublished_idx" ON "key_events" USING btree ("seq") WHERE "key_events"."published_at" IS NULL;--> statement-breakpoint
+CREATE INDEX "key_events_key_idx" ON "key_events" USING btree ("key_id");--> statement-breakpoint
 CREATE INDEX "sessions_user_idx" ON "sessions" USING btree ("user_id");--> statement-breakpoint
 CREATE INDEX "sessions_expires_idx" ON "sessions" USING btree ("expires_at");--> statement-breakpoint
 CREATE UNIQUE INDEX "users_email_key" ON "users" USING btree ("email");--> statement-breakpoint

@@ -64,7 +64,7 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
     cookieSecure: runtime.cookieSecure,
     publicOrigin: runtime.env.KEYWARD_PUBLIC_ORIGIN,
   });
-  await app.register(apiKeyAuth, { keyVerifier: runtime.keyVerifier });
+  await app.register(apiKeyAuth, { keyChecking: runtime.keyChecking });
 
   await app.register(accountRoutes, { accounts: runtime.accounts });
   await app.register(keyRoutes, {

@@ -48,6 +48,43 @@ export const EnvSchema = Type.Object({
   KEYWARD_ARGON2_TIME_COST: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
   /** argon2id lanes (OWASP: 1). */
   KEYWARD_ARGON2_PARALLELISM: Type.Integer({ minimum: 1, maximum: 16, default: 1 }),
+  /** Most keys each instance keeps in its in-process cache. */
+  KEYWARD_CACHE_MAX_KEYS: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),
+  /** Hard TTL of an in-process cache entry, in seconds: after it the key is re-read from Redis. */
+  KEYWARD_CACHE_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
+  /** How long an unknown key id is remembered as unknown, in seconds. */
+  KEYWARD_NEGATIVE_CACHE_TTL_SECONDS: Type.Integer({ minimum: 0, maximum: 3600, default: 10 }),
+  /** TTL of an entry in the Redis hot lookup set, in seconds. */
+  KEYWARD_HOT_SET_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 2_592_000, default: 86_400 }),
+  /**
+   * How long an instance trusts its in-process cache after proving it hears
+   * revocation events, in milliseconds. Also the longest a revoke call waits
+   * for an instance that stopped answering.
+   */
+  KEYWARD_LEASE_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 1500 }),
+  /** Longest a request waits on Redis before carrying on without it, in milliseconds. */
+  KEYWARD_REDIS_TIMEOUT_MS: Type.Integer({ minimum: 5, maximum: 10_000, default: 50 }),
+  /** Longest a key check or change waits on Postgres before answering 503, in milliseconds. */
+  KEYWARD_DATABASE_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 2000 }),
+  /** How often each instance relays key events that never reached Redis, in milliseconds. */
+  KEYWARD_RELAY_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 }),
+  /** How long a revoke waits for another instance to relay its event when Redis is unreachable from it. */
+  KEYWARD_REVOKE_CONFIRM_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 5000 }),
+  /** argon2 verifications run at once per instance; more wait in a queue. */
+  KEYWARD_ARGON2_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
+  /** Cold checks that may wait for argon2 per instance; beyond it they answer 503 at once. */
+  KEYWARD_ARGON2_QUEUE_MAX: Type.Integer({ minimum: 0, maximum: 100_000, default: 256 }),
+  /** Failed key checks allowed per client address per window, across the fleet; then 429. */
+  KEYWARD_FAILED_AUTH_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 100 }),
+  /** The window of KEYWARD_FAILED_AUTH_LIMIT, in seconds. */
+  KEYWARD_FAILED_AUTH_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
+  /**
+   * Trust X-Forwarded-For from this many proxy hops (0: use the socket
+   * address). Set it to the number of load balancers in front of keyward.
+   */
+  KEYWARD_TRUSTED_PROXY_HOPS: Type.Integer({ minimum: 0, maximum: 10, default: 0 }),
+  /** Longest a dashboard (management) request may take before answering 503, in milliseconds. */
+  KEYWARD_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
   /** Longest grace period a rotation may give the old key, in seconds (default 30 days). */
   KEYWARD_MAX_ROTATION_GRACE_SECONDS: Type.Integer({ minimum: 0, maximum: 31_536_000, default: 2_592_000 }),
 });

@@ -44,6 +44,17 @@ export const AuthUnavailable = createError(
   'The key could not be checked right now. Retry shortly.',
   503,
 );
+export const RevocationPending = createError(
+  'KW_REVOCATION_PENDING',
+  'The key is revoked in the database, but not every instance could be told yet because Redis is unreachable. ' +
+    'It stops working everywhere as soon as Redis answers again; retrying this call is safe.',
+  503,
+);
+export const TooManyFailedChecks = createError(
+  'KW_RATE_LIMITED',
+  'Too many failed API key checks from this address. Retry after the time in the Retry-After header.',
+  429,
+);
 export const ServiceUnavailable = createError(
   'KW_SERVICE_UNAVAILABLE',
   'keyward cannot reach its database right now. Nothing was changed; retry shortly.',

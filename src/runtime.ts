@@ -2,15 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
-import { Redis } from 'ioredis';
 import { migratePostgresDatabase, openPglite, openPostgres, type DatabaseHandle } from './db/database.js';
 import { EmbeddedDataLock } from './db/embedded-lock.js';
 import { ConfigError, type Env } from './env.js';
 import { SecretHasher } from './keys/secret-hashing.js';
 import { AccountService } from './services/accounts.js';
-import { DatabaseKeyVerifier, type KeyVerifier } from './services/key-verifier.js';
+import { openKeyChecking, type KeyChecking } from './key-check/key-checking.js';
 import { KeyService } from './services/keys.js';
-import { InProcessRevocationBus, RedisRevocationBus, type RevocationBus } from './services/revocation-bus.js';
 
 /** Everything the HTTP layer needs, opened once per process. */
 export interface Runtime {
@@ -25,8 +23,7 @@ export interface Runtime {
   database: DatabaseHandle;
   accounts: AccountService;
   keys: KeyService;
-  keyVerifier: KeyVerifier;
-  revocationBus: RevocationBus;
+  keyChecking: KeyChecking;
   close(): Promise<void>;
 }
 
@@ -77,22 +74,16 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
     }
     cleanups.push(() => database.close());
 
-    let revocationBus: RevocationBus;
-    if (env.REDIS_URL) {
-      const redis = new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000 });
-      await redis.connect();
-      cleanups.push(() => void redis.disconnect());
-      revocationBus = new RedisRevocationBus(redis, env.REDIS_KEY_PREFIX);
-    } else {
-      revocationBus = new InProcessRevocationBus();
-      log.warn('single-instance mode: REDIS_URL is unset, so key cache and revocation events stay in this process');
-    }
-
     const hasher = new SecretHasher({
       memoryKib: env.KEYWARD_ARGON2_MEMORY_KIB,
       timeCost: env.KEYWARD_ARGON2_TIME_COST,
       parallelism: env.KEYWARD_ARGON2_PARALLELISM,
     });
+    if (!env.REDIS_URL) {
+      log.warn('single-instance mode: REDIS_URL is unset, so key cache and revocation events stay in this process');
+    }
+    const keyChecking = await openKeyChecking(env, { db: database.db, hasher, serverSecret, log });
+    cleanups.push(() => keyChecking.close());
     return {
       env,
       databaseMode: env.DATABASE_URL ? 'postgres' : 'embedded',
@@ -101,9 +92,8 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
       serverSecret,
       database,
       accounts: new AccountService(database.db, hasher, env.KEYWARD_SESSION_TTL_SECONDS),
-      keys: new KeyService(database.db, hasher, env.KEYWARD_KEY_PREFIX, revocationBus),
-      keyVerifier: new DatabaseKeyVerifier(database.db, hasher, env.KEYWARD_KEY_PREFIX),
-      revocationBus,
+      keys: new KeyService(database.db, hasher, env.KEYWARD_KEY_PREFIX, keyChecking.fleet),
+      keyChecking,
       close,
     };
   } catch (error) {

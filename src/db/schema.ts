@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { check, index, pgTable, smallint, text, timestamp, uniqueIndex, uuid, bigserial } from 'drizzle-orm/pg-core';
+import { bigserial, check, index, pgTable, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 
@@ -72,13 +72,27 @@ export const apiKeys = pgTable(
 );
 
 /**
- * Append-only log of keys that stopped being valid (revoked or expired), in
- * commit order. Instances read it to resynchronise after missing events.
+ * Append-only log of changes that caches must hear about: a key revoked,
+ * expired, or given an expiry (rotation), in commit order. Written in the
+ * same transaction as the change. `published_at` stays NULL until the event
+ * reached Redis; any instance relays events left unpublished (outbox).
  */
-export const keyRevocations = pgTable('key_revocations', {
-  seq: bigserial('seq', { mode: 'number' }).primaryKey(),
-  keyId: text('key_id').notNull(),
-  accountId: uuid('account_id').notNull(),
-  reason: text('reason', { enum: ['revoked', 'expired'] }).notNull(),
-  createdAt: createdAt(),
-});
+export const keyEvents = pgTable(
+  'key_events',
+  {
+    seq: bigserial('seq', { mode: 'number' }).primaryKey(),
+    keyId: text('key_id').notNull(),
+    accountId: uuid('account_id').notNull(),
+    kind: text('kind', { enum: ['revoked', 'expired', 'expiry_scheduled'] }).notNull(),
+    /** The key's expiry after this change (expiry_scheduled, expired). */
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    publishedAt: timestamp('published_at', { withTimezone: true }),
+  },
+  (table) => [
+    index('key_events_unpublished_idx')
+      .on(table.seq)
+      .where(sql`${table.publishedAt} IS NULL`),
+    index('key_events_key_idx').on(table.keyId),
+  ],
+);

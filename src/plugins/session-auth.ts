@@ -7,13 +7,13 @@ export const SESSION_COOKIE = 'keyward_session';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** `session`: the route needs a signed-in dashboard user (cookie). */
-    auth?: 'session' | 'apiKey';
+    /** The route needs a signed-in dashboard user (session cookie). */
+    session?: boolean;
     /** Check the Origin of state-changing requests even without a session (sign-in, sign-up). */
     csrf?: boolean;
   }
   interface FastifyRequest {
-    /** The signed-in dashboard user on routes with `config.auth: 'session'`. */
+    /** The signed-in dashboard user on routes with `config: { session: true }`. */
     sessionUser: SessionUser;
     sessionToken: string;
   }
@@ -62,7 +62,7 @@ export const sessionAuth = fp<SessionAuthOptions>(
 
     app.addHook('onRoute', (route) => {
       const config = route.config;
-      if (config?.auth === 'session') {
+      if (config?.session) {
         route.preHandler = [requireSession, ...[route.preHandler ?? []].flat()];
       } else if (config?.csrf) {
         route.preHandler = [

@@ -65,7 +65,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
   app.post(
     '/v1/logout',
     {
-      config: { auth: 'session' },
+      config: { session: true },
       schema: {
         operationId: 'logOut',
         summary: 'End the current dashboard session',
@@ -83,7 +83,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
   app.get(
     '/v1/session',
     {
-      config: { auth: 'session' },
+      config: { session: true },
       schema: {
         operationId: 'getSession',
         summary: 'The signed-in user and account',

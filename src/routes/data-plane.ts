@@ -7,7 +7,7 @@ export const dataPlaneRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/v1/me',
     {
-      config: { auth: 'apiKey' },
+      config: { apiKey: true },
       schema: {
         operationId: 'whoAmI',
         summary: 'The account and key a request is authenticated as',

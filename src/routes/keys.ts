@@ -17,7 +17,7 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
   app.get(
     '/v1/keys',
     {
-      config: { auth: 'session' },
+      config: { session: true },
       schema: {
         operationId: 'listKeys',
         summary: "List the account's keys, newest first",
@@ -41,7 +41,7 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
   app.post(
     '/v1/keys',
     {
-      config: { auth: 'session' },
+      config: { session: true },
       schema: {
         operationId: 'createKey',
         summary: 'Generate a key (at most two active per account)',
@@ -65,7 +65,7 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
   app.delete(
     '/v1/keys/:keyId',
     {
-      config: { auth: 'session' },
+      config: { session: true },
       schema: {
         operationId: 'revokeKey',
         summary: 'Revoke a key, effective immediately',
@@ -88,7 +88,7 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
   app.post(
     '/v1/keys/:keyId/rotate',
     {
-      config: { auth: 'session' },
+      config: { session: true },
       schema: {
         operationId: 'rotateKey',
         summary: 'Generate the replacement of a key, optionally scheduling the old one to expire',

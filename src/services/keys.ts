@@ -1,10 +1,11 @@
-import { and, desc, eq, isNotNull, lte, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
 import { sqlState, UNIQUE_VIOLATION } from '../db/database.js';
-import { accounts, apiKeys, keyRevocations, users } from '../db/schema.js';
+import { accounts, apiKeys, keyEvents, users } from '../db/schema.js';
 import { KeyLimitReached, KeyNotActive, KeyNotFound, RotationPending } from '../errors.js';
 import { generateKey, keyHint } from '../keys/key-format.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
+import type { KeyEvent } from '../key-check/fleet-sync.js';
 
 /** Most keys an account may have active at once: one in use, one being rolled out. */
 export const MAX_ACTIVE_KEYS = 2;
@@ -23,18 +24,12 @@ export interface KeyView {
   revokedAt: Date | null;
 }
 
-export interface KeyEnded {
-  keyId: string;
-  accountId: string;
-  reason: 'revoked' | 'expired';
-}
-
 /**
- * Told after a transaction that ended keys commits; resolves once the fleet
- * no longer accepts them.
+ * Told after a transaction that changed keys commits; resolves once no
+ * instance of the fleet acts on the old state (see FleetSync).
  */
-export interface KeyEndedListener {
-  keysEnded(events: KeyEnded[]): Promise<void>;
+export interface KeyEventAnnouncer {
+  announce(events: KeyEvent[]): Promise<void>;
 }
 
 type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
@@ -72,7 +67,7 @@ export class KeyService {
     private readonly db: Database,
     private readonly hasher: SecretHasher,
     private readonly keyPrefix: string,
-    private readonly keyEnded: KeyEndedListener,
+    private readonly announcer: KeyEventAnnouncer,
   ) {}
 
   private selectKeys(where: SQL | undefined) {
@@ -109,7 +104,7 @@ export class KeyService {
       await this.insertKey(tx, { ...input, keyId, key, secretHash });
       return ended;
     });
-    await this.notifyEnded(ended);
+    await this.announce(ended);
     return { key, view: await this.getKey(input.accountId, keyId) };
   }
 
@@ -140,10 +135,12 @@ export class KeyService {
         // Ending the old key first frees its slot for the new one.
         ended.push(...(await this.endKeys(tx, input.accountId, [input.keyId], 'expired', null)));
       } else if (seconds !== undefined) {
-        await tx
+        const [scheduled] = await tx
           .update(apiKeys)
           .set({ expiresAt: sql`now() + make_interval(secs => ${seconds})` })
-          .where(eq(apiKeys.id, input.keyId));
+          .where(eq(apiKeys.id, input.keyId))
+          .returning({ expiresAt: apiKeys.expiresAt });
+        ended.push(await this.recordEvent(tx, input.accountId, input.keyId, 'expiry_scheduled', scheduled!.expiresAt));
       }
       await this.insertKey(tx, {
         accountId: input.accountId,
@@ -155,7 +152,7 @@ export class KeyService {
       });
       return ended;
     });
-    await this.notifyEnded(ended);
+    await this.announce(ended);
     const [view, oldKey] = await Promise.all([
       this.getKey(input.accountId, keyId),
       this.getKey(input.accountId, input.keyId),
@@ -163,7 +160,10 @@ export class KeyService {
     return { key, view, oldKey };
   }
 
-  /** Revokes a key. Idempotent: revoking a revoked key answers the same. */
+  /**
+   * Revokes a key. Idempotent: revoking a revoked key answers the same, and
+   * retries telling the fleet if an earlier attempt could not.
+   */
   async revokeKey(input: { accountId: string; userId: string; keyId: string }): Promise<KeyView> {
     const ended = await this.db.transaction(async (tx) => {
       const [row] = await tx
@@ -172,10 +172,15 @@ export class KeyService {
         .where(and(eq(apiKeys.id, input.keyId), eq(apiKeys.accountId, input.accountId)))
         .for('update');
       if (!row) throw new KeyNotFound();
-      if (row.revokedAt) return [];
+      if (row.revokedAt) {
+        return tx
+          .select({ seq: keyEvents.seq, keyId: keyEvents.keyId, kind: keyEvents.kind, expiresAt: keyEvents.expiresAt })
+          .from(keyEvents)
+          .where(and(eq(keyEvents.keyId, input.keyId), isNull(keyEvents.publishedAt)));
+      }
       return this.endKeys(tx, input.accountId, [input.keyId], 'revoked', input.userId);
     });
-    await this.notifyEnded(ended);
+    await this.announce(ended);
     return this.getKey(input.accountId, input.keyId);
   }
 
@@ -183,7 +188,7 @@ export class KeyService {
    * Serialises key changes per account (the account row is the lock) and
    * frees the slots of keys whose scheduled expiry has passed.
    */
-  private async lockAccountAndEndExpired(tx: Transaction, accountId: string): Promise<KeyEnded[]> {
+  private async lockAccountAndEndExpired(tx: Transaction, accountId: string): Promise<KeyEvent[]> {
     await tx.select({ id: accounts.id }).from(accounts).where(eq(accounts.id, accountId)).for('update');
     const expired = await tx
       .select({ id: apiKeys.id })
@@ -202,23 +207,38 @@ export class KeyService {
     tx: Transaction,
     accountId: string,
     keyIds: string[],
-    reason: KeyEnded['reason'],
+    reason: 'revoked' | 'expired',
     revokedBy: string | null,
-  ): Promise<KeyEnded[]> {
-    const ended: KeyEnded[] = [];
+  ): Promise<KeyEvent[]> {
+    const ended: KeyEvent[] = [];
     for (const keyId of keyIds) {
-      await tx
+      const [row] = await tx
         .update(apiKeys)
         .set(
           reason === 'revoked'
             ? { slot: null, revokedAt: sql`now()`, revokedBy }
             : { slot: null, expiresAt: sql`LEAST(COALESCE(${apiKeys.expiresAt}, now()), now())` },
         )
-        .where(eq(apiKeys.id, keyId));
-      await tx.insert(keyRevocations).values({ keyId, accountId, reason });
-      ended.push({ keyId, accountId, reason });
+        .where(eq(apiKeys.id, keyId))
+        .returning({ expiresAt: apiKeys.expiresAt });
+      ended.push(await this.recordEvent(tx, accountId, keyId, reason, row!.expiresAt));
     }
     return ended;
+  }
+
+  /** The event caches must hear about, written in the same transaction as the change. */
+  private async recordEvent(
+    tx: Transaction,
+    accountId: string,
+    keyId: string,
+    kind: KeyEvent['kind'],
+    expiresAt: Date | null,
+  ): Promise<KeyEvent> {
+    const [event] = await tx
+      .insert(keyEvents)
+      .values({ keyId, accountId, kind, expiresAt })
+      .returning({ seq: keyEvents.seq, keyId: keyEvents.keyId, kind: keyEvents.kind, expiresAt: keyEvents.expiresAt });
+    return event!;
   }
 
   private async insertKey(
@@ -248,7 +268,7 @@ export class KeyService {
     }
   }
 
-  private async notifyEnded(ended: KeyEnded[]): Promise<void> {
-    if (ended.length > 0) await this.keyEnded.keysEnded(ended);
+  private async announce(events: KeyEvent[]): Promise<void> {
+    if (events.length > 0) await this.announcer.announce(events);
   }
 }

@@ -113,8 +113,12 @@ t.test('key routes', async (t) => {
     });
     t.equal(second.statusCode, 200);
     t.equal(second.json().key.revokedAt, first.json().key.revokedAt);
-    const log = await sql`SELECT reason FROM key_revocations WHERE key_id = ${key.keyId}`;
-    t.equal(log.length, 1, 'one revocation recorded');
+    const events = await sql`SELECT kind FROM key_events WHERE key_id = ${key.keyId}`;
+    t.same(
+      events.map((row) => row.kind),
+      ['revoked'],
+      'one revocation recorded',
+    );
   });
 
   t.test('rotate with a grace period: both work, then the old key expires', async (t) => {
@@ -149,10 +153,10 @@ t.test('key routes', async (t) => {
 
     const third = await createKey(app, user.cookie);
     t.ok(third.apiKey, 'the expired key freed its slot');
-    const reasons = await sql`SELECT reason FROM key_revocations WHERE key_id = ${old.keyId}`;
+    const events = await sql`SELECT kind FROM key_events WHERE key_id = ${old.keyId} ORDER BY seq`;
     t.same(
-      reasons.map((row) => row.reason),
-      ['expired'],
+      events.map((row) => row.kind),
+      ['expiry_scheduled', 'expired'],
     );
   });
 

@@ -1,0 +1,106 @@
+/** Status of a cached key. Revoked and expired are final, so they need no lease to be believed. */
+export type CachedStatus = 'active' | 'revoked' | 'expired';
+
+export interface CachedKey {
+  digest: string;
+  accountId: string;
+  /** Epoch ms of a scheduled expiry, or null. */
+  expiresAt: number | null;
+  status: CachedStatus;
+  /** FleetSync epoch the entry was confirmed in; an older one must be re-confirmed. */
+  epoch: number;
+  /** Date.now() when cached, for the hard TTL. */
+  cachedAt: number;
+}
+
+/** How long a change mark is remembered: far longer than any check can run (bounded by timeouts). */
+const CHANGE_MEMORY_MS = 10 * 60_000;
+
+/**
+ * The in-process tier: key id → digest and status, bounded in size (oldest
+ * inserted goes first) and in age (hard TTL). Never holds a key or secret.
+ *
+ * A check that read Postgres before a revocation must not put its stale
+ * answer back after the revocation event evicted the key: every change bumps
+ * a counter, a check takes `changeMark()` before it reads, and `set` refuses
+ * an entry whose key changed since that mark.
+ */
+export class KeyCache {
+  private readonly entries = new Map<string, CachedKey>();
+  private readonly unknownUntil = new Map<string, number>();
+  private readonly changes = new Map<string, { mark: number; at: number }>();
+  private changeCounter = 0;
+
+  constructor(
+    private readonly maxKeys: number,
+    private readonly ttlMs: number,
+    private readonly negativeTtlMs: number,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(keyId: string, now: number): CachedKey | undefined {
+    const entry = this.entries.get(keyId);
+    if (entry === undefined) return undefined;
+    if (now - entry.cachedAt > this.ttlMs) {
+      this.entries.delete(keyId);
+      return undefined;
+    }
+    return entry;
+  }
+
+  changeMark(): number {
+    return this.changeCounter;
+  }
+
+  /** Stores an entry unless the key changed after `mark` was taken. */
+  set(keyId: string, entry: CachedKey, mark: number): boolean {
+    const change = this.changes.get(keyId);
+    if (change !== undefined && change.mark > mark) return false;
+    this.entries.delete(keyId); // re-insert at the end: eviction order is insertion order
+    this.entries.set(keyId, entry);
+    this.unknownUntil.delete(keyId);
+    if (this.entries.size > this.maxKeys) {
+      this.entries.delete(this.entries.keys().next().value!);
+    }
+    return true;
+  }
+
+  isUnknown(keyId: string, now: number): boolean {
+    const until = this.unknownUntil.get(keyId);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.unknownUntil.delete(keyId);
+    return false;
+  }
+
+  markUnknown(keyId: string, now: number, mark: number): void {
+    if (this.negativeTtlMs === 0) return;
+    const change = this.changes.get(keyId);
+    if (change !== undefined && change.mark > mark) return;
+    this.unknownUntil.set(keyId, now + this.negativeTtlMs);
+    if (this.unknownUntil.size > this.maxKeys) this.unknownUntil.delete(this.unknownUntil.keys().next().value!);
+  }
+
+  /**
+   * A key changed: a revoked or expired key keeps its digest with the final
+   * status (later requests with it cost nothing); any other change drops it.
+   */
+  changed(keyId: string, kind: 'revoked' | 'expired' | 'expiry_scheduled', now: number): void {
+    this.changes.set(keyId, { mark: ++this.changeCounter, at: now });
+    this.unknownUntil.delete(keyId);
+    const entry = this.entries.get(keyId);
+    if (entry === undefined) return;
+    if (kind === 'expiry_scheduled') this.entries.delete(keyId);
+    else entry.status = kind;
+  }
+
+  /** Forgets change marks old enough that no running check can predate them. */
+  pruneChanges(now: number): void {
+    for (const [keyId, change] of this.changes) {
+      if (now - change.at > CHANGE_MEMORY_MS) this.changes.delete(keyId);
+    }
+  }
+}

@@ -1,0 +1,176 @@
+import { eq } from 'drizzle-orm';
+import type { Database } from '../db/database.js';
+import { apiKeys } from '../db/schema.js';
+import { parseKey, type ParsedKey } from '../keys/key-format.js';
+import type { SecretHasher } from '../keys/secret-hashing.js';
+import { BoundedConcurrency } from './bounded-concurrency.js';
+import { digestsEqual, keyDigest } from './digest.js';
+import type { FleetSync, HotEntry } from './fleet-sync.js';
+import type { CachedKey, CachedStatus, KeyCache } from './key-cache.js';
+
+export type KeyCheck =
+  | { outcome: 'valid'; accountId: string; keyId: string; tier: CheckTier }
+  | { outcome: 'invalid' | 'revoked' | 'expired'; tier: CheckTier }
+  /** The key could not be checked (Postgres unreachable, argon2 queue full): answer 503, never 401 or 200. */
+  | { outcome: 'unavailable'; tier: CheckTier };
+
+/** Where the answer came from: in-process cache, Redis, Postgres (+argon2), or the format alone. */
+export type CheckTier = 'format' | 'memory' | 'redis' | 'postgres';
+
+export interface KeyCheckerOptions {
+  db: Database;
+  hasher: SecretHasher;
+  cache: KeyCache;
+  fleet: FleetSync;
+  serverSecret: string;
+  keyPrefix: string;
+  databaseTimeoutMs: number;
+  argon2Concurrency: number;
+  argon2QueueMax: number;
+}
+
+class Timeout extends Error {}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Timeout()), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function outcomeOf(entry: Pick<CachedKey, 'status' | 'expiresAt'>, now: number): CachedStatus {
+  if (entry.status !== 'active') return entry.status;
+  return entry.expiresAt !== null && entry.expiresAt <= now ? 'expired' : 'active';
+}
+
+/**
+ * Decides whether an `x-api-key` value is a valid, active key, cheapest tier
+ * first: format and checksum (no I/O) → in-process cache → Redis hot set →
+ * Postgres and argon2id. A cache hit is answered synchronously.
+ */
+export class KeyChecker {
+  private readonly inFlight = new Map<string, Promise<KeyCheck>>();
+  private readonly argon2: BoundedConcurrency;
+
+  constructor(private readonly options: KeyCheckerOptions) {
+    this.argon2 = new BoundedConcurrency(options.argon2Concurrency, options.argon2QueueMax);
+  }
+
+  get cache(): KeyCache {
+    return this.options.cache;
+  }
+
+  get fleet(): FleetSync {
+    return this.options.fleet;
+  }
+
+  check(headerValue: unknown): KeyCheck | Promise<KeyCheck> {
+    const parsed = parseKey(headerValue, this.options.keyPrefix);
+    if (parsed === null) return { outcome: 'invalid', tier: 'format' };
+    const { cache, fleet } = this.options;
+    const now = Date.now();
+    const digest = keyDigest(this.options.serverSecret, parsed.fullKey);
+    const entry = cache.get(parsed.keyId, now);
+    if (entry !== undefined) {
+      // A known id with another secret is wrong whatever the lease says: the id has one key.
+      if (!digestsEqual(entry.digest, digest)) return { outcome: 'invalid', tier: 'memory' };
+      const status = outcomeOf(entry, now);
+      if (status !== 'active') return { outcome: status, tier: 'memory' };
+      if (entry.epoch === fleet.epoch && fleet.isTrusted()) {
+        return { outcome: 'valid', accountId: entry.accountId, keyId: parsed.keyId, tier: 'memory' };
+      }
+    } else if (cache.isUnknown(parsed.keyId, now)) {
+      return { outcome: 'invalid', tier: 'memory' };
+    }
+    return this.singleFlight(parsed, digest);
+  }
+
+  /** One cold check per distinct key at a time: a burst for a cold key costs one argon2. */
+  private singleFlight(parsed: ParsedKey, digest: string): Promise<KeyCheck> {
+    let pending = this.inFlight.get(digest);
+    if (pending === undefined) {
+      pending = this.checkCold(parsed, digest).finally(() => this.inFlight.delete(digest));
+      this.inFlight.set(digest, pending);
+    }
+    return pending;
+  }
+
+  private async checkCold(parsed: ParsedKey, digest: string): Promise<KeyCheck> {
+    const { cache, fleet } = this.options;
+    const mark = cache.changeMark();
+    const epoch = fleet.epoch;
+    const trusted = fleet.isTrusted();
+    const remember = (entry: Omit<CachedKey, 'epoch' | 'cachedAt'>) =>
+      cache.set(parsed.keyId, { ...entry, epoch: trusted ? epoch : -1, cachedAt: Date.now() }, mark);
+
+    // Redis only while we hear its events; otherwise it may be partitioned from the fleet.
+    const hot = trusted && fleet.hotStore ? await fleet.hotStore.lookup(parsed.keyId) : null;
+    if (hot?.entry) {
+      const entry = {
+        digest: hot.entry.d,
+        accountId: hot.entry.a,
+        expiresAt: hot.entry.e ?? null,
+        status: hot.entry.s,
+      };
+      remember(entry);
+      if (!digestsEqual(entry.digest, digest)) return { outcome: 'invalid', tier: 'redis' };
+      const status = outcomeOf(entry, Date.now());
+      if (status !== 'active') return { outcome: status, tier: 'redis' };
+      return { outcome: 'valid', accountId: entry.accountId, keyId: parsed.keyId, tier: 'redis' };
+    }
+
+    let row: { accountId: string; secretHash: string; expiresAt: Date | null; revokedAt: Date | null } | undefined;
+    try {
+      [row] = await withTimeout(
+        this.options.db
+          .select({
+            accountId: apiKeys.accountId,
+            secretHash: apiKeys.secretHash,
+            expiresAt: apiKeys.expiresAt,
+            revokedAt: apiKeys.revokedAt,
+          })
+          .from(apiKeys)
+          .where(eq(apiKeys.id, parsed.keyId)),
+        this.options.databaseTimeoutMs,
+      );
+    } catch {
+      return { outcome: 'unavailable', tier: 'postgres' };
+    }
+    if (row === undefined) {
+      cache.markUnknown(parsed.keyId, Date.now(), mark);
+      return { outcome: 'invalid', tier: 'postgres' };
+    }
+
+    // The L1 digest already proves the secret when we only lacked the lease: no argon2 then.
+    const known = cache.get(parsed.keyId, Date.now());
+    let secretMatches = known !== undefined && digestsEqual(known.digest, digest);
+    if (!secretMatches) {
+      try {
+        const hash = row.secretHash;
+        secretMatches = await this.argon2.run(() => this.options.hasher.verify(hash, parsed.fullKey));
+      } catch {
+        return { outcome: 'unavailable', tier: 'postgres' };
+      }
+    }
+    if (!secretMatches) return { outcome: 'invalid', tier: 'postgres' };
+
+    const entry = {
+      digest,
+      accountId: row.accountId,
+      expiresAt: row.expiresAt?.getTime() ?? null,
+      status: (row.revokedAt ? 'revoked' : 'active') as CachedStatus,
+    };
+    remember(entry);
+    if (trusted && fleet.hotStore && hot) {
+      const hotEntry: HotEntry = { d: digest, a: entry.accountId, s: entry.status };
+      if (entry.expiresAt !== null) hotEntry.e = entry.expiresAt;
+      void fleet.hotStore.fill(parsed.keyId, hotEntry, hot.generation);
+    }
+    const status = outcomeOf(entry, Date.now());
+    if (status !== 'active') return { outcome: status, tier: 'postgres' };
+    return { outcome: 'valid', accountId: entry.accountId, keyId: parsed.keyId, tier: 'postgres' };
+  }
+}

@@ -1,0 +1,68 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Database } from '../db/database.js';
+import type { Env } from '../env.js';
+import type { SecretHasher } from '../keys/secret-hashing.js';
+import { PostgresKeyEventLog } from '../services/key-event-log.js';
+import { FailedCheckLimiter } from './failed-check-limiter.js';
+import type { FleetSync } from './fleet-sync.js';
+import { KeyCache } from './key-cache.js';
+import { KeyChecker } from './key-checker.js';
+import { LocalFleetSync } from './local-fleet-sync.js';
+import { RedisFleetSync } from './redis-fleet-sync.js';
+
+/** Everything an instance needs to check keys and hear about changes to them. */
+export interface KeyChecking {
+  checker: KeyChecker;
+  fleet: FleetSync;
+  failedChecks: FailedCheckLimiter;
+  close(): Promise<void>;
+}
+
+/** Opens the tiers: in-process cache, Redis hot set and events (if REDIS_URL), Postgres. */
+export async function openKeyChecking(
+  env: Env,
+  deps: { db: Database; hasher: SecretHasher; serverSecret: string; log: FastifyBaseLogger },
+): Promise<KeyChecking> {
+  const cache = new KeyCache(
+    env.KEYWARD_CACHE_MAX_KEYS,
+    env.KEYWARD_CACHE_TTL_SECONDS * 1000,
+    env.KEYWARD_NEGATIVE_CACHE_TTL_SECONDS * 1000,
+  );
+  let fleet: FleetSync;
+  let failedChecks: FailedCheckLimiter;
+  const failedWindowMs = env.KEYWARD_FAILED_AUTH_WINDOW_SECONDS * 1000;
+  if (env.REDIS_URL) {
+    const redisFleet = await RedisFleetSync.start({
+      redisUrl: env.REDIS_URL,
+      keyPrefix: env.REDIS_KEY_PREFIX,
+      cache,
+      eventLog: new PostgresKeyEventLog(deps.db),
+      log: deps.log,
+      leaseMs: env.KEYWARD_LEASE_MS,
+      hotTimeoutMs: env.KEYWARD_REDIS_TIMEOUT_MS,
+      hotSetTtlMs: env.KEYWARD_HOT_SET_TTL_SECONDS * 1000,
+      relayIntervalMs: env.KEYWARD_RELAY_INTERVAL_MS,
+      revokeConfirmTimeoutMs: env.KEYWARD_REVOKE_CONFIRM_TIMEOUT_MS,
+    });
+    fleet = redisFleet;
+    failedChecks = new FailedCheckLimiter(env.KEYWARD_FAILED_AUTH_LIMIT, failedWindowMs, {
+      connection: redisFleet.hotConnection,
+      keyPrefix: env.REDIS_KEY_PREFIX,
+    });
+  } else {
+    fleet = new LocalFleetSync(cache);
+    failedChecks = new FailedCheckLimiter(env.KEYWARD_FAILED_AUTH_LIMIT, failedWindowMs, null);
+  }
+  const checker = new KeyChecker({
+    db: deps.db,
+    hasher: deps.hasher,
+    cache,
+    fleet,
+    serverSecret: deps.serverSecret,
+    keyPrefix: env.KEYWARD_KEY_PREFIX,
+    databaseTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
+    argon2Concurrency: env.KEYWARD_ARGON2_CONCURRENCY,
+    argon2QueueMax: env.KEYWARD_ARGON2_QUEUE_MAX,
+  });
+  return { checker, fleet, failedChecks, close: () => fleet.close() };
+}

@@ -1,0 +1,25 @@
+import type { FleetStatus, FleetSync, KeyEvent } from './fleet-sync.js';
+import type { KeyCache } from './key-cache.js';
+
+/** Single-instance mode: the only cache is this process's, so announcing is applying. */
+export class LocalFleetSync implements FleetSync {
+  readonly epoch = 0;
+  readonly hotStore = null;
+
+  constructor(private readonly cache: KeyCache) {}
+
+  isTrusted(): boolean {
+    return true;
+  }
+
+  async announce(events: KeyEvent[]): Promise<void> {
+    const now = Date.now();
+    for (const event of events) this.cache.changed(event.keyId, event.kind, now);
+  }
+
+  status(): FleetStatus {
+    return { mode: 'single-instance', trusted: true, subscribed: true, epoch: this.epoch };
+  }
+
+  async close(): Promise<void> {}
+}
