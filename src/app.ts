@@ -6,6 +6,7 @@ import { GENERIC_CODES } from './errors.js';
 import { sharedSchemas } from './http/schemas.js';
 import { apiKeyAuth } from './plugins/api-key-auth.js';
 import { errorHandler } from './plugins/error-handler.js';
+import { managementDeadline } from './plugins/management-deadline.js';
 import { openapi } from './plugins/openapi.js';
 import { sessionAuth } from './plugins/session-auth.js';
 import { accountRoutes } from './routes/account.js';
@@ -30,6 +31,8 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
   const app = Fastify({
     logger,
     bodyLimit: BODY_LIMIT_BYTES,
+    // Behind N load balancers, the client address is the Nth from the right in X-Forwarded-For.
+    trustProxy: (_address: string, hop: number) => hop < runtime.env.KEYWARD_TRUSTED_PROXY_HOPS,
     // Honour a caller's X-Request-Id when it is sane, so logs line up across the fleet.
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
@@ -57,6 +60,7 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
   for (const schema of sharedSchemas) app.addSchema(schema);
 
   await app.register(errorHandler);
+  await app.register(managementDeadline, { timeoutMs: runtime.env.KEYWARD_REQUEST_TIMEOUT_MS });
   await app.register(openapi);
   await app.register(cookie);
   await app.register(sessionAuth, {

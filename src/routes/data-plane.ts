@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { API_KEY_SECURITY, errors } from '../http/schemas.js';
 
 /** Routes authenticated by an `x-api-key`. */
@@ -21,4 +22,49 @@ export const dataPlaneRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => request.apiKey,
   );
+
+  // Forward auth for proxies in front of services not written in Node: nginx
+  // auth_request, Traefik ForwardAuth (any method) and Envoy ext_authz (which
+  // appends the original path, hence the wildcard).
+  const verifySchema = {
+    operationId: 'verifyKey',
+    summary: 'Forward auth: 204 with the account and key in headers, or 401/429/503',
+    description:
+      'For nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz. Reads `x-api-key`; on success answers ' +
+      '204 with `x-keyward-account-id` and `x-keyward-key-id` for the proxy to pass upstream.',
+    tags: ['data-plane'],
+    security: API_KEY_SECURITY,
+    response: {
+      204: Type.Null({
+        description: 'The key is valid.',
+        headers: {
+          'x-keyward-account-id': Type.String({ format: 'uuid' }),
+          'x-keyward-key-id': Type.String(),
+        },
+      }),
+      ...errors(401, 429, 503),
+    },
+  };
+  const verify = async (request: FastifyRequest, reply: FastifyReply) => {
+    return reply
+      .header('x-keyward-account-id', request.apiKey.accountId)
+      .header('x-keyward-key-id', request.apiKey.keyId)
+      .code(204)
+      .send();
+  };
+  app.get('/v1/verify', { config: { apiKey: true }, schema: verifySchema }, verify);
+  app.route({
+    method: ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+    url: '/v1/verify',
+    config: { apiKey: true },
+    schema: { hide: true },
+    handler: verify,
+  });
+  app.route({
+    method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+    url: '/v1/verify/*',
+    config: { apiKey: true },
+    schema: { hide: true },
+    handler: verify,
+  });
 };
