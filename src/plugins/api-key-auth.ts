@@ -2,7 +2,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunc
 import fp from 'fastify-plugin';
 import { ApiKeyExpired, ApiKeyRevoked, AuthUnavailable, InvalidApiKey, TooManyFailedChecks } from '../errors.js';
 import type { KeyCheck } from '../key-check/key-checker.js';
-import type { KeyChecking } from '../key-check/key-checking.js';
+import { openPostgres } from '../db/database.js';
+import { loadEnv } from '../env.js';
+import { openKeyChecking, type KeyChecking } from '../key-check/key-checking.js';
+import { SecretHasher } from '../keys/secret-hashing.js';
 
 export interface ApiKeyIdentity {
   accountId: string;
@@ -20,8 +23,50 @@ declare module 'fastify' {
   }
 }
 
-export interface ApiKeyAuthOptions {
-  keyChecking: KeyChecking;
+/** For a service of the fleet: where keyward's Postgres and Redis are, and its server secret. */
+export interface ApiKeyAuthConnection {
+  databaseUrl: string;
+  /** Omit only for a single-instance deployment. */
+  redisUrl?: string;
+  /** keyward's KEYWARD_SECRET (the same on every instance). */
+  secret: string;
+  /** keyward's KEYWARD_KEY_PREFIX, default `kw`. */
+  keyPrefix?: string;
+  /** keyward's REDIS_KEY_PREFIX, default `keyward:`. */
+  redisKeyPrefix?: string;
+  /** Any other keyward variable, e.g. `{ KEYWARD_CACHE_MAX_KEYS: '50000' }` (see the README). */
+  settings?: Record<string, string>;
+}
+
+/** Either an open KeyChecking (keyward itself) or the settings to open one (any other service). */
+export type ApiKeyAuthOptions = { keyChecking: KeyChecking } | ApiKeyAuthConnection;
+
+async function openFromConnection(app: FastifyInstance, connection: ApiKeyAuthConnection): Promise<KeyChecking> {
+  const env = loadEnv({
+    ...connection.settings,
+    DATABASE_URL: connection.databaseUrl,
+    REDIS_URL: connection.redisUrl,
+    KEYWARD_SECRET: connection.secret,
+    KEYWARD_KEY_PREFIX: connection.keyPrefix,
+    REDIS_KEY_PREFIX: connection.redisKeyPrefix,
+  });
+  const database = openPostgres({
+    url: connection.databaseUrl,
+    poolSize: env.DATABASE_POOL_SIZE,
+    statementTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
+    connectTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
+  });
+  const hasher = new SecretHasher({
+    memoryKib: env.KEYWARD_ARGON2_MEMORY_KIB,
+    timeCost: env.KEYWARD_ARGON2_TIME_COST,
+    parallelism: env.KEYWARD_ARGON2_PARALLELISM,
+  });
+  const keyChecking = await openKeyChecking(env, { db: database.db, hasher, serverSecret: connection.secret, log: app.log });
+  app.addHook('onClose', async () => {
+    await keyChecking.close();
+    await database.close();
+  });
+  return keyChecking;
 }
 
 /**
@@ -30,7 +75,8 @@ export interface ApiKeyAuthOptions {
  * synchronously, with no promise on the hot path.
  */
 export const apiKeyAuth = fp<ApiKeyAuthOptions>(
-  async (app: FastifyInstance, { keyChecking }) => {
+  async (app: FastifyInstance, options) => {
+    const keyChecking = 'keyChecking' in options ? options.keyChecking : await openFromConnection(app, options);
     const { checker, failedChecks } = keyChecking;
     app.decorateRequest('apiKey', null as unknown as ApiKeyIdentity);
 
