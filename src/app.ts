@@ -27,12 +27,17 @@ export const LOG_REDACT = [
   'res.headers["set-cookie"]',
 ];
 
+function trustHops(hops: number) {
+  return (_address: string, hop: number) => hop < hops;
+}
+
 export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['logger'] = false) {
   const app = Fastify({
     logger,
     bodyLimit: BODY_LIMIT_BYTES,
     // Behind N load balancers, the client address is the Nth from the right in X-Forwarded-For.
-    trustProxy: (_address: string, hop: number) => hop < runtime.env.KEYWARD_TRUSTED_PROXY_HOPS,
+    // (false when there are none: request.ip is then the socket address, with no per-request parsing).
+    trustProxy: runtime.env.KEYWARD_TRUSTED_PROXY_HOPS > 0 ? trustHops(runtime.env.KEYWARD_TRUSTED_PROXY_HOPS) : false,
     // Honour a caller's X-Request-Id when it is sane, so logs line up across the fleet.
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
