@@ -82,6 +82,10 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
     if (!env.REDIS_URL) {
       log.warn('single-instance mode: REDIS_URL is unset, so key cache and revocation events stay in this process');
     }
+    const transactionLimits = {
+      statementTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
+      idleTimeoutMs: env.KEYWARD_REQUEST_TIMEOUT_MS,
+    };
     const keyChecking = await openKeyChecking(env, { db: database.db, hasher, serverSecret, log });
     cleanups.push(() => keyChecking.close());
     return {
@@ -91,8 +95,8 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
       cookieSecure: env.KEYWARD_COOKIE_SECURE ?? Boolean(env.DATABASE_URL),
       serverSecret,
       database,
-      accounts: new AccountService(database.db, hasher, env.KEYWARD_SESSION_TTL_SECONDS),
-      keys: new KeyService(database.db, hasher, env.KEYWARD_KEY_PREFIX, keyChecking.fleet),
+      accounts: new AccountService(database.db, hasher, env.KEYWARD_SESSION_TTL_SECONDS, transactionLimits),
+      keys: new KeyService(database.db, hasher, env.KEYWARD_KEY_PREFIX, keyChecking.fleet, transactionLimits),
       keyChecking,
       close,
     };

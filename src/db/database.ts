@@ -99,3 +99,43 @@ export function sqlState(error: unknown): string | undefined {
 }
 
 export const UNIQUE_VIOLATION = '23505';
+
+/** Passed by a request to a transaction: the last word on whether it may still commit. */
+export interface CommitGuard {
+  /** Throws when the request already answered 503; afterwards the request waits for the commit. */
+  enterCommit(): void;
+}
+
+export interface TransactionLimits {
+  /** Longest one statement, or one wait for a lock, may take. */
+  statementTimeoutMs: number;
+  /** Postgres ends the session (rolling back) if the client goes silent mid-transaction this long. */
+  idleTimeoutMs: number;
+}
+
+type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
+export type { Transaction };
+
+/**
+ * A transaction that cannot outlive its request: Postgres itself cancels a
+ * slow statement or lock wait and drops a session gone silent, and a request
+ * that already answered 503 can no longer commit. So "nothing was changed"
+ * stays true after the client was told so.
+ */
+export async function boundedTransaction<T>(
+  db: Database,
+  limits: TransactionLimits,
+  guard: CommitGuard | undefined,
+  work: (tx: Transaction) => Promise<T>,
+): Promise<T> {
+  return db.transaction(async (tx) => {
+    const statement = String(limits.statementTimeoutMs);
+    await tx.execute(
+      sql`SELECT set_config('statement_timeout', ${statement}, true), set_config('lock_timeout', ${statement}, true),
+             set_config('idle_in_transaction_session_timeout', ${String(limits.idleTimeoutMs)}, true)`,
+    );
+    const result = await work(tx);
+    guard?.enterCommit();
+    return result;
+  });
+}

@@ -61,7 +61,12 @@ async function openFromConnection(app: FastifyInstance, connection: ApiKeyAuthCo
     timeCost: env.KEYWARD_ARGON2_TIME_COST,
     parallelism: env.KEYWARD_ARGON2_PARALLELISM,
   });
-  const keyChecking = await openKeyChecking(env, { db: database.db, hasher, serverSecret: connection.secret, log: app.log });
+  const keyChecking = await openKeyChecking(env, {
+    db: database.db,
+    hasher,
+    serverSecret: connection.secret,
+    log: app.log,
+  });
   app.addHook('onClose', async () => {
     await keyChecking.close();
     await database.close();

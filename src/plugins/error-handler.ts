@@ -1,13 +1,14 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { envelopeCode, GENERIC_CODES, RouteNotFound } from '../errors.js';
+import { envelopeCode, GENERIC_CODES, RouteNotFound, ServiceUnavailable } from '../errors.js';
 
 /** SQLSTATE classes and driver codes that mean "the database is unreachable", not "bad request". */
 function isDatabaseUnavailable(error: unknown): boolean {
   for (let current = error, depth = 0; current && typeof current === 'object' && depth < 5; depth++) {
     const code = (current as { code?: unknown }).code;
     if (typeof code === 'string') {
-      if (/^(08|57P0|53)/.test(code) || code === '57014') return true;
+      // connection lost, server shutting down or out of resources, statement or lock timeout, session ended
+      if (/^(08|57P0|53)/.test(code) || ['57014', '55P03', '25P03'].includes(code)) return true;
       if (
         [
           'ECONNREFUSED',
@@ -45,7 +46,7 @@ export const errorHandler = fp(
       } else if (isDatabaseUnavailable(error)) {
         status = 503;
         code = 'service_unavailable';
-        message = 'keyward cannot reach its database right now. Retry shortly.';
+        message = new ServiceUnavailable().message; // a change is one transaction: it did not commit
         request.log.warn({ err: error }, 'database unavailable');
       } else if (status >= 500) {
         code = 'internal_error';

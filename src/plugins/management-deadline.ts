@@ -1,34 +1,59 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import type { CommitGuard } from '../db/database.js';
 import { ServiceUnavailable } from '../errors.js';
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    deadlineTimer?: NodeJS.Timeout;
+/**
+ * A dashboard request's time limit. When it passes before the request's
+ * transaction reached its commit, the client gets 503 and the transaction
+ * can no longer commit; once committing, the request waits for the outcome
+ * instead, so a 503 always means nothing was changed.
+ */
+export class RequestDeadline implements CommitGuard {
+  private expired = false;
+  private committing = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(timeoutMs: number, onExpiry: () => void) {
+    this.timer = setTimeout(() => {
+      if (this.committing) return;
+      this.expired = true;
+      onExpiry();
+    }, timeoutMs);
+  }
+
+  enterCommit(): void {
+    if (this.expired) throw new ServiceUnavailable();
+    this.committing = true;
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
   }
 }
 
-/**
- * Dashboard calls answer 503 rather than hang when Postgres stops answering
- * (a cut network leaves queries waiting on TCP). Nothing is half-written: a
- * transaction that never commits is rolled back by Postgres.
- */
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** On dashboard routes: pass it to the service so its transaction respects the request's time limit. */
+    deadline?: RequestDeadline;
+  }
+}
+
 export const managementDeadline = fp<{ timeoutMs: number }>(
   async (app: FastifyInstance, { timeoutMs }) => {
     async function startDeadline(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-      request.deadlineTimer = setTimeout(() => {
-        if (!reply.sent) {
-          const error = new ServiceUnavailable();
-          void reply.code(503).send({ error: { code: 'service_unavailable', message: error.message, requestId: request.id } });
-        }
-      }, timeoutMs);
+      request.deadline = new RequestDeadline(timeoutMs, () => {
+        if (reply.sent) return;
+        const { code, message } = { code: 'service_unavailable', message: new ServiceUnavailable().message };
+        void reply.code(503).send({ error: { code, message, requestId: request.id } });
+      });
     }
     app.addHook('onRoute', (route) => {
       if (route.config?.session || route.config?.csrf) {
         route.onRequest = [startDeadline, ...[route.onRequest ?? []].flat()];
       }
     });
-    app.addHook('onResponse', async (request) => clearTimeout(request.deadlineTimer));
+    app.addHook('onResponse', async (request) => request.deadline?.clear());
   },
   { name: 'keyward-management-deadline' },
 );

@@ -36,7 +36,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
       },
     },
     async (request, reply) => {
-      const session = await accounts.signUp(request.body);
+      const session = await accounts.signUp(request.body, request.deadline);
       return reply.setSessionCookie(session).code(201).send(sessionBody(session));
     },
   );

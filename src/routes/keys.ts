@@ -53,11 +53,14 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
       },
     },
     async (request, reply) => {
-      const { key, view } = await keys.createKey({
-        accountId: request.sessionUser.accountId,
-        userId: request.sessionUser.userId,
-        name: request.body.name,
-      });
+      const { key, view } = await keys.createKey(
+        {
+          accountId: request.sessionUser.accountId,
+          userId: request.sessionUser.userId,
+          name: request.body.name,
+        },
+        request.deadline,
+      );
       return reply.code(201).send({ apiKey: key, key: view });
     },
   );
@@ -77,11 +80,14 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
       },
     },
     async (request) => ({
-      key: await keys.revokeKey({
-        accountId: request.sessionUser.accountId,
-        userId: request.sessionUser.userId,
-        keyId: request.params.keyId,
-      }),
+      key: await keys.revokeKey(
+        {
+          accountId: request.sessionUser.accountId,
+          userId: request.sessionUser.userId,
+          keyId: request.params.keyId,
+        },
+        request.deadline,
+      ),
     }),
   );
 
@@ -112,13 +118,16 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
       },
     },
     async (request, reply) => {
-      const result = await keys.rotateKey({
-        accountId: request.sessionUser.accountId,
-        userId: request.sessionUser.userId,
-        keyId: request.params.keyId,
-        name: request.body.name,
-        expireOldKeyInSeconds: request.body.expireOldKeyInSeconds,
-      });
+      const result = await keys.rotateKey(
+        {
+          accountId: request.sessionUser.accountId,
+          userId: request.sessionUser.userId,
+          keyId: request.params.keyId,
+          name: request.body.name,
+          expireOldKeyInSeconds: request.body.expireOldKeyInSeconds,
+        },
+        request.deadline,
+      );
       return reply.code(201).send({ apiKey: result.key, key: result.view, oldKey: result.oldKey });
     },
   );

@@ -1,7 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { and, eq, gt, lt } from 'drizzle-orm';
-import type { Database } from '../db/database.js';
-import { sqlState, UNIQUE_VIOLATION } from '../db/database.js';
+import {
+  boundedTransaction,
+  sqlState,
+  UNIQUE_VIOLATION,
+  type CommitGuard,
+  type Database,
+  type TransactionLimits,
+} from '../db/database.js';
 import { accounts, sessions, users } from '../db/schema.js';
 import { EmailTaken, InvalidCredentials } from '../errors.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
@@ -32,15 +38,19 @@ export class AccountService {
     private readonly db: Database,
     private readonly hasher: SecretHasher,
     private readonly sessionTtlSeconds: number,
+    private readonly limits: TransactionLimits,
   ) {
     this.decoyHash = hasher.hash(randomBytes(16).toString('hex'));
   }
 
-  async signUp(input: { email: string; password: string; accountName: string }): Promise<NewSession> {
+  async signUp(
+    input: { email: string; password: string; accountName: string },
+    guard?: CommitGuard,
+  ): Promise<NewSession> {
     const email = input.email.trim().toLowerCase();
     const passwordHash = await this.hasher.hash(input.password);
     try {
-      const user = await this.db.transaction(async (tx) => {
+      const user = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
         const [account] = await tx.insert(accounts).values({ name: input.accountName.trim() }).returning();
         const [created] = await tx.insert(users).values({ accountId: account!.id, email, passwordHash }).returning();
         return { userId: created!.id, accountId: account!.id, email, accountName: account!.name };

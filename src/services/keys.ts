@@ -1,6 +1,13 @@
 import { and, desc, eq, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
-import type { Database } from '../db/database.js';
-import { sqlState, UNIQUE_VIOLATION } from '../db/database.js';
+import {
+  boundedTransaction,
+  sqlState,
+  UNIQUE_VIOLATION,
+  type CommitGuard,
+  type Database,
+  type Transaction,
+  type TransactionLimits,
+} from '../db/database.js';
 import { accounts, apiKeys, keyEvents, users } from '../db/schema.js';
 import { KeyLimitReached, KeyNotActive, KeyNotFound, RotationPending } from '../errors.js';
 import { generateKey, keyHint } from '../keys/key-format.js';
@@ -31,8 +38,6 @@ export interface KeyView {
 export interface KeyEventAnnouncer {
   announce(events: KeyEvent[]): Promise<void>;
 }
-
-type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
 
 const keyColumns = {
   id: apiKeys.id,
@@ -68,6 +73,7 @@ export class KeyService {
     private readonly hasher: SecretHasher,
     private readonly keyPrefix: string,
     private readonly announcer: KeyEventAnnouncer,
+    private readonly limits: TransactionLimits,
   ) {}
 
   private selectKeys(where: SQL | undefined) {
@@ -92,14 +98,13 @@ export class KeyService {
   }
 
   /** Creates a key; the returned `key` is the only time the full key exists outside its holder. */
-  async createKey(input: {
-    accountId: string;
-    userId: string;
-    name?: string;
-  }): Promise<{ key: string; view: KeyView }> {
+  async createKey(
+    input: { accountId: string; userId: string; name?: string },
+    guard?: CommitGuard,
+  ): Promise<{ key: string; view: KeyView }> {
     const { key, keyId } = generateKey(this.keyPrefix);
     const secretHash = await this.hasher.hash(key); // before the transaction: never hold locks across argon2
-    const ended = await this.db.transaction(async (tx) => {
+    const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
       const ended = await this.lockAccountAndEndExpired(tx, input.accountId);
       await this.insertKey(tx, { ...input, keyId, key, secretHash });
       return ended;
@@ -112,16 +117,19 @@ export class KeyService {
    * Creates the key that replaces `keyId` and, when `expireOldKeyInSeconds` is
    * given, schedules the old key's expiry (0 ends it at once).
    */
-  async rotateKey(input: {
-    accountId: string;
-    userId: string;
-    keyId: string;
-    name?: string;
-    expireOldKeyInSeconds?: number;
-  }): Promise<{ key: string; view: KeyView; oldKey: KeyView }> {
+  async rotateKey(
+    input: {
+      accountId: string;
+      userId: string;
+      keyId: string;
+      name?: string;
+      expireOldKeyInSeconds?: number;
+    },
+    guard?: CommitGuard,
+  ): Promise<{ key: string; view: KeyView; oldKey: KeyView }> {
     const { key, keyId } = generateKey(this.keyPrefix);
     const secretHash = await this.hasher.hash(key);
-    const ended = await this.db.transaction(async (tx) => {
+    const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
       const ended = await this.lockAccountAndEndExpired(tx, input.accountId);
       const [old] = await tx
         .select({ name: apiKeys.name, slot: apiKeys.slot, expiresAt: apiKeys.expiresAt })
@@ -164,8 +172,8 @@ export class KeyService {
    * Revokes a key. Idempotent: revoking a revoked key answers the same, and
    * retries telling the fleet if an earlier attempt could not.
    */
-  async revokeKey(input: { accountId: string; userId: string; keyId: string }): Promise<KeyView> {
-    const ended = await this.db.transaction(async (tx) => {
+  async revokeKey(input: { accountId: string; userId: string; keyId: string }, guard?: CommitGuard): Promise<KeyView> {
+    const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
       const [row] = await tx
         .select({ revokedAt: apiKeys.revokedAt })
         .from(apiKeys)

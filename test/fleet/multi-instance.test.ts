@@ -81,7 +81,10 @@ t.test('a revocation is effective on every instance before the revoke call retur
     const mine = samples.filter((sample) => sample.instance === index);
     const before = mine.filter((sample) => sample.sentAt < revokeStartedAt);
     const after = mine.filter((sample) => sample.sentAt >= revokeReturnedAt);
-    t.ok(before.length > 0 && before.every((sample) => sample.status === 200), `instance ${index} served the key before`);
+    t.ok(
+      before.length > 0 && before.every((sample) => sample.status === 200),
+      `instance ${index} served the key before`,
+    );
     t.ok(after.length > 0 && after.every((sample) => sample.status === 401), `instance ${index} refused it after`);
     const firstRejection = mine.find((sample) => sample.status === 401);
     t.comment(
@@ -89,5 +92,7 @@ t.test('a revocation is effective on every instance before the revoke call retur
         `${(firstRejection!.sentAt - revokeStartedAt).toFixed(1)} ms after the revoke started`,
     );
   }
-  t.comment(`revoke call took ${(revokeReturnedAt - revokeStartedAt).toFixed(1)} ms; ${samples.length} requests in all`);
+  t.comment(
+    `revoke call took ${(revokeReturnedAt - revokeStartedAt).toFixed(1)} ms; ${samples.length} requests in all`,
+  );
 });
