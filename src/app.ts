@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { GENERIC_CODES } from './errors.js';
 import { sharedSchemas } from './http/schemas.js';
+import { validatorCompiler } from './http/validation.js';
 import { apiKeyAuth } from './plugins/api-key-auth.js';
 import { errorHandler } from './plugins/error-handler.js';
 import { managementDeadline } from './plugins/management-deadline.js';
@@ -12,6 +13,7 @@ import { sessionAuth } from './plugins/session-auth.js';
 import { accountRoutes } from './routes/account.js';
 import { dataPlaneRoutes } from './routes/data-plane.js';
 import { keyRoutes } from './routes/keys.js';
+import { usageAndAuditRoutes } from './routes/usage-and-audit.js';
 import type { Runtime } from './runtime.js';
 
 /** Largest request body keyward accepts; its largest legitimate body is well under 1 KiB. */
@@ -51,10 +53,9 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
         .code(status)
         .send({ error: { code, message: error.message, requestId: request.id } });
     },
-    // No type coercion: `{"name": 7}` is a client bug to report, not a name to accept.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  app.setValidatorCompiler(validatorCompiler());
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
@@ -79,6 +80,13 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
   await app.register(keyRoutes, {
     keys: runtime.keys,
     maxGraceSeconds: runtime.env.KEYWARD_MAX_ROTATION_GRACE_SECONDS,
+  });
+  await app.register(usageAndAuditRoutes, {
+    keys: runtime.keys,
+    usageReport: runtime.usageReport,
+    auditLog: runtime.auditLog,
+    maxMinutes: runtime.env.KEYWARD_USAGE_MINUTE_RETENTION_HOURS * 60,
+    maxHours: runtime.env.KEYWARD_USAGE_RETENTION_DAYS * 24,
   });
   await app.register(dataPlaneRoutes);
   return app;

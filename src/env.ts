@@ -85,6 +85,18 @@ export const EnvSchema = Type.Object({
   KEYWARD_TRUSTED_PROXY_HOPS: Type.Integer({ minimum: 0, maximum: 10, default: 0 }),
   /** Longest a dashboard (management) request may take before answering 503, in milliseconds. */
   KEYWARD_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+  /** Count requests per key (last used, time series, callers). */
+  KEYWARD_USAGE_TRACKING: Type.Boolean({ default: true }),
+  /** How often each instance adds its usage counts to Postgres, in milliseconds: the most a crash can lose. */
+  KEYWARD_USAGE_FLUSH_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 10_000 }),
+  /** How long minute buckets of usage are kept, in hours. */
+  KEYWARD_USAGE_MINUTE_RETENTION_HOURS: Type.Integer({ minimum: 1, maximum: 720, default: 48 }),
+  /** How long hour buckets of usage and the callers seen are kept, in days. */
+  KEYWARD_USAGE_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
+  /** How long audit events are kept, in days. */
+  KEYWARD_AUDIT_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 36_500, default: 365 }),
+  /** How often each instance prunes old data and ends keys whose scheduled expiry passed, in seconds. */
+  KEYWARD_MAINTENANCE_INTERVAL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
   /** Longest grace period a rotation may give the old key, in seconds (default 30 days). */
   KEYWARD_MAX_ROTATION_GRACE_SECONDS: Type.Integer({ minimum: 0, maximum: 31_536_000, default: 2_592_000 }),
 });

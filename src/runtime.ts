@@ -8,7 +8,10 @@ import { ConfigError, type Env } from './env.js';
 import { SecretHasher } from './keys/secret-hashing.js';
 import { AccountService } from './services/accounts.js';
 import { openKeyChecking, type KeyChecking } from './key-check/key-checking.js';
+import { AuditLog } from './services/audit.js';
 import { KeyService } from './services/keys.js';
+import { Maintenance } from './services/maintenance.js';
+import { UsageReport } from './usage/usage-report.js';
 
 /** Everything the HTTP layer needs, opened once per process. */
 export interface Runtime {
@@ -24,6 +27,9 @@ export interface Runtime {
   accounts: AccountService;
   keys: KeyService;
   keyChecking: KeyChecking;
+  usageReport: UsageReport;
+  auditLog: AuditLog;
+  maintenance: Maintenance;
   close(): Promise<void>;
 }
 
@@ -88,6 +94,19 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
     };
     const keyChecking = await openKeyChecking(env, { db: database.db, hasher, serverSecret, log });
     cleanups.push(() => keyChecking.close());
+    const keys = new KeyService(database.db, hasher, env.KEYWARD_KEY_PREFIX, keyChecking.fleet, transactionLimits);
+    const maintenance = new Maintenance(
+      database.db,
+      keys,
+      {
+        usageMinuteHours: env.KEYWARD_USAGE_MINUTE_RETENTION_HOURS,
+        usageDays: env.KEYWARD_USAGE_RETENTION_DAYS,
+        auditDays: env.KEYWARD_AUDIT_RETENTION_DAYS,
+      },
+      log,
+      env.KEYWARD_MAINTENANCE_INTERVAL_SECONDS * 1000,
+    );
+    cleanups.push(() => maintenance.close());
     return {
       env,
       databaseMode: env.DATABASE_URL ? 'postgres' : 'embedded',
@@ -96,8 +115,11 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
       serverSecret,
       database,
       accounts: new AccountService(database.db, hasher, env.KEYWARD_SESSION_TTL_SECONDS, transactionLimits),
-      keys: new KeyService(database.db, hasher, env.KEYWARD_KEY_PREFIX, keyChecking.fleet, transactionLimits),
+      keys,
       keyChecking,
+      usageReport: new UsageReport(database.db),
+      auditLog: new AuditLog(database.db),
+      maintenance,
       close,
     };
   } catch (error) {

@@ -1,5 +1,18 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, check, index, pgTable, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  bigserial,
+  check,
+  index,
+  jsonb,
+  pgTable,
+  primaryKey,
+  smallint,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 
@@ -62,6 +75,8 @@ export const apiKeys = pgTable(
     expiresAt: timestamp('expires_at', { withTimezone: true }),
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
     revokedBy: uuid('revoked_by').references(() => users.id, { onDelete: 'set null' }),
+    /** Latest request seen with the key, as of the last usage flush of any instance. */
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
   },
   (table) => [
     uniqueIndex('api_keys_active_slot_key').on(table.accountId, table.slot),
@@ -94,5 +109,84 @@ export const keyEvents = pgTable(
       .on(table.seq)
       .where(sql`${table.publishedAt} IS NULL`),
     index('key_events_key_idx').on(table.keyId),
+  ],
+);
+
+/**
+ * Requests per key per time bucket: minute buckets for the last hours, hour
+ * buckets for the last days. Instances add their in-memory counts with an
+ * upsert, so concurrent flushes from a fleet sum exactly.
+ */
+export const keyUsage = pgTable(
+  'key_usage',
+  {
+    keyId: text('key_id').notNull(),
+    accountId: uuid('account_id').notNull(),
+    granularity: text('granularity', { enum: ['minute', 'hour'] }).notNull(),
+    bucketStart: timestamp('bucket_start', { withTimezone: true }).notNull(),
+    requests: bigint('requests', { mode: 'number' }).notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.keyId, table.granularity, table.bucketStart] }),
+    index('key_usage_account_idx').on(table.accountId, table.granularity, table.bucketStart),
+    index('key_usage_bucket_idx').on(table.granularity, table.bucketStart),
+  ],
+);
+
+/** Who calls with a key: one row per (key, client address, user agent), with when it was last seen. */
+export const keyCallers = pgTable(
+  'key_callers',
+  {
+    keyId: text('key_id').notNull(),
+    accountId: uuid('account_id').notNull(),
+    clientAddress: text('client_address').notNull(),
+    /** Empty when the client sent none. */
+    userAgent: text('user_agent').notNull(),
+    firstSeenAt: timestamp('first_seen_at', { withTimezone: true }).notNull(),
+    lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull(),
+    requests: bigint('requests', { mode: 'number' }).notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.keyId, table.clientAddress, table.userAgent] }),
+    index('key_callers_seen_idx').on(table.lastSeenAt),
+  ],
+);
+
+/**
+ * Every change and sign-in, written in the same transaction as the change it
+ * records: no change can exist without its record.
+ */
+export const auditEvents = pgTable(
+  'audit_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    /** NULL for a failed sign-in with an email no account has. */
+    accountId: uuid('account_id').references(() => accounts.id, { onDelete: 'cascade' }),
+    /** NULL for the system (an expiry taking effect) and failed sign-ins. */
+    actorUserId: uuid('actor_user_id').references(() => users.id, { onDelete: 'set null' }),
+    /** Kept when the user is gone, so the record still says who. */
+    actorEmail: text('actor_email'),
+    action: text('action', {
+      enum: [
+        'account.created',
+        'session.created',
+        'session.failed',
+        'session.ended',
+        'key.created',
+        'key.rotated',
+        'key.revoked',
+        'key.expired',
+        'key.expiry_scheduled',
+      ],
+    }).notNull(),
+    keyId: text('key_id'),
+    clientAddress: text('client_address'),
+    userAgent: text('user_agent'),
+    details: jsonb('details').$type<Record<string, string | number | null>>(),
+    createdAt: createdAt(),
+  },
+  (table) => [
+    index('audit_events_account_idx').on(table.accountId, table.id),
+    index('audit_events_created_idx').on(table.createdAt),
   ],
 );

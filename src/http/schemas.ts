@@ -35,6 +35,10 @@ export const Key = Type.Object(
       description: 'When a rotation scheduled this key to stop working.',
     }),
     revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+      description: 'Latest request with this key, as of the last usage flush (every KEYWARD_USAGE_FLUSH_MS).',
+    }),
+    requestsLast24h: Type.Integer({ minimum: 0, description: 'Requests in the last 24 hours, as flushed.' }),
   },
   { $id: 'Key', title: 'Key' },
 );

@@ -9,12 +9,16 @@ import { KeyCache } from './key-cache.js';
 import { KeyChecker } from './key-checker.js';
 import { LocalFleetSync } from './local-fleet-sync.js';
 import { RedisFleetSync } from './redis-fleet-sync.js';
+import { UsageRecorder } from '../usage/usage-recorder.js';
 
 /** Everything an instance needs to check keys and hear about changes to them. */
 export interface KeyChecking {
   checker: KeyChecker;
   fleet: FleetSync;
   failedChecks: FailedCheckLimiter;
+  /** null when KEYWARD_USAGE_TRACKING is off. */
+  usage: UsageRecorder | null;
+  /** Flushes usage, leaves the fleet, closes Redis (the database is the caller's). */
   close(): Promise<void>;
 }
 
@@ -64,5 +68,23 @@ export async function openKeyChecking(
     argon2Concurrency: env.KEYWARD_ARGON2_CONCURRENCY,
     argon2QueueMax: env.KEYWARD_ARGON2_QUEUE_MAX,
   });
-  return { checker, fleet, failedChecks, close: () => fleet.close() };
+  const usage = env.KEYWARD_USAGE_TRACKING
+    ? new UsageRecorder({
+        db: deps.db,
+        log: deps.log,
+        flushIntervalMs: env.KEYWARD_USAGE_FLUSH_MS,
+        maxKeysPerMinute: env.KEYWARD_CACHE_MAX_KEYS,
+        maxCallersPerKey: 100,
+      })
+    : null;
+  return {
+    checker,
+    fleet,
+    failedChecks,
+    usage,
+    close: async () => {
+      await usage?.close();
+      await fleet.close();
+    },
+  };
 }

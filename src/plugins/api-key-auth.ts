@@ -82,12 +82,13 @@ async function openFromConnection(app: FastifyInstance, connection: ApiKeyAuthCo
 export const apiKeyAuth = fp<ApiKeyAuthOptions>(
   async (app: FastifyInstance, options) => {
     const keyChecking = 'keyChecking' in options ? options.keyChecking : await openFromConnection(app, options);
-    const { checker, failedChecks } = keyChecking;
+    const { checker, failedChecks, usage } = keyChecking;
     app.decorateRequest('apiKey', null as unknown as ApiKeyIdentity);
 
     function finish(request: FastifyRequest, result: KeyCheck, done: HookHandlerDoneFunction): void {
       if (result.outcome === 'valid') {
         request.apiKey = { accountId: result.accountId, keyId: result.keyId };
+        usage?.record(result.keyId, result.accountId, request.ip, request.headers['user-agent'], Date.now());
         return done();
       }
       if (result.outcome === 'unavailable') return done(new AuthUnavailable());

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { AccountService, NewSession } from '../services/accounts.js';
+import { actorOf, clientOf } from '../http/request-context.js';
 import { errors, SESSION_SECURITY, SessionRef } from '../http/schemas.js';
 
 const Email = Type.String({ format: 'email', maxLength: 254, examples: ['ada@example.com'] });
@@ -36,7 +37,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
       },
     },
     async (request, reply) => {
-      const session = await accounts.signUp(request.body, request.deadline);
+      const session = await accounts.signUp(request.body, clientOf(request), request.deadline);
       return reply.setSessionCookie(session).code(201).send(sessionBody(session));
     },
   );
@@ -57,7 +58,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
       },
     },
     async (request, reply) => {
-      const session = await accounts.logIn(request.body);
+      const session = await accounts.logIn(request.body, clientOf(request));
       return reply.setSessionCookie(session).send(sessionBody(session));
     },
   );
@@ -75,7 +76,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
       },
     },
     async (request, reply) => {
-      await accounts.logOut(request.sessionToken);
+      await accounts.logOut(request.sessionToken, actorOf(request), request.sessionUser.accountId);
       return reply.clearSessionCookie().code(204).send();
     },
   );

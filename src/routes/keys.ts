@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { errors, KeyIdParams, KeyRef, SESSION_SECURITY } from '../http/schemas.js';
+import { actorOf } from '../http/request-context.js';
 import { MAX_ACTIVE_KEYS, type KeyService } from '../services/keys.js';
 
 const KeyName = Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', examples: ['production'] });
@@ -56,7 +57,7 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
       const { key, view } = await keys.createKey(
         {
           accountId: request.sessionUser.accountId,
-          userId: request.sessionUser.userId,
+          actor: actorOf(request),
           name: request.body.name,
         },
         request.deadline,
@@ -83,7 +84,7 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
       key: await keys.revokeKey(
         {
           accountId: request.sessionUser.accountId,
-          userId: request.sessionUser.userId,
+          actor: actorOf(request),
           keyId: request.params.keyId,
         },
         request.deadline,
@@ -121,7 +122,7 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
       const result = await keys.rotateKey(
         {
           accountId: request.sessionUser.accountId,
-          userId: request.sessionUser.userId,
+          actor: actorOf(request),
           keyId: request.params.keyId,
           name: request.body.name,
           expireOldKeyInSeconds: request.body.expireOldKeyInSeconds,

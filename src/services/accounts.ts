@@ -6,8 +6,10 @@ import {
   UNIQUE_VIOLATION,
   type CommitGuard,
   type Database,
+  type Transaction,
   type TransactionLimits,
 } from '../db/database.js';
+import { recordAudit, type Actor, type ClientContext } from './audit.js';
 import { accounts, sessions, users } from '../db/schema.js';
 import { EmailTaken, InvalidCredentials } from '../errors.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
@@ -45,24 +47,30 @@ export class AccountService {
 
   async signUp(
     input: { email: string; password: string; accountName: string },
+    client: ClientContext,
     guard?: CommitGuard,
   ): Promise<NewSession> {
     const email = input.email.trim().toLowerCase();
     const passwordHash = await this.hasher.hash(input.password);
     try {
-      const user = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
+      return await boundedTransaction(this.db, this.limits, guard, async (tx) => {
         const [account] = await tx.insert(accounts).values({ name: input.accountName.trim() }).returning();
         const [created] = await tx.insert(users).values({ accountId: account!.id, email, passwordHash }).returning();
-        return { userId: created!.id, accountId: account!.id, email, accountName: account!.name };
+        const user = { userId: created!.id, accountId: account!.id, email, accountName: account!.name };
+        await recordAudit(
+          tx,
+          { ...client, userId: user.userId, email },
+          { accountId: user.accountId, action: 'account.created' },
+        );
+        return this.startSession(tx, user, client);
       });
-      return await this.startSession(user);
     } catch (error) {
       if (sqlState(error) === UNIQUE_VIOLATION) throw new EmailTaken();
       throw error;
     }
   }
 
-  async logIn(input: { email: string; password: string }): Promise<NewSession> {
+  async logIn(input: { email: string; password: string }, client: ClientContext): Promise<NewSession> {
     const email = input.email.trim().toLowerCase();
     const [row] = await this.db
       .select({
@@ -77,15 +85,31 @@ export class AccountService {
       .where(eq(users.email, email));
     const hash = row?.passwordHash ?? (await this.decoyHash);
     const passwordMatches = await this.hasher.verify(hash, input.password);
-    if (!row || !passwordMatches) throw new InvalidCredentials();
+    if (!row || !passwordMatches) {
+      // Recorded for the account when the email is one of its users; never revealed to the caller.
+      await recordAudit(this.db, client, {
+        accountId: row?.accountId ?? null,
+        action: 'session.failed',
+        details: { email: email.slice(0, 254) },
+      });
+      throw new InvalidCredentials();
+    }
     const { passwordHash: _ignored, ...user } = row;
-    return this.startSession(user);
+    return this.db.transaction((tx) => this.startSession(tx, user, client));
   }
 
-  private async startSession(user: SessionUser): Promise<NewSession> {
+  private async startSession(tx: Transaction, user: SessionUser, client: ClientContext): Promise<NewSession> {
     const token = randomBytes(32).toString('base64url');
     const expiresAt = new Date(Date.now() + this.sessionTtlSeconds * 1000);
-    await this.db.insert(sessions).values({ tokenHash: hashToken(token), userId: user.userId, expiresAt });
+    await tx.insert(sessions).values({ tokenHash: hashToken(token), userId: user.userId, expiresAt });
+    await recordAudit(
+      tx,
+      { ...client, userId: user.userId, email: user.email },
+      {
+        accountId: user.accountId,
+        action: 'session.created',
+      },
+    );
     return { token, expiresAt, user };
   }
 
@@ -100,8 +124,11 @@ export class AccountService {
     return row ?? null;
   }
 
-  async logOut(token: string): Promise<void> {
-    await this.db.delete(sessions).where(eq(sessions.tokenHash, hashToken(token)));
+  async logOut(token: string, actor: Actor, accountId: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.delete(sessions).where(eq(sessions.tokenHash, hashToken(token)));
+      await recordAudit(tx, actor, { accountId, action: 'session.ended' });
+    });
   }
 
   /** Deletes sessions that expired; safe to run anywhere at any time. */

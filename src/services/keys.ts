@@ -1,4 +1,4 @@
-import { and, desc, eq, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gt, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import {
   boundedTransaction,
   sqlState,
@@ -8,10 +8,11 @@ import {
   type Transaction,
   type TransactionLimits,
 } from '../db/database.js';
-import { accounts, apiKeys, keyEvents, users } from '../db/schema.js';
+import { accounts, apiKeys, keyEvents, keyUsage, users } from '../db/schema.js';
 import { KeyLimitReached, KeyNotActive, KeyNotFound, RotationPending } from '../errors.js';
 import { generateKey, keyHint } from '../keys/key-format.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
+import { recordAudit, type Actor } from './audit.js';
 import type { KeyEvent } from '../key-check/fleet-sync.js';
 
 /** Most keys an account may have active at once: one in use, one being rolled out. */
@@ -29,6 +30,10 @@ export interface KeyView {
   createdBy: string | null;
   expiresAt: Date | null;
   revokedAt: Date | null;
+  /** As of the last usage flush of any instance. */
+  lastUsedAt: Date | null;
+  /** Requests in the last 24 hours, as of the last usage flushes. */
+  requestsLast24h: number;
 }
 
 /**
@@ -48,11 +53,12 @@ const keyColumns = {
   createdBy: users.email,
   expiresAt: apiKeys.expiresAt,
   revokedAt: apiKeys.revokedAt,
+  lastUsedAt: apiKeys.lastUsedAt,
 };
 
 type KeyRow = Awaited<ReturnType<KeyService['selectKeys']>>[number];
 
-function toView(row: KeyRow, now = new Date()): KeyView {
+function toView(row: KeyRow, requestsLast24h: number, now = new Date()): KeyView {
   const status: KeyStatus = row.revokedAt ? 'revoked' : row.expiresAt && row.expiresAt <= now ? 'expired' : 'active';
   return {
     id: row.id,
@@ -63,6 +69,8 @@ function toView(row: KeyRow, now = new Date()): KeyView {
     createdBy: row.createdBy,
     expiresAt: row.expiresAt,
     revokedAt: row.revokedAt,
+    lastUsedAt: row.lastUsedAt,
+    requestsLast24h,
   };
 }
 
@@ -85,28 +93,58 @@ export class KeyService {
       .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id));
   }
 
+  /** Requests per key over the last 24 hours, from the minute buckets. */
+  private async requestsLast24h(accountId: string, keyId?: string): Promise<Map<string, number>> {
+    const rows = await this.db
+      .select({ keyId: keyUsage.keyId, requests: sql<number>`sum(${keyUsage.requests})`.mapWith(Number) })
+      .from(keyUsage)
+      .where(
+        and(
+          eq(keyUsage.accountId, accountId),
+          eq(keyUsage.granularity, 'minute'),
+          gt(keyUsage.bucketStart, sql`now() - interval '24 hours'`),
+          keyId === undefined ? undefined : eq(keyUsage.keyId, keyId),
+        ),
+      )
+      .groupBy(keyUsage.keyId);
+    return new Map(rows.map((row) => [row.keyId, row.requests]));
+  }
+
   /** Every key of the account, newest first, revoked ones included. */
   async listKeys(accountId: string): Promise<KeyView[]> {
     const now = new Date();
-    return (await this.selectKeys(eq(apiKeys.accountId, accountId))).map((row) => toView(row, now));
+    const [rows, requests] = await Promise.all([
+      this.selectKeys(eq(apiKeys.accountId, accountId)),
+      this.requestsLast24h(accountId),
+    ]);
+    return rows.map((row) => toView(row, requests.get(row.id) ?? 0, now));
   }
 
   async getKey(accountId: string, keyId: string): Promise<KeyView> {
-    const [row] = await this.selectKeys(and(eq(apiKeys.id, keyId), eq(apiKeys.accountId, accountId)));
+    const [[row], requests] = await Promise.all([
+      this.selectKeys(and(eq(apiKeys.id, keyId), eq(apiKeys.accountId, accountId))),
+      this.requestsLast24h(accountId, keyId),
+    ]);
     if (!row) throw new KeyNotFound();
-    return toView(row);
+    return toView(row, requests.get(keyId) ?? 0);
   }
 
   /** Creates a key; the returned `key` is the only time the full key exists outside its holder. */
   async createKey(
-    input: { accountId: string; userId: string; name?: string },
+    input: { accountId: string; actor: Actor; name?: string },
     guard?: CommitGuard,
   ): Promise<{ key: string; view: KeyView }> {
     const { key, keyId } = generateKey(this.keyPrefix);
     const secretHash = await this.hasher.hash(key); // before the transaction: never hold locks across argon2
     const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
       const ended = await this.lockAccountAndEndExpired(tx, input.accountId);
-      await this.insertKey(tx, { ...input, keyId, key, secretHash });
+      const name = await this.insertKey(tx, { ...input, keyId, key, secretHash });
+      await recordAudit(tx, input.actor, {
+        accountId: input.accountId,
+        action: 'key.created',
+        keyId,
+        details: { name },
+      });
       return ended;
     });
     await this.announce(ended);
@@ -120,7 +158,7 @@ export class KeyService {
   async rotateKey(
     input: {
       accountId: string;
-      userId: string;
+      actor: Actor;
       keyId: string;
       name?: string;
       expireOldKeyInSeconds?: number;
@@ -141,7 +179,7 @@ export class KeyService {
       const seconds = input.expireOldKeyInSeconds;
       if (seconds === 0) {
         // Ending the old key first frees its slot for the new one.
-        ended.push(...(await this.endKeys(tx, input.accountId, [input.keyId], 'expired', null)));
+        ended.push(...(await this.endKeys(tx, input.accountId, [input.keyId], 'expired', input.actor)));
       } else if (seconds !== undefined) {
         const [scheduled] = await tx
           .update(apiKeys)
@@ -149,14 +187,26 @@ export class KeyService {
           .where(eq(apiKeys.id, input.keyId))
           .returning({ expiresAt: apiKeys.expiresAt });
         ended.push(await this.recordEvent(tx, input.accountId, input.keyId, 'expiry_scheduled', scheduled!.expiresAt));
+        await recordAudit(tx, input.actor, {
+          accountId: input.accountId,
+          action: 'key.expiry_scheduled',
+          keyId: input.keyId,
+          details: { expiresAt: scheduled!.expiresAt!.toISOString() },
+        });
       }
-      await this.insertKey(tx, {
+      const name = await this.insertKey(tx, {
         accountId: input.accountId,
-        userId: input.userId,
+        actor: input.actor,
         name: input.name ?? `${old.name} (rotated)`,
         keyId,
         key,
         secretHash,
+      });
+      await recordAudit(tx, input.actor, {
+        accountId: input.accountId,
+        action: 'key.rotated',
+        keyId,
+        details: { name, replaces: input.keyId },
       });
       return ended;
     });
@@ -172,7 +222,7 @@ export class KeyService {
    * Revokes a key. Idempotent: revoking a revoked key answers the same, and
    * retries telling the fleet if an earlier attempt could not.
    */
-  async revokeKey(input: { accountId: string; userId: string; keyId: string }, guard?: CommitGuard): Promise<KeyView> {
+  async revokeKey(input: { accountId: string; actor: Actor; keyId: string }, guard?: CommitGuard): Promise<KeyView> {
     const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
       const [row] = await tx
         .select({ revokedAt: apiKeys.revokedAt })
@@ -186,10 +236,33 @@ export class KeyService {
           .from(keyEvents)
           .where(and(eq(keyEvents.keyId, input.keyId), isNull(keyEvents.publishedAt)));
       }
-      return this.endKeys(tx, input.accountId, [input.keyId], 'revoked', input.userId);
+      return this.endKeys(tx, input.accountId, [input.keyId], 'revoked', input.actor);
     });
     await this.announce(ended);
     return this.getKey(input.accountId, input.keyId);
+  }
+
+  /**
+   * Ends every key whose scheduled expiry has passed, account by account
+   * (run by maintenance, so expired keys free their slot and are recorded
+   * without waiting for the account's next change). Safe on every instance at
+   * once: each account's row lock serialises them and the second finds nothing.
+   */
+  async endExpiredKeys(): Promise<number> {
+    const due = await this.db
+      .selectDistinct({ accountId: apiKeys.accountId })
+      .from(apiKeys)
+      .where(and(isNotNull(apiKeys.slot), lte(apiKeys.expiresAt, sql`now()`)))
+      .limit(1000);
+    let count = 0;
+    for (const { accountId } of due) {
+      const ended = await boundedTransaction(this.db, this.limits, undefined, (tx) =>
+        this.lockAccountAndEndExpired(tx, accountId),
+      );
+      await this.announce(ended);
+      count += ended.length;
+    }
+    return count;
   }
 
   /**
@@ -216,7 +289,8 @@ export class KeyService {
     accountId: string,
     keyIds: string[],
     reason: 'revoked' | 'expired',
-    revokedBy: string | null,
+    /** null: the system (a scheduled expiry taking effect). */
+    actor: Actor | null,
   ): Promise<KeyEvent[]> {
     const ended: KeyEvent[] = [];
     for (const keyId of keyIds) {
@@ -224,12 +298,13 @@ export class KeyService {
         .update(apiKeys)
         .set(
           reason === 'revoked'
-            ? { slot: null, revokedAt: sql`now()`, revokedBy }
+            ? { slot: null, revokedAt: sql`now()`, revokedBy: actor?.userId ?? null }
             : { slot: null, expiresAt: sql`LEAST(COALESCE(${apiKeys.expiresAt}, now()), now())` },
         )
         .where(eq(apiKeys.id, keyId))
         .returning({ expiresAt: apiKeys.expiresAt });
       ended.push(await this.recordEvent(tx, accountId, keyId, reason, row!.expiresAt));
+      await recordAudit(tx, actor, { accountId, action: reason === 'revoked' ? 'key.revoked' : 'key.expired', keyId });
     }
     return ended;
   }
@@ -251,29 +326,31 @@ export class KeyService {
 
   private async insertKey(
     tx: Transaction,
-    input: { accountId: string; userId: string; name?: string; keyId: string; key: string; secretHash: string },
-  ): Promise<void> {
+    input: { accountId: string; actor: Actor; name?: string; keyId: string; key: string; secretHash: string },
+  ): Promise<string> {
     const used = await tx
       .select({ slot: apiKeys.slot })
       .from(apiKeys)
       .where(and(eq(apiKeys.accountId, input.accountId), isNotNull(apiKeys.slot)));
     const slot = ACTIVE_SLOTS.find((candidate) => !used.some((row) => row.slot === candidate));
     if (slot === undefined) throw new KeyLimitReached();
+    const name = input.name?.trim() || 'API key';
     try {
       await tx.insert(apiKeys).values({
         id: input.keyId,
         accountId: input.accountId,
-        name: input.name?.trim() || 'API key',
+        name,
         secretHash: input.secretHash,
         hint: keyHint(input.key),
         slot,
-        createdBy: input.userId,
+        createdBy: input.actor.userId,
       });
     } catch (error) {
       // The account lock makes this unreachable; the unique index is the last word regardless.
       if (sqlState(error) === UNIQUE_VIOLATION) throw new KeyLimitReached();
       throw error;
     }
+    return name;
   }
 
   private async announce(events: KeyEvent[]): Promise<void> {

@@ -1,0 +1,147 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { errors, KeyIdParams, SESSION_SECURITY } from '../http/schemas.js';
+import { InvalidRequest } from '../errors.js';
+import type { AuditLog } from '../services/audit.js';
+import type { KeyService } from '../services/keys.js';
+import type { UsagePoint, UsageReport } from '../usage/usage-report.js';
+
+const UsagePointSchema = Type.Object({ start: Type.String({ format: 'date-time' }), requests: Type.Integer() });
+const DateTime = Type.String({ format: 'date-time' });
+
+function encodeCursor(id: number): string {
+  return Buffer.from(String(id)).toString('base64url');
+}
+
+function decodeCursor(cursor: string): number {
+  const id = Number(Buffer.from(cursor, 'base64url').toString());
+  if (!Number.isSafeInteger(id) || id <= 0) throw new InvalidRequest('cursor is not one this API returned');
+  return id;
+}
+
+/** Usage per key and the account's audit log, for the signed-in dashboard user. */
+export const usageAndAuditRoutes: FastifyPluginAsyncTypebox<{
+  keys: KeyService;
+  usageReport: UsageReport;
+  auditLog: AuditLog;
+  maxMinutes: number;
+  maxHours: number;
+}> = async (app, { keys, usageReport, auditLog, maxMinutes, maxHours }) => {
+  app.get(
+    '/v1/keys/:keyId/usage',
+    {
+      config: { session: true },
+      schema: {
+        operationId: 'getKeyUsage',
+        summary: 'Requests over time and the clients calling with a key',
+        description:
+          'Use it before revoking an old key: `callers` lists every client address and user agent seen with the ' +
+          'key in the last hour. Counts are flushed by each instance every KEYWARD_USAGE_FLUSH_MS.',
+        tags: ['keys'],
+        security: SESSION_SECURITY,
+        params: KeyIdParams,
+        querystring: Type.Object(
+          {
+            minutes: Type.Integer({ minimum: 1, maximum: maxMinutes, default: 60, description: 'Minute buckets.' }),
+            hours: Type.Integer({ minimum: 1, maximum: maxHours, default: 24 * 30, description: 'Hour buckets.' }),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            keyId: Type.String(),
+            lastUsedAt: Type.Union([DateTime, Type.Null()]),
+            requestsLast24h: Type.Integer(),
+            minutes: Type.Array(UsagePointSchema, {
+              description: 'Oldest first, zero-filled, ending with this minute.',
+            }),
+            hours: Type.Array(UsagePointSchema, { description: 'Oldest first, zero-filled, ending with this hour.' }),
+            callers: Type.Array(
+              Type.Object({
+                clientAddress: Type.String(),
+                userAgent: Type.Union([Type.String(), Type.Null()]),
+                requests: Type.Integer(),
+                firstSeenAt: DateTime,
+                lastSeenAt: DateTime,
+              }),
+              { description: 'Clients seen with the key in the last hour, most recent first.' },
+            ),
+          }),
+          ...errors(400, 401, 404, 503),
+        },
+      },
+    },
+    async (request) => {
+      const key = await keys.getKey(request.sessionUser.accountId, request.params.keyId);
+      const report = await usageReport.forKey(key.id, request.query.minutes, request.query.hours);
+      const point = (p: UsagePoint) => ({ start: p.start.toISOString(), requests: p.requests });
+      return {
+        keyId: key.id,
+        lastUsedAt: key.lastUsedAt?.toISOString() ?? null,
+        requestsLast24h: key.requestsLast24h,
+        minutes: report.minutes.map(point),
+        hours: report.hours.map(point),
+        callers: report.callers.map((caller) => ({
+          ...caller,
+          firstSeenAt: caller.firstSeenAt.toISOString(),
+          lastSeenAt: caller.lastSeenAt.toISOString(),
+        })),
+      };
+    },
+  );
+
+  app.get(
+    '/v1/audit',
+    {
+      config: { session: true },
+      schema: {
+        operationId: 'listAuditEvents',
+        summary: "The account's audit log, newest first",
+        description: 'Pass `nextCursor` of a page as `cursor` to get the next (older) page; null on the last page.',
+        tags: ['account'],
+        security: SESSION_SECURITY,
+        querystring: Type.Object(
+          {
+            limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+            cursor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}$' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            events: Type.Array(
+              Type.Object({
+                id: Type.String(),
+                action: Type.String({
+                  examples: ['key.revoked'],
+                  description:
+                    'account.created, session.created, session.failed, session.ended, key.created, key.rotated, ' +
+                    'key.revoked, key.expired, key.expiry_scheduled',
+                }),
+                at: DateTime,
+                actor: Type.Union([Type.String(), Type.Null()], { description: 'Email; null for the system.' }),
+                keyId: Type.Union([Type.String(), Type.Null()]),
+                clientAddress: Type.Union([Type.String(), Type.Null()]),
+                userAgent: Type.Union([Type.String(), Type.Null()]),
+                details: Type.Union([
+                  Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()])),
+                  Type.Null(),
+                ]),
+              }),
+            ),
+            nextCursor: Type.Union([Type.String(), Type.Null()]),
+          }),
+          ...errors(400, 401, 503),
+        },
+      },
+    },
+    async (request) => {
+      const before = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor);
+      const page = await auditLog.list(request.sessionUser.accountId, request.query.limit, before);
+      return {
+        events: page.events.map((event) => ({ ...event, at: event.at.toISOString() })),
+        nextCursor: page.next === null ? null : encodeCursor(page.next),
+      };
+    },
+  );
+};

@@ -1,0 +1,224 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { sql } from 'drizzle-orm';
+import type { Database } from '../db/database.js';
+import { keyCallers, keyUsage } from '../db/schema.js';
+
+interface CallerCount {
+  requests: number;
+  firstSeen: number;
+  lastSeen: number;
+}
+
+interface KeyCounts {
+  accountId: string;
+  requests: number;
+  lastSeen: number;
+  /** client address → user agent → count */
+  callers: Map<string, Map<string, CallerCount>>;
+  callerCount: number;
+}
+
+interface MinuteCounts {
+  minute: number;
+  keys: Map<string, KeyCounts>;
+}
+
+export interface UsageRecorderOptions {
+  db: Database;
+  log: FastifyBaseLogger;
+  flushIntervalMs: number;
+  /** Most distinct keys counted per minute per instance; beyond, requests are still served but not counted. */
+  maxKeysPerMinute: number;
+  /** Most distinct callers (address × user agent) kept per key per minute. */
+  maxCallersPerKey: number;
+}
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 3_600_000;
+/** User agents are client-chosen text: keep what identifies a client, not a payload. */
+const MAX_USER_AGENT_LENGTH = 200;
+
+/**
+ * Counts requests per key in memory and adds them to Postgres on an
+ * interval, so the hot path never writes the database. Counts are added with
+ * upserts, so the flushes of every instance sum exactly. A crash loses at
+ * most the counts since the last flush (one interval); a graceful shutdown
+ * flushes. A failed flush keeps its counts for the next one.
+ */
+export class UsageRecorder {
+  private current: MinuteCounts = { minute: -1, keys: new Map() };
+  private pending: MinuteCounts[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+  /** Requests not counted because a bound was reached (reported in the log). */
+  uncounted = 0;
+
+  constructor(private readonly options: UsageRecorderOptions) {
+    this.timer = setInterval(() => void this.flush(), options.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  record(keyId: string, accountId: string, clientAddress: string, userAgent: string | undefined, now: number): void {
+    const minute = Math.floor(now / MINUTE_MS);
+    if (minute !== this.current.minute) {
+      if (this.current.keys.size > 0) this.pending.push(this.current);
+      this.current = { minute, keys: new Map() };
+    }
+    let counts = this.current.keys.get(keyId);
+    if (counts === undefined) {
+      if (this.current.keys.size >= this.options.maxKeysPerMinute) {
+        this.uncounted++;
+        return;
+      }
+      counts = { accountId, requests: 0, lastSeen: now, callers: new Map(), callerCount: 0 };
+      this.current.keys.set(keyId, counts);
+    }
+    counts.requests++;
+    counts.lastSeen = now;
+    const agent =
+      userAgent === undefined
+        ? ''
+        : userAgent.length > MAX_USER_AGENT_LENGTH
+          ? userAgent.slice(0, MAX_USER_AGENT_LENGTH)
+          : userAgent;
+    let byAgent = counts.callers.get(clientAddress);
+    let caller = byAgent?.get(agent);
+    if (caller === undefined) {
+      if (counts.callerCount >= this.options.maxCallersPerKey) return;
+      if (byAgent === undefined) {
+        byAgent = new Map();
+        counts.callers.set(clientAddress, byAgent);
+      }
+      caller = { requests: 0, firstSeen: now, lastSeen: now };
+      byAgent.set(agent, caller);
+      counts.callerCount++;
+    }
+    caller.requests++;
+    caller.lastSeen = now;
+  }
+
+  /** Writes everything counted so far; flushes run one at a time. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.flushOnce());
+    return this.flushing;
+  }
+
+  private async flushOnce(): Promise<void> {
+    const batch = this.pending;
+    if (this.current.keys.size > 0) batch.push(this.current);
+    this.pending = [];
+    this.current = { minute: -1, keys: new Map() };
+    if (batch.length === 0) return;
+    try {
+      await this.write(batch);
+    } catch (error) {
+      // Keep the counts for the next flush; they are lost only if this process dies first.
+      this.pending = [...batch, ...this.pending];
+      this.options.log.warn({ err: error }, 'usage flush failed; counts kept for the next attempt');
+    }
+    if (this.uncounted > 0) {
+      this.options.log.warn({ uncounted: this.uncounted }, 'usage bounds reached: some requests were not counted');
+      this.uncounted = 0;
+    }
+  }
+
+  private async write(batch: MinuteCounts[]): Promise<void> {
+    const minuteRows = new Map<string, { keyId: string; accountId: string; bucket: number; requests: number }>();
+    const hourRows = new Map<string, { keyId: string; accountId: string; bucket: number; requests: number }>();
+    const callerRows = new Map<
+      string,
+      { keyId: string; accountId: string; address: string; agent: string; count: CallerCount }
+    >();
+    const lastUsed = new Map<string, number>();
+    const add = (
+      rows: Map<string, { keyId: string; accountId: string; bucket: number; requests: number }>,
+      keyId: string,
+      accountId: string,
+      bucket: number,
+      requests: number,
+    ) => {
+      const id = `${keyId}@${bucket}`;
+      const row = rows.get(id);
+      if (row) row.requests += requests;
+      else rows.set(id, { keyId, accountId, bucket, requests });
+    };
+    for (const { minute, keys } of batch) {
+      for (const [keyId, counts] of keys) {
+        add(minuteRows, keyId, counts.accountId, minute * MINUTE_MS, counts.requests);
+        add(hourRows, keyId, counts.accountId, Math.floor((minute * MINUTE_MS) / HOUR_MS) * HOUR_MS, counts.requests);
+        lastUsed.set(keyId, Math.max(lastUsed.get(keyId) ?? 0, counts.lastSeen));
+        for (const [address, byAgent] of counts.callers) {
+          for (const [agent, count] of byAgent) {
+            const id = `${keyId}\n${address}\n${agent}`;
+            const row = callerRows.get(id);
+            if (row) {
+              row.count.requests += count.requests;
+              row.count.firstSeen = Math.min(row.count.firstSeen, count.firstSeen);
+              row.count.lastSeen = Math.max(row.count.lastSeen, count.lastSeen);
+            } else {
+              callerRows.set(id, { keyId, accountId: counts.accountId, address, agent, count: { ...count } });
+            }
+          }
+        }
+      }
+    }
+    const usageValues = [
+      ...[...minuteRows.values()].map((row) => ({ ...row, granularity: 'minute' as const })),
+      ...[...hourRows.values()].map((row) => ({ ...row, granularity: 'hour' as const })),
+    ].map((row) => ({
+      keyId: row.keyId,
+      accountId: row.accountId,
+      granularity: row.granularity,
+      bucketStart: new Date(row.bucket),
+      requests: row.requests,
+    }));
+    const callerValues = [...callerRows.values()].map((row) => ({
+      keyId: row.keyId,
+      accountId: row.accountId,
+      clientAddress: row.address,
+      userAgent: row.agent,
+      firstSeenAt: new Date(row.count.firstSeen),
+      lastSeenAt: new Date(row.count.lastSeen),
+      requests: row.count.requests,
+    }));
+    await this.options.db.transaction(async (tx) => {
+      await tx
+        .insert(keyUsage)
+        .values(usageValues)
+        .onConflictDoUpdate({
+          target: [keyUsage.keyId, keyUsage.granularity, keyUsage.bucketStart],
+          set: { requests: sql`${keyUsage.requests} + excluded.requests` },
+        });
+      if (callerValues.length > 0) {
+        await tx
+          .insert(keyCallers)
+          .values(callerValues)
+          .onConflictDoUpdate({
+            target: [keyCallers.keyId, keyCallers.clientAddress, keyCallers.userAgent],
+            set: {
+              requests: sql`${keyCallers.requests} + excluded.requests`,
+              firstSeenAt: sql`LEAST(${keyCallers.firstSeenAt}, excluded.first_seen_at)`,
+              lastSeenAt: sql`GREATEST(${keyCallers.lastSeenAt}, excluded.last_seen_at)`,
+            },
+          });
+      }
+      const ids = [...lastUsed.keys()];
+      const times = ids.map((id) => new Date(lastUsed.get(id)!).toISOString());
+      await tx.execute(sql`
+        UPDATE api_keys SET last_used_at = GREATEST(COALESCE(api_keys.last_used_at, v.t), v.t)
+        FROM unnest(${toArrayLiteral(ids)}::text[], ${toArrayLiteral(times)}::timestamptz[]) AS v(id, t)
+        WHERE api_keys.id = v.id`);
+    });
+  }
+
+  /** Stops the timer and writes what is left (graceful shutdown). */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+}
+
+/** A Postgres array literal of plain tokens (key ids, ISO timestamps): the same for postgres.js and PGlite. */
+function toArrayLiteral(values: string[]): string {
+  return `{${values.map((value) => `"${value}"`).join(',')}}`;
+}
