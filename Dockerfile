@@ -8,14 +8,24 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-# Run: production dependencies and compiled output only, as a non-root user.
+# Run: production dependencies and compiled output only, as a non-root user,
+# with tini as PID 1 so that SIGTERM reaches node and zombies are reaped.
 FROM node:22-slim
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends tini \
+  && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# The dashboard's static files are served from the package root, not compiled.
+COPY src/dashboard/public ./src/dashboard/public
 COPY drizzle ./drizzle
 USER node
 EXPOSE 3000
-CMD ["node", "dist/src/server.js"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["/usr/bin/tini", "--"]
+# `keyward migrate` before a rollout: docker run IMAGE node dist/src/cli.js migrate
+CMD ["node", "dist/src/cli.js", "serve"]

@@ -2,7 +2,18 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.keyward/', '.tap/', 'scratch/', 'test-artifacts/', 'coverage/'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      '.keyward/',
+      '.tap/',
+      'scratch/',
+      'test-artifacts/',
+      'coverage/',
+      'clients/typescript/keyward.d.ts',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -13,5 +24,32 @@ export default tseslint.config(
   {
     files: ['src/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'error' },
+  },
+  {
+    // The dashboard's browser modules (plain JavaScript, no build step).
+    files: ['src/dashboard/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'location',
+          'navigator',
+          'fetch',
+          'setTimeout',
+          'clearTimeout',
+          'setInterval',
+          'clearInterval',
+          'URL',
+          'URLSearchParams',
+          'Intl',
+          'CSS',
+          'Node',
+          'HTMLElement',
+          'console',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
   },
 );

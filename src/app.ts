@@ -2,16 +2,19 @@ import { randomUUID } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify';
+import { dashboard } from './dashboard/dashboard-plugin.js';
 import { GENERIC_CODES } from './errors.js';
 import { sharedSchemas } from './http/schemas.js';
 import { validatorCompiler } from './http/validation.js';
 import { apiKeyAuth } from './plugins/api-key-auth.js';
 import { errorHandler } from './plugins/error-handler.js';
+import { metricsPlugin } from './plugins/metrics.js';
 import { managementDeadline } from './plugins/management-deadline.js';
 import { openapi } from './plugins/openapi.js';
 import { sessionAuth } from './plugins/session-auth.js';
 import { accountRoutes } from './routes/account.js';
 import { dataPlaneRoutes } from './routes/data-plane.js';
+import { healthRoutes } from './routes/health.js';
 import { keyRoutes } from './routes/keys.js';
 import { usageAndAuditRoutes } from './routes/usage-and-audit.js';
 import type { Runtime } from './runtime.js';
@@ -74,7 +77,8 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
     cookieSecure: runtime.cookieSecure,
     publicOrigin: runtime.env.KEYWARD_PUBLIC_ORIGIN,
   });
-  await app.register(apiKeyAuth, { keyChecking: runtime.keyChecking });
+  await app.register(metricsPlugin, { metrics: runtime.metrics });
+  await app.register(apiKeyAuth, { keyChecking: runtime.keyChecking, metrics: runtime.metrics });
 
   await app.register(accountRoutes, { accounts: runtime.accounts });
   await app.register(keyRoutes, {
@@ -89,6 +93,13 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
     maxHours: runtime.env.KEYWARD_USAGE_RETENTION_DAYS * 24,
   });
   await app.register(dataPlaneRoutes);
+  await app.register(healthRoutes, {
+    db: runtime.database.db,
+    fleet: runtime.keyChecking.fleet,
+    timeoutMs: runtime.env.KEYWARD_DATABASE_TIMEOUT_MS,
+    isShuttingDown: () => runtime.shuttingDown,
+  });
+  await app.register(dashboard, { accounts: runtime.accounts });
   return app;
 }
 

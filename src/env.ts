@@ -38,6 +38,8 @@ export const EnvSchema = Type.Object({
    * request's own Host.
    */
   KEYWARD_PUBLIC_ORIGIN: Type.Optional(Type.String({ pattern: '^https?://[^/]+$' })),
+  /** `closed`: POST /v1/signup is refused; operators create accounts with `keyward create-account`. */
+  KEYWARD_SIGNUP: Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open' }),
   /** Lifetime of a dashboard session, in seconds. */
   KEYWARD_SESSION_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 2_592_000, default: 43_200 }),
   /** Mark the session cookie `Secure`. Unset: on with DATABASE_URL, off in embedded mode. */
@@ -89,8 +91,8 @@ export const EnvSchema = Type.Object({
   KEYWARD_USAGE_TRACKING: Type.Boolean({ default: true }),
   /** How often each instance adds its usage counts to Postgres, in milliseconds: the most a crash can lose. */
   KEYWARD_USAGE_FLUSH_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 10_000 }),
-  /** How long minute buckets of usage are kept, in hours. */
-  KEYWARD_USAGE_MINUTE_RETENTION_HOURS: Type.Integer({ minimum: 1, maximum: 720, default: 48 }),
+  /** How long minute buckets of usage are kept, in hours (at least 24: "requests in the last 24 h" sums them). */
+  KEYWARD_USAGE_MINUTE_RETENTION_HOURS: Type.Integer({ minimum: 24, maximum: 720, default: 48 }),
   /** How long hour buckets of usage and the callers seen are kept, in days. */
   KEYWARD_USAGE_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
   /** How long audit events are kept, in days. */

@@ -25,6 +25,11 @@ export const CsrfRejected = createError(
   'Cross-site request refused: the Origin does not match this dashboard.',
   403,
 );
+export const SignupClosed = createError(
+  'KW_SIGNUP_CLOSED',
+  'Sign-up is closed on this deployment. Ask its operator for an account.',
+  403,
+);
 export const KeyNotFound = createError('KW_KEY_NOT_FOUND', 'No such key in your account.', 404);
 export const RouteNotFound = createError<[string, string]>('KW_NOT_FOUND', 'No route %s %s.', 404);
 export const EmailTaken = createError('KW_EMAIL_TAKEN', 'An account with this email already exists.', 409);

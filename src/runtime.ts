@@ -8,6 +8,7 @@ import { ConfigError, type Env } from './env.js';
 import { SecretHasher } from './keys/secret-hashing.js';
 import { AccountService } from './services/accounts.js';
 import { openKeyChecking, type KeyChecking } from './key-check/key-checking.js';
+import { Metrics } from './plugins/metrics.js';
 import { AuditLog } from './services/audit.js';
 import { KeyService } from './services/keys.js';
 import { Maintenance } from './services/maintenance.js';
@@ -27,9 +28,12 @@ export interface Runtime {
   accounts: AccountService;
   keys: KeyService;
   keyChecking: KeyChecking;
+  metrics: Metrics;
   usageReport: UsageReport;
   auditLog: AuditLog;
   maintenance: Maintenance;
+  /** Set when shutdown began: readiness answers 503 so load balancers drain this instance. */
+  shuttingDown: boolean;
   close(): Promise<void>;
 }
 
@@ -94,7 +98,20 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
     };
     const keyChecking = await openKeyChecking(env, { db: database.db, hasher, serverSecret, log });
     cleanups.push(() => keyChecking.close());
-    const keys = new KeyService(database.db, hasher, env.KEYWARD_KEY_PREFIX, keyChecking.fleet, transactionLimits);
+    const metrics = new Metrics({
+      cache: keyChecking.checker.cache,
+      fleet: keyChecking.fleet,
+      db: database.db,
+      pingTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
+    });
+    keyChecking.checker.observer = metrics;
+    const keys = new KeyService(
+      database.db,
+      hasher,
+      env.KEYWARD_KEY_PREFIX,
+      metrics.timed(keyChecking.fleet),
+      transactionLimits,
+    );
     const maintenance = new Maintenance(
       database.db,
       keys,
@@ -114,12 +131,20 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
       cookieSecure: env.KEYWARD_COOKIE_SECURE ?? Boolean(env.DATABASE_URL),
       serverSecret,
       database,
-      accounts: new AccountService(database.db, hasher, env.KEYWARD_SESSION_TTL_SECONDS, transactionLimits),
+      accounts: new AccountService(
+        database.db,
+        hasher,
+        env.KEYWARD_SESSION_TTL_SECONDS,
+        transactionLimits,
+        env.KEYWARD_SIGNUP === 'open',
+      ),
       keys,
       keyChecking,
+      metrics,
       usageReport: new UsageReport(database.db),
       auditLog: new AuditLog(database.db),
       maintenance,
+      shuttingDown: false,
       close,
     };
   } catch (error) {

@@ -1,5 +1,88 @@
 import { Type, type TSchema } from '@sinclair/typebox';
+import type { FastifyError } from 'fastify';
+import {
+  ApiKeyExpired,
+  ApiKeyRevoked,
+  AuthUnavailable,
+  CsrfRejected,
+  EmailTaken,
+  envelopeCode,
+  InvalidApiKey,
+  InvalidCredentials,
+  InvalidRequest,
+  KeyLimitReached,
+  KeyNotActive,
+  KeyNotFound,
+  RevocationPending,
+  RotationPending,
+  ServiceUnavailable,
+  SessionRequired,
+  SignupClosed,
+  TooManyFailedChecks,
+} from '../errors.js';
 import { KEY_ID_PATTERN } from '../keys/key-format.js';
+
+/**
+ * Values the OpenAPI examples share, so the examples of different calls tell one consistent story. The keys
+ * have the real format (valid checksums, so they parse), but their secrets spell out that they are examples.
+ */
+export const EXAMPLE = {
+  userId: '0b9d6c52-3f8e-4a1d-9c27-5e4f8a6b1d30',
+  accountId: 'c3f1a8e2-6b4d-4f7a-8e19-2d5c7b9a0e64',
+  email: 'ada@example.com',
+  accountName: 'Acme Inc.',
+  keyId: '4ZbQ0cXw9LmT2pVa',
+  apiKey: 'kw_4ZbQ0cXw9LmT2pVa_EXAMPLEx0nly0n0tA0real0secret00010BteCL',
+  hint: 'kw_4ZbQ0cXw9LmT2pVa_…teCL',
+  newKeyId: '9hVxR2mKc7TqLw3N',
+  newApiKey: 'kw_9hVxR2mKc7TqLw3N_EXAMPLEx0nly0n0tA0real0secret00023Djt7n',
+  newHint: 'kw_9hVxR2mKc7TqLw3N_…jt7n',
+  requestId: '9f1c2e7a-54b3-4d8e-a6f0-3b2d1c9e8f47',
+} as const;
+
+/**
+ * Example error bodies, by example name, built from the errors keyward really raises (so their codes and
+ * messages cannot drift from the code). Validation messages are Ajv's, as the error handler sends them.
+ */
+const ERROR_EXAMPLES = {
+  invalid_body: new InvalidRequest('body must NOT have additional properties'),
+  invalid_key_id: new InvalidRequest('params/keyId must match pattern "^[0-9A-Za-z]{16}$"'),
+  invalid_query: new InvalidRequest('querystring must NOT have additional properties'),
+  invalid_api_key: new InvalidApiKey(),
+  api_key_revoked: new ApiKeyRevoked(),
+  api_key_expired: new ApiKeyExpired(),
+  session_required: new SessionRequired(),
+  invalid_credentials: new InvalidCredentials(),
+  csrf_rejected: new CsrfRejected(),
+  signup_closed: new SignupClosed(),
+  key_not_found: new KeyNotFound(),
+  email_taken: new EmailTaken(),
+  key_limit_reached: new KeyLimitReached(),
+  key_not_active: new KeyNotActive(),
+  rotation_pending: new RotationPending(),
+  rate_limited: new TooManyFailedChecks(),
+  service_unavailable: new ServiceUnavailable(),
+  auth_unavailable: new AuthUnavailable(),
+  revocation_pending: new RevocationPending(),
+} satisfies Record<string, FastifyError>;
+
+export type ErrorExample = keyof typeof ERROR_EXAMPLES;
+
+/** The example shown for a status when a route does not name its own. */
+const DEFAULT_ERROR_EXAMPLES: Record<number, ErrorExample> = {
+  400: 'invalid_body',
+  401: 'session_required',
+  403: 'csrf_rejected',
+  404: 'key_not_found',
+  409: 'key_limit_reached',
+  429: 'rate_limited',
+  503: 'service_unavailable',
+};
+
+function errorExample(name: ErrorExample) {
+  const error = ERROR_EXAMPLES[name];
+  return { error: { code: envelopeCode(error.code)!, message: error.message, requestId: EXAMPLE.requestId } };
+}
 
 export const ErrorEnvelope = Type.Object(
   {
@@ -9,25 +92,55 @@ export const ErrorEnvelope = Type.Object(
       requestId: Type.String({ description: 'Quote this when reporting a problem.' }),
     }),
   },
-  { $id: 'ErrorEnvelope', title: 'ErrorEnvelope', description: 'Every error keyward returns.' },
+  {
+    $id: 'ErrorEnvelope',
+    title: 'ErrorEnvelope',
+    description: 'Every error keyward returns.',
+    examples: [errorExample('key_limit_reached')],
+  },
 );
 
-const errorRef = Type.Ref(ErrorEnvelope.$id!);
-
-/** Error responses a route can give, by status, all in the one envelope. */
-export function errors(...statuses: number[]): Record<number, TSchema> {
-  return Object.fromEntries(statuses.map((status) => [status, errorRef]));
+/**
+ * Error responses a route can give, by status, all in the one envelope. A status alone documents its usual
+ * error as the example; `[status, ...examples]` names the errors this route gives with that status.
+ */
+export function errors(...statuses: Array<number | readonly [number, ...ErrorExample[]]>): Record<number, TSchema> {
+  return Object.fromEntries(
+    statuses.map((entry) => {
+      const [status, ...names] = typeof entry === 'number' ? [entry] : entry;
+      const examples = names.length > 0 ? names : [DEFAULT_ERROR_EXAMPLES[status]!];
+      return [status, Type.Ref(ErrorEnvelope.$id!, { examples: examples.map(errorExample) })];
+    }),
+  );
 }
 
 export const KeyIdParams = Type.Object({
-  keyId: Type.String({ pattern: KEY_ID_PATTERN, description: 'The key id (16 base62 characters).' }),
+  keyId: Type.String({
+    pattern: KEY_ID_PATTERN,
+    description: 'The key id (16 base62 characters).',
+    examples: [EXAMPLE.keyId],
+  }),
 });
+
+/** A key as the API shows it, for examples: active and in use. */
+export const KEY_EXAMPLE = {
+  id: EXAMPLE.keyId,
+  name: 'production',
+  hint: EXAMPLE.hint,
+  status: 'active',
+  createdAt: '2026-03-02T09:30:00.000Z',
+  createdBy: EXAMPLE.email,
+  expiresAt: null,
+  revokedAt: null,
+  lastUsedAt: '2026-03-09T16:12:40.000Z',
+  requestsLast24h: 18342,
+} as const;
 
 export const Key = Type.Object(
   {
-    id: Type.String({ examples: ['4ZbQ0cXw9LmT2pVa'] }),
-    name: Type.String(),
-    hint: Type.String({ description: 'Prefix, id and last 4 characters; never the secret.' }),
+    id: Type.String({ examples: [EXAMPLE.keyId] }),
+    name: Type.String({ examples: ['production'] }),
+    hint: Type.String({ description: 'Prefix, id and last 4 characters; never the secret.', examples: [EXAMPLE.hint] }),
     status: Type.Union([Type.Literal('active'), Type.Literal('revoked'), Type.Literal('expired')]),
     createdAt: Type.String({ format: 'date-time' }),
     createdBy: Type.Union([Type.String(), Type.Null()], { description: 'Email of the user who created it.' }),
@@ -40,9 +153,16 @@ export const Key = Type.Object(
     }),
     requestsLast24h: Type.Integer({ minimum: 0, description: 'Requests in the last 24 hours, as flushed.' }),
   },
-  { $id: 'Key', title: 'Key' },
+  { $id: 'Key', title: 'Key', examples: [KEY_EXAMPLE] },
 );
 export const KeyRef = Type.Ref(Key.$id!);
+
+/** A session as sign-up and sign-in answer it, for examples. */
+export const SESSION_EXAMPLE = {
+  user: { id: EXAMPLE.userId, email: EXAMPLE.email },
+  account: { id: EXAMPLE.accountId, name: EXAMPLE.accountName },
+  expiresAt: '2026-03-02T21:30:00.000Z',
+};
 
 export const Session = Type.Object(
   {
@@ -50,9 +170,9 @@ export const Session = Type.Object(
     account: Type.Object({ id: Type.String({ format: 'uuid' }), name: Type.String() }),
     expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
   },
-  { $id: 'Session', title: 'Session' },
+  { $id: 'Session', title: 'Session', examples: [SESSION_EXAMPLE] },
 );
-export const SessionRef = Type.Ref(Session.$id!);
+export const SessionRef = Type.Ref(Session.$id!, { examples: [SESSION_EXAMPLE] });
 
 /** Schemas registered with `addSchema`, so OpenAPI shows them as named components. */
 export const sharedSchemas = [ErrorEnvelope, Key, Session];

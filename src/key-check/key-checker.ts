@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { eq } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
 import { apiKeys } from '../db/schema.js';
@@ -29,6 +30,11 @@ export interface KeyCheckerOptions {
   argon2QueueMax: number;
 }
 
+/** Told how long each check that left the process took (metrics). */
+export interface ColdCheckObserver {
+  coldCheck(tier: CheckTier, seconds: number): void;
+}
+
 class Timeout extends Error {}
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -54,6 +60,7 @@ function outcomeOf(entry: Pick<CachedKey, 'status' | 'expiresAt'>, now: number):
 export class KeyChecker {
   private readonly inFlight = new Map<string, Promise<KeyCheck>>();
   private readonly argon2: BoundedConcurrency;
+  observer: ColdCheckObserver | null = null;
 
   constructor(private readonly options: KeyCheckerOptions) {
     this.argon2 = new BoundedConcurrency(options.argon2Concurrency, options.argon2QueueMax);
@@ -92,7 +99,12 @@ export class KeyChecker {
   private singleFlight(parsed: ParsedKey, digest: string): Promise<KeyCheck> {
     let pending = this.inFlight.get(digest);
     if (pending === undefined) {
+      const startedAt = performance.now();
       pending = this.checkCold(parsed, digest).finally(() => this.inFlight.delete(digest));
+      pending.then(
+        (result) => this.observer?.coldCheck(result.tier, (performance.now() - startedAt) / 1000),
+        () => {}, // the caller handles the failure
+      );
       this.inFlight.set(digest, pending);
     }
     return pending;

@@ -1,4 +1,3 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import argon2 from 'argon2';
 
 export interface Argon2Cost {
@@ -28,17 +27,4 @@ export class SecretHasher {
       return false; // a malformed stored hash never authenticates
     }
   }
-}
-
-/**
- * HMAC-SHA-256 of a key under the server secret: what the hot tiers keep
- * instead of the key, so a dump of Redis or of memory yields nothing usable.
- */
-export function keyDigest(serverSecret: string, fullKey: string): Buffer {
-  return createHmac('sha256', serverSecret).update(fullKey).digest();
-}
-
-/** Constant-time equality of two digests; different lengths are simply unequal. */
-export function digestsEqual(a: Buffer, b: Buffer): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -39,7 +39,8 @@ export interface ApiKeyAuthConnection {
 }
 
 /** Either an open KeyChecking (keyward itself) or the settings to open one (any other service). */
-export type ApiKeyAuthOptions = { keyChecking: KeyChecking } | ApiKeyAuthConnection;
+export type ApiKeyAuthOptions =
+  { keyChecking: KeyChecking; metrics?: { countCheck(result: KeyCheck): void } } | ApiKeyAuthConnection;
 
 async function openFromConnection(app: FastifyInstance, connection: ApiKeyAuthConnection): Promise<KeyChecking> {
   const env = loadEnv({
@@ -83,9 +84,11 @@ export const apiKeyAuth = fp<ApiKeyAuthOptions>(
   async (app: FastifyInstance, options) => {
     const keyChecking = 'keyChecking' in options ? options.keyChecking : await openFromConnection(app, options);
     const { checker, failedChecks, usage } = keyChecking;
+    const metrics = 'metrics' in options ? options.metrics : undefined;
     app.decorateRequest('apiKey', null as unknown as ApiKeyIdentity);
 
     function finish(request: FastifyRequest, result: KeyCheck, done: HookHandlerDoneFunction): void {
+      metrics?.countCheck(result);
       if (result.outcome === 'valid') {
         request.apiKey = { accountId: result.accountId, keyId: result.keyId };
         usage?.record(result.keyId, result.accountId, request.ip, request.headers['user-agent'], Date.now());

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { AccountService, NewSession } from '../services/accounts.js';
 import { actorOf, clientOf } from '../http/request-context.js';
-import { errors, SESSION_SECURITY, SessionRef } from '../http/schemas.js';
+import { errors, EXAMPLE, Session, SESSION_EXAMPLE, SESSION_SECURITY, SessionRef } from '../http/schemas.js';
 
 const Email = Type.String({ format: 'email', maxLength: 254, examples: ['ada@example.com'] });
 const Password = Type.String({ minLength: 10, maxLength: 256, description: 'At least 10 characters.' });
@@ -31,9 +31,15 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
             password: Password,
             accountName: Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', examples: ['Acme Inc.'] }),
           },
-          { additionalProperties: false },
+          {
+            additionalProperties: false,
+            examples: [{ email: EXAMPLE.email, password: 'correct horse battery', accountName: EXAMPLE.accountName }],
+          },
         ),
-        response: { 201: SessionRef, ...errors(400, 403, 409, 503) },
+        response: {
+          201: SessionRef,
+          ...errors(400, [403, 'csrf_rejected', 'signup_closed'], [409, 'email_taken'], 503),
+        },
       },
     },
     async (request, reply) => {
@@ -52,9 +58,9 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
         tags: ['account'],
         body: Type.Object(
           { email: Type.String({ maxLength: 254 }), password: Type.String({ maxLength: 256 }) },
-          { additionalProperties: false },
+          { additionalProperties: false, examples: [{ email: EXAMPLE.email, password: 'correct horse battery' }] },
         ),
-        response: { 200: SessionRef, ...errors(400, 401, 403, 503) },
+        response: { 200: SessionRef, ...errors(400, [401, 'invalid_credentials'], 403, 503) },
       },
     },
     async (request, reply) => {
@@ -90,7 +96,13 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
         summary: 'The signed-in user and account',
         tags: ['account'],
         security: SESSION_SECURITY,
-        response: { 200: SessionRef, ...errors(401, 503) },
+        response: {
+          // Without expiresAt: the session's expiry is only told when it starts.
+          200: Type.Ref(Session.$id!, {
+            examples: [{ user: SESSION_EXAMPLE.user, account: SESSION_EXAMPLE.account }],
+          }),
+          ...errors(401, 503),
+        },
       },
     },
     async (request) => ({

@@ -1,7 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { API_KEY_SECURITY, errors } from '../http/schemas.js';
+import { API_KEY_SECURITY, errors, EXAMPLE, type ErrorExample } from '../http/schemas.js';
+
+/** Every way a key check can fail, for the examples. */
+const KEY_CHECK_ERRORS = [
+  [401, 'invalid_api_key', 'api_key_revoked', 'api_key_expired'],
+  [429, 'rate_limited'],
+  [503, 'auth_unavailable'],
+] as const satisfies ReadonlyArray<readonly [number, ...ErrorExample[]]>;
 
 /** Routes authenticated by an `x-api-key`. */
 export const dataPlaneRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -15,8 +22,11 @@ export const dataPlaneRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['data-plane'],
         security: API_KEY_SECURITY,
         response: {
-          200: Type.Object({ accountId: Type.String({ format: 'uuid' }), keyId: Type.String() }),
-          ...errors(401, 429, 503),
+          200: Type.Object(
+            { accountId: Type.String({ format: 'uuid' }), keyId: Type.String() },
+            { examples: [{ accountId: EXAMPLE.accountId, keyId: EXAMPLE.keyId }] },
+          ),
+          ...errors(...KEY_CHECK_ERRORS),
         },
       },
     },
@@ -38,11 +48,11 @@ export const dataPlaneRoutes: FastifyPluginAsyncTypebox = async (app) => {
       204: Type.Null({
         description: 'The key is valid.',
         headers: {
-          'x-keyward-account-id': Type.String({ format: 'uuid' }),
-          'x-keyward-key-id': Type.String(),
+          'x-keyward-account-id': Type.String({ format: 'uuid', examples: [EXAMPLE.accountId] }),
+          'x-keyward-key-id': Type.String({ examples: [EXAMPLE.keyId] }),
         },
       }),
-      ...errors(401, 429, 503),
+      ...errors(...KEY_CHECK_ERRORS),
     },
   };
   const verify = async (request: FastifyRequest, reply: FastifyReply) => {

@@ -1,14 +1,28 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { errors, KeyIdParams, KeyRef, SESSION_SECURITY } from '../http/schemas.js';
+import { errors, EXAMPLE, KEY_EXAMPLE, KeyIdParams, KeyRef, SESSION_SECURITY } from '../http/schemas.js';
 import { actorOf } from '../http/request-context.js';
 import { MAX_ACTIVE_KEYS, type KeyService } from '../services/keys.js';
 
 const KeyName = Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', examples: ['production'] });
 const FullKey = Type.String({
   description: 'The full API key. Shown this once: keyward keeps only a hash of it.',
-  examples: ['kw_4ZbQ0cXw9LmT2pVa_0Hq3…'],
+  examples: [EXAMPLE.apiKey],
 });
+
+// Examples: a key just generated, and the same key revoked, or rotated with a day's grace.
+const NEW_KEY_EXAMPLE = { ...KEY_EXAMPLE, lastUsedAt: null, requestsLast24h: 0 };
+const REVOKED_KEY_EXAMPLE = { ...KEY_EXAMPLE, status: 'revoked', revokedAt: '2026-03-09T17:05:12.000Z' };
+const ROTATED_KEY_EXAMPLES = {
+  key: {
+    ...NEW_KEY_EXAMPLE,
+    id: EXAMPLE.newKeyId,
+    hint: EXAMPLE.newHint,
+    name: 'production (rotated)',
+    createdAt: '2026-03-09T17:00:00.000Z',
+  },
+  oldKey: { ...KEY_EXAMPLE, expiresAt: '2026-03-10T17:00:00.000Z' },
+};
 
 /** Key lifecycle, for the signed-in dashboard user's own account. */
 export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSeconds: number }> = async (
@@ -25,10 +39,13 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
         tags: ['keys'],
         security: SESSION_SECURITY,
         response: {
-          200: Type.Object({
-            keys: Type.Array(KeyRef),
-            maxActiveKeys: Type.Integer({ description: 'At most this many keys can be active at once.' }),
-          }),
+          200: Type.Object(
+            {
+              keys: Type.Array(KeyRef),
+              maxActiveKeys: Type.Integer({ description: 'At most this many keys can be active at once.' }),
+            },
+            { examples: [{ keys: [ROTATED_KEY_EXAMPLES.key, ROTATED_KEY_EXAMPLES.oldKey], maxActiveKeys: 2 }] },
+          ),
           ...errors(401, 503),
         },
       },
@@ -49,8 +66,17 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
         description: 'Answers 409 `key_limit_reached` when two keys are active: revoke one first.',
         tags: ['keys'],
         security: SESSION_SECURITY,
-        body: Type.Object({ name: Type.Optional(KeyName) }, { additionalProperties: false }),
-        response: { 201: Type.Object({ apiKey: FullKey, key: KeyRef }), ...errors(400, 401, 403, 409, 503) },
+        body: Type.Object(
+          { name: Type.Optional(KeyName) },
+          { additionalProperties: false, examples: [{ name: 'production' }] },
+        ),
+        response: {
+          201: Type.Object(
+            { apiKey: FullKey, key: KeyRef },
+            { examples: [{ apiKey: EXAMPLE.apiKey, key: NEW_KEY_EXAMPLE }] },
+          ),
+          ...errors(400, 401, 403, 409, 503),
+        },
       },
     },
     async (request, reply) => {
@@ -77,7 +103,10 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
         tags: ['keys'],
         security: SESSION_SECURITY,
         params: KeyIdParams,
-        response: { 200: Type.Object({ key: KeyRef }), ...errors(400, 401, 403, 404, 503) },
+        response: {
+          200: Type.Object({ key: KeyRef }, { examples: [{ key: REVOKED_KEY_EXAMPLE }] }),
+          ...errors([400, 'invalid_key_id'], 401, 403, 404, [503, 'service_unavailable', 'revocation_pending']),
+        },
       },
     },
     async (request) => ({
@@ -110,11 +139,21 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
             name: Type.Optional(KeyName),
             expireOldKeyInSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: maxGraceSeconds })),
           },
-          { additionalProperties: false },
+          { additionalProperties: false, examples: [{ expireOldKeyInSeconds: 86400 }] },
         ),
         response: {
-          201: Type.Object({ apiKey: FullKey, key: KeyRef, oldKey: KeyRef }),
-          ...errors(400, 401, 403, 404, 409, 503),
+          201: Type.Object(
+            { apiKey: FullKey, key: KeyRef, oldKey: KeyRef },
+            { examples: [{ apiKey: EXAMPLE.newApiKey, ...ROTATED_KEY_EXAMPLES }] },
+          ),
+          ...errors(
+            [400, 'invalid_body', 'invalid_key_id'],
+            401,
+            403,
+            404,
+            [409, 'key_limit_reached', 'key_not_active', 'rotation_pending'],
+            [503, 'service_unavailable', 'revocation_pending'],
+          ),
         },
       },
     },

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { errors, KeyIdParams, SESSION_SECURITY } from '../http/schemas.js';
+import { errors, EXAMPLE, KeyIdParams, SESSION_SECURITY } from '../http/schemas.js';
 import { InvalidRequest } from '../errors.js';
 import type { AuditLog } from '../services/audit.js';
 import type { KeyService } from '../services/keys.js';
@@ -8,6 +8,58 @@ import type { UsagePoint, UsageReport } from '../usage/usage-report.js';
 
 const UsagePointSchema = Type.Object({ start: Type.String({ format: 'date-time' }), requests: Type.Integer() });
 const DateTime = Type.String({ format: 'date-time' });
+
+/** Usage of the old key during a rotation, shortened to 3 minute and 2 hour buckets: one service still sends it. */
+const USAGE_EXAMPLE = {
+  keyId: EXAMPLE.keyId,
+  lastUsedAt: '2026-03-09T17:42:00.000Z',
+  requestsLast24h: 18342,
+  minutes: [
+    { start: '2026-03-09T17:41:00.000Z', requests: 12 },
+    { start: '2026-03-09T17:42:00.000Z', requests: 9 },
+    { start: '2026-03-09T17:43:00.000Z', requests: 0 },
+  ],
+  hours: [
+    { start: '2026-03-09T16:00:00.000Z', requests: 804 },
+    { start: '2026-03-09T17:00:00.000Z', requests: 377 },
+  ],
+  callers: [
+    {
+      clientAddress: '10.0.3.17',
+      userAgent: 'billing-worker/2.4.1',
+      requests: 377,
+      firstSeenAt: '2026-03-09T16:43:05.000Z',
+      lastSeenAt: '2026-03-09T17:42:51.000Z',
+    },
+  ],
+};
+
+/** The audit log right after a rotation with a day's grace. */
+const AUDIT_EXAMPLE = {
+  events: [
+    {
+      id: '1289',
+      action: 'key.rotated',
+      at: '2026-03-09T17:00:00.000Z',
+      actor: EXAMPLE.email,
+      keyId: EXAMPLE.newKeyId,
+      clientAddress: '203.0.113.24',
+      userAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Safari/605.1.15',
+      details: { name: 'production (rotated)', replaces: EXAMPLE.keyId },
+    },
+    {
+      id: '1288',
+      action: 'key.expiry_scheduled',
+      at: '2026-03-09T17:00:00.000Z',
+      actor: EXAMPLE.email,
+      keyId: EXAMPLE.keyId,
+      clientAddress: '203.0.113.24',
+      userAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Safari/605.1.15',
+      details: { expiresAt: '2026-03-10T17:00:00.000Z' },
+    },
+  ],
+  nextCursor: 'MTI4OA',
+};
 
 function encodeCursor(id: number): string {
   return Buffer.from(String(id)).toString('base64url');
@@ -43,31 +95,39 @@ export const usageAndAuditRoutes: FastifyPluginAsyncTypebox<{
         querystring: Type.Object(
           {
             minutes: Type.Integer({ minimum: 1, maximum: maxMinutes, default: 60, description: 'Minute buckets.' }),
-            hours: Type.Integer({ minimum: 1, maximum: maxHours, default: 24 * 30, description: 'Hour buckets.' }),
+            hours: Type.Integer({
+              minimum: 1,
+              maximum: maxHours,
+              default: Math.min(24 * 30, maxHours),
+              description: 'Hour buckets.',
+            }),
           },
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({
-            keyId: Type.String(),
-            lastUsedAt: Type.Union([DateTime, Type.Null()]),
-            requestsLast24h: Type.Integer(),
-            minutes: Type.Array(UsagePointSchema, {
-              description: 'Oldest first, zero-filled, ending with this minute.',
-            }),
-            hours: Type.Array(UsagePointSchema, { description: 'Oldest first, zero-filled, ending with this hour.' }),
-            callers: Type.Array(
-              Type.Object({
-                clientAddress: Type.String(),
-                userAgent: Type.Union([Type.String(), Type.Null()]),
-                requests: Type.Integer(),
-                firstSeenAt: DateTime,
-                lastSeenAt: DateTime,
+          200: Type.Object(
+            {
+              keyId: Type.String(),
+              lastUsedAt: Type.Union([DateTime, Type.Null()]),
+              requestsLast24h: Type.Integer(),
+              minutes: Type.Array(UsagePointSchema, {
+                description: 'Oldest first, zero-filled, ending with this minute.',
               }),
-              { description: 'Clients seen with the key in the last hour, most recent first.' },
-            ),
-          }),
-          ...errors(400, 401, 404, 503),
+              hours: Type.Array(UsagePointSchema, { description: 'Oldest first, zero-filled, ending with this hour.' }),
+              callers: Type.Array(
+                Type.Object({
+                  clientAddress: Type.String(),
+                  userAgent: Type.Union([Type.String(), Type.Null()]),
+                  requests: Type.Integer(),
+                  firstSeenAt: DateTime,
+                  lastSeenAt: DateTime,
+                }),
+                { description: 'Clients seen with the key in the last hour, most recent first.' },
+              ),
+            },
+            { examples: [USAGE_EXAMPLE] },
+          ),
+          ...errors([400, 'invalid_key_id', 'invalid_query'], 401, 404, 503),
         },
       },
     },
@@ -108,30 +168,33 @@ export const usageAndAuditRoutes: FastifyPluginAsyncTypebox<{
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({
-            events: Type.Array(
-              Type.Object({
-                id: Type.String(),
-                action: Type.String({
-                  examples: ['key.revoked'],
-                  description:
-                    'account.created, session.created, session.failed, session.ended, key.created, key.rotated, ' +
-                    'key.revoked, key.expired, key.expiry_scheduled',
+          200: Type.Object(
+            {
+              events: Type.Array(
+                Type.Object({
+                  id: Type.String(),
+                  action: Type.String({
+                    examples: ['key.revoked'],
+                    description:
+                      'account.created, session.created, session.failed, session.ended, key.created, key.rotated, ' +
+                      'key.revoked, key.expired, key.expiry_scheduled',
+                  }),
+                  at: DateTime,
+                  actor: Type.Union([Type.String(), Type.Null()], { description: 'Email; null for the system.' }),
+                  keyId: Type.Union([Type.String(), Type.Null()]),
+                  clientAddress: Type.Union([Type.String(), Type.Null()]),
+                  userAgent: Type.Union([Type.String(), Type.Null()]),
+                  details: Type.Union([
+                    Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()])),
+                    Type.Null(),
+                  ]),
                 }),
-                at: DateTime,
-                actor: Type.Union([Type.String(), Type.Null()], { description: 'Email; null for the system.' }),
-                keyId: Type.Union([Type.String(), Type.Null()]),
-                clientAddress: Type.Union([Type.String(), Type.Null()]),
-                userAgent: Type.Union([Type.String(), Type.Null()]),
-                details: Type.Union([
-                  Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()])),
-                  Type.Null(),
-                ]),
-              }),
-            ),
-            nextCursor: Type.Union([Type.String(), Type.Null()]),
-          }),
-          ...errors(400, 401, 503),
+              ),
+              nextCursor: Type.Union([Type.String(), Type.Null()]),
+            },
+            { examples: [AUDIT_EXAMPLE] },
+          ),
+          ...errors([400, 'invalid_query'], 401, 503),
         },
       },
     },

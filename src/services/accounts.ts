@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, eq, gt, lt } from 'drizzle-orm';
+import { and, eq, gt } from 'drizzle-orm';
 import {
   boundedTransaction,
   sqlState,
@@ -11,7 +11,7 @@ import {
 } from '../db/database.js';
 import { recordAudit, type Actor, type ClientContext } from './audit.js';
 import { accounts, sessions, users } from '../db/schema.js';
-import { EmailTaken, InvalidCredentials } from '../errors.js';
+import { EmailTaken, InvalidCredentials, SignupClosed } from '../errors.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
 
 export interface SessionUser {
@@ -41,11 +41,22 @@ export class AccountService {
     private readonly hasher: SecretHasher,
     private readonly sessionTtlSeconds: number,
     private readonly limits: TransactionLimits,
+    private readonly signupOpen: boolean,
   ) {
     this.decoyHash = hasher.hash(randomBytes(16).toString('hex'));
   }
 
   async signUp(
+    input: { email: string; password: string; accountName: string },
+    client: ClientContext,
+    guard?: CommitGuard,
+  ): Promise<NewSession> {
+    if (!this.signupOpen) throw new SignupClosed();
+    return this.createAccount(input, client, guard);
+  }
+
+  /** Creates an account and its first user, signed in; also how operators add accounts when sign-up is closed. */
+  async createAccount(
     input: { email: string; password: string; accountName: string },
     client: ClientContext,
     guard?: CommitGuard,
@@ -131,8 +142,12 @@ export class AccountService {
     });
   }
 
-  /** Deletes sessions that expired; safe to run anywhere at any time. */
-  async pruneExpiredSessions(): Promise<void> {
-    await this.db.delete(sessions).where(lt(sessions.expiresAt, new Date()));
+  /** The account of a user's email, or an account id as given; null when neither exists. */
+  async findAccountId(emailOrAccountId: string): Promise<string | null> {
+    const value = emailOrAccountId.trim().toLowerCase();
+    const [row] = /^[0-9a-f-]{36}$/.test(value)
+      ? await this.db.select({ accountId: accounts.id }).from(accounts).where(eq(accounts.id, value))
+      : await this.db.select({ accountId: users.accountId }).from(users).where(eq(users.email, value));
+    return row?.accountId ?? null;
   }
 }

@@ -8,9 +8,9 @@ export interface ClientContext {
   userAgent: string | null;
 }
 
-/** A signed-in user acting, and from where. */
+/** Who changes something, and from where: a signed-in user, or an operator (userId null) at the command line. */
 export interface Actor extends ClientContext {
-  userId: string;
+  userId: string | null;
   email: string;
 }
 

@@ -243,6 +243,21 @@ export class KeyService {
   }
 
   /**
+   * The account a key belongs to, for operators. With the full key (a leaked
+   * key pasted by an operator) the secret must match too.
+   */
+  async accountOfKey(keyId: string, fullKey?: string): Promise<string> {
+    const [row] = await this.db
+      .select({ accountId: apiKeys.accountId, secretHash: apiKeys.secretHash })
+      .from(apiKeys)
+      .where(eq(apiKeys.id, keyId));
+    if (!row || (fullKey !== undefined && !(await this.hasher.verify(row.secretHash, fullKey)))) {
+      throw new KeyNotFound();
+    }
+    return row.accountId;
+  }
+
+  /**
    * Ends every key whose scheduled expiry has passed, account by account
    * (run by maintenance, so expired keys free their slot and are recorded
    * without waiting for the account's next change). Safe on every instance at

@@ -181,6 +181,20 @@ export class UsageRecorder {
       lastSeenAt: new Date(row.count.lastSeen),
       requests: row.count.requests,
     }));
+    // Rows in primary-key order: two instances flushing the same keys then lock them in the same order
+    // and cannot deadlock each other.
+    usageValues.sort(
+      (a, b) =>
+        compare(a.keyId, b.keyId) ||
+        compare(a.granularity, b.granularity) ||
+        a.bucketStart.getTime() - b.bucketStart.getTime(),
+    );
+    callerValues.sort(
+      (a, b) =>
+        compare(a.keyId, b.keyId) || compare(a.clientAddress, b.clientAddress) || compare(a.userAgent, b.userAgent),
+    );
+    const ids = [...lastUsed.keys()].sort(compare);
+    const times = ids.map((id) => new Date(lastUsed.get(id)!).toISOString());
     await this.options.db.transaction(async (tx) => {
       await tx
         .insert(keyUsage)
@@ -202,8 +216,6 @@ export class UsageRecorder {
             },
           });
       }
-      const ids = [...lastUsed.keys()];
-      const times = ids.map((id) => new Date(lastUsed.get(id)!).toISOString());
       await tx.execute(sql`
         UPDATE api_keys SET last_used_at = GREATEST(COALESCE(api_keys.last_used_at, v.t), v.t)
         FROM unnest(${toArrayLiteral(ids)}::text[], ${toArrayLiteral(times)}::timestamptz[]) AS v(id, t)
@@ -216,6 +228,10 @@ export class UsageRecorder {
     clearInterval(this.timer);
     await this.flush();
   }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** A Postgres array literal of plain tokens (key ids, ISO timestamps): the same for postgres.js and PGlite. */

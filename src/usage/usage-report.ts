@@ -24,7 +24,10 @@ export interface KeyUsageReport {
   callers: Caller[];
 }
 
-/** Reads usage as the instances flushed it; what is still in memory shows after the next flush. */
+/**
+ * Reads usage as the instances flushed it; what is still in memory shows after
+ * the next flush. Buckets are UTC minutes and hours, whatever the database's TimeZone.
+ */
 export class UsageReport {
   constructor(private readonly db: Database) {}
 
@@ -33,8 +36,8 @@ export class UsageReport {
       this.db.execute(sql`
         SELECT s AS start, COALESCE(u.requests, 0) AS requests
         FROM generate_series(
-          date_trunc(${granularity}, now()) - make_interval(${granularity === 'minute' ? sql`mins` : sql`hours`} => ${count - 1}),
-          date_trunc(${granularity}, now()),
+          date_trunc(${granularity}, now(), 'UTC') - make_interval(${granularity === 'minute' ? sql`mins` : sql`hours`} => ${count - 1}),
+          date_trunc(${granularity}, now(), 'UTC'),
           make_interval(${granularity === 'minute' ? sql`mins` : sql`hours`} => 1)
         ) AS s
         LEFT JOIN key_usage u ON u.key_id = ${keyId} AND u.granularity = ${granularity} AND u.bucket_start = s

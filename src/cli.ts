@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+/**
+ * The `keyward` command: the server, migrations, and the incident tools an
+ * operator needs at 3 a.m.
+ */
+import { randomBytes } from 'node:crypto';
+import { userInfo } from 'node:os';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { migratePostgresDatabase } from './db/database.js';
+import { ConfigError, loadEnv } from './env.js';
+import { isKeyId, parseKey } from './keys/key-format.js';
+import { openRuntime, type Runtime } from './runtime.js';
+import { reportStartupError, serve } from './serve.js';
+import type { Actor } from './services/audit.js';
+
+const USAGE = `usage: keyward <command> [arguments]
+
+  serve                          run the HTTP server (the default)
+  migrate                        apply database migrations, then exit (run before a rollout)
+  revoke-key <key | key id>      revoke a key now, on every instance (a leaked key can be pasted whole)
+  list-keys <email | account id> list an account's keys
+  create-account --email E --name N
+                                 create an account and its first user (also when sign-up is closed);
+                                 the password is read from KEYWARD_NEW_PASSWORD or generated and printed once
+
+Configuration comes from the same environment variables as the server (see README).`;
+
+/** Operators act from the command line: recorded in the audit log as cli:<os user>. */
+function operator(): Actor {
+  return { userId: null, email: `cli:${userInfo().username}`, clientAddress: 'local', userAgent: 'keyward-cli' };
+}
+
+async function withRuntime<T>(work: (runtime: Runtime) => Promise<T>): Promise<T> {
+  const env = loadEnv();
+  const runtime = await openRuntime(env, pino({ level: 'warn' }, pino.destination(2)), { skipMigrations: true });
+  try {
+    return await work(runtime);
+  } finally {
+    await runtime.close();
+  }
+}
+
+async function revokeKey(argument: string | undefined): Promise<void> {
+  if (!argument) throw new ConfigError('revoke-key needs a key or a key id');
+  await withRuntime(async (runtime) => {
+    const parsed = parseKey(argument, runtime.env.KEYWARD_KEY_PREFIX);
+    if (!parsed && !isKeyId(argument)) throw new ConfigError('not a key of this deployment, nor a key id');
+    const keyId = parsed ? parsed.keyId : argument;
+    const accountId = await runtime.keys.accountOfKey(keyId, parsed?.fullKey);
+    const key = await runtime.keys.revokeKey({ accountId, actor: operator(), keyId });
+    console.log(`revoked ${key.hint} (${key.name}) of account ${accountId}: refused by every instance from now on`);
+  });
+}
+
+async function listKeys(argument: string | undefined): Promise<void> {
+  if (!argument) throw new ConfigError('list-keys needs an email or an account id');
+  await withRuntime(async (runtime) => {
+    const accountId = await runtime.accounts.findAccountId(argument);
+    if (!accountId) throw new ConfigError(`no account for ${argument}`);
+    const rows = (await runtime.keys.listKeys(accountId)).map((key) => ({
+      id: key.id,
+      name: key.name,
+      hint: key.hint,
+      status: key.status,
+      created: key.createdAt.toISOString(),
+      'last used': key.lastUsedAt?.toISOString() ?? 'never',
+      '24h': key.requestsLast24h,
+    }));
+    if (rows.length === 0) console.log('no keys');
+    else console.table(rows);
+  });
+}
+
+async function createAccount(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { email: { type: 'string' }, name: { type: 'string' } } });
+  if (!values.email || !values.name) throw new ConfigError('create-account needs --email and --name');
+  const given = process.env.KEYWARD_NEW_PASSWORD;
+  const password = given || randomBytes(18).toString('base64url');
+  await withRuntime(async (runtime) => {
+    const session = await runtime.accounts.createAccount(
+      { email: values.email!, password, accountName: values.name! },
+      { clientAddress: 'local', userAgent: 'keyward-cli' },
+    );
+    console.log(`created account ${session.user.accountId} with user ${session.user.email}`);
+    if (!given) console.log(`password (shown once): ${password}`);
+  });
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command = 'serve', ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve();
+    case 'migrate': {
+      const env = loadEnv();
+      if (!env.DATABASE_URL)
+        throw new ConfigError('migrate needs DATABASE_URL (the embedded database migrates on start)');
+      await migratePostgresDatabase(env.DATABASE_URL);
+      console.log('migrations applied');
+      return;
+    }
+    case 'revoke-key':
+      return revokeKey(rest[0]);
+    case 'list-keys':
+      return listKeys(rest[0]);
+    case 'create-account':
+      return createAccount(rest);
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return;
+    default:
+      console.error(`unknown command: ${command}\n\n${USAGE}`);
+      process.exit(2);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if ((error as { code?: string }).code === 'KW_KEY_NOT_FOUND') {
+    console.error('no such key (or the secret does not match the key id)');
+    process.exit(1);
+  }
+  reportStartupError(error);
+});

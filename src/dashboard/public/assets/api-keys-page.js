@@ -1,0 +1,794 @@
+// Settings → API keys: the list with live traffic, generate, revoke, and the three-step rotation.
+
+import { api } from './api.js';
+import { absoluteTime, describeUserAgent, formatNumber, plural, relativeTime, timeElement } from './format.js';
+import { pageAlert, showPageError, startSignedInPage } from './shell.js';
+import { recentRequests, sparkline } from './sparkline.js';
+import { alertBox, copyText, errorBox, h, icon, openModal, show, toast, whileBusy } from './ui.js';
+
+/** How often the list refreshes, and how often while a rotation is being watched. */
+const REFRESH_MS = 10_000;
+const ROTATION_REFRESH_MS = 3_000;
+/** A key used within this many minutes "still receives traffic". */
+const RECENT_MINUTES = 5;
+/** The usage API's callers cover the last hour; "recently used" means the same. */
+const RECENT_USE_MS = 60 * 60 * 1000;
+const GRACE_PERIODS = [
+  [3600, '1 hour'],
+  [6 * 3600, '6 hours'],
+  [24 * 3600, '24 hours'],
+  [7 * 24 * 3600, '7 days'],
+  [30 * 24 * 3600, '30 days'],
+];
+
+const $ = (selector, root = document) => root.querySelector(selector);
+
+const state = {
+  keys: [],
+  maxActiveKeys: 2,
+  /** keyId → GET /v1/keys/{id}/usage */
+  usage: new Map(),
+  loaded: false,
+  /** The rotation dialog while open. */
+  rotation: null,
+};
+
+const isActive = (key) => key.status === 'active';
+const quoted = (name) => `“${name}”`;
+
+function usageUrl(keyId) {
+  return `/v1/keys/${encodeURIComponent(keyId)}/usage?minutes=60&hours=1`;
+}
+
+// ---------- Loading and polling ----------
+
+let refreshTimer;
+let refreshing = null;
+let queued = null;
+
+async function loadKeys() {
+  const list = await api('GET', '/v1/keys');
+  const active = list.keys.filter(isActive);
+  const reports = await Promise.all(active.map((key) => api('GET', usageUrl(key.id)).catch(() => null)));
+  state.keys = list.keys;
+  state.maxActiveKeys = list.maxActiveKeys;
+  state.usage = new Map(active.flatMap((key, index) => (reports[index] ? [[key.id, reports[index]]] : [])));
+  state.loaded = true;
+}
+
+/** Reloads keys and usage, re-renders, and schedules the next refresh. */
+function refresh() {
+  // A refresh asked for during another must see the changes made meanwhile: run once more after it.
+  if (refreshing) {
+    queued ??= refreshing.then(() => {
+      queued = null;
+      return refresh();
+    });
+    return queued;
+  }
+  clearTimeout(refreshTimer);
+  refreshing = (async () => {
+    try {
+      await loadKeys();
+      show(pageAlert(), null);
+      render();
+      state.rotation?.update();
+    } catch (error) {
+      showPageError(error, state.loaded ? 'Could not refresh the keys' : 'Could not load your keys');
+      if (!state.loaded) {
+        show($('[data-active-keys]'), h('tr', {}, h('td', { colspan: 7, class: 'empty-state' }, 'Keys unavailable.')));
+      }
+    } finally {
+      refreshing = null;
+      scheduleRefresh();
+    }
+  })();
+  return refreshing;
+}
+
+function scheduleRefresh() {
+  clearTimeout(refreshTimer);
+  if (document.hidden) return;
+  refreshTimer = setTimeout(refresh, state.rotation ? ROTATION_REFRESH_MS : REFRESH_MS);
+}
+
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden) void refresh();
+});
+
+// ---------- Rendering the list ----------
+
+function keyLabel(key) {
+  return [h('div', { class: 'key-name' }, key.name), h('code', { class: 'key-hint' }, key.hint)];
+}
+
+function statusBadge(key) {
+  if (key.status === 'revoked') {
+    return [
+      h('span', { class: 'badge revoked' }, 'Revoked'),
+      h('span', { class: 'cell-sub' }, timeElement(key.revokedAt)),
+    ];
+  }
+  if (key.status === 'expired') {
+    return [
+      h('span', { class: 'badge expired' }, 'Expired'),
+      h('span', { class: 'cell-sub' }, timeElement(key.expiresAt)),
+    ];
+  }
+  if (key.expiresAt) return h('span', { class: 'badge expiring' }, 'Expires ', timeElement(key.expiresAt));
+  return h('span', { class: 'badge active' }, 'Active');
+}
+
+function lastUsed(key) {
+  return key.lastUsedAt ? timeElement(key.lastUsedAt) : h('span', { class: 'faint' }, 'Never');
+}
+
+function created(key) {
+  return [timeElement(key.createdAt), key.createdBy ? h('span', { class: 'cell-sub' }, `by ${key.createdBy}`) : null];
+}
+
+function trafficCell(key) {
+  const usage = state.usage.get(key.id);
+  if (!usage) return h('span', { class: 'faint' }, '—');
+  const total = recentRequests(usage.minutes, 60);
+  const label = `${plural(total, 'request')} with ${quoted(key.name)} in the last 60 minutes`;
+  return h(
+    'div',
+    { class: 'traffic' },
+    sparkline(usage.minutes, { label }),
+    h('span', { class: 'traffic-total', 'aria-hidden': 'true' }, formatNumber(total)),
+  );
+}
+
+function activeRow(key, full) {
+  const rotatable = !key.expiresAt;
+  const rotate = rotatable
+    ? h(
+        'button',
+        {
+          class: 'button secondary small',
+          type: 'button',
+          disabled: full,
+          'aria-label': `Rotate ${key.name}`,
+          'aria-describedby': full ? 'limit-note' : null,
+          'data-focus-id': `rotate:${key.id}`,
+          onclick: (event) => openRotation({ oldKey: key, step: 1 }, event.currentTarget),
+        },
+        icon('rotate'),
+        'Rotate',
+      )
+    : null;
+  const revoke = h(
+    'button',
+    {
+      class: 'icon-button danger',
+      type: 'button',
+      title: 'Revoke key',
+      'aria-label': `Revoke ${key.name}`,
+      'data-focus-id': `revoke:${key.id}`,
+      onclick: (event) => openRevoke(key, event.currentTarget),
+    },
+    icon('trash'),
+  );
+  return h(
+    'tr',
+    { 'data-key-id': key.id },
+    h('td', { class: 'primary-cell' }, keyLabel(key)),
+    h('td', { 'data-label': 'Created' }, h('div', {}, created(key))),
+    h('td', { 'data-label': 'Last used' }, lastUsed(key)),
+    h('td', { 'data-label': 'Requests (24 h)', class: 'numeric' }, formatNumber(key.requestsLast24h)),
+    h('td', { 'data-label': 'Last 60 min' }, trafficCell(key)),
+    h('td', { 'data-label': 'Status' }, h('div', {}, statusBadge(key))),
+    h('td', { class: 'actions-cell' }, h('div', { class: 'actions' }, rotate, revoke)),
+  );
+}
+
+function endedRow(key) {
+  return h(
+    'tr',
+    { class: 'ended', 'data-key-id': key.id },
+    h('td', { class: 'primary-cell' }, keyLabel(key)),
+    h('td', { 'data-label': 'Created' }, h('div', {}, created(key))),
+    h('td', { 'data-label': 'Last used' }, lastUsed(key)),
+    h('td', { 'data-label': 'Requests (24 h)', class: 'numeric' }, formatNumber(key.requestsLast24h)),
+    h('td', { 'data-label': 'Status' }, h('div', {}, statusBadge(key))),
+  );
+}
+
+/** The older of two active keys is the one being replaced (or the one already set to expire). */
+function rotationPair(active) {
+  if (active.length < 2) return null;
+  const [newer, older] = [...active].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
+  if (newer.expiresAt && !older.expiresAt) return { oldKey: newer, newKey: older };
+  return { oldKey: older, newKey: newer };
+}
+
+function renderLimit(active) {
+  const full = active.length >= state.maxActiveKeys;
+  const button = $('[data-generate]');
+  const note = $('[data-limit-note]');
+  button.disabled = full;
+  note.hidden = false;
+  if (!full) {
+    note.textContent = `${active.length} of ${state.maxActiveKeys} active keys in use.`;
+    return;
+  }
+  const expiring = active.find((key) => key.expiresAt);
+  note.textContent =
+    `Generating is disabled: ${state.maxActiveKeys} keys are active, the most an account can have. ` +
+    (expiring
+      ? `${quoted(expiring.name)} expires ${relativeTime(expiring.expiresAt)}; after that you can generate another, or revoke a key now.`
+      : 'Revoke one to generate or rotate another.');
+}
+
+function renderRotationBanner(active) {
+  const container = $('[data-rotation-banner]');
+  const pair = rotationPair(active);
+  if (!pair) return show(container, null);
+  const { oldKey, newKey } = pair;
+  const text = oldKey.expiresAt
+    ? `${quoted(oldKey.name)} stops working ${relativeTime(oldKey.expiresAt)}. Make sure your services use ${quoted(newKey.name)} by then.`
+    : `Rotating? Move your services to ${quoted(newKey.name)}, check that ${quoted(oldKey.name)} no longer receives traffic, then revoke it.`;
+  const banner = alertBox('info', text, { title: 'Two keys are active' });
+  banner.classList.add('rotation-banner');
+  banner.append(
+    h(
+      'div',
+      { class: 'alert-actions' },
+      h(
+        'button',
+        {
+          class: 'button secondary small',
+          type: 'button',
+          'data-focus-id': 'resume-rotation',
+          onclick: (event) => openRotation({ ...pair, step: 2 }, event.currentTarget),
+        },
+        'Check traffic and finish',
+      ),
+    ),
+  );
+  show(container, banner);
+}
+
+function render() {
+  const focusId = document.activeElement?.dataset?.focusId;
+  const active = state.keys.filter(isActive);
+  const ended = state.keys.filter((key) => !isActive(key));
+  const full = active.length >= state.maxActiveKeys;
+
+  renderLimit(active);
+  renderRotationBanner(active);
+  show(
+    $('[data-active-keys]'),
+    active.length > 0
+      ? active.map((key) => activeRow(key, full))
+      : h(
+          'tr',
+          {},
+          h(
+            'td',
+            { colspan: 7, class: 'empty-state' },
+            h('strong', {}, 'No active keys'),
+            'Generate a key to start calling the API.',
+          ),
+        ),
+  );
+
+  $('[data-ended-section]').hidden = ended.length === 0;
+  $('[data-ended-summary]').textContent = `Revoked and expired keys (${ended.length})`;
+  show($('[data-ended-keys]'), ended.map(endedRow));
+
+  if (focusId) document.querySelector(`[data-focus-id="${CSS.escape(focusId)}"]`)?.focus();
+}
+
+// ---------- The key, shown once ----------
+
+function keyReveal(apiKey, key) {
+  const inputId = `reveal-${key.id}`;
+  const input = h('input', {
+    id: inputId,
+    type: 'text',
+    readonly: true,
+    spellcheck: 'false',
+    autocomplete: 'off',
+    'data-api-key': true,
+  });
+  input.value = apiKey;
+  input.addEventListener('focus', () => input.select());
+  const copy = h('button', { class: 'button secondary', type: 'button', 'data-copy': true }, icon('copy'), 'Copy');
+  copy.addEventListener('click', async () => {
+    if (await copyText(apiKey, input)) {
+      copy.replaceChildren(icon('check'), 'Copied');
+      toast('API key copied to the clipboard.');
+    } else {
+      toast('Copying is blocked here: select the key and press Ctrl+C (⌘C on a Mac).');
+      input.focus();
+    }
+  });
+  return h(
+    'div',
+    { class: 'key-reveal-block' },
+    alertBox(
+      'warning',
+      [
+        'Copy this key now and store it somewhere safe, such as your secret manager. keyward keeps only a hash of it: if you lose it, generate a new key.',
+      ],
+      { title: 'This key will not be shown again' },
+    ),
+    h(
+      'div',
+      { class: 'field' },
+      h('label', { for: inputId }, `API key ${quoted(key.name)}`),
+      h('div', { class: 'key-reveal' }, input, copy),
+      h('p', { class: 'hint' }, 'Send it in the ', h('code', {}, 'x-api-key'), ' header of every request.'),
+    ),
+  );
+}
+
+function showReveal(apiKey, key, opener) {
+  const dialog = $('[data-reveal-dialog]');
+  const body = $('[data-reveal-body]', dialog);
+  show(body, keyReveal(apiKey, key));
+  // The secret leaves the page when the dialog does.
+  openModal(dialog, { opener, onClose: () => show(body, null) });
+  $('[data-copy]', body).focus();
+}
+
+// ---------- Generate ----------
+
+function openGenerate(opener) {
+  const dialog = $('[data-generate-dialog]');
+  const form = $('[data-generate-form]', dialog);
+  form.reset();
+  show($('[data-dialog-alert]', dialog), null);
+  openModal(dialog, { opener });
+  $('#generate-name').focus();
+}
+
+async function submitGenerate(event) {
+  event.preventDefault();
+  const dialog = $('[data-generate-dialog]');
+  const name = $('#generate-name').value.trim();
+  const submit = $('button[type="submit"]', dialog);
+  await whileBusy(submit, 'Generating…', async () => {
+    try {
+      const created = await api('POST', '/v1/keys', name ? { name } : {});
+      dialog.close();
+      showReveal(created.apiKey, created.key, $('[data-generate]'));
+      void refresh();
+    } catch (error) {
+      show($('[data-dialog-alert]', dialog), errorBox(error));
+    }
+  });
+}
+
+// ---------- Revoke ----------
+
+function callerLine(caller) {
+  return h(
+    'li',
+    { title: caller.userAgent ?? '' },
+    h('strong', {}, caller.clientAddress),
+    ` · ${describeUserAgent(caller.userAgent)} · ${plural(caller.requests, 'request')}, last `,
+    timeElement(caller.lastSeenAt),
+  );
+}
+
+/** "This key was used 40 seconds ago by 2 clients", or when it was last used, or that it never was. */
+function recentUseNotice(key, usage) {
+  const lastUsedAt = usage?.lastUsedAt ?? key.lastUsedAt;
+  if (!lastUsedAt) return alertBox('info', 'This key has never been used.');
+  const callers = usage?.callers ?? [];
+  if (Date.now() - Date.parse(lastUsedAt) < RECENT_USE_MS) {
+    const by = callers.length > 0 ? ` by ${plural(callers.length, 'client')}` : '';
+    const notice = alertBox(
+      'warning',
+      [
+        h('p', {}, 'This key was used ', timeElement(lastUsedAt), by, '.'),
+        'Anything still using it will start getting 401 errors as soon as it is revoked.',
+      ],
+      { title: 'Recently used' },
+    );
+    if (callers.length > 0) $('.alert-body', notice).append(h('ul', { class: 'callers' }, callers.map(callerLine)));
+    return notice;
+  }
+  return alertBox('info', h('p', {}, 'Last used ', timeElement(lastUsedAt), '; no requests in the last hour.'));
+}
+
+function openRevoke(key, opener) {
+  const dialog = $('[data-revoke-dialog]');
+  $('#revoke-title').textContent = `Revoke ${quoted(key.name)}?`;
+  show($('[data-dialog-alert]', dialog), null);
+  const usageArea = $('[data-revoke-usage]', dialog);
+  show(
+    usageArea,
+    h('p', { class: 'muted' }, h('code', { class: 'key-hint' }, key.hint), ' · checking recent traffic…'),
+  );
+  api('GET', usageUrl(key.id))
+    .then((usage) => show(usageArea, recentUseNotice(key, usage)))
+    .catch(() => show(usageArea, recentUseNotice(key, null)));
+
+  const confirm = $('[data-confirm-revoke]', dialog);
+  confirm.onclick = () =>
+    whileBusy(confirm, 'Revoking…', async () => {
+      try {
+        await api('DELETE', `/v1/keys/${encodeURIComponent(key.id)}`);
+        dialog.close();
+        toast(`${quoted(key.name)} is revoked. Requests with it now fail with 401.`);
+        await refresh();
+        // The trash button that opened the dialog is gone with the key's row.
+        if (document.activeElement === document.body) $('h1').focus();
+      } catch (error) {
+        show($('[data-dialog-alert]', dialog), errorBox(error, 'The key was not revoked'));
+      }
+    });
+  openModal(dialog, { opener });
+}
+
+// ---------- Rotate: generate, roll out, retire ----------
+
+function trafficVerdict(key, usage, role) {
+  const recent = usage ? recentRequests(usage.minutes, RECENT_MINUTES) : 0;
+  const lastUsedAt = usage?.lastUsedAt ?? key.lastUsedAt;
+  const usedRecently = lastUsedAt && Date.now() - Date.parse(lastUsedAt) < RECENT_MINUTES * 60_000;
+  if (role === 'old') {
+    if (key.status !== 'active') return { kind: 'quiet', text: 'Revoked: no longer accepted' };
+    if (recent > 0 || usedRecently) return { kind: 'busy', text: 'Still receiving traffic' };
+    return { kind: 'quiet', text: lastUsedAt ? `No traffic in the last ${RECENT_MINUTES} minutes` : 'Never used' };
+  }
+  if (recent > 0 || usedRecently) return { kind: 'quiet', text: 'Receiving traffic' };
+  return { kind: '', text: 'No requests yet' };
+}
+
+function trafficCard(role, key, usage) {
+  const verdict = trafficVerdict(key, usage, role);
+  const recent = usage ? recentRequests(usage.minutes, RECENT_MINUTES) : 0;
+  const lastUsedAt = usage?.lastUsedAt ?? key.lastUsedAt;
+  return h(
+    'div',
+    { class: 'traffic-key', 'data-traffic': role },
+    h(
+      'div',
+      { class: 'traffic-key-head' },
+      h(
+        'div',
+        {},
+        h('div', { class: 'traffic-key-role' }, role === 'old' ? 'Old key' : 'New key'),
+        h('span', { class: 'key-name' }, key.name),
+        ' ',
+        h('code', { class: 'key-hint' }, key.hint),
+      ),
+      statusBadge(key),
+    ),
+    h(
+      'div',
+      { class: 'traffic-key-body' },
+      usage
+        ? sparkline(usage.minutes, {
+            label: `Requests per minute with ${quoted(key.name)} over the last 60 minutes`,
+            variant: role === 'old' ? 'old' : '',
+          })
+        : null,
+      h(
+        'div',
+        {},
+        h('p', { class: `traffic-verdict ${verdict.kind}`, 'data-verdict': true }, verdict.text),
+        h(
+          'p',
+          { class: 'cell-sub', 'data-recent': true },
+          `${plural(recent, 'request')} in the last ${RECENT_MINUTES} minutes · `,
+          lastUsedAt ? h('span', {}, 'last used ', timeElement(lastUsedAt)) : 'never used',
+        ),
+      ),
+    ),
+  );
+}
+
+class Rotation {
+  constructor({ oldKey, newKey = null, apiKey = null, step }) {
+    this.oldKey = oldKey;
+    this.newKey = newKey;
+    this.apiKey = apiKey;
+    this.step = step;
+    this.dialog = $('[data-rotate-dialog]');
+    this.content = $('[data-rotate-content]', this.dialog);
+    this.footer = $('[data-rotate-footer]', this.dialog);
+    this.alert = $('[data-dialog-alert]', this.dialog);
+    this.live = h('p', { class: 'visually-hidden', 'aria-live': 'polite' });
+    this.lastVerdict = '';
+  }
+
+  /** Latest versions of the two keys from the page's state (they change as the list refreshes). */
+  sync() {
+    const find = (key) => (key ? (state.keys.find((candidate) => candidate.id === key.id) ?? key) : key);
+    this.oldKey = find(this.oldKey);
+    this.newKey = find(this.newKey);
+  }
+
+  button(label, attributes, onclick) {
+    return h('button', { type: 'button', class: 'button', ...attributes, onclick }, label);
+  }
+
+  go(step) {
+    this.step = step;
+    show(this.alert, null);
+    this.sync();
+    $('#rotate-title').textContent = `Rotate ${quoted(this.oldKey.name)}`;
+    for (const marker of this.dialog.querySelectorAll('[data-step-marker]')) {
+      const index = Number(marker.dataset.stepMarker);
+      const current = step === 'done' ? 4 : step;
+      marker.classList.toggle('done', index < current);
+      if (index === current) marker.setAttribute('aria-current', 'step');
+      else marker.removeAttribute('aria-current');
+    }
+    if (step === 1) this.renderGenerate();
+    else if (step === 2) this.renderRollOut();
+    else if (step === 3) this.renderRetire();
+    else this.renderDone();
+    if (this.dialog.open) this.focusTarget?.focus();
+    scheduleRefresh();
+  }
+
+  renderGenerate() {
+    const old = this.oldKey;
+    const grace = h(
+      'select',
+      { id: 'rotate-grace', disabled: true },
+      GRACE_PERIODS.map(([seconds, label]) => h('option', { value: seconds, selected: seconds === 86400 }, label)),
+    );
+    const choice = (value, title, text, checked) =>
+      h(
+        'label',
+        { class: 'choice' },
+        h('input', { type: 'radio', name: 'retire', value, checked }),
+        h('span', {}, h('span', { class: 'choice-title' }, title), h('span', { class: 'choice-text' }, text)),
+      );
+    const form = h(
+      'form',
+      { novalidate: true, id: 'rotate-form' },
+      h(
+        'p',
+        { class: 'step-lead' },
+        'keyward generates a second key for this account. Both keys work at the same time, so your services keep running while you switch them to the new one.',
+      ),
+      h(
+        'div',
+        { class: 'field' },
+        h('label', { for: 'rotate-name' }, 'Name of the new key'),
+        h('input', {
+          id: 'rotate-name',
+          type: 'text',
+          maxlength: 100,
+          placeholder: `${old.name} (rotated)`,
+          'aria-describedby': 'rotate-name-hint',
+        }),
+        h('p', { class: 'hint', id: 'rotate-name-hint' }, `Optional. Left empty: ${quoted(`${old.name} (rotated)`)}.`),
+      ),
+      h(
+        'fieldset',
+        {},
+        h('legend', { class: 'legend' }, `When should ${quoted(old.name)} stop working?`),
+        choice(
+          'manual',
+          'When I revoke it (recommended)',
+          'Both keys work until you revoke the old one in step 3, once this page shows it no longer receives traffic.',
+          true,
+        ),
+        choice(
+          'schedule',
+          'Automatically, after a grace period',
+          'The old key expires on its own, even if nobody comes back to revoke it. keyward can only schedule this now, as it generates the new key; you can still revoke earlier.',
+          false,
+        ),
+        h('div', { class: 'inline-select' }, h('label', { for: 'rotate-grace' }, 'Grace period'), grace),
+      ),
+    );
+    form.addEventListener('change', () => {
+      grace.disabled = form.elements.retire.value !== 'schedule';
+    });
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      void generate();
+    });
+    show(this.content, form);
+
+    const submit = this.button('Generate new key', { type: 'submit', form: 'rotate-form' });
+    const generate = () =>
+      whileBusy(submit, 'Generating…', async () => {
+        const name = $('#rotate-name').value.trim();
+        const body = name ? { name } : {};
+        if (form.elements.retire.value === 'schedule') body.expireOldKeyInSeconds = Number(grace.value);
+        try {
+          const rotated = await api('POST', `/v1/keys/${encodeURIComponent(old.id)}/rotate`, body);
+          this.oldKey = rotated.oldKey;
+          this.newKey = rotated.key;
+          this.apiKey = rotated.apiKey;
+          await refresh();
+          this.go(2);
+        } catch (error) {
+          show(this.alert, errorBox(error, 'No key was generated'));
+        }
+      });
+    show(
+      this.footer,
+      this.button('Cancel', { class: 'button secondary', 'data-close': true }, () => this.dialog.close()),
+      submit,
+    );
+    this.focusTarget = $('#rotate-name', this.content);
+  }
+
+  renderRollOut() {
+    const parts = [
+      h(
+        'p',
+        { class: 'step-lead' },
+        `Deploy ${quoted(this.newKey.name)} everywhere ${quoted(this.oldKey.name)} is used. This page watches both keys: once the old key gets no more requests, continue.`,
+      ),
+    ];
+    if (this.apiKey) {
+      parts.push(keyReveal(this.apiKey, this.newKey));
+      this.focusTarget = $('[data-copy]', parts[parts.length - 1]);
+    } else {
+      parts.push(
+        alertBox(
+          'info',
+          'The new key was shown once, when it was generated. If it was not saved, revoke it and rotate again.',
+        ),
+      );
+    }
+    this.panel = h('div', { class: 'traffic-panel' });
+    this.note = h('p', { class: 'poll-note' });
+    parts.push(h('h3', { class: 'section-title' }, 'Live traffic'), this.panel, this.note, this.live);
+    show(this.content, null);
+    this.content.append(...parts);
+    const next = this.button('Continue to step 3', {}, () => this.go(3));
+    show(
+      this.footer,
+      this.button('Close', { class: 'button secondary spacer' }, () => this.dialog.close()),
+      next,
+    );
+    if (!this.apiKey) this.focusTarget = next;
+    this.update();
+  }
+
+  renderRetire() {
+    const old = this.oldKey;
+    show(this.content, null);
+    this.panel = h('div', { class: 'traffic-panel' });
+    this.note = h('p', { class: 'poll-note' });
+    this.usageNotice = h('div');
+    const revokeNow = this.button(
+      old.expiresAt ? 'Revoke old key now' : 'Revoke old key',
+      { class: 'button danger', 'data-revoke-old': true },
+      () =>
+        whileBusy(revokeNow, 'Revoking…', async () => {
+          try {
+            await api('DELETE', `/v1/keys/${encodeURIComponent(old.id)}`);
+            await refresh();
+            this.go('done');
+          } catch (error) {
+            show(this.alert, errorBox(error, 'The old key was not revoked'));
+          }
+        }),
+    );
+    if (old.expiresAt) {
+      this.content.append(
+        alertBox('info', [
+          h(
+            'p',
+            {},
+            `${quoted(old.name)} stops working automatically `,
+            timeElement(old.expiresAt),
+            ` (${absoluteTime(old.expiresAt)}). There is nothing else to do.`,
+          ),
+          'If every service already uses the new key, you can revoke the old one now instead. Revocation is immediate.',
+        ]),
+      );
+    } else {
+      this.content.append(
+        h(
+          'p',
+          { class: 'step-lead' },
+          'Revoke the old key once your services use the new one. Revocation is immediate: from that moment, any request still using ',
+          h('strong', {}, old.name),
+          ' fails with 401.',
+        ),
+        h(
+          'p',
+          { class: 'muted' },
+          'Not ready yet? Keep both keys: the banner on the API keys page brings you back here. (A grace period after which the old key expires by itself can only be chosen in step 1, as the new key is generated.)',
+        ),
+      );
+    }
+    this.content.append(this.usageNotice, this.panel, this.note, this.live);
+    show(
+      this.footer,
+      this.button('Back', { class: 'button secondary spacer' }, () => this.go(2)),
+      old.expiresAt
+        ? this.button('Finish', { class: 'button secondary' }, () => this.dialog.close())
+        : this.button('Keep both keys for now', { class: 'button secondary' }, () => {
+            this.dialog.close();
+            toast('Both keys stay active. Finish the rotation from the banner on this page.');
+          }),
+      revokeNow,
+    );
+    this.focusTarget = revokeNow;
+    this.update();
+  }
+
+  renderDone() {
+    show(
+      this.content,
+      alertBox(
+        'success',
+        `${quoted(this.oldKey.name)} is revoked and no longer accepted anywhere. ${quoted(this.newKey.name)} is your active key.`,
+        { title: 'Rotation complete', role: 'status' },
+      ),
+    );
+    const done = this.button('Done', {}, () => this.dialog.close());
+    show(this.footer, done);
+    this.focusTarget = done;
+  }
+
+  /** Refreshes the live traffic (called after every list refresh). */
+  update() {
+    if (this.step !== 2 && this.step !== 3) return;
+    this.sync();
+    const oldUsage = state.usage.get(this.oldKey.id);
+    const newUsage = state.usage.get(this.newKey.id);
+    show(this.panel, null);
+    this.panel.append(trafficCard('old', this.oldKey, oldUsage), trafficCard('new', this.newKey, newUsage));
+    show(
+      this.note,
+      h(
+        'span',
+        {},
+        `Updated ${new Date().toLocaleTimeString('en')}; refreshes every ${ROTATION_REFRESH_MS / 1000} seconds. Counts can lag a few seconds behind.`,
+      ),
+    );
+    if (this.step === 3 && !this.oldKey.expiresAt && this.usageNotice) {
+      show(this.usageNotice, recentUseNotice(this.oldKey, oldUsage));
+    }
+    const verdict = trafficVerdict(this.oldKey, oldUsage, 'old').text;
+    if (verdict !== this.lastVerdict) {
+      this.lastVerdict = verdict;
+      this.live.textContent = `Old key: ${verdict}.`;
+    }
+  }
+}
+
+function openRotation(options, opener) {
+  const rotation = new Rotation(options);
+  state.rotation = rotation;
+  // Render before opening, so the dialog opens on this rotation's controls, never a previous one's.
+  rotation.go(options.step);
+  openModal(rotation.dialog, {
+    opener,
+    onClose: () => {
+      state.rotation = null;
+      // The secret leaves the page with the dialog.
+      show(rotation.content);
+      show(rotation.footer);
+      scheduleRefresh();
+    },
+  });
+  rotation.focusTarget?.focus();
+}
+
+// ---------- Start ----------
+
+async function start() {
+  $('[data-generate]').addEventListener('click', (event) => openGenerate(event.currentTarget));
+  $('[data-generate-form]').addEventListener('submit', submitGenerate);
+  for (const button of document.querySelectorAll('dialog [data-close]')) {
+    button.addEventListener('click', () => button.closest('dialog').close());
+  }
+  try {
+    await startSignedInPage();
+  } catch (error) {
+    showPageError(error, 'Could not load your account');
+  }
+  await refresh();
+}
+
+void start();

@@ -1,0 +1,80 @@
+// Sign-in and sign-up forms: field checks in the browser, then the API's answer in plain words.
+
+import { api } from './api.js';
+import { alertBox, errorBox, show, whileBusy } from './ui.js';
+
+const HOME_PATH = '/settings/api-keys';
+
+/** Where to go after signing in: the page that sent the user here, if it is one of ours. */
+function nextPath() {
+  const next = new URLSearchParams(location.search).get('next');
+  return next && /^\/[A-Za-z0-9/_-]*$/.test(next) && !next.startsWith('//') ? next : HOME_PATH;
+}
+
+function fieldMessage(input) {
+  const label = document.querySelector(`label[for="${input.id}"]`)?.textContent ?? input.name;
+  if (input.validity.valueMissing) return `Enter your ${label.toLowerCase()}.`;
+  if (input.validity.typeMismatch) return 'Enter an email address like ada@example.com.';
+  if (input.validity.tooShort) return `Use at least ${input.minLength} characters.`;
+  return input.validationMessage;
+}
+
+/** Marks invalid fields with a message under each; returns false when any is invalid. */
+function checkFields(form) {
+  let firstInvalid = null;
+  for (const input of form.querySelectorAll('input')) {
+    const error = document.getElementById(`${input.id}-error`);
+    // A name of only spaces is as empty as no name.
+    if (input.required && input.type !== 'password' && input.value.trim() === '') input.value = '';
+    const valid = input.checkValidity();
+    input.setAttribute('aria-invalid', String(!valid));
+    if (error) error.textContent = valid ? '' : fieldMessage(input);
+    if (!valid) firstInvalid ??= input;
+  }
+  firstInvalid?.focus();
+  return firstInvalid === null;
+}
+
+const NOTICES = {
+  'signed-out': ['success', 'You have signed out.'],
+  expired: ['info', 'Your session has ended. Sign in again to continue.'],
+};
+
+/**
+ * @param {string} path the API call, e.g. "/v1/login"
+ * @param {(form: HTMLFormElement) => object} bodyOf the request body from the form
+ */
+export function startAuthForm(path, bodyOf) {
+  const form = document.querySelector('form[data-form]');
+  const alertArea = document.querySelector('[data-page-alert]');
+  const params = new URLSearchParams(location.search);
+  for (const [param, [kind, text]] of Object.entries(NOTICES)) {
+    if (params.has(param)) show(alertArea, alertBox(kind, text, { role: 'status' }));
+  }
+  window.addEventListener('unhandledrejection', (event) => show(alertArea, errorBox(event.reason)));
+
+  for (const input of form.querySelectorAll('input')) {
+    input.addEventListener('input', () => {
+      if (input.getAttribute('aria-invalid') === 'true' && input.checkValidity()) {
+        input.setAttribute('aria-invalid', 'false');
+        const error = document.getElementById(`${input.id}-error`);
+        if (error) error.textContent = '';
+      }
+    });
+  }
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    show(alertArea, null);
+    if (!checkFields(form)) return;
+    const submit = form.querySelector('button[type="submit"]');
+    await whileBusy(submit, 'One moment…', async () => {
+      try {
+        await api('POST', path, bodyOf(form));
+        location.assign(nextPath());
+      } catch (error) {
+        show(alertArea, errorBox(error));
+      }
+    });
+  });
+}

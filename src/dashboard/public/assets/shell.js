@@ -1,0 +1,65 @@
+// What every signed-in page shares: who is signed in, signing out, expired
+// sessions, relative times kept current, and a visible message instead of a
+// blank page when something fails.
+
+import { api, setSessionExpiredHandler } from './api.js';
+import { refreshTimes } from './format.js';
+import { alertBox, errorBox, show } from './ui.js';
+
+export const SIGN_IN_PATH = '/sign-in';
+
+function signInUrl(reason) {
+  const params = new URLSearchParams({ next: location.pathname });
+  if (reason) params.set(reason, '1');
+  return `${SIGN_IN_PATH}?${params}`;
+}
+
+/** The page's own alert area (above its content). */
+export function pageAlert() {
+  return document.querySelector('[data-page-alert]');
+}
+
+export function showPageError(error, title) {
+  const container = pageAlert();
+  if (container) show(container, errorBox(error, title));
+}
+
+function showUnexpected(error) {
+  const detail = error instanceof Error ? error.message : String(error);
+  const container = pageAlert();
+  if (!container) return;
+  show(
+    container,
+    alertBox('error', ['The dashboard ran into a problem it did not expect. Reload the page to try again.', detail], {
+      title: 'Something went wrong',
+    }),
+  );
+}
+
+/** Sets up the page; resolves with the session (user and account). */
+export async function startSignedInPage() {
+  setSessionExpiredHandler(() => location.assign(signInUrl('expired')));
+  window.addEventListener('error', (event) => showUnexpected(event.error ?? event.message));
+  window.addEventListener('unhandledrejection', (event) => showUnexpected(event.reason));
+
+  const signOut = document.querySelector('[data-sign-out]');
+  signOut?.addEventListener('click', async () => {
+    signOut.disabled = true;
+    try {
+      await api('POST', '/v1/logout');
+      location.assign(`${SIGN_IN_PATH}?signed-out=1`);
+    } catch (error) {
+      signOut.disabled = false;
+      showPageError(error, 'Could not sign out');
+    }
+  });
+
+  setInterval(() => refreshTimes(), 15_000);
+
+  const session = await api('GET', '/v1/session');
+  const name = document.querySelector('[data-account-name]');
+  const email = document.querySelector('[data-account-email]');
+  if (name) name.textContent = session.account.name;
+  if (email) email.textContent = session.user.email;
+  return session;
+}

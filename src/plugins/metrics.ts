@@ -1,0 +1,146 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { pingDatabase, type Database } from '../db/database.js';
+import type { FleetSync } from '../key-check/fleet-sync.js';
+import type { CheckTier, ColdCheckObserver, KeyCheck } from '../key-check/key-checker.js';
+import type { KeyEvent } from '../key-check/fleet-sync.js';
+import type { KeyEventAnnouncer } from '../services/keys.js';
+import { performance } from 'node:perf_hooks';
+import type { KeyCache } from '../key-check/key-cache.js';
+
+const TIERS: CheckTier[] = ['format', 'memory', 'redis', 'postgres'];
+const OUTCOMES: KeyCheck['outcome'][] = ['valid', 'invalid', 'revoked', 'expired', 'unavailable'];
+
+/**
+ * Prometheus metrics. The hot path only bumps plain numbers (an array slot
+ * per tier × outcome, a map entry per route × status); prom-client reads them
+ * at scrape time, so a request pays nothing for label lookups.
+ */
+export class Metrics implements ColdCheckObserver {
+  readonly registry = new Registry();
+  private readonly checkCounts = new Float64Array(TIERS.length * OUTCOMES.length);
+  private readonly requestCounts = new Map<string, { method: string; route: string; status: string; count: number }>();
+  readonly checkSeconds: Histogram<'tier'>;
+  readonly revocationSeconds: Histogram;
+
+  constructor(deps: { cache: KeyCache; fleet: FleetSync; db: Database; pingTimeoutMs: number }) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'keyward_process_' });
+    const checkCounts = this.checkCounts;
+    const requestCounts = this.requestCounts;
+    new Counter({
+      name: 'keyward_http_requests_total',
+      help: 'HTTP requests by route, method and status.',
+      labelNames: ['route', 'method', 'status'],
+      registers: [this.registry],
+      collect() {
+        for (const entry of requestCounts.values()) {
+          this.labels(entry.route, entry.method, entry.status).inc(entry.count);
+          entry.count = 0;
+        }
+      },
+    });
+    new Counter({
+      name: 'keyward_key_checks_total',
+      help: 'API key checks by outcome and by the tier that answered (format, memory, redis, postgres).',
+      labelNames: ['tier', 'outcome'],
+      registers: [this.registry],
+      collect() {
+        TIERS.forEach((tier, t) =>
+          OUTCOMES.forEach((outcome, o) => {
+            const index = t * OUTCOMES.length + o;
+            if (checkCounts[index]! > 0) this.labels(tier, outcome).inc(checkCounts[index]!);
+            checkCounts[index] = 0;
+          }),
+        );
+      },
+    });
+    this.checkSeconds = new Histogram({
+      name: 'keyward_key_check_seconds',
+      help: 'Duration of key checks that left the process (redis, postgres tiers); in-memory hits take microseconds.',
+      labelNames: ['tier'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [this.registry],
+    });
+    this.revocationSeconds = new Histogram({
+      name: 'keyward_revocation_propagation_seconds',
+      help: 'Time from a committed key change to every live instance having applied it (or its lease lapsed).',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [this.registry],
+    });
+    new Gauge({
+      name: 'keyward_key_cache_entries',
+      help: 'Keys in this instance’s in-process cache.',
+      registers: [this.registry],
+      collect() {
+        this.set(deps.cache.size);
+      },
+    });
+    new Gauge({
+      name: 'keyward_fleet_state',
+      help: 'Fleet sync: subscribed (Redis subscription up), trusted (lease held), degraded (cache not trusted).',
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        const status = deps.fleet.status();
+        this.labels('subscribed').set(status.subscribed ? 1 : 0);
+        this.labels('trusted').set(status.trusted ? 1 : 0);
+        this.labels('degraded').set(status.trusted ? 0 : 1);
+      },
+    });
+    new Gauge({
+      name: 'keyward_postgres_up',
+      help: 'Whether Postgres answered a ping at scrape time.',
+      registers: [this.registry],
+      async collect() {
+        const up = await Promise.race([
+          pingDatabase(deps.db).then(
+            () => 1,
+            () => 0,
+          ),
+          new Promise<number>((resolve) => setTimeout(() => resolve(0), deps.pingTimeoutMs).unref()),
+        ]);
+        this.set(up);
+      },
+    });
+  }
+
+  coldCheck(tier: CheckTier, seconds: number): void {
+    this.checkSeconds.labels(tier).observe(seconds);
+  }
+
+  /** Wraps the fleet's announcer to time how long a change takes to reach every instance. */
+  timed<T extends { announce(events: KeyEvent[]): Promise<void> }>(announcer: T): KeyEventAnnouncer {
+    return {
+      announce: async (events) => {
+        const startedAt = performance.now();
+        await announcer.announce(events);
+        this.revocationSeconds.observe((performance.now() - startedAt) / 1000);
+      },
+    };
+  }
+
+  countCheck(result: KeyCheck): void {
+    this.checkCounts[TIERS.indexOf(result.tier) * OUTCOMES.length + OUTCOMES.indexOf(result.outcome)]!++;
+  }
+
+  countRequest(method: string, route: string, status: number): void {
+    const id = `${method} ${status} ${route}`;
+    const entry = this.requestCounts.get(id);
+    if (entry) entry.count++;
+    else this.requestCounts.set(id, { method, route, status: String(status), count: 1 });
+  }
+}
+
+export const metricsPlugin = fp<{ metrics: Metrics }>(
+  async (app: FastifyInstance, { metrics }) => {
+    app.addHook('onResponse', (request, reply, done) => {
+      metrics.countRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode);
+      done();
+    });
+    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+      return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+  },
+  { name: 'keyward-metrics' },
+);
