@@ -80,6 +80,12 @@ export const EnvSchema = Type.Object({
   KEYWARD_FAILED_AUTH_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 100 }),
   /** The window of KEYWARD_FAILED_AUTH_LIMIT, in seconds. */
   KEYWARD_FAILED_AUTH_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
+  /** Failed sign-ins allowed per email per window, across the fleet (whether or not the email exists); then 429. */
+  KEYWARD_LOGIN_FAILURE_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10 }),
+  /** Failed sign-ins allowed per client address per window, across the fleet; then 429. */
+  KEYWARD_LOGIN_ADDRESS_FAILURE_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 50 }),
+  /** The window of the two sign-in limits, in seconds. */
+  KEYWARD_LOGIN_FAILURE_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 900 }),
   /**
    * Trust X-Forwarded-For from this many proxy hops (0: use the socket
    * address). Set it to the number of load balancers in front of keyward.

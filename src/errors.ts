@@ -60,6 +60,11 @@ export const TooManyFailedChecks = createError(
   'Too many failed API key checks from this address. Retry after the time in the Retry-After header.',
   429,
 );
+export const TooManySignInFailures = createError(
+  'KW_RATE_LIMITED',
+  'Too many failed sign-ins. Retry after the time in the Retry-After header.',
+  429,
+);
 export const ServiceUnavailable = createError(
   'KW_SERVICE_UNAVAILABLE',
   'keyward cannot reach its database right now. Nothing was changed; retry shortly.',

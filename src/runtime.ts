@@ -137,6 +137,18 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
         env.KEYWARD_SESSION_TTL_SECONDS,
         transactionLimits,
         env.KEYWARD_SIGNUP === 'open',
+        {
+          byEmail: keyChecking.limiter(
+            'signin-email',
+            env.KEYWARD_LOGIN_FAILURE_LIMIT,
+            env.KEYWARD_LOGIN_FAILURE_WINDOW_SECONDS,
+          ),
+          byAddress: keyChecking.limiter(
+            'signin-address',
+            env.KEYWARD_LOGIN_ADDRESS_FAILURE_LIMIT,
+            env.KEYWARD_LOGIN_FAILURE_WINDOW_SECONDS,
+          ),
+        },
       ),
       keys,
       keyChecking,

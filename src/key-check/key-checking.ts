@@ -1,9 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { Redis } from 'ioredis';
 import type { Database } from '../db/database.js';
 import type { Env } from '../env.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
 import { PostgresKeyEventLog } from '../services/key-event-log.js';
-import { FailedCheckLimiter } from './failed-check-limiter.js';
+import { FailureLimiter } from './failure-limiter.js';
 import type { FleetSync } from './fleet-sync.js';
 import { KeyCache } from './key-cache.js';
 import { KeyChecker } from './key-checker.js';
@@ -15,7 +16,9 @@ import { UsageRecorder } from '../usage/usage-recorder.js';
 export interface KeyChecking {
   checker: KeyChecker;
   fleet: FleetSync;
-  failedChecks: FailedCheckLimiter;
+  failedChecks: FailureLimiter;
+  /** Another fleet-wide failure counter on the same connection (e.g. for sign-ins). */
+  limiter(name: string, limit: number, windowSeconds: number): FailureLimiter;
   /** null when KEYWARD_USAGE_TRACKING is off. */
   usage: UsageRecorder | null;
   /** Flushes usage, leaves the fleet, closes Redis (the database is the caller's). */
@@ -33,8 +36,7 @@ export async function openKeyChecking(
     env.KEYWARD_NEGATIVE_CACHE_TTL_SECONDS * 1000,
   );
   let fleet: FleetSync;
-  let failedChecks: FailedCheckLimiter;
-  const failedWindowMs = env.KEYWARD_FAILED_AUTH_WINDOW_SECONDS * 1000;
+  let redis: Redis | null = null;
   if (env.REDIS_URL) {
     const redisFleet = await RedisFleetSync.start({
       redisUrl: env.REDIS_URL,
@@ -49,14 +51,17 @@ export async function openKeyChecking(
       revokeConfirmTimeoutMs: env.KEYWARD_REVOKE_CONFIRM_TIMEOUT_MS,
     });
     fleet = redisFleet;
-    failedChecks = new FailedCheckLimiter(env.KEYWARD_FAILED_AUTH_LIMIT, failedWindowMs, {
-      connection: redisFleet.hotConnection,
-      keyPrefix: env.REDIS_KEY_PREFIX,
-    });
+    redis = redisFleet.hotConnection;
   } else {
     fleet = new LocalFleetSync(cache);
-    failedChecks = new FailedCheckLimiter(env.KEYWARD_FAILED_AUTH_LIMIT, failedWindowMs, null);
   }
+  const limiter = (name: string, limit: number, windowSeconds: number) =>
+    new FailureLimiter(
+      limit,
+      windowSeconds * 1000,
+      redis && { connection: redis, keyPrefix: env.REDIS_KEY_PREFIX, name },
+    );
+  const failedChecks = limiter('failed', env.KEYWARD_FAILED_AUTH_LIMIT, env.KEYWARD_FAILED_AUTH_WINDOW_SECONDS);
   const checker = new KeyChecker({
     db: deps.db,
     hasher: deps.hasher,
@@ -81,6 +86,7 @@ export async function openKeyChecking(
     checker,
     fleet,
     failedChecks,
+    limiter,
     usage,
     close: async () => {
       await usage?.close();

@@ -55,6 +55,8 @@ export const errorHandler = fp(
       } else {
         code = GENERIC_CODES[status] ?? 'invalid_request';
       }
+      const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+      if (typeof retryAfter === 'number') void reply.header('retry-after', retryAfter);
       return reply.code(status).send({ error: { code, message, requestId: request.id } });
     });
 

@@ -60,8 +60,14 @@ export const sessionAuth = fp<SessionAuthOptions>(
       request.sessionToken = token;
     }
 
+    // Account and key responses (a new key above all) must never sit in a browser or proxy cache.
+    async function noStore(_request: FastifyRequest, reply: FastifyReply): Promise<void> {
+      void reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff');
+    }
+
     app.addHook('onRoute', (route) => {
       const config = route.config;
+      if (config?.session || config?.csrf) route.onRequest = [noStore, ...[route.onRequest ?? []].flat()];
       if (config?.session) {
         route.preHandler = [requireSession, ...[route.preHandler ?? []].flat()];
       } else if (config?.csrf) {

@@ -11,7 +11,8 @@ import {
 } from '../db/database.js';
 import { recordAudit, type Actor, type ClientContext } from './audit.js';
 import { accounts, sessions, users } from '../db/schema.js';
-import { EmailTaken, InvalidCredentials, SignupClosed } from '../errors.js';
+import { EmailTaken, InvalidCredentials, SignupClosed, TooManySignInFailures } from '../errors.js';
+import type { FailureLimiter } from '../key-check/failure-limiter.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
 
 export interface SessionUser {
@@ -42,6 +43,8 @@ export class AccountService {
     private readonly sessionTtlSeconds: number,
     private readonly limits: TransactionLimits,
     private readonly signupOpen: boolean,
+    /** Failed sign-ins per email digest and per client address. */
+    private readonly signInLimits: { byEmail: FailureLimiter; byAddress: FailureLimiter },
   ) {
     this.decoyHash = hasher.hash(randomBytes(16).toString('hex'));
   }
@@ -81,8 +84,20 @@ export class AccountService {
     }
   }
 
+  /**
+   * Signs in. Failures are counted per email and per client address across
+   * the fleet; past either limit the answer is 429, the same whether or not
+   * the email exists, and no password is checked.
+   */
   async logIn(input: { email: string; password: string }, client: ClientContext): Promise<NewSession> {
     const email = input.email.trim().toLowerCase();
+    const emailSubject = createHash('sha256').update(email).digest('base64url').slice(0, 22);
+    const now = Date.now();
+    const waitMs = Math.max(
+      this.signInLimits.byEmail.retryAfterMs(emailSubject, now),
+      this.signInLimits.byAddress.retryAfterMs(client.clientAddress, now),
+    );
+    if (waitMs > 0) throw Object.assign(new TooManySignInFailures(), { retryAfterSeconds: Math.ceil(waitMs / 1000) });
     const [row] = await this.db
       .select({
         userId: users.id,
@@ -97,6 +112,8 @@ export class AccountService {
     const hash = row?.passwordHash ?? (await this.decoyHash);
     const passwordMatches = await this.hasher.verify(hash, input.password);
     if (!row || !passwordMatches) {
+      this.signInLimits.byEmail.recordFailure(emailSubject, now);
+      this.signInLimits.byAddress.recordFailure(client.clientAddress, now);
       // Recorded for the account when the email is one of its users; never revealed to the caller.
       await recordAudit(this.db, client, {
         accountId: row?.accountId ?? null,

@@ -143,3 +143,13 @@ t.test('account and session routes', async (t) => {
     t.equal((await app.inject({ url: '/v1/session', headers: { cookie: user.cookie } })).statusCode, 401);
   });
 });
+
+t.test('account and key responses are never cached', async (t) => {
+  const { app } = await buildTestApp(t, { embedded: true });
+  const user = await signUp(app);
+  const created = await app.inject({ method: 'POST', url: '/v1/keys', headers: { cookie: user.cookie }, payload: {} });
+  t.equal(created.headers['cache-control'], 'no-store', 'the one response holding a full key');
+  t.equal(created.headers['x-content-type-options'], 'nosniff');
+  const refused = await app.inject({ url: '/v1/keys' });
+  t.equal(refused.headers['cache-control'], 'no-store', 'errors too');
+});

@@ -1,23 +1,25 @@
 import type { Redis } from 'ioredis';
 
 /**
- * Counts failed key checks per client address and blocks an address that
- * exceeds the limit for the rest of the window. With Redis the count is the
- * fleet's (one INCR per failure, never per success); without, this process's.
+ * Counts failures per subject (a client address, an email digest) and blocks
+ * a subject that reaches the limit for the rest of the window. With Redis the
+ * count is the fleet's (one INCR per failure, never per success); without,
+ * this process's. Used for failed key checks and failed sign-ins.
  */
-export class FailedCheckLimiter {
+export class FailureLimiter {
   private readonly blockedUntil = new Map<string, number>();
   private readonly localCounts = new Map<string, { window: number; count: number }>();
 
   constructor(
     private readonly limit: number,
     private readonly windowMs: number,
-    private readonly redis: { connection: Redis; keyPrefix: string } | null,
-    /** Most addresses tracked in memory. */
+    /** `name` keeps each limiter's counters apart: keys read `<keyPrefix><name>:<subject>:<window>`. */
+    private readonly redis: { connection: Redis; keyPrefix: string; name: string } | null,
+    /** Most subjects tracked in memory. */
     private readonly maxTracked = 100_000,
   ) {}
 
-  /** Milliseconds until the address may try again, or 0 when it is not blocked. */
+  /** Milliseconds until the subject may try again, or 0 when it is not blocked. */
   retryAfterMs(address: string, now: number): number {
     const until = this.blockedUntil.get(address);
     if (until === undefined) return 0;
@@ -30,7 +32,7 @@ export class FailedCheckLimiter {
     const window = Math.floor(now / this.windowMs);
     const windowEnd = (window + 1) * this.windowMs;
     if (this.redis) {
-      const key = `${this.redis.keyPrefix}failed:${address}:${window}`;
+      const key = `${this.redis.keyPrefix}${this.redis.name}:${address}:${window}`;
       this.redis.connection
         .multi()
         .incr(key)

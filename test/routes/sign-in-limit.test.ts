@@ -1,0 +1,36 @@
+import t from 'tap';
+import { buildTestApp, signUp } from '../helper.js';
+
+t.test('failed sign-ins are limited per email and per address, the same for unknown emails', async (t) => {
+  const { app } = await buildTestApp(t, {
+    env: { KEYWARD_LOGIN_FAILURE_LIMIT: '3', KEYWARD_LOGIN_ADDRESS_FAILURE_LIMIT: '5' },
+  });
+  const user = await signUp(app);
+  const login = (email: string, password: string, remoteAddress: string) =>
+    app.inject({ method: 'POST', url: '/v1/login', payload: { email, password }, remoteAddress });
+
+  // Per email: 3 failures from different addresses lock that email, known or not.
+  for (const email of [user.email, 'nobody@example.com']) {
+    for (let i = 0; i < 3; i++) t.equal((await login(email, 'wrong password', `10.0.1.${i}`)).statusCode, 401);
+    const blocked = await login(email, 'wrong password', '10.0.1.99');
+    t.equal(blocked.statusCode, 429, `${email}: blocked`);
+    t.equal(blocked.json().error.code, 'rate_limited');
+    t.ok(Number(blocked.headers['retry-after']) > 0, 'Retry-After says when');
+  }
+  const known = await login(user.email, user.password, '10.0.1.98');
+  const unknown = await login('nobody@example.com', 'anything at all', '10.0.1.98');
+  t.equal(known.statusCode, 429, 'even the right password waits: the limit protects the account');
+  t.same(
+    { ...known.json().error, requestId: null },
+    { ...unknown.json().error, requestId: null },
+    'a known and an unknown email are blocked alike: nothing says which exists',
+  );
+
+  // Per address: 5 failures over different emails block the address for everyone.
+  for (let i = 0; i < 5; i++) await login(`guess${i}@example.com`, 'wrong password', '10.0.2.1');
+  t.equal((await login('other@example.com', 'x', '10.0.2.1')).statusCode, 429);
+
+  // Others are unaffected.
+  const second = await signUp(app, 'Second');
+  t.equal((await login(second.email, second.password, '10.0.3.1')).statusCode, 200);
+});
