@@ -5,6 +5,7 @@ import type { Test } from 'tap';
 import { generateKey } from '../../src/keys/key-format.js';
 import { buildTestApp, callMe, createKey, createTestDatabase, signUp } from '../helper.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
+import { eventually } from '../support/wait.js';
 
 /*
  * Postgres goes away behind a TcpProxy (never the shared server): `cut()` is a
@@ -36,16 +37,6 @@ async function buildProxiedApp(t: Test) {
 
 function errorOf(response: LightMyRequestResponse) {
   return response.json().error as { code: string; message: string; requestId: string };
-}
-
-/** Polls `probe` until it returns true; fails after `timeoutMs`. */
-async function eventually(probe: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return false;
 }
 
 for (const failure of ['cut', 'blackhole'] as const) {

@@ -4,6 +4,7 @@ import t from 'tap';
 import { SecretHasher } from '../../src/keys/secret-hashing.js';
 import { buildTestApp, callMe, createKey, signUp } from '../helper.js';
 import { PrivateRedis } from '../support/redis-server.js';
+import { eventually } from '../support/wait.js';
 
 /*
  * One instance on a private redis-server that the test kills and restarts.
@@ -12,18 +13,6 @@ import { PrivateRedis } from '../support/redis-server.js';
  * a key revoked meanwhile is refused, and once Redis is back the instance
  * takes its lease again by itself.
  */
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls `condition` every 20 ms until it holds or `timeoutMs` passed; returns whether it held. */
-async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (await condition()) return true;
-    await sleep(20);
-  }
-  return condition();
-}
 
 /** A request must never wait on the dead Redis: this bounds a hang, it is not a speed claim. */
 const NO_HANG_MS = 1000;

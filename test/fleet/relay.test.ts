@@ -4,6 +4,7 @@ import postgres from 'postgres';
 import t from 'tap';
 import { buildTestApp, callMe, createKey, signUp, testServices } from '../helper.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
+import { eventually, sleep } from '../support/wait.js';
 
 /*
  * Two instances on one database and Redis prefix: A reaches Redis through a
@@ -13,17 +14,6 @@ import { TcpProxy } from '../support/tcp-proxy.js';
  * says it could not be confirmed (503 revocation_pending). Either way B must
  * refuse the key in every request sent after A's call returned.
  */
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (await condition()) return true;
-    await sleep(20);
-  }
-  return condition();
-}
 
 t.test('a revocation A cannot publish is relayed by B before A answers', async (t) => {
   const { redisUrl } = await testServices();

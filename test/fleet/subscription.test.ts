@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import t from 'tap';
 import { buildTestApp, callMe, createKey, signUp } from '../helper.js';
 import { PrivateRedis } from '../support/redis-server.js';
+import { eventually, sleep } from '../support/wait.js';
 
 /*
  * Two instances, A and B, on one database, one Redis key prefix and one
@@ -15,17 +16,6 @@ import { PrivateRedis } from '../support/redis-server.js';
  * A private redis-server, because CLIENT KILL TYPE pubsub on the shared one
  * would also cut the subscribers of every other test running against it.
  */
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function eventually(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (condition()) return true;
-    await sleep(10);
-  }
-  return condition();
-}
 
 /** B connects as its own ACL user, so CLIENT KILL ... USER can pick B's subscriber alone. */
 const B_USER = 'instance-b';

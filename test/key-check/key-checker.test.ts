@@ -5,6 +5,7 @@ import { generateKey } from '../../src/keys/key-format.js';
 import { SecretHasher } from '../../src/keys/secret-hashing.js';
 import type { Runtime } from '../../src/runtime.js';
 import { buildTestApp, createKey, signUp, TEST_ARGON2, type TestApp } from '../helper.js';
+import { eventually } from '../support/wait.js';
 
 /*
  * The KeyChecker's cost model: which checks pay for argon2, Postgres or
@@ -117,15 +118,6 @@ async function freshKey(built: TestApp) {
 /** Six unchecked keys, across three accounts. */
 async function sixFreshKeys(built: TestApp) {
   return [...(await freshKeys(built, 2)), ...(await freshKeys(built, 2)), ...(await freshKeys(built, 2))];
-}
-
-async function eventually(probe: () => boolean, timeoutMs = 5000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  return true;
 }
 
 function checkerTests(t: Test, built: TestApp) {

@@ -6,14 +6,13 @@ import { buildApp, LOG_REDACT, type KeywardApp } from '../../src/app.js';
 import { loadEnv } from '../../src/env.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { callMe, createKey, createRedisPrefix, createTestDatabase, signUp, TEST_ARGON2 } from '../helper.js';
+import { sleep } from '../support/wait.js';
 
 /*
  * Maintenance (issue 4): on every instance, end keys whose scheduled expiry
  * passed and prune what retention no longer keeps; safe on all instances at
  * once.
  */
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 interface Shared {
   databaseUrl: string;

@@ -8,6 +8,7 @@ import { generateKey } from '../../src/keys/key-format.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
 import { createKey, createRedisPrefix, createTestDatabase, signUp, TEST_ARGON2 } from '../helper.js';
 import { startServer } from '../process/server-process.js';
+import { sleep } from '../support/wait.js';
 
 /*
  * Usage counting (issue 4): every instance counts valid requests in memory
@@ -16,7 +17,6 @@ import { startServer } from '../process/server-process.js';
  * counted since the last flush.
  */
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
 
