@@ -35,18 +35,15 @@ export interface ParsedKey {
   fullKey: string;
 }
 
-function encodeBase62(value: bigint, width: number): string {
+/** A CRC-32 as 6 base62 digits. Plain numbers, not BigInt: this runs on every request. */
+function checksumOf(body: string): string {
+  let rest = crc32(body);
   let out = '';
-  let rest = value;
-  for (let i = 0; i < width; i++) {
-    out = ALPHABET[Number(rest % 62n)] + out;
-    rest /= 62n;
+  for (let i = 0; i < CHECKSUM_LENGTH; i++) {
+    out = ALPHABET[rest % 62] + out;
+    rest = Math.floor(rest / 62);
   }
   return out;
-}
-
-function checksumOf(body: string): string {
-  return encodeBase62(BigInt(crc32(body)), CHECKSUM_LENGTH);
 }
 
 function randomBase62(length: number): string {
@@ -81,17 +78,24 @@ export function generateKey(prefix: string, keyId: string = generateKeyId()): { 
  */
 export function parseKey(value: unknown, prefix: string): ParsedKey | null {
   if (typeof value !== 'string') return null;
-  const expectedLength = prefix.length + 2 + KEY_ID_LENGTH + SECRET_LENGTH + CHECKSUM_LENGTH;
-  if (value.length !== expectedLength) return null;
-  if (!value.startsWith(prefix) || value[prefix.length] !== '_') return null;
+  if (value.length !== prefix.length + 2 + KEY_ID_LENGTH + SECRET_LENGTH + CHECKSUM_LENGTH) return null;
+  if (!shapeOf(prefix).test(value)) return null;
+  const checksumStart = value.length - CHECKSUM_LENGTH;
+  if (checksumOf(value.slice(0, checksumStart)) !== value.slice(checksumStart)) return null;
   const keyIdStart = prefix.length + 1;
-  const keyId = value.slice(keyIdStart, keyIdStart + KEY_ID_LENGTH);
-  if (value[keyIdStart + KEY_ID_LENGTH] !== '_' || !KEY_ID_REGEX.test(keyId)) return null;
-  const tail = value.slice(keyIdStart + KEY_ID_LENGTH + 1);
-  if (!/^[0-9A-Za-z]+$/.test(tail)) return null;
-  const body = value.slice(0, value.length - CHECKSUM_LENGTH);
-  if (checksumOf(body) !== value.slice(-CHECKSUM_LENGTH)) return null;
-  return { keyId, fullKey: value };
+  return { keyId: value.slice(keyIdStart, keyIdStart + KEY_ID_LENGTH), fullKey: value };
+}
+
+const shapes = new Map<string, RegExp>();
+
+/** The key regex of a prefix, compiled once. */
+function shapeOf(prefix: string): RegExp {
+  let shape = shapes.get(prefix);
+  if (shape === undefined) {
+    shape = keyPattern(prefix);
+    shapes.set(prefix, shape);
+  }
+  return shape;
 }
 
 /** What the dashboard may show of a key: prefix, id and the last 4 characters. */
