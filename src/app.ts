@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import cookie from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify';
@@ -54,7 +55,20 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
       const code = GENERIC_CODES[status] ?? 'invalid_request';
       void (reply as FastifyReply)
         .code(status)
+        .header('x-request-id', request.id)
         .send({ error: { code, message: error.message, requestId: request.id } });
+    },
+    // Requests Node's HTTP parser refuses (headers too large, malformed) get the envelope too.
+    clientErrorHandler: (error, socket) => {
+      if (!socket.writable) return;
+      const status = (error as { code?: string }).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const requestId = randomUUID();
+      const message = status === 431 ? 'The request headers are too large.' : 'Malformed HTTP request.';
+      const body = JSON.stringify({ error: { code: GENERIC_CODES[status], message, requestId } });
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+      );
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { sqlState } from '../db/database.js';
 import { envelopeCode, GENERIC_CODES, RouteNotFound, ServiceUnavailable } from '../errors.js';
 
 /** SQLSTATE classes and driver codes that mean "the database is unreachable", not "bad request". */
@@ -43,6 +44,11 @@ export const errorHandler = fp(
         code = 'invalid_request';
       } else if (code !== undefined) {
         // keyward's own errors, 503s included: their messages are written for clients
+      } else if (['22021', '22P05'].includes(sqlState(error) ?? '')) {
+        // Text Postgres cannot store (a NUL character): the client's input, not our failure.
+        status = 400;
+        code = 'invalid_request';
+        message = 'The request contains characters that cannot be stored (such as U+0000).';
       } else if (isDatabaseUnavailable(error)) {
         status = 503;
         code = 'service_unavailable';

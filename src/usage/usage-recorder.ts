@@ -175,8 +175,9 @@ export class UsageRecorder {
     const callerValues = [...callerRows.values()].map((row) => ({
       keyId: row.keyId,
       accountId: row.accountId,
-      clientAddress: row.address,
-      userAgent: row.agent,
+      // Postgres text cannot hold NUL; Node's parser refuses it in headers, but never let one stop every flush.
+      clientAddress: row.address.replaceAll('\u0000', ''),
+      userAgent: row.agent.replaceAll('\u0000', ''),
       firstSeenAt: new Date(row.count.firstSeen),
       lastSeenAt: new Date(row.count.lastSeen),
       requests: row.count.requests,
