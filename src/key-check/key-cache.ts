@@ -1,3 +1,5 @@
+import { detached } from '../keys/key-format.js';
+
 /** Status of a cached key. Revoked and expired are final, so they need no lease to be believed. */
 export type CachedStatus = 'active' | 'revoked' | 'expired';
 
@@ -60,7 +62,7 @@ export class KeyCache {
     const change = this.changes.get(keyId);
     if (change !== undefined && change.mark > mark) return false;
     this.entries.delete(keyId); // re-insert at the end: eviction order is insertion order
-    this.entries.set(keyId, entry);
+    this.entries.set(detached(keyId), entry);
     this.unknownUntil.delete(keyId);
     if (this.entries.size > this.maxKeys) {
       this.entries.delete(this.entries.keys().next().value!);
@@ -80,7 +82,7 @@ export class KeyCache {
     if (this.negativeTtlMs === 0) return;
     const change = this.changes.get(keyId);
     if (change !== undefined && change.mark > mark) return;
-    this.unknownUntil.set(keyId, now + this.negativeTtlMs);
+    this.unknownUntil.set(detached(keyId), now + this.negativeTtlMs);
     if (this.unknownUntil.size > this.maxKeys) this.unknownUntil.delete(this.unknownUntil.keys().next().value!);
   }
 

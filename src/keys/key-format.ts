@@ -86,6 +86,15 @@ export function parseKey(value: unknown, prefix: string): ParsedKey | null {
   return { keyId: value.slice(keyIdStart, keyIdStart + KEY_ID_LENGTH), fullKey: value };
 }
 
+/**
+ * A copy of a short string that shares no memory with the string it came
+ * from. V8 keeps a slice pointing into its parent, so a key id sliced from an
+ * `x-api-key` header would keep the whole key alive in any cache it enters.
+ */
+export function detached(value: string): string {
+  return Buffer.from(value, 'latin1').toString('latin1');
+}
+
 const shapes = new Map<string, RegExp>();
 
 /** The key regex of a prefix, compiled once. */

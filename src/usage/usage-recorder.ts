@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
 import { keyCallers, keyUsage } from '../db/schema.js';
+import { detached } from '../keys/key-format.js';
 
 interface CallerCount {
   requests: number;
@@ -71,7 +72,7 @@ export class UsageRecorder {
         return;
       }
       counts = { accountId, requests: 0, lastSeen: now, callers: new Map(), callerCount: 0 };
-      this.current.keys.set(keyId, counts);
+      this.current.keys.set(detached(keyId), counts);
     }
     counts.requests++;
     counts.lastSeen = now;

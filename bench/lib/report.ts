@@ -1,0 +1,595 @@
+/** BENCHMARKS.md, written from the results of one run. */
+import type { BenchResults, SectionOutcome } from '../results.js';
+import type { LimiterResult } from '../sections/flood.js';
+import type { HotVariant, VersusOpen } from '../sections/hot-path.js';
+import type { Summary } from './stats.js';
+
+/** The issue's targets. */
+export const TARGETS = {
+  hotPathRatio: 0.9,
+  hotPathRatioStretch: 0.95,
+  addedP99Ms: 0.5,
+  floodRatio: 0.8,
+  revocationP99Ms: 10,
+};
+
+/** More than this 1-minute load average means other work shared the machine (the bench alone keeps ~2–3 busy). */
+const BUSY_LOAD_AVERAGE = 4;
+
+type Verdict = 'met' | 'not met' | 'n/a';
+
+function number(value: number | undefined, digits: number): string {
+  if (value === undefined || !Number.isFinite(value)) return '–';
+  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** "median [min–max] (n)" */
+function spread(summary: Summary | undefined, digits: number, unit = ''): string {
+  if (!summary || summary.n === 0) return '–';
+  const u = unit ? ` ${unit}` : '';
+  if (summary.n === 1) return `${number(summary.median, digits)}${u} (n=1)`;
+  return `${number(summary.median, digits)}${u} [${number(summary.min, digits)} – ${number(summary.max, digits)}] (n=${summary.n})`;
+}
+
+function signed(summary: Summary | undefined, digits: number, unit: string): string {
+  if (!summary || summary.n === 0) return '–';
+  const sign = (value: number) => (value >= 0 ? '+' : '−') + number(Math.abs(value), digits);
+  return `${sign(summary.median)} ${unit} [${sign(summary.min)} – ${sign(summary.max)}] (n=${summary.n})`;
+}
+
+function verdict(ok: boolean | undefined): Verdict {
+  return ok === undefined ? 'n/a' : ok ? 'met' : 'not met';
+}
+
+function failed(name: string, outcome: SectionOutcome<unknown>): string {
+  return `_${name} failed in this run:_\n\n\`\`\`\n${(outcome.error ?? '').split('\n').slice(0, 8).join('\n')}\n\`\`\`\n`;
+}
+
+function table(header: string[], rows: string[][]): string {
+  return [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ].join('\n');
+}
+
+const VARIANT_NAMES: Record<HotVariant, string> = {
+  open: '`/open` — no authentication',
+  secured: '`/secured` — keyward, cached key',
+  set: '`/set` — in-memory constant-time key set (what @fastify/bearer-auth does)',
+  redisGet: '`/redis-get` — naive Redis GET per request',
+};
+
+function summaryRows(results: BenchResults): string[][] {
+  const rows: string[][] = [];
+  const hot = results.sections.hotPath.result;
+  if (hot) {
+    const secured = hot.versusOpen.secured;
+    rows.push([
+      'Hot path: throughput, keyward ÷ open',
+      spread(secured.ratio, 3),
+      `≥ ${TARGETS.hotPathRatio} (stretch ${TARGETS.hotPathRatioStretch})`,
+      secured.ratio.median >= TARGETS.hotPathRatioStretch
+        ? 'met (stretch too)'
+        : verdict(secured.ratio.median >= TARGETS.hotPathRatio),
+    ]);
+    rows.push([
+      'Hot path: server CPU per request, open ÷ keyward (the ratio on a core of its own)',
+      spread(secured.cpuRatio, 3),
+      `(≥ ${TARGETS.hotPathRatio})`,
+      verdict(secured.cpuRatio.median >= TARGETS.hotPathRatio),
+    ]);
+    rows.push(['Hot path: added p50, one connection', signed(secured.addedP50Ms, 3, 'ms'), '—', '']);
+    rows.push([
+      'Hot path: added p99, one connection',
+      signed(secured.addedP99Ms, 3, 'ms'),
+      `≤ ${TARGETS.addedP99Ms} ms`,
+      verdict(secured.addedP99Ms.median <= TARGETS.addedP99Ms),
+    ]);
+    rows.push([
+      'Hot path: added p99 under saturating load',
+      signed(secured.addedLoadedP99Ms, 3, 'ms'),
+      `(≤ ${TARGETS.addedP99Ms} ms)`,
+      verdict(secured.addedLoadedP99Ms.median <= TARGETS.addedP99Ms),
+    ]);
+  }
+  const cold = results.sections.cold.result;
+  if (cold) {
+    rows.push([
+      'Cold check: Postgres + argon2id (no instance, not in Redis)',
+      spread(cold.postgresArgon2Ms, 1, 'ms'),
+      '—',
+      '',
+    ]);
+    rows.push(['Cold check: key hot in Redis, new to the instance', spread(cold.redisHotMs, 2, 'ms'), '—', '']);
+  }
+  const flood = results.sections.flood.result;
+  if (flood) {
+    for (const limiter of Object.values(flood.limiters)) {
+      for (const kind of ['malformed', 'unknown'] as const) {
+        const phase = limiter[kind];
+        rows.push([
+          `Flood (${kind === 'malformed' ? 'malformed keys' : 'unknown key ids'}, limiter ${limiter.setting}): valid throughput ÷ no flood`,
+          `${spread(phase.ratio, 2)}; ÷ control flood of valid keys: ${number(phase.versusControl.median, 2)}`,
+          `≥ ${TARGETS.floodRatio}`,
+          verdict(phase.ratio.median >= TARGETS.floodRatio),
+        ]);
+      }
+    }
+    const malformedArgon2 =
+      flood.limiters.default.malformed.argon2Verifications + flood.limiters.off.malformed.argon2Verifications;
+    const malformedSent = flood.limiters.default.malformed.floodSent + flood.limiters.off.malformed.floodSent;
+    rows.push([
+      'Flood: argon2 verifications caused by malformed keys',
+      `${malformedArgon2} for ${malformedSent.toLocaleString('en-US')} malformed keys`,
+      '0',
+      verdict(malformedArgon2 === 0),
+    ]);
+  }
+  const revocation = results.sections.revocation.result;
+  if (revocation) {
+    rows.push([
+      'Revocation: revoke call → first rejection, p99 over instances × revocations',
+      `${number(revocation.firstRejectionMs.p99, 1)} ms (p50 ${number(revocation.firstRejectionMs.median, 1)}, max ${number(revocation.firstRejectionMs.max, 1)}, n=${revocation.firstRejectionMs.n})`,
+      `≤ ${TARGETS.revocationP99Ms} ms`,
+      verdict(revocation.firstRejectionMs.p99 <= TARGETS.revocationP99Ms),
+    ]);
+    rows.push([
+      'Revocation: other instances after the revoking one (propagation through Redis), p99',
+      `${number(revocation.afterRevokerMs.p99, 1)} ms (p50 ${number(revocation.afterRevokerMs.median, 1)}, n=${revocation.afterRevokerMs.n})`,
+      `(≤ ${TARGETS.revocationP99Ms} ms)`,
+      verdict(revocation.afterRevokerMs.p99 <= TARGETS.revocationP99Ms),
+    ]);
+    rows.push([
+      'Revocation: requests accepted after the revoke call returned',
+      String(revocation.acceptedAfterReturn),
+      '0',
+      verdict(revocation.acceptedAfterReturn === 0),
+    ]);
+  }
+  if (cold) {
+    rows.push([
+      `Scale: cold check with ${cold.scale.largeKeys.toLocaleString('en-US')} ÷ ${cold.scale.smallKeys.toLocaleString('en-US')} keys`,
+      spread(cold.scale.ratio, 2),
+      '—',
+      '',
+    ]);
+  }
+  const memory = results.sections.memory.result;
+  if (memory) rows.push(['In-process cache: heap per 100 k cached keys', spread(memory.mibPer100k, 1, 'MiB'), '—', '']);
+  const usage = results.sections.usage.result;
+  if (usage) {
+    rows.push([
+      `Usage tracking: throughput on ÷ off${usage.implemented ? '' : ' — **not yet implemented**'}`,
+      spread(usage.onVersusOff.ratio, 3),
+      '—',
+      '',
+    ]);
+  }
+  return rows;
+}
+
+function hotPathSection(results: BenchResults): string {
+  const outcome = results.sections.hotPath;
+  if (!outcome.result) return failed('The hot-path section', outcome);
+  const hot = outcome.result;
+  const variantRows = (Object.keys(VARIANT_NAMES) as HotVariant[]).map((variant) => {
+    const v = hot.variants[variant];
+    return [
+      VARIANT_NAMES[variant],
+      spread(v.requestsPerSec, 0),
+      spread(v.serverCpuUs, 1),
+      `${number(v.p50Ms.median, 3)} / ${number(v.p99Ms.median, 3)}`,
+      `${number(v.loadedP50Ms.median, 2)} / ${number(v.loadedP99Ms.median, 2)}`,
+      String(v.failures),
+    ];
+  });
+  const compare = (name: string, versus: VersusOpen) => [
+    name,
+    spread(versus.ratio, 3),
+    signed(versus.addedP50Ms, 3, 'ms'),
+    signed(versus.addedP99Ms, 3, 'ms'),
+    signed(versus.addedLoadedP99Ms, 3, 'ms'),
+    signed(versus.addedServerCpuUs, 1, 'µs'),
+    spread(versus.cpuRatio, 3),
+  ];
+  return `One server process (bench/servers/bench-server.ts) registers keyward's exported \`apiKeyAuth\` with connection
+settings (keyward's defaults, listed above) and serves four routes with one and the same handler. autocannon runs in its own process.
+Each round runs every route once with ${results.plan.load.throughputConnections} connections for
+${results.plan.load.throughputSec} s (throughput, latency under load) and once with one connection for
+${results.plan.load.latencySec} s (latency without queueing), rotating the order each round, after a
+${results.plan.load.warmupSec} s warm-up per route. Ratios and differences are taken within each round.
+"Server CPU" is the server process's CPU time per answered request during the saturating run (from /proc, 10 ms
+ticks): it depends far less than throughput on how much of the shared cores the server was given, though contention
+still inflates it somewhat.
+
+${table(['route', 'req/s', 'server CPU per request (µs)', 'p50 / p99, 1 connection (ms)', 'p50 / p99 under load (ms)', 'non-2xx'], variantRows)}
+
+Against \`/open\`, within each round:
+
+${table(
+  [
+    'route',
+    'throughput ratio',
+    'added p50 (1 conn.)',
+    'added p99 (1 conn.)',
+    'added p99 (under load)',
+    'added server CPU',
+    'CPU ratio (open ÷ route)',
+  ],
+  [
+    compare('keyward', hot.versusOpen.secured),
+    compare('in-memory key set', hot.versusOpen.set),
+    compare('Redis GET per request', hot.versusOpen.redisGet),
+  ],
+)}
+
+argon2 verifications in the server during these runs: ${hot.argon2Verifications} (the key was checked once, cold, before the runs).
+`;
+}
+
+function coldSection(results: BenchResults): string {
+  const outcome = results.sections.cold;
+  if (!outcome.result) return failed('The cold-check section', outcome);
+  const cold = outcome.result;
+  return `One request at a time on an otherwise idle server, over a kept-alive connection, timed by the client
+(bench/lib/http-connection.ts). Keys are real (generated with \`generateKey\`, hashed with argon2id at keyward's
+default cost m=${cold.argon2.memoryKib} KiB, t=${cold.argon2.timeCost}, p=${cold.argon2.parallelism}); each sample uses a key
+no process has seen. The first sample of each kind is a warm-up and is dropped.
+
+${table(
+  ['check', 'latency'],
+  [
+    ['`/open` on the same connection (the floor)', spread(cold.openMs, 3, 'ms')],
+    ['cached key, same instance (in-process tier)', spread(cold.memoryHitMs, 3, 'ms')],
+    [
+      'key hot in Redis, first time in this instance (warmed through another process)',
+      spread(cold.redisHotMs, 2, 'ms'),
+    ],
+    ['key in no instance and not in Redis: Postgres + argon2id', spread(cold.postgresArgon2Ms, 1, 'ms')],
+  ],
+)}
+
+argon2 verifications in the second process during the Redis-hot samples: ${cold.redisHotArgon2Verifications} (0 means every one of
+them was answered from Redis).
+
+`;
+}
+
+function scaleSection(results: BenchResults): string {
+  const outcome = results.sections.cold;
+  if (!outcome.result) return failed('The cold-check section (which measures scale too)', outcome);
+  const s = outcome.result.scale;
+  return `Two databases, identical but for ${results.plan.cold.smallRows.toLocaleString('en-US')} vs
+${results.plan.cold.largeRows.toLocaleString('en-US')} filler keys bulk-inserted with \`generate_series\` (dummy
+secret_hash; the measured keys are real), one server each, sampled alternately. The large table's filler took
+${number(s.largeFillerInsertMs / 1000, 1)} s to insert.
+
+${table(
+  ['check', `${s.smallKeys.toLocaleString('en-US')} keys`, `${s.largeKeys.toLocaleString('en-US')} keys`],
+  [
+    [
+      'Postgres + argon2id (valid key)',
+      spread(s.postgresArgon2Ms.small, 1, 'ms'),
+      spread(s.postgresArgon2Ms.large, 1, 'ms'),
+    ],
+    [
+      'unknown key id (one primary-key read, no argon2; answers 401)',
+      spread(s.unknownIdMs.small, 2, 'ms'),
+      spread(s.unknownIdMs.large, 2, 'ms'),
+    ],
+  ],
+)}
+
+Large ÷ small, per pair of samples: ${spread(s.ratio, 2)}.
+`;
+}
+
+function memorySection(results: BenchResults): string {
+  const outcome = results.sections.memory;
+  if (!outcome.result) return failed('The memory section', outcome);
+  const memory = outcome.result;
+  return `A \`KeyCache\` (src/key-check/key-cache.ts) filled with ${memory.entries.toLocaleString('en-US')} realistic entries
+in a separate \`node --expose-gc\` process (bench/lib/cache-memory.ts): the id as \`parseKey\` returns it from a presented
+key, the SHA-256 digest, a UUID account id, status, epoch and timestamps (every tenth with an expiry). Heap used is read
+after full collections before and after.
+
+${table(
+  ['entries built', 'bytes per cached key', 'per 100 k keys'],
+  [
+    ['as KeyChecker stores them', spread(memory.bytesPerKey, 0), spread(memory.mibPer100k, 1, 'MiB')],
+    ['same, key id copied into its own string', spread(memory.flatIdsBytesPerKey, 0), '–'],
+  ],
+)}
+
+${
+  memory.retainedByIdSliceBytes > 40
+    ? `The ${number(memory.retainedByIdSliceBytes, 0)}-byte difference is the presented key itself: \`parseKey\` returns the id as
+\`value.slice(…)\`, which V8 keeps as a "sliced string" pointing into the whole \`x-api-key\` value, so every cached
+entry keeps the full key — secret included — alive in the heap for as long as it is cached.`
+    : 'Copying the id makes no measurable difference here.'
+}
+`;
+}
+
+const FLOOD_NAMES = {
+  malformed: 'malformed keys',
+  unknown: 'well-formed keys, unknown ids',
+  control: 'control: the valid key, same rate',
+} as const;
+
+function floodSection(results: BenchResults): string {
+  const outcome = results.sections.flood;
+  if (!outcome.result) return failed('The flood section', outcome);
+  const flood = outcome.result;
+  const statuses = (counts: Record<string, number>) =>
+    Object.entries(counts)
+      .map(([status, count]) => `${count.toLocaleString('en-US')} × ${status}`)
+      .join(', ') || '–';
+  const cpu = (shares: { server: number; validLoad: number; flood: number }) =>
+    `${Math.round(shares.server * 100)}% / ${Math.round(shares.validLoad * 100)}% / ${Math.round(shares.flood * 100)}%`;
+  const rows = (limiter: LimiterResult) => [
+    [
+      'no flood',
+      spread(limiter.noFlood.validRequestsPerSec, 0),
+      '1',
+      '–',
+      '–',
+      '–',
+      String(limiter.noFlood.argon2Verifications),
+      cpu(limiter.noFlood.cpu),
+    ],
+    ...(['malformed', 'unknown', 'control'] as const).map((kind) => {
+      const phase = limiter[kind];
+      return [
+        FLOOD_NAMES[kind],
+        spread(phase.validRequestsPerSec, 0),
+        spread(phase.ratio, 2),
+        kind === 'control' ? '1' : spread(phase.versusControl, 2),
+        `${number(phase.floodRate.median, 0)}/s`,
+        statuses(phase.floodStatuses),
+        String(phase.argon2Verifications),
+        cpu(phase.cpu),
+      ];
+    }),
+  ];
+  const header = [
+    'flood',
+    'valid req/s',
+    'valid ÷ no flood',
+    'valid ÷ control flood',
+    'flood rate',
+    'answers to the flood',
+    'argon2 verifications',
+    'CPU: server / valid load / flood',
+  ];
+  return `Valid-key load on \`/secured\` (autocannon, ${results.plan.load.throughputConnections} connections, from ${flood.validAddress})
+while a second load generator (bench/lib/flood-worker.ts, ${flood.floodConnections} connections, from ${flood.floodAddress}
+so that the limiter can tell the two apart) sends bad keys at a fixed ${flood.floodRate.toLocaleString('en-US')}/s, starting
+before and ending after each ${results.plan.flood.durationSec} s measurement. Malformed keys come in five shapes (noise of
+the right length, a real key with a wrong checksum, another prefix, too short, too long); unknown ids are real-format keys
+from \`generateKey\`, a fresh id each request (so the negative cache never helps). The control flood sends the valid key at
+the same rate from the same generator (from 127.0.0.3: the limiter at its default has blocked the flood's address by
+then and would refuse any key from it): on ${results.machine.cpus} shared cores any extra requests, and the generator
+itself, take CPU from the server and the valid load alike, so "÷ control" is what the bad keys cost beyond that.
+argon2 verifications are counted in the server process by wrapping \`SecretHasher.prototype.verify\`. "CPU" is each
+process's share of one core during the measurement.
+
+**Limiter at its default** (${flood.limiters.default.description}):
+
+${table(header, rows(flood.limiters.default))}
+
+**Limiter effectively off** (${flood.limiters.off.description}):
+
+${table(header, rows(flood.limiters.off))}
+
+Valid requests that failed during floods: ${Object.values(flood.limiters).reduce(
+    (sum, limiter) =>
+      sum + limiter.malformed.validFailures + limiter.unknown.validFailures + limiter.control.validFailures,
+    0,
+  )}.
+`;
+}
+
+function revocationSection(results: BenchResults): string {
+  const outcome = results.sections.revocation;
+  if (!outcome.result) return failed('The revocation section', outcome);
+  const r = outcome.result;
+  return `${r.instances} keyward instances (\`node --import tsx src/server.ts\`, as test/process/server-process.ts starts them) on the
+bench database and one Redis prefix. For each of ${r.revocations} revocations: a fresh key is created, accepted by every
+instance, then polled on every instance (one request at a time per instance, about every millisecond) while it is
+revoked through one instance (a different one each time, \`DELETE /v1/keys/{id}\`). Times run from sending the revoke
+call to *receiving* an instance's first rejection, so they are upper bounds: the instance stopped accepting somewhat
+earlier (median gap between two polls of an instance: ${number(r.pollGapMs, 2)} ms).
+
+${table(
+  ['figure', 'p50', 'p99', 'max', 'n'],
+  [
+    [
+      'revoke call → first rejection, every instance',
+      number(r.firstRejectionMs.median, 1),
+      number(r.firstRejectionMs.p99, 1),
+      number(r.firstRejectionMs.max, 1),
+      String(r.firstRejectionMs.n),
+    ],
+    [
+      '… on the instance that handled the call',
+      number(r.revokerFirstRejectionMs.median, 1),
+      '–',
+      number(r.revokerFirstRejectionMs.max, 1),
+      String(r.revokerFirstRejectionMs.n),
+    ],
+    [
+      'other instances after the revoker (propagation through Redis)',
+      number(r.afterRevokerMs.median, 1),
+      number(r.afterRevokerMs.p99, 1),
+      number(r.afterRevokerMs.max, 1),
+      String(r.afterRevokerMs.n),
+    ],
+    [
+      'revoke call duration',
+      number(r.revokeCallMs.median, 1),
+      number(r.revokeCallMs.p99, 1),
+      number(r.revokeCallMs.max, 1),
+      String(r.revokeCallMs.n),
+    ],
+  ],
+)}
+
+- Requests sent after the revoke call returned and still accepted: **${r.acceptedAfterReturn}** (of ${r.totalPolls.toLocaleString('en-US')} polls in all).
+- Requests accepted while the call was in flight (allowed): ${r.acceptedDuringCall}.
+- Other answers than 200/401: ${Object.keys(r.unexpectedStatuses).length === 0 ? 'none' : JSON.stringify(r.unexpectedStatuses)}.
+`;
+}
+
+function usageSection(results: BenchResults): string {
+  const outcome = results.sections.usage;
+  if (!outcome.result) return failed('The usage section', outcome);
+  const usage = outcome.result;
+  const row = (name: string, v: typeof usage.on) => [
+    name,
+    spread(v.requestsPerSec, 0),
+    spread(v.serverCpuUs, 1),
+    `${number(v.p50Ms.median, 3)} / ${number(v.p99Ms.median, 3)}`,
+  ];
+  return `${
+    usage.implemented
+      ? ''
+      : '> **Usage tracking not yet implemented**: `loadEnv` in src/env.ts has no `KEYWARD_USAGE_TRACKING`, so both servers below\n> run identical code and this measures only the noise between two processes.\n\n'
+  }Two server processes, \`settings: { KEYWARD_USAGE_TRACKING: 'true' }\` and \`'false'\`, \`/secured\` with a cached key,
+interleaved as in section 1.
+
+${table(
+  ['configuration', 'req/s', 'server CPU per request (µs)', 'p50 / p99, 1 connection (ms)'],
+  [row("KEYWARD_USAGE_TRACKING='true'", usage.on), row("KEYWARD_USAGE_TRACKING='false'", usage.off)],
+)}
+
+On ÷ off within each round: throughput ${spread(usage.onVersusOff.ratio, 3)}; added p99 (1 connection)
+${signed(usage.onVersusOff.addedP99Ms, 3, 'ms')}; added server CPU ${signed(usage.onVersusOff.addedServerCpuUs, 1, 'µs')} per request.
+`;
+}
+
+function peersSection(): string {
+  return `Their published figures and documented behaviour, as collected in the product brief (../shared/BRIEF.md).
+**None of these was measured by this bench.**
+
+${table(
+  ['system', 'how keys are checked', 'how fast a revocation reaches every node'],
+  [
+    [
+      'Unkey (open source)',
+      'SHA-256 lookup, in-process cache',
+      'no cross-node invalidation: 10 s fresh + up to 10 min stale per node',
+    ],
+    [
+      'Kong key-auth',
+      'per-node cache, DB polling',
+      "`db_update_frequency`, default 5 s; Kong's own benchmark: key-auth costs ~13% throughput (≈ 0.87×)",
+    ],
+    ['Tyk', 'session cache', 'revoked keys keep working ~10 s (issue #2083, "wontfix")'],
+    ['AWS API Gateway keys', 'managed', '~10 s; AWS says not to use keys for auth'],
+    ['Zuplo', 'edge cache, checksum', '"replicates in seconds", 60 s TTL'],
+    ['better-auth api-key', 'DB read + writes per verify', 'immediate, but every verify writes the database'],
+  ],
+)}
+
+The brief also records an earlier probe on these 2-core machines (not this harness, not re-measured here): a hello-world
+Fastify route ~100k req/s; SHA-256 + in-process Map ≈ 0.80×; a Redis GET per request ≈ 0.48×; argon2id per request
+≈ 0.001× (argon2id at m=19 MiB, t=2, p=1 ~24 ms).
+`;
+}
+
+function machineSection(results: BenchResults): string {
+  const m = results.machine;
+  const loads = Object.entries(results.sections).map(([name, outcome]) => [
+    name,
+    `${number(outcome.seconds, 1)} s`,
+    `${number(outcome.machineLoad.busyPercent, 0)}%`,
+    `${number(outcome.machineLoad.loadAverageStart, 1)} → ${number(outcome.machineLoad.loadAverageEnd, 1)}`,
+  ]);
+  const busiest = Math.max(...Object.values(results.sections).map((outcome) => outcome.machineLoad.loadAverageEnd));
+  return `- **Date**: ${m.date}; **duration**: ${number(results.durationSec, 0)} s (${results.mode} run); setup ${number(results.setup.seconds, 1)} s.
+- **Machine**: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB RAM, ${m.os}. The load generator(s), the server(s),
+  Postgres and Redis all share these ${m.cpus} cores: absolute throughput is what one core of server gets while the
+  other runs the load generator, and is far below what the server would do on a machine of its own.
+- **Versions**: Node ${m.node}, PostgreSQL ${m.postgres}, Redis ${m.redis}; ${Object.entries(m.packages)
+    .map(([name, version]) => `${name} ${version}`)
+    .join(', ')}.
+- **keyward**: commit ${m.git.commit}${m.git.uncommittedChangesInSrc > 0 ? ` plus ${m.git.uncommittedChangesInSrc} uncommitted changes under src/ and drizzle/ (work in progress at the time of the run)` : ''}.
+- **keyward defaults in effect**: ${Object.entries(results.keywardDefaults)
+    .map(([name, value]) => `${name}=${String(value)}`)
+    .join(', ')}.
+- **Cleanup**: ${results.cleanup.databasesDropped} bench databases dropped, ${results.cleanup.redisKeysDeleted} Redis keys deleted (${results.cleanup.redisKeysLeft} left).
+
+How busy the machine was (the bench alone keeps about 2–3 processes runnable; a higher load average means other work
+shared the machine and absolute figures are depressed — ratios, taken within rounds, hold better):
+
+${table(['section', 'duration', 'machine busy', 'load average (1 min)'], loads)}
+${
+  busiest > BUSY_LOAD_AVERAGE
+    ? `\n> The load average reached ${number(busiest, 1)} during this run: other processes were competing for the ${m.cpus} cores.\n`
+    : ''
+}`;
+}
+
+export function writeReport(results: BenchResults): string {
+  const quick =
+    results.mode === 'quick'
+      ? '> **Quick run** (`npm run bench -- --quick`): fewer rounds, shorter runs and far fewer filler rows. A smoke test\n> of the harness, not figures to quote — run `npm run bench` for those.\n\n'
+      : '';
+  return `# keyward benchmarks
+
+<!-- Generated by \`npm run bench\` (bench/run.ts) — do not edit by hand; rerun the bench instead. -->
+
+${quick}Measured on one ${results.machine.cpus}-core machine against real Postgres and Redis, ${results.machine.date.slice(0, 10)}.
+Raw figures: [bench/results.json](bench/results.json). Every figure is the **median [min – max] (n)** over repeated
+runs; configurations are interleaved and ratios are computed within a round.
+
+![throughput and latency per configuration](bench/throughput.svg)
+
+## Against the targets
+
+${table(['figure', 'measured', 'target', ''], summaryRows(results))}
+
+## Machine, versions and method
+
+${machineSection(results)}
+
+## 1. Hot-path overhead
+
+${hotPathSection(results)}
+
+## 2. Cold checks
+
+${coldSection(results)}
+## 3. Bogus-key flood
+
+${floodSection(results)}
+## 4. Revocation propagation
+
+${revocationSection(results)}
+## 5. Scale
+
+### Cold check with ${results.plan.cold.smallRows.toLocaleString('en-US')} vs ${results.plan.cold.largeRows.toLocaleString('en-US')} keys in Postgres
+
+${scaleSection(results)}
+### Memory of the in-process cache
+
+${memorySection(results)}
+
+## 6. Cost of usage counting
+
+${usageSection(results)}
+
+## Peers (their figures, not measured here)
+
+${peersSection()}
+## Running it
+
+\`npm run bench\` (a few minutes) or \`npm run bench -- --quick\` (a smoke test). It needs Postgres at
+127.0.0.1:5432 (user postgres, trust) and Redis at 127.0.0.1:6379 (or \`BENCH_DATABASE_URL\` / \`BENCH_REDIS_URL\`),
+creates its own databases (\`keyward_bench_<run>_*\`) and Redis prefix (\`keyward_bench:<run>:\`), and removes both at
+the end, also on Ctrl-C. \`npm run bench -- --report\` rewrites this file and the chart from bench/results.json without
+measuring again. CI does not run it; no test asserts on time.
+`;
+}

@@ -1,0 +1,38 @@
+import type { BenchPlan } from './config.js';
+import type { MachineInfo, MachineLoad } from './lib/machine.js';
+import type { ColdResult } from './sections/cold.js';
+import type { FloodSectionResult } from './sections/flood.js';
+import type { HotPathResult } from './sections/hot-path.js';
+import type { MemoryResult } from './sections/memory.js';
+import type { RevocationResult } from './sections/revocation.js';
+import type { UsageResult } from './sections/usage.js';
+
+/** A section either produced its result or failed; the run goes on either way. */
+export interface SectionOutcome<T> {
+  seconds: number;
+  machineLoad: MachineLoad;
+  result?: T;
+  error?: string;
+}
+
+/** What bench/results.json holds. */
+export interface BenchResults {
+  schema: 'keyward-bench/1';
+  mode: BenchPlan['mode'];
+  startedAt: string;
+  durationSec: number;
+  machine: MachineInfo;
+  plan: BenchPlan;
+  /** keyward's defaults in effect (src/env.ts at the time of the run). */
+  keywardDefaults: Record<string, unknown>;
+  setup: { seconds: number; smallFillerInsertMs: number };
+  sections: {
+    memory: SectionOutcome<MemoryResult>;
+    hotPath: SectionOutcome<HotPathResult>;
+    usage: SectionOutcome<UsageResult>;
+    flood: SectionOutcome<FloodSectionResult>;
+    cold: SectionOutcome<ColdResult>;
+    revocation: SectionOutcome<RevocationResult>;
+  };
+  cleanup: { databasesDropped: number; redisKeysDeleted: number; redisKeysLeft: number };
+}

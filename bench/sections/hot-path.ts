@@ -1,0 +1,104 @@
+/**
+ * 1. Hot-path overhead: one server process, four routes with the same handler
+ * (open, keyward with a cached key, in-memory constant-time set, Redis GET per
+ * request), driven by autocannon in its own process, interleaved over rounds.
+ */
+import { HttpConnection } from '../lib/http-connection.js';
+import {
+  addedLatency,
+  addedServerCpu,
+  cpuRatio,
+  runInterleaved,
+  summarizeVariant,
+  throughputRatio,
+  type Variant,
+  type VariantRuns,
+  type VariantSummary,
+} from '../lib/load.js';
+import type { Summary } from '../lib/stats.js';
+import { SERVERS, type BenchContext } from './context.js';
+
+export const HOT_VARIANTS = ['open', 'secured', 'set', 'redisGet'] as const;
+export type HotVariant = (typeof HOT_VARIANTS)[number];
+
+const PATHS: Record<HotVariant, string> = { open: '/open', secured: '/secured', set: '/set', redisGet: '/redis-get' };
+
+export interface VersusOpen {
+  /** Throughput over /open's, within each round. */
+  ratio: Summary;
+  /** Latency added to /open's, within each round, ms: one connection, and under saturating load. */
+  addedP50Ms: Summary;
+  addedP99Ms: Summary;
+  addedLoadedP50Ms: Summary;
+  addedLoadedP99Ms: Summary;
+  /** Server CPU per request added to /open's, within each round, µs. */
+  addedServerCpuUs: Summary;
+  /** /open's server CPU per request over this route's: the throughput ratio on a core of its own. */
+  cpuRatio: Summary;
+}
+
+export interface HotPathResult {
+  /** keyward settings passed to the plugin (none: its defaults). */
+  settings: Record<string, string>;
+  variants: Record<HotVariant, VariantSummary>;
+  versusOpen: Record<Exclude<HotVariant, 'open'>, VersusOpen>;
+  /** argon2 verifications in the server during the load runs (must be 0: the key is cached). */
+  argon2Verifications: number;
+}
+
+export function compareWithBaseline(runs: Record<string, VariantRuns>, variant: string, baseline: string): VersusOpen {
+  return {
+    ratio: throughputRatio(runs, variant, baseline),
+    addedP50Ms: addedLatency(runs, variant, baseline, 'p50', 'latency'),
+    addedP99Ms: addedLatency(runs, variant, baseline, 'p99', 'latency'),
+    addedLoadedP50Ms: addedLatency(runs, variant, baseline, 'p50', 'throughput'),
+    addedLoadedP99Ms: addedLatency(runs, variant, baseline, 'p99', 'throughput'),
+    addedServerCpuUs: addedServerCpu(runs, variant, baseline),
+    cpuRatio: cpuRatio(runs, variant, baseline),
+  };
+}
+
+/** Sends one request per route and fails unless each answers 200 (this also caches the key in keyward). */
+export async function expectOk(port: number, paths: string[], key: string): Promise<void> {
+  const connection = await HttpConnection.open({ port });
+  try {
+    for (const path of paths) {
+      const response = await connection.request('GET', path, { 'x-api-key': key });
+      if (response.status !== 200) throw new Error(`GET ${path} answered ${response.status}: ${response.body}`);
+    }
+  } finally {
+    connection.close();
+  }
+}
+
+export async function runHotPath(context: BenchContext): Promise<HotPathResult> {
+  const log = context.log('hot path');
+  const [server] = await context.servers.start(SERVERS.default);
+  await expectOk(server!.port, Object.values(PATHS), context.hotKey.key);
+  const before = (await server!.stats()).argon2Verifications;
+  const headers = { 'x-api-key': context.hotKey.key };
+  const serverPid = server!.child.process.pid;
+  const variants: Variant[] = HOT_VARIANTS.map((name) => ({
+    name,
+    url: server!.url + PATHS[name],
+    headers,
+    serverPid,
+  }));
+  const runs = await runInterleaved(context.load, variants, context.plan.load, log);
+  const stats = await server!.stats();
+  return {
+    settings: SERVERS.default.settings ?? {},
+    variants: {
+      open: summarizeVariant(runs.open!),
+      secured: summarizeVariant(runs.secured!),
+      set: summarizeVariant(runs.set!),
+      redisGet: summarizeVariant(runs.redisGet!),
+    },
+    versusOpen: {
+      secured: compareWithBaseline(runs, 'secured', 'open'),
+      set: compareWithBaseline(runs, 'set', 'open'),
+      redisGet: compareWithBaseline(runs, 'redisGet', 'open'),
+    },
+    argon2Verifications: stats.argon2Verifications - before,
+  };
+}
