@@ -1,11 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import pino from 'pino';
 import postgres from 'postgres';
 import t, { type Test } from 'tap';
-import { buildApp, LOG_REDACT, type KeywardApp } from '../../src/app.js';
 import { loadEnv } from '../../src/env.js';
-import { openRuntime, type Runtime } from '../../src/runtime.js';
-import { callMe, createKey, createRedisPrefix, createTestDatabase, signUp, TEST_ARGON2 } from '../helper.js';
+import { callMe, createFleetServices, createKey, type FleetServices, signUp, startFleetInstance } from '../helper.js';
 import { sleep } from '../support/wait.js';
 
 /*
@@ -14,20 +11,6 @@ import { sleep } from '../support/wait.js';
  * once.
  */
 
-interface Shared {
-  databaseUrl: string;
-  redisUrl: string;
-  redisPrefix: string;
-  secret: string;
-}
-
-interface Instance {
-  app: KeywardApp;
-  runtime: Runtime;
-  lines: string[];
-  close(): Promise<void>;
-}
-
 /** Retention shorter than the defaults, so the test also proves the variables are honoured. */
 const RETENTION = {
   KEYWARD_USAGE_MINUTE_RETENTION_HOURS: '24',
@@ -35,47 +18,22 @@ const RETENTION = {
   KEYWARD_AUDIT_RETENTION_DAYS: '10',
 };
 
-async function startInstance(t: Test, shared: Shared, env: Record<string, string> = {}): Promise<Instance> {
-  const lines: string[] = [];
-  const stream = { write: (line: string) => void lines.push(line) };
-  const runtime = await openRuntime(
-    loadEnv({
-      ...TEST_ARGON2,
-      LOG_LEVEL: 'info',
-      DATABASE_URL: shared.databaseUrl,
-      REDIS_URL: shared.redisUrl,
-      REDIS_KEY_PREFIX: shared.redisPrefix,
-      KEYWARD_SECRET: shared.secret,
-      ...RETENTION,
-      // Only the test runs maintenance (runOnce), unless a test asks for the timer.
-      KEYWARD_MAINTENANCE_INTERVAL_SECONDS: '86400',
-      // The old unpublished key event inserted below must not be relayed (published) under the test.
-      KEYWARD_RELAY_INTERVAL_MS: '60000',
-      ...env,
-    }),
-    pino({ level: 'info', redact: LOG_REDACT }, stream),
-    { skipMigrations: true },
-  );
-  const app = await buildApp(runtime, { level: 'info', redact: LOG_REDACT, stream });
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      await app.close();
-      await runtime.close();
-    })());
-  t.teardown(close);
-  await app.ready();
-  return { app, runtime, lines, close };
-}
+const INSTANCE_DEFAULTS = {
+  ...RETENTION,
+  // Only the test runs maintenance (runOnce), unless a test asks for the timer.
+  KEYWARD_MAINTENANCE_INTERVAL_SECONDS: '86400',
+  // The old unpublished key event inserted below must not be relayed (published) under the test.
+  KEYWARD_RELAY_INTERVAL_MS: '60000',
+};
+
+/** An instance of the shared fleet, with this file's settings. */
+const startInstance = (t: Test, shared: FleetServices, env: Record<string, string> = {}) =>
+  startFleetInstance(t, shared, { ...INSTANCE_DEFAULTS, ...env });
 
 const NO_PRUNING = { usageMinutes: 0, usageHours: 0, callers: 0, auditEvents: 0, sessions: 0, keyEvents: 0 };
 
 t.test('maintenance', async (t) => {
-  const shared: Shared = {
-    databaseUrl: await createTestDatabase(t),
-    ...(await createRedisPrefix(t).then(({ redisUrl, prefix }) => ({ redisUrl, redisPrefix: prefix }))),
-    secret: randomBytes(32).toString('base64url'),
-  };
+  const shared = await createFleetServices(t);
   const a = await startInstance(t, shared);
   const b = await startInstance(t, shared);
   const sql = postgres(shared.databaseUrl, { max: 3, onnotice: () => {} });

@@ -1,12 +1,16 @@
-import { randomBytes } from 'node:crypto';
-import pino from 'pino';
 import postgres from 'postgres';
+import type { KeywardApp } from '../../src/app.js';
 import t, { type Test } from 'tap';
-import { buildApp, LOG_REDACT, type KeywardApp } from '../../src/app.js';
-import { loadEnv } from '../../src/env.js';
 import { generateKey } from '../../src/keys/key-format.js';
-import { openRuntime, type Runtime } from '../../src/runtime.js';
-import { createKey, createRedisPrefix, createTestDatabase, signUp, TEST_ARGON2 } from '../helper.js';
+import {
+  createFleetServices,
+  createKey,
+  type FleetInstance,
+  type FleetServices,
+  signUp,
+  startFleetInstance,
+  TEST_ARGON2,
+} from '../helper.js';
 import { startServer } from '../process/server-process.js';
 import { sleep } from '../support/wait.js';
 
@@ -20,58 +24,14 @@ import { sleep } from '../support/wait.js';
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
 
-interface Shared {
-  databaseUrl: string;
-  redisUrl: string;
-  redisPrefix: string;
-  /** Instances of a fleet share KEYWARD_SECRET: it keys the digests in the Redis hot set. */
-  secret: string;
-}
+const INSTANCE_DEFAULTS = {
+  // Refused requests below come from few addresses: no 429 for them.
+  KEYWARD_FAILED_AUTH_LIMIT: '1000000',
+};
 
-interface Instance {
-  app: KeywardApp;
-  runtime: Runtime;
-  lines: string[];
-  /** app.close() then runtime.close(), as the server's shutdown does; idempotent. */
-  close(): Promise<void>;
-}
-
-async function sharedServices(t: Test): Promise<Shared> {
-  const databaseUrl = await createTestDatabase(t);
-  const { redisUrl, prefix } = await createRedisPrefix(t);
-  return { databaseUrl, redisUrl, redisPrefix: prefix, secret: randomBytes(32).toString('base64url') };
-}
-
-/** One in-process keyward instance on the shared database, Redis prefix and secret. */
-async function startInstance(t: Test, shared: Shared, env: Record<string, string> = {}): Promise<Instance> {
-  const lines: string[] = [];
-  const stream = { write: (line: string) => void lines.push(line) };
-  const runtime = await openRuntime(
-    loadEnv({
-      ...TEST_ARGON2,
-      LOG_LEVEL: 'info',
-      DATABASE_URL: shared.databaseUrl,
-      REDIS_URL: shared.redisUrl,
-      REDIS_KEY_PREFIX: shared.redisPrefix,
-      KEYWARD_SECRET: shared.secret,
-      // Refused requests below come from few addresses: no 429 for them.
-      KEYWARD_FAILED_AUTH_LIMIT: '1000000',
-      ...env,
-    }),
-    pino({ level: 'info', redact: LOG_REDACT }, stream),
-    { skipMigrations: true },
-  );
-  const app = await buildApp(runtime, { level: 'info', redact: LOG_REDACT, stream });
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      await app.close();
-      await runtime.close();
-    })());
-  t.teardown(close);
-  await app.ready();
-  return { app, runtime, lines, close };
-}
+/** An instance of the shared fleet, with this file's settings. */
+const startInstance = (t: Test, shared: FleetServices, env: Record<string, string> = {}) =>
+  startFleetInstance(t, shared, { ...INSTANCE_DEFAULTS, ...env });
 
 function call(app: KeywardApp, apiKey: string, caller: { address: string; agent: string }, url = '/v1/me') {
   return app.inject({
@@ -143,7 +103,7 @@ function checkSeries(t: Test, points: Point[], length: number, stepMs: number, n
 }
 
 t.test('counts are exact across three instances sharing a database', async (t) => {
-  const shared = await sharedServices(t);
+  const shared = await createFleetServices(t);
   // No timer flush during the test: the counts reach Postgres only when the test flushes.
   const quiet = { KEYWARD_USAGE_FLUSH_MS: '3600000' };
   const instances = [
@@ -151,7 +111,7 @@ t.test('counts are exact across three instances sharing a database', async (t) =
     await startInstance(t, shared, quiet),
     await startInstance(t, shared, quiet),
   ];
-  const [a, b, c] = instances as [Instance, Instance, Instance];
+  const [a, b, c] = instances as [FleetInstance, FleetInstance, FleetInstance];
   const sql = postgres(shared.databaseUrl, { max: 2, onnotice: () => {} });
   t.teardown(() => sql.end());
   const flushAll = async () => {
@@ -324,7 +284,7 @@ t.test('counts are exact across three instances sharing a database', async (t) =
 });
 
 t.test('a graceful shutdown flushes what was counted since the last flush', async (t) => {
-  const shared = await sharedServices(t);
+  const shared = await createFleetServices(t);
   const sql = postgres(shared.databaseUrl, { max: 2, onnotice: () => {} });
   t.teardown(() => sql.end());
   // The timer would flush only after an hour: whatever reaches Postgres, the shutdown wrote.
@@ -369,7 +329,7 @@ t.test('a graceful shutdown flushes what was counted since the last flush', asyn
 });
 
 t.test('a crash (SIGKILL) loses at most the counts since the last flush', async (t) => {
-  const shared = await sharedServices(t);
+  const shared = await createFleetServices(t);
   const sql = postgres(shared.databaseUrl, { max: 2, onnotice: () => {} });
   t.teardown(() => sql.end());
   const FLUSH_MS = 300;
@@ -443,7 +403,7 @@ t.test('a crash (SIGKILL) loses at most the counts since the last flush', async 
 /* Regression tests for bugs found in review: overlapping flushes, the `hours` default, the TimeZone. */
 
 t.test('instances shutting down together (a rolling restart) lose no counts', async (t) => {
-  const shared = await sharedServices(t);
+  const shared = await createFleetServices(t);
   const sql = postgres(shared.databaseUrl, { max: 3, onnotice: () => {} });
   t.teardown(() => sql.end());
   const quiet = { KEYWARD_USAGE_FLUSH_MS: '3600000' };
@@ -453,7 +413,7 @@ t.test('instances shutting down together (a rolling restart) lose no counts', as
   const first = await createKey(a.app, user.cookie, 'first');
   const second = await createKey(a.app, user.cookie, 'second');
   const caller = { address: '10.1.1.1', agent: 'deploy-test' };
-  const use = async (instance: Instance, apiKey: string, count: number) => {
+  const use = async (instance: FleetInstance, apiKey: string, count: number) => {
     for (let i = 0; i < count; i++) t.equal((await call(instance.app, apiKey, caller)).statusCode, 200);
   };
   // The buckets exist already (one flushed request each), as in any steady state.
@@ -504,7 +464,7 @@ t.test('instances shutting down together (a rolling restart) lose no counts', as
 });
 
 t.test('the usage endpoint answers with its defaults when usage is kept less than 30 days', async (t) => {
-  const shared = await sharedServices(t);
+  const shared = await createFleetServices(t);
   const instance = await startInstance(t, shared, { KEYWARD_USAGE_RETENTION_DAYS: '7' });
   const user = await signUp(instance.app);
   const key = await createKey(instance.app, user.cookie);
@@ -524,7 +484,7 @@ t.test('the usage endpoint answers with its defaults when usage is kept less tha
 });
 
 t.test('the hour series counts requests on a database whose TimeZone is not a whole-hour offset', async (t) => {
-  const shared = await sharedServices(t);
+  const shared = await createFleetServices(t);
   const admin = postgres(shared.databaseUrl, { max: 1, onnotice: () => {} });
   t.teardown(() => admin.end());
   const name = new URL(shared.databaseUrl).pathname.slice(1);
