@@ -52,4 +52,9 @@ export default tseslint.config(
       ),
     },
   },
+  {
+    // Plain Node.js scripts (run by npm at install).
+    files: ['scripts/**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
 );

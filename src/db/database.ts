@@ -45,9 +45,22 @@ export interface PostgresOptions {
   connectTimeoutMs: number;
 }
 
+/**
+ * Seconds postgres.js waits before reconnecting, given how many connection
+ * attempts of the pool failed in a row. Its default grows to 20 s, so after
+ * an outage of a few seconds a pool could stay away that long, stalling usage
+ * flushes and cold key checks: ours stays under half a second, jittered so a
+ * fleet does not reconnect in step.
+ */
+export function reconnectDelaySeconds(failures: number): number {
+  return (0.5 + Math.random() / 2) * Math.min(0.05 * 2 ** failures, RECONNECT_DELAY_MAX_SECONDS);
+}
+export const RECONNECT_DELAY_MAX_SECONDS = 0.5;
+
 export function openPostgres(options: PostgresOptions): DatabaseHandle {
   const client = postgres(options.url, {
     max: options.poolSize,
+    backoff: reconnectDelaySeconds,
     connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)),
     idle_timeout: 60,
     onnotice: () => {},

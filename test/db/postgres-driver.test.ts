@@ -1,0 +1,68 @@
+import { sql } from 'drizzle-orm';
+import t from 'tap';
+import type { Test } from 'tap';
+import { openPostgres, RECONNECT_DELAY_MAX_SECONDS, reconnectDelaySeconds } from '../../src/db/database.js';
+import { createTestDatabase } from '../helper.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+import { sleep } from '../support/wait.js';
+
+/*
+ * postgres.js 3.4.9 writes to a connection's socket on a later tick
+ * (setImmediate). When the connection closed in between, as when Postgres is
+ * cut inside a transaction and the driver sends ROLLBACK, that write threw an
+ * uncaught TypeError and killed the process (porsager/postgres#1154, #1208).
+ * scripts/patch-dependencies.mjs guards it at install; these tests hold the
+ * guard to account through a TcpProxy that cuts our own database.
+ */
+
+async function proxiedDatabase(t: Test) {
+  const databaseUrl = await createTestDatabase(t);
+  const { hostname, port } = new URL(databaseUrl);
+  const proxy = await TcpProxy.start(t, { host: hostname, port: Number(port) });
+  const handle = openPostgres({
+    url: proxy.urlFor(databaseUrl),
+    poolSize: 1,
+    statementTimeoutMs: 2000,
+    connectTimeoutMs: 2000,
+  });
+  t.teardown(() => handle.close());
+  return { proxy, db: handle.db };
+}
+
+t.test('a connection cut inside a transaction rejects the transaction and leaves the process alive', async (t) => {
+  const { proxy, db } = await proxiedDatabase(t);
+  const uncaught: unknown[] = [];
+  const onUncaught = (error: unknown) => uncaught.push(error);
+  process.on('uncaughtException', onUncaught);
+  t.teardown(() => process.off('uncaughtException', onUncaught));
+
+  for (let round = 0; round < 5; round++) {
+    const outcome = await db
+      .transaction(async (tx) => {
+        await tx.execute(sql`SELECT 1`);
+        proxy.cut();
+        await sleep(20); // the close reaches the driver before the next statement
+        await tx.execute(sql`SELECT 2`);
+      })
+      .then(
+        () => 'committed',
+        (error: unknown) => (error as { code?: string }).code ?? String(error),
+      );
+    t.match(outcome, /^CONNECTION_(CLOSED|DESTROYED)$|ECONNRESET/, `round ${round}: the transaction fails cleanly`);
+    await sleep(20); // the deferred write, if any, has run
+    t.same(uncaught, [], `round ${round}: nothing escaped as an uncaught exception`);
+    proxy.restore();
+    // The pool has one connection: it must come back, not stay wedged behind a half-written buffer.
+    const rows = (await db.execute(sql`SELECT 42 AS answer`)) as unknown as Array<{ answer: number }>;
+    t.same([...rows], [{ answer: 42 }], `round ${round}: the same pool answers after the cut`);
+  }
+});
+
+t.test('the pool reconnects within half a second however long Postgres was away', async (t) => {
+  // postgres.js's own delay grows to 20 s with the failures of the whole pool; ours is capped.
+  for (let failures = 0; failures <= 40; failures++) {
+    const delay = reconnectDelaySeconds(failures);
+    if (!(delay > 0 && delay <= RECONNECT_DELAY_MAX_SECONDS)) t.fail(`${failures} failures: ${delay} s`);
+  }
+  t.equal(RECONNECT_DELAY_MAX_SECONDS, 0.5);
+});
