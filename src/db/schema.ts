@@ -153,6 +153,20 @@ export const keyCallers = pgTable(
 );
 
 /**
+ * One row per usage flush that committed, written in the flush's own
+ * transaction: a flush retried after its COMMIT's answer was lost finds its
+ * id here and adds nothing twice.
+ */
+export const usageFlushes = pgTable(
+  'usage_flushes',
+  {
+    id: uuid('id').primaryKey(),
+    flushedAt: timestamp('flushed_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [index('usage_flushes_flushed_idx').on(table.flushedAt)],
+);
+
+/**
  * Every change and sign-in, written in the same transaction as the change it
  * records: no change can exist without its record.
  */

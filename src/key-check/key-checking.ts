@@ -76,8 +76,14 @@ export async function openKeyChecking(
   const usage = env.KEYWARD_USAGE_TRACKING
     ? new UsageRecorder({
         db: deps.db,
+        transactionLimits: {
+          statementTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
+          idleTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
+        },
         log: deps.log,
         flushIntervalMs: env.KEYWARD_USAGE_FLUSH_MS,
+        // One transaction of a few statements, each bounded by the database timeout.
+        flushTimeoutMs: 2 * env.KEYWARD_DATABASE_TIMEOUT_MS,
         maxKeysPerMinute: env.KEYWARD_CACHE_MAX_KEYS,
         maxCallersPerKey: 100,
       })

@@ -11,6 +11,11 @@ export interface Retention {
 
 /** Published key events are only needed by the relay; a week covers any outage worth relaying. */
 const KEY_EVENT_RETENTION_DAYS = 7;
+/**
+ * A usage flush retried later than this after its COMMIT's answer was lost
+ * could count twice; an instance retries within seconds of Postgres coming back.
+ */
+const USAGE_FLUSH_ID_RETENTION_HOURS = 24;
 /** Rows deleted per statement, so pruning never holds long locks. */
 const BATCH = 5000;
 
@@ -52,6 +57,10 @@ export class Maintenance {
       ),
       callers: await this.prune('key_callers', sql`last_seen_at < now() - make_interval(days => ${usageDays})`),
       auditEvents: await this.prune('audit_events', sql`created_at < now() - make_interval(days => ${auditDays})`),
+      usageFlushIds: await this.prune(
+        'usage_flushes',
+        sql`flushed_at < now() - make_interval(hours => ${USAGE_FLUSH_ID_RETENTION_HOURS})`,
+      ),
       sessions: await this.prune('sessions', sql`expires_at < now()`),
       keyEvents: await this.prune(
         'key_events',

@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { sql } from 'drizzle-orm';
-import type { Database } from '../db/database.js';
-import { keyCallers, keyUsage } from '../db/schema.js';
+import { boundedTransaction, type Database, type TransactionLimits } from '../db/database.js';
+import { keyCallers, keyUsage, usageFlushes } from '../db/schema.js';
 import { detached } from '../keys/key-format.js';
 
 interface CallerCount {
@@ -24,10 +25,22 @@ interface MinuteCounts {
   keys: Map<string, KeyCounts>;
 }
 
+/** Counts on their way to Postgres, under the id that makes writing them idempotent. */
+interface Batch {
+  id: string;
+  minutes: MinuteCounts[];
+  /** Once a write of it began, a batch takes no more counts: that write may yet commit. */
+  tried: boolean;
+}
+
 export interface UsageRecorderOptions {
   db: Database;
+  /** Bounds on each flush's transaction, so that Postgres ends one its client gave up on. */
+  transactionLimits: TransactionLimits;
   log: FastifyBaseLogger;
   flushIntervalMs: number;
+  /** Longest a flush waits for a write; the next flush writes the batch again (idempotent). */
+  flushTimeoutMs: number;
   /** Most distinct keys counted per minute per instance; beyond, requests are still served but not counted. */
   maxKeysPerMinute: number;
   /** Most distinct callers (address × user agent) kept per key per minute. */
@@ -44,11 +57,20 @@ const MAX_USER_AGENT_LENGTH = 200;
  * interval, so the hot path never writes the database. Counts are added with
  * upserts, so the flushes of every instance sum exactly. A crash loses at
  * most the counts since the last flush (one interval); a graceful shutdown
- * flushes. A failed flush keeps its counts for the next one.
+ * flushes.
+ *
+ * A flush that fails or times out keeps its counts, under the same batch id,
+ * for the next one. The id is recorded in the flush's own transaction, so
+ * writing a batch again after a write that did commit (its answer lost with
+ * the connection, or late) adds nothing. Counts arriving meanwhile form the
+ * next batch.
  */
 export class UsageRecorder {
   private current: MinuteCounts = { minute: -1, keys: new Map() };
+  /** Minutes ended since the last flush. */
   private pending: MinuteCounts[] = [];
+  /** Batches not known to be written, oldest first. */
+  private readonly unconfirmed: Batch[] = [];
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
   /** Requests not counted because a bound was reached (reported in the log). */
@@ -105,17 +127,20 @@ export class UsageRecorder {
   }
 
   private async flushOnce(): Promise<void> {
-    const batch = this.pending;
-    if (this.current.keys.size > 0) batch.push(this.current);
-    this.pending = [];
-    this.current = { minute: -1, keys: new Map() };
-    if (batch.length === 0) return;
-    try {
-      await this.write(batch);
-    } catch (error) {
-      // Keep the counts for the next flush; they are lost only if this process dies first.
-      this.pending = [...batch, ...this.pending];
-      this.options.log.warn({ err: error }, 'usage flush failed; counts kept for the next attempt');
+    this.seal();
+    while (this.unconfirmed.length > 0) {
+      const batch = this.unconfirmed[0]!;
+      batch.tried = true;
+      const outcome = await settledWithin(this.write(batch), this.options.flushTimeoutMs);
+      if (outcome !== 'written') {
+        // Kept for the next flush; lost only if this process dies first.
+        this.options.log.warn(
+          outcome === 'timeout' ? { timeoutMs: this.options.flushTimeoutMs } : { err: outcome.error },
+          'usage flush failed; counts kept for the next attempt',
+        );
+        break;
+      }
+      this.unconfirmed.shift();
     }
     if (this.uncounted > 0) {
       this.options.log.warn({ uncounted: this.uncounted }, 'usage bounds reached: some requests were not counted');
@@ -123,7 +148,19 @@ export class UsageRecorder {
     }
   }
 
-  private async write(batch: MinuteCounts[]): Promise<void> {
+  /** Moves the counts so far into a batch that was never tried (or a new one). */
+  private seal(): void {
+    const minutes = this.pending;
+    if (this.current.keys.size > 0) minutes.push(this.current);
+    this.pending = [];
+    this.current = { minute: -1, keys: new Map() };
+    if (minutes.length === 0) return;
+    const last = this.unconfirmed.at(-1);
+    if (last && !last.tried) last.minutes.push(...minutes);
+    else this.unconfirmed.push({ id: randomUUID(), minutes, tried: false });
+  }
+
+  private async write({ id, minutes: batch }: Batch): Promise<void> {
     const minuteRows = new Map<string, { keyId: string; accountId: string; bucket: number; requests: number }>();
     const hourRows = new Map<string, { keyId: string; accountId: string; bucket: number; requests: number }>();
     const callerRows = new Map<
@@ -197,7 +234,13 @@ export class UsageRecorder {
     );
     const ids = [...lastUsed.keys()].sort(compare);
     const times = ids.map((id) => new Date(lastUsed.get(id)!).toISOString());
-    await this.options.db.transaction(async (tx) => {
+    await boundedTransaction(this.options.db, this.options.transactionLimits, undefined, async (tx) => {
+      const first = await tx
+        .insert(usageFlushes)
+        .values({ id })
+        .onConflictDoNothing()
+        .returning({ id: usageFlushes.id });
+      if (first.length === 0) return; // this batch committed before; its answer was lost
       await tx
         .insert(keyUsage)
         .values(usageValues)
@@ -229,6 +272,23 @@ export class UsageRecorder {
   async close(): Promise<void> {
     clearInterval(this.timer);
     await this.flush();
+  }
+}
+
+/** How `promise` settled within `ms`, without ever rejecting. */
+async function settledWithin(promise: Promise<void>, ms: number): Promise<'written' | 'timeout' | { error: unknown }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+  try {
+    return await Promise.race([
+      promise.then(
+        () => 'written' as const,
+        (error: unknown) => ({ error }),
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

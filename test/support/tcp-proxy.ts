@@ -10,10 +10,14 @@ import type { Test } from 'tap';
  *   crashed server or a reset firewall rule).
  * - `blackhole()`: keeps connections open but forwards nothing, either way
  *   (like a partition: requests hang until a timeout).
+ * - `loseAnswersAfter(marker)`: forwards, until a client sends bytes holding
+ *   `marker`; from then on the client's bytes still arrive but no answer comes
+ *   back (a reply lost in a partition, e.g. to a COMMIT that did commit).
  * - `restore()`: back to forwarding.
  */
 export class TcpProxy {
-  private mode: 'forward' | 'cut' | 'blackhole' = 'forward';
+  private mode: 'forward' | 'cut' | 'blackhole' | 'deaf' = 'forward';
+  private deafAfter: string | null = null;
   private readonly sockets = new Set<Socket>();
 
   private constructor(
@@ -45,8 +49,12 @@ export class TcpProxy {
         upstream.destroy();
       });
     }
-    client.on('data', (chunk) => {
-      if (this.mode === 'forward') upstream.write(chunk);
+    client.on('data', (chunk: Buffer) => {
+      if (this.mode === 'forward' || this.mode === 'deaf') upstream.write(chunk);
+      if (this.deafAfter !== null && this.mode === 'forward' && chunk.includes(this.deafAfter)) {
+        this.deafAfter = null;
+        this.mode = 'deaf';
+      }
     });
     upstream.on('data', (chunk) => {
       if (this.mode === 'forward') client.write(chunk);
@@ -72,8 +80,13 @@ export class TcpProxy {
     this.mode = 'blackhole';
   }
 
+  loseAnswersAfter(marker: string): void {
+    this.deafAfter = marker;
+  }
+
   restore(): void {
     this.mode = 'forward';
+    this.deafAfter = null;
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import t, { type Test } from 'tap';
 import { loadEnv } from '../../src/env.js';
@@ -30,7 +30,15 @@ const INSTANCE_DEFAULTS = {
 const startInstance = (t: Test, shared: FleetServices, env: Record<string, string> = {}) =>
   startFleetInstance(t, shared, { ...INSTANCE_DEFAULTS, ...env });
 
-const NO_PRUNING = { usageMinutes: 0, usageHours: 0, callers: 0, auditEvents: 0, sessions: 0, keyEvents: 0 };
+const NO_PRUNING = {
+  usageMinutes: 0,
+  usageHours: 0,
+  callers: 0,
+  auditEvents: 0,
+  usageFlushIds: 0,
+  sessions: 0,
+  keyEvents: 0,
+};
 
 t.test('maintenance', async (t) => {
   const shared = await createFleetServices(t);
@@ -68,12 +76,25 @@ t.test('maintenance', async (t) => {
         (${key}, ${account}, 'expired', now() - interval '8 days', NULL),
         (${key}, ${account}, 'expiry_scheduled', now() - interval '6 days', now() - interval '6 days')`;
 
+    const [oldFlush, recentFlush] = [randomUUID(), randomUUID()];
+    await sql`
+      INSERT INTO usage_flushes (id, flushed_at) VALUES
+        (${oldFlush}, now() - interval '25 hours'), (${recentFlush}, now() - interval '23 hours')`;
+
     const result = await a.runtime.maintenance.runOnce();
     t.same(
       result,
       {
         expiredKeys: 0,
-        pruned: { usageMinutes: 1, usageHours: 1, callers: 1, auditEvents: 1, sessions: 1, keyEvents: 1 },
+        pruned: {
+          usageMinutes: 1,
+          usageHours: 1,
+          callers: 1,
+          auditEvents: 1,
+          usageFlushIds: 1,
+          sessions: 1,
+          keyEvents: 1,
+        },
       },
       'one old row of each kind pruned',
     );
@@ -108,6 +129,12 @@ t.test('maintenance', async (t) => {
       'not the expired one',
     );
     t.equal((await a.app.inject({ url: '/v1/session', headers: { cookie: user.cookie } })).statusCode, 200);
+    const flushIds = await sql`SELECT id FROM usage_flushes WHERE id IN (${oldFlush}, ${recentFlush})`;
+    t.same(
+      flushIds.map((row) => row.id),
+      [recentFlush],
+      'usage flush ids older than a day are gone (a retry comes within seconds)',
+    );
     const events = await sql`SELECT kind, published_at IS NULL AS unpublished FROM key_events WHERE key_id = ${key}`;
     t.same(
       events.map((row) => [row.kind, row.unpublished]).sort(),
@@ -216,6 +243,11 @@ t.test('maintenance', async (t) => {
       WHERE id = ${old.keyId} RETURNING expires_at`;
     const [before] = await sql`SELECT slot FROM api_keys WHERE id = ${old.keyId}`;
     t.not(before!.slot, null, 'the slot is still taken before maintenance');
+
+    const [oldFlush, recentFlush] = [randomUUID(), randomUUID()];
+    await sql`
+      INSERT INTO usage_flushes (id, flushed_at) VALUES
+        (${oldFlush}, now() - interval '25 hours'), (${recentFlush}, now() - interval '23 hours')`;
 
     const result = await a.runtime.maintenance.runOnce();
     t.equal(result.expiredKeys, 1, 'runOnce ended one key');
