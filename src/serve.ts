@@ -5,6 +5,7 @@ import { openRuntime } from './runtime.js';
 
 /** How long in-flight work may take to finish after SIGTERM before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
+const IDLE_REAP_INTERVAL_MS = 50;
 
 /**
  * Runs the HTTP server until SIGTERM/SIGINT, then shuts down gracefully:
@@ -21,16 +22,32 @@ export async function serve(): Promise<void> {
     if (runtime.shuttingDown) return;
     runtime.shuttingDown = true;
     log.info({ signal }, 'shutting down: finishing in-flight requests');
-    const force = setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref();
+    setTimeout(() => {
+      log.error({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown did not finish in time; exiting anyway');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS).unref();
+    // Closing the server waits for every open connection. A keep-alive connection whose request was in flight
+    // when closing began stays open after its answer (fastify/fastify#7044): close each once it is idle.
+    const reaper = setInterval(() => app.server.closeIdleConnections(), IDLE_REAP_INTERVAL_MS);
     try {
       await app.close();
-      await runtime.close();
     } finally {
-      clearTimeout(force);
+      clearInterval(reaper);
     }
+    await runtime.close();
+    log.info('shut down');
+    // All counted usage is written and the fleet left; a database driver reconnecting in the background
+    // (after an outage) must not keep the process alive.
+    process.exit(0);
   };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () =>
+      shutdown(signal).catch((error: unknown) => {
+        log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      }),
+    );
+  }
 
   await app.listen({ port: env.PORT, host: env.HOST });
 }
