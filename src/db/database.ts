@@ -61,6 +61,9 @@ export function openPostgres(options: PostgresOptions): DatabaseHandle {
   const client = postgres(options.url, {
     max: options.poolSize,
     backoff: reconnectDelaySeconds,
+    // The driver's own catalog query on each new connection rejects unhandled when that connection fails
+    // (porsager/postgres#1192, #1223), which ends the process; keyward passes and reads no arrays that need it.
+    fetch_types: false,
     connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)),
     idle_timeout: 60,
     onnotice: () => {},

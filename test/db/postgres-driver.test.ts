@@ -19,18 +19,23 @@ async function proxiedDatabase(t: Test) {
   const databaseUrl = await createTestDatabase(t);
   const { hostname, port } = new URL(databaseUrl);
   const proxy = await TcpProxy.start(t, { host: hostname, port: Number(port) });
-  const handle = openPostgres({
-    url: proxy.urlFor(databaseUrl),
-    poolSize: 1,
-    statementTimeoutMs: 2000,
-    connectTimeoutMs: 2000,
-  });
-  t.teardown(() => handle.close());
-  return { proxy, db: handle.db };
+  /** A new pool of one connection, as keyward opens it. */
+  const openPool = () => {
+    const handle = openPostgres({
+      url: proxy.urlFor(databaseUrl),
+      poolSize: 1,
+      statementTimeoutMs: 2000,
+      connectTimeoutMs: 2000,
+    });
+    t.teardown(() => handle.close());
+    return handle.db;
+  };
+  return { proxy, openPool };
 }
 
 t.test('a connection cut inside a transaction rejects the transaction and leaves the process alive', async (t) => {
-  const { proxy, db } = await proxiedDatabase(t);
+  const { proxy, openPool } = await proxiedDatabase(t);
+  const db = openPool();
   const uncaught: unknown[] = [];
   const onUncaught = (error: unknown) => uncaught.push(error);
   process.on('uncaughtException', onUncaught);
@@ -56,6 +61,34 @@ t.test('a connection cut inside a transaction rejects the transaction and leaves
     const rows = (await db.execute(sql`SELECT 42 AS answer`)) as unknown as Array<{ answer: number }>;
     t.same([...rows], [{ answer: 42 }], `round ${round}: the same pool answers after the cut`);
   }
+});
+
+t.test('a connection cut while it starts up fails only the queries waiting on it', async (t) => {
+  const { proxy, openPool } = await proxiedDatabase(t);
+  const escaped: unknown[] = [];
+  const onEscape = (error: unknown) => escaped.push(error);
+  process.on('uncaughtException', onEscape);
+  process.on('unhandledRejection', onEscape);
+  t.teardown(() => {
+    process.off('uncaughtException', onEscape);
+    process.off('unhandledRejection', onEscape);
+  });
+  // The startup message, the driver's own catalog query (off in keyward: fetch_types), the first statement.
+  for (const marker of ['application_name', 'pg_catalog.pg_type', 'SELECT 42']) {
+    for (const reset of [false, true]) {
+      const how = `${reset ? 'reset' : 'cut'} after "${marker}"`;
+      const db = openPool(); // no connection yet: the first query opens one
+      proxy.cutAfter(marker, { reset });
+      // The driver keeps retrying to connect for the query that opened the connection: it settles once restored.
+      const first = db.execute(sql`SELECT 42 AS answer`).catch(() => undefined);
+      await sleep(100);
+      proxy.restore();
+      await first;
+      const rows = (await db.execute(sql`SELECT 42 AS answer`)) as unknown as Array<{ answer: number }>;
+      t.same([...rows], [{ answer: 42 }], `${how}: the pool answers once restored`);
+    }
+  }
+  t.same(escaped, [], 'no error escaped as an uncaught exception or unhandled rejection');
 });
 
 t.test('the pool reconnects within half a second however long Postgres was away', async (t) => {

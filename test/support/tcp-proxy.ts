@@ -13,11 +13,15 @@ import type { Test } from 'tap';
  * - `loseAnswersAfter(marker)`: forwards, until a client sends bytes holding
  *   `marker`; from then on the client's bytes still arrive but no answer comes
  *   back (a reply lost in a partition, e.g. to a COMMIT that did commit).
+ * - `cutAfter(marker)`: forwards, until a client sends bytes holding `marker`:
+ *   those arrive, then everything is cut (a crash at that exact moment).
+ *   Either cut can reset the connections instead of closing them.
  * - `restore()`: back to forwarding.
  */
 export class TcpProxy {
   private mode: 'forward' | 'cut' | 'blackhole' | 'deaf' = 'forward';
-  private deafAfter: string | null = null;
+  /** What to do once a client sends bytes holding `marker`. */
+  private trigger: { marker: string; then: () => void } | null = null;
   private readonly sockets = new Set<Socket>();
 
   private constructor(
@@ -51,9 +55,10 @@ export class TcpProxy {
     }
     client.on('data', (chunk: Buffer) => {
       if (this.mode === 'forward' || this.mode === 'deaf') upstream.write(chunk);
-      if (this.deafAfter !== null && this.mode === 'forward' && chunk.includes(this.deafAfter)) {
-        this.deafAfter = null;
-        this.mode = 'deaf';
+      const trigger = this.trigger;
+      if (trigger !== null && this.mode === 'forward' && chunk.includes(trigger.marker)) {
+        this.trigger = null;
+        trigger.then();
       }
     });
     upstream.on('data', (chunk) => {
@@ -71,9 +76,13 @@ export class TcpProxy {
     return parsed.toString();
   }
 
-  cut(): void {
+  /** `reset`: the client sees a TCP reset (ECONNRESET) rather than a close. */
+  cut({ reset = false } = {}): void {
     this.mode = 'cut';
-    for (const socket of this.sockets) socket.destroy();
+    for (const socket of this.sockets) {
+      if (reset) socket.resetAndDestroy();
+      else socket.destroy();
+    }
   }
 
   blackhole(): void {
@@ -81,12 +90,16 @@ export class TcpProxy {
   }
 
   loseAnswersAfter(marker: string): void {
-    this.deafAfter = marker;
+    this.trigger = { marker, then: () => (this.mode = 'deaf') };
+  }
+
+  cutAfter(marker: string, options: { reset?: boolean } = {}): void {
+    this.trigger = { marker, then: () => this.cut(options) };
   }
 
   restore(): void {
     this.mode = 'forward';
-    this.deafAfter = null;
+    this.trigger = null;
   }
 
   async close(): Promise<void> {
