@@ -53,8 +53,8 @@ export default tseslint.config(
     },
   },
   {
-    // Plain Node.js scripts (run by npm at install).
-    files: ['scripts/**/*.mjs'],
+    // Plain Node.js scripts (npm's postinstall, CI).
+    files: ['scripts/**/*.mjs', '.ci/**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
 );

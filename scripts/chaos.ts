@@ -2,11 +2,10 @@
  * `npm run chaos [-- --seconds N]`: the long chaos run (test/chaos/chaos.ts).
  * Three keyward instances under load for N seconds (default 45, at least 30)
  * while the long fault schedule repeats; prints progress and a summary, and
- * exits 1 if any violation was found (known bugs included: they are listed
- * apart). Needs Postgres on 127.0.0.1:5432 and redis-server (see README, Tests).
+ * exits 1 if any violation was found. Needs Postgres on 127.0.0.1:5432 and redis-server (see README, Tests).
  */
 import { writeFileSync } from 'node:fs';
-import { formatReport, KNOWN_BUGS, longSchedule, runChaos, type Violations } from '../test/chaos/chaos.js';
+import { formatReport, longSchedule, runChaos } from '../test/chaos/chaos.js';
 
 function parseSeconds(argv: string[]): number {
   const at = argv.indexOf('--seconds');
@@ -33,11 +32,6 @@ try {
   if (process.env.CHAOS_DUMP) writeFileSync(process.env.CHAOS_DUMP, JSON.stringify(report, null, 1));
   console.log('\n--- summary');
   for (const line of formatReport(report)) console.log(line);
-  const known = Object.entries(report.violations).filter(
-    ([name, list]) => list.length > 0 && KNOWN_BUGS[name as keyof Violations],
-  );
-  if (known.length > 0) console.log('\n--- known bugs (see the chaos test)');
-  for (const [name] of known) console.log(`${name}: ${KNOWN_BUGS[name as keyof Violations]}`);
   if (report.violationCount > 0) {
     console.log('\n--- instance logs (last lines, request logs left out)');
     for (const [inc, lines] of Object.entries(report.instanceLogs)) {
