@@ -5,6 +5,7 @@ import { openRuntime } from './runtime.js';
 
 /** How long in-flight work may take to finish after SIGTERM before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
+/** How often, while shutting down, connections that went idle are closed. */
 const IDLE_REAP_INTERVAL_MS = 50;
 
 /**

@@ -160,7 +160,7 @@ export class UsageRecorder {
     else this.unconfirmed.push({ id: randomUUID(), minutes, tried: false });
   }
 
-  private async write({ id, minutes: batch }: Batch): Promise<void> {
+  private async write({ id, minutes }: Batch): Promise<void> {
     const minuteRows = new Map<string, { keyId: string; accountId: string; bucket: number; requests: number }>();
     const hourRows = new Map<string, { keyId: string; accountId: string; bucket: number; requests: number }>();
     const callerRows = new Map<
@@ -180,7 +180,7 @@ export class UsageRecorder {
       if (row) row.requests += requests;
       else rows.set(id, { keyId, accountId, bucket, requests });
     };
-    for (const { minute, keys } of batch) {
+    for (const { minute, keys } of minutes) {
       for (const [keyId, counts] of keys) {
         add(minuteRows, keyId, counts.accountId, minute * MINUTE_MS, counts.requests);
         add(hourRows, keyId, counts.accountId, Math.floor((minute * MINUTE_MS) / HOUR_MS) * HOUR_MS, counts.requests);
