@@ -224,19 +224,22 @@ export class KeyService {
    */
   async revokeKey(input: { accountId: string; actor: Actor; keyId: string }, guard?: CommitGuard): Promise<KeyView> {
     const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
+      // The account first, as every key change: locking the key row first deadlocked with a racing rotation.
+      const expired = await this.lockAccountAndEndExpired(tx, input.accountId);
       const [row] = await tx
         .select({ revokedAt: apiKeys.revokedAt })
         .from(apiKeys)
-        .where(and(eq(apiKeys.id, input.keyId), eq(apiKeys.accountId, input.accountId)))
-        .for('update');
+        .where(and(eq(apiKeys.id, input.keyId), eq(apiKeys.accountId, input.accountId)));
       if (!row) throw new KeyNotFound();
-      if (row.revokedAt) {
-        return tx
-          .select({ seq: keyEvents.seq, keyId: keyEvents.keyId, kind: keyEvents.kind, expiresAt: keyEvents.expiresAt })
-          .from(keyEvents)
-          .where(and(eq(keyEvents.keyId, input.keyId), isNull(keyEvents.publishedAt)));
+      if (!row.revokedAt) {
+        return [...expired, ...(await this.endKeys(tx, input.accountId, [input.keyId], 'revoked', input.actor))];
       }
-      return this.endKeys(tx, input.accountId, [input.keyId], 'revoked', input.actor);
+      // Already ended: tell the fleet again whatever about it is unpublished (that includes an expiry just above).
+      const unpublished = await tx
+        .select({ seq: keyEvents.seq, keyId: keyEvents.keyId, kind: keyEvents.kind, expiresAt: keyEvents.expiresAt })
+        .from(keyEvents)
+        .where(and(eq(keyEvents.keyId, input.keyId), isNull(keyEvents.publishedAt)));
+      return [...expired.filter((event) => event.keyId !== input.keyId), ...unpublished];
     });
     await this.announce(ended);
     return this.getKey(input.accountId, input.keyId);
@@ -285,7 +288,9 @@ export class KeyService {
    * frees the slots of keys whose scheduled expiry has passed.
    */
   private async lockAccountAndEndExpired(tx: Transaction, accountId: string): Promise<KeyEvent[]> {
-    await tx.select({ id: accounts.id }).from(accounts).where(eq(accounts.id, accountId)).for('update');
+    // NO KEY UPDATE: key changes of one account wait for each other, while rows that merely reference the
+    // account (a sign-in's session and audit record) need not wait for them.
+    await tx.select({ id: accounts.id }).from(accounts).where(eq(accounts.id, accountId)).for('no key update');
     const expired = await tx
       .select({ id: apiKeys.id })
       .from(apiKeys)
