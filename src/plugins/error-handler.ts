@@ -3,13 +3,14 @@ import fp from 'fastify-plugin';
 import { sqlState } from '../db/database.js';
 import { envelopeCode, GENERIC_CODES, RouteNotFound, ServiceUnavailable } from '../errors.js';
 
-/** SQLSTATE classes and driver codes that mean "the database is unreachable", not "bad request". */
+/** SQLSTATE classes and driver codes that mean "the database could not do it now", not "bad request". */
 function isDatabaseUnavailable(error: unknown): boolean {
   for (let current = error, depth = 0; current && typeof current === 'object' && depth < 5; depth++) {
     const code = (current as { code?: unknown }).code;
     if (typeof code === 'string') {
-      // connection lost, server shutting down or out of resources, statement or lock timeout, session ended
-      if (/^(08|57P0|53)/.test(code) || ['57014', '55P03', '25P03'].includes(code)) return true;
+      // connection lost, server shutting down or out of resources, statement or lock timeout, session ended,
+      // transaction rolled back by Postgres (deadlock, serialization): none committed, all worth a retry
+      if (/^(08|57P0|53|40)/.test(code) || ['57014', '55P03', '25P03'].includes(code)) return true;
       if (
         [
           'ECONNREFUSED',
