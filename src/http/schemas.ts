@@ -19,6 +19,7 @@ import {
   SessionRequired,
   SignupClosed,
   TooManyFailedChecks,
+  TooManySignInFailures,
 } from '../errors.js';
 import { KEY_ID_PATTERN } from '../keys/key-format.js';
 
@@ -61,6 +62,7 @@ const ERROR_EXAMPLES = {
   key_not_active: new KeyNotActive(),
   rotation_pending: new RotationPending(),
   rate_limited: new TooManyFailedChecks(),
+  sign_in_limited: new TooManySignInFailures(),
   service_unavailable: new ServiceUnavailable(),
   auth_unavailable: new AuthUnavailable(),
   revocation_pending: new RevocationPending(),

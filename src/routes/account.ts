@@ -60,7 +60,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
           { email: Type.String({ maxLength: 254 }), password: Type.String({ maxLength: 256 }) },
           { additionalProperties: false, examples: [{ email: EXAMPLE.email, password: 'correct horse battery' }] },
         ),
-        response: { 200: SessionRef, ...errors(400, [401, 'invalid_credentials'], 403, 429, 503) },
+        response: { 200: SessionRef, ...errors(400, [401, 'invalid_credentials'], 403, [429, 'sign_in_limited'], 503) },
       },
     },
     async (request, reply) => {
