@@ -1,14 +1,26 @@
 import type { Redis } from 'ioredis';
 
+/** Failures of one subject in one window, not yet added to the fleet's count. */
+interface PendingFailures {
+  subject: string;
+  window: number;
+  count: number;
+}
+
 /**
  * Counts failures per subject (a client address, an email digest) and blocks
  * a subject that reaches the limit for the rest of the window. With Redis the
- * count is the fleet's (one INCR per failure, never per success); without,
- * this process's. Used for failed key checks and failed sign-ins.
+ * count is the fleet's: failures are summed in memory for the current turn of
+ * the event loop and added with one transaction (INCRBY per subject), so a
+ * flood costs one Redis round trip per turn rather than per failure, and
+ * successes cost nothing. Without Redis (or while it fails) the count is this
+ * process's. Used for failed key checks and failed sign-ins.
  */
 export class FailureLimiter {
   private readonly blockedUntil = new Map<string, number>();
   private readonly localCounts = new Map<string, { window: number; count: number }>();
+  /** Redis key → failures to add at the end of this turn. */
+  private readonly pending = new Map<string, PendingFailures>();
 
   constructor(
     private readonly limit: number,
@@ -20,44 +32,62 @@ export class FailureLimiter {
   ) {}
 
   /** Milliseconds until the subject may try again, or 0 when it is not blocked. */
-  retryAfterMs(address: string, now: number): number {
-    const until = this.blockedUntil.get(address);
+  retryAfterMs(subject: string, now: number): number {
+    const until = this.blockedUntil.get(subject);
     if (until === undefined) return 0;
     if (until > now) return until - now;
-    this.blockedUntil.delete(address);
+    this.blockedUntil.delete(subject);
     return 0;
   }
 
-  recordFailure(address: string, now: number): void {
+  recordFailure(subject: string, now: number): void {
     const window = Math.floor(now / this.windowMs);
-    const windowEnd = (window + 1) * this.windowMs;
-    if (this.redis) {
-      const key = `${this.redis.keyPrefix}${this.redis.name}:${address}:${window}`;
-      this.redis.connection
-        .multi()
-        .incr(key)
-        .pexpire(key, this.windowMs)
-        .exec()
-        .then((results) => {
-          const count = Number(results?.[0]?.[1] ?? 0);
-          if (count >= this.limit) this.block(address, windowEnd);
-        })
-        .catch(() => this.countLocally(address, window, windowEnd));
-    } else {
-      this.countLocally(address, window, windowEnd);
+    if (!this.redis) {
+      this.countLocally({ subject, window, count: 1 });
+      return;
     }
+    const key = `${this.redis.keyPrefix}${this.redis.name}:${subject}:${window}`;
+    const pending = this.pending.get(key);
+    if (pending) {
+      pending.count++;
+      return;
+    }
+    if (this.pending.size === 0) setImmediate(() => this.addPendingToFleet());
+    this.pending.set(key, { subject, window, count: 1 });
   }
 
-  private countLocally(address: string, window: number, windowEnd: number): void {
-    const current = this.localCounts.get(address);
-    const count = current && current.window === window ? current.count + 1 : 1;
-    this.localCounts.set(address, { window, count });
+  private addPendingToFleet(): void {
+    const batch = [...this.pending];
+    this.pending.clear();
+    const transaction = this.redis!.connection.multi();
+    for (const [key, { count }] of batch) transaction.incrby(key, count).pexpire(key, this.windowMs);
+    transaction
+      .exec()
+      .then((results) => {
+        batch.forEach(([, failures], index) => {
+          const count = Number(results?.[index * 2]?.[1] ?? 0);
+          if (count >= this.limit) this.block(failures.subject, this.windowEnd(failures.window));
+        });
+      })
+      .catch(() => {
+        for (const [, failures] of batch) this.countLocally(failures);
+      });
+  }
+
+  private countLocally({ subject, window, count: failures }: PendingFailures): void {
+    const current = this.localCounts.get(subject);
+    const count = (current && current.window === window ? current.count : 0) + failures;
+    this.localCounts.set(subject, { window, count });
     if (this.localCounts.size > this.maxTracked) this.localCounts.delete(this.localCounts.keys().next().value!);
-    if (count >= this.limit) this.block(address, windowEnd);
+    if (count >= this.limit) this.block(subject, this.windowEnd(window));
   }
 
-  private block(address: string, until: number): void {
-    this.blockedUntil.set(address, until);
+  private windowEnd(window: number): number {
+    return (window + 1) * this.windowMs;
+  }
+
+  private block(subject: string, until: number): void {
+    this.blockedUntil.set(subject, until);
     if (this.blockedUntil.size > this.maxTracked) this.blockedUntil.delete(this.blockedUntil.keys().next().value!);
   }
 }

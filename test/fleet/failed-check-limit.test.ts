@@ -170,3 +170,29 @@ t.test('successes are not counted', async (t) => {
   t.equal((await me(app, badKey(0, keyId), ATTACKER)).statusCode, 401);
   assertRateLimited(t, await blockedSoon(app, apiKey, ATTACKER), 'the LIMIT-th failure blocks');
 });
+
+t.test('a burst of concurrent failures is counted exactly, each one once', async (t) => {
+  // Failures arriving in the same turn are added to Redis together (one INCRBY per address): none may be lost
+  // or counted twice. A limit above the burst keeps every one of them a 401.
+  const burst = 40;
+  const { app, redisPrefix } = await buildTestApp(t, {
+    env: { ...LIMIT_ENV, KEYWARD_FAILED_AUTH_LIMIT: String(burst + 1) },
+  });
+  const user = await signUp(app);
+  const { apiKey, keyId } = await createKey(app, user.cookie);
+
+  const answers = await Promise.all(Array.from({ length: burst }, (_, n) => me(app, badKey(n, keyId), ATTACKER)));
+  t.same(
+    answers.map((response) => response.statusCode),
+    Array.from({ length: burst }, () => 401),
+  );
+  t.ok(
+    await waitFor(async () => (await redisFailureCount(redisPrefix!)) === burst),
+    `the fleet's count reached ${burst}`,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 100)); // any stray increment would land by now
+  t.equal(await redisFailureCount(redisPrefix!), burst, 'and not more');
+  t.equal((await me(app, apiKey, ATTACKER)).statusCode, 200, 'one short of the limit: still served');
+  t.equal((await me(app, badKey(0, keyId), ATTACKER)).statusCode, 401);
+  assertRateLimited(t, await blockedSoon(app, apiKey, ATTACKER), 'the limit-th failure blocks');
+});
