@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 /**
  * Test infrastructure. Services come from, in order: TEST_DATABASE_URL /
  * TEST_REDIS_URL; the local defaults when they answer; testcontainers when a
@@ -192,6 +193,37 @@ export async function createKey(app: KeywardApp, cookie: string, name?: string) 
 
 export function callMe(app: KeywardApp, apiKey: string | undefined) {
   return app.inject({ method: 'GET', url: '/v1/me', headers: apiKey === undefined ? {} : { 'x-api-key': apiKey } });
+}
+
+export interface CallSample {
+  /** performance.now() when the request was sent. */
+  sentAt: number;
+  status: number;
+  code?: string;
+}
+
+/**
+ * A client that keeps calling /v1/me with `apiKey`, `intervalMs` apart, until
+ * `stop()` (or the test's end, or the app closing). `samples` fills as it goes.
+ */
+export function keepCalling(t: Test, app: KeywardApp, apiKey: string, intervalMs: number) {
+  const samples: CallSample[] = [];
+  let calling = true;
+  const loop = (async () => {
+    while (calling) {
+      const sentAt = performance.now();
+      const response = await callMe(app, apiKey).catch(() => null);
+      if (response === null) break; // the app was closed: the test ended early
+      samples.push({ sentAt, status: response.statusCode, code: response.json().error?.code });
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  })();
+  const stop = () => {
+    calling = false;
+    return loop;
+  };
+  t.teardown(stop);
+  return { samples, stop };
 }
 
 /** One database, Redis prefix and server secret that several in-process instances share: a fleet. */

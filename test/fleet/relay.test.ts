@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import postgres from 'postgres';
 import t from 'tap';
-import { buildTestApp, callMe, createKey, signUp, testServices } from '../helper.js';
+import { buildTestApp, callMe, createKey, keepCalling, signUp, testServices } from '../helper.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { eventually, sleep } from '../support/wait.js';
 
@@ -63,21 +63,7 @@ t.test('a revocation A cannot publish is relayed by B before A answers', async (
   t.match(a.runtime.keyChecking.checker.check(doomed.apiKey), { outcome: 'valid', tier: 'memory' }, 'hot on A');
 
   // A client of B keeps sending the doomed key until well after A's call returned.
-  const samples: Array<{ sentAt: number; status: number; code?: string }> = [];
-  let hammering = true;
-  const hammer = (async () => {
-    while (hammering) {
-      const sentAt = performance.now();
-      const response = await callMe(b.app, doomed.apiKey).catch(() => null);
-      if (response === null) break; // the app was closed: the test ended early
-      samples.push({ sentAt, status: response.statusCode, code: response.json().error?.code });
-      await sleep(10);
-    }
-  })();
-  t.teardown(() => {
-    hammering = false;
-    return hammer;
-  });
+  const { samples, stop: stopCalling } = keepCalling(t, b.app, doomed.apiKey, 10);
 
   proxy.cut();
   t.ok(await eventually(() => !fleetA.status().subscribed, 3000), 'A notices it lost Redis');
@@ -116,8 +102,7 @@ t.test('a revocation A cannot publish is relayed by B before A answers', async (
   t.equal((await callMe(a.app, kept.apiKey)).statusCode, 200, 'A still accepts the other key');
 
   await sleep(300);
-  hammering = false;
-  await hammer;
+  await stopCalling();
   t.ok(
     samples.some((sample) => sample.sentAt < revokeStartedAt && sample.status === 200),
     'B accepted the key before the revoke',

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import t from 'tap';
-import { buildTestApp, callMe, createKey, signUp } from '../helper.js';
+import { buildTestApp, callMe, createKey, keepCalling, signUp } from '../helper.js';
 import { PrivateRedis } from '../support/redis-server.js';
 import { eventually, sleep } from '../support/wait.js';
 
@@ -86,21 +86,7 @@ for (const scenario of scenarios) {
     const changed = t.capture(checkerB.cache, 'changed', checkerB.cache.changed);
 
     // A client of B keeps sending the doomed key from before the kill until B is back.
-    const samples: Array<{ sentAt: number; status: number; code?: string }> = [];
-    let hammering = true;
-    const hammer = (async () => {
-      while (hammering) {
-        const sentAt = performance.now();
-        const response = await callMe(b.app, doomed.apiKey).catch(() => null);
-        if (response === null) break; // the app was closed: the test ended early
-        samples.push({ sentAt, status: response.statusCode, code: response.json().error?.code });
-        await sleep(5);
-      }
-    })();
-    t.teardown(() => {
-      hammering = false;
-      return hammer;
-    });
+    const { samples, stop: stopCalling } = keepCalling(t, b.app, doomed.apiKey, 5);
     await sleep(50);
 
     const epochBefore = fleetB.status().epoch;
@@ -146,8 +132,7 @@ for (const scenario of scenarios) {
     t.equal(quietOnB.json().error?.code, 'api_key_revoked');
 
     await sleep(200); // a few more requests to the recovered B
-    hammering = false;
-    await hammer;
+    await stopCalling();
     changed.restore();
 
     const afterReturn = samples.filter((sample) => sample.sentAt >= revokeDoomed.returnedAt);
