@@ -70,15 +70,30 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
           `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
       );
     },
+    // Fastify's own wording, except that an unknown property is named: "body must NOT have additional
+    // properties" alone leaves the caller guessing which one.
+    schemaErrorFormatter: (errors, dataVar) =>
+      new Error(
+        errors
+          .map((error) =>
+            error.keyword === 'additionalProperties'
+              ? `${dataVar}${error.instancePath} must NOT have additional property '${String(error.params.additionalProperty)}'`
+              : `${dataVar}${error.instancePath} ${error.message}`,
+          )
+          .join(', '),
+      ),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler());
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback-style hooks: they run on every request, and an async one costs a promise each time.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
   // A POST with no body (e.g. "generate a key" with no name) validates as an empty object.
-  app.addHook('preValidation', async (request) => {
+  app.addHook('preValidation', (request, _reply, done) => {
     if (request.body === undefined && request.method === 'POST') request.body = {};
+    done();
   });
   for (const schema of sharedSchemas) app.addSchema(schema);
 

@@ -46,9 +46,9 @@ export const EXAMPLE = {
  * messages cannot drift from the code). Validation messages are Ajv's, as the error handler sends them.
  */
 const ERROR_EXAMPLES = {
-  invalid_body: new InvalidRequest('body must NOT have additional properties'),
+  invalid_body: new InvalidRequest("body must NOT have additional property 'colour'"),
   invalid_key_id: new InvalidRequest('params/keyId must match pattern "^[0-9A-Za-z]{16}$"'),
-  invalid_query: new InvalidRequest('querystring must NOT have additional properties'),
+  invalid_query: new InvalidRequest("querystring must NOT have additional property 'colour'"),
   invalid_api_key: new InvalidApiKey(),
   api_key_revoked: new ApiKeyRevoked(),
   api_key_expired: new ApiKeyExpired(),

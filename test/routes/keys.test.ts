@@ -74,9 +74,16 @@ t.test('key routes', async (t) => {
       headers: { cookie: user.cookie },
     });
     t.equal(unknown.statusCode, 404);
-    for (const payload of [{ name: '' }, { name: 'x'.repeat(101) }, { name: 7 }, { extra: true }]) {
+    const messages: Array<[object, RegExp]> = [
+      [{ name: '' }, /^body\/name must NOT have fewer than 1 characters$/],
+      [{ name: 'x'.repeat(101) }, /^body\/name must NOT have more than 100 characters$/],
+      [{ name: 7 }, /^body\/name must be string$/],
+      [{ extra: true }, /^body must NOT have additional property 'extra'$/],
+    ];
+    for (const [payload, message] of messages) {
       const response = await app.inject({ method: 'POST', url: '/v1/keys', headers: { cookie: user.cookie }, payload });
       t.equal(response.statusCode, 400, JSON.stringify(payload));
+      t.match(response.json().error.message, message, 'the message names the field');
     }
     const notJson = await app.inject({
       method: 'POST',
