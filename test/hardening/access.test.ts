@@ -285,3 +285,33 @@ t.test('sessions and accounts', async (t) => {
     }
   });
 });
+
+t.test('no CORS: a foreign origin gets no access-control header from any route, preflight or not', async (t) => {
+  const { app } = await buildTestApp(t);
+  const user = await signUp(app);
+  const key = await createKey(app, user.cookie, 'cors');
+  const origin = 'https://elsewhere.example';
+  const granted: string[] = [];
+  const grants = (response: InjectedResponse & { headers: Record<string, unknown> }, what: string) => {
+    const headers = Object.keys(response.headers).filter((header) => header.startsWith('access-control-'));
+    if (headers.length > 0) granted.push(`${what}: ${headers.join(', ')}`);
+  };
+  for (const operation of operations) {
+    const request = requestFor(operation, { cookie: user.cookie, keyId: key.keyId, headers: { origin } });
+    const preflight = await app.inject({
+      method: 'OPTIONS',
+      url: request.url as string,
+      headers: {
+        origin,
+        'access-control-request-method': operation.method,
+        'access-control-request-headers': 'x-api-key',
+      },
+    });
+    grants(preflight, `preflight of ${name(operation)}`);
+    grants(await app.inject(request), name(operation));
+  }
+  for (const url of ['/sign-in', '/settings/api-keys', '/docs', '/docs/json']) {
+    grants(await app.inject({ url, headers: { origin } }), `GET ${url}`);
+  }
+  t.same(granted, [], `${operations.length} operations and 4 pages: no access-control-* header for ${origin}`);
+});
