@@ -1,11 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import createClient, { type Middleware } from 'openapi-fetch';
 import t from 'tap';
 import type { ErrorEnvelope, Key, paths } from '../clients/typescript/keyward.js';
 import { CLIENT_TYPES_PATH, generateClientTypes } from '../scripts/typescript-client.js';
-import { createRedisPrefix, createTestDatabase, TEST_ARGON2 } from './helper.js';
-import { startServer } from './process/server-process.js';
+import { startKeywardProcess } from './helper.js';
 
 t.test('the committed client is what `npm run client` generates from the committed spec', async (t) => {
   t.equal(readFileSync(CLIENT_TYPES_PATH, 'utf8'), await generateClientTypes(), 'run `npm run client` and commit it');
@@ -31,18 +29,7 @@ function sessionCookieJar(): Middleware & { cookie(): string | undefined } {
 }
 
 t.test('the generated client drives the key lifecycle against a real keyward process', async (t) => {
-  const databaseUrl = await createTestDatabase(t);
-  const { redisUrl, prefix } = await createRedisPrefix(t);
-  const server = await startServer({
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl,
-    REDIS_KEY_PREFIX: prefix,
-    KEYWARD_SECRET: randomBytes(32).toString('base64url'),
-    KEYWARD_COOKIE_SECURE: 'false',
-    LOG_LEVEL: 'info', // startServer waits for the "Server listening" line
-    ...TEST_ARGON2,
-  });
-  t.teardown(() => server.stop('SIGKILL'));
+  const server = await startKeywardProcess(t);
 
   const client = createClient<paths>({ baseUrl: server.url });
   const jar = sessionCookieJar();

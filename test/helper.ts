@@ -10,6 +10,7 @@ import { connect } from 'node:net';
 import type { Test } from 'tap';
 import { Redis } from 'ioredis';
 import pino from 'pino';
+import { startServer, type ServerProcess } from './process/server-process.js';
 import postgres from 'postgres';
 import { buildApp, LOG_REDACT, type KeywardApp } from '../src/app.js';
 import { migratePostgresDatabase } from '../src/db/database.js';
@@ -224,6 +225,29 @@ export function keepCalling(t: Test, app: KeywardApp, apiKey: string, intervalMs
   };
   t.teardown(stop);
   return { samples, stop };
+}
+
+/**
+ * keyward as `npm start` runs it (a real process), on a fresh database and
+ * Redis prefix with a secret of its own; `env` adds or overrides settings.
+ * Stopped at the end of the test, before its database is dropped.
+ */
+export async function startKeywardProcess(t: Test, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const databaseUrl = await createTestDatabase(t);
+  const { redisUrl, prefix } = await createRedisPrefix(t);
+  const server = await startServer({
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: prefix,
+    KEYWARD_SECRET: randomBytes(32).toString('base64url'),
+    KEYWARD_COOKIE_SECURE: 'false',
+    LOG_LEVEL: 'info', // startServer waits for the "Server listening" line
+    ...TEST_ARGON2,
+    ...env,
+  });
+  // Teardowns run last-registered first: the server stops before its database is dropped.
+  t.teardown(() => server.stop('SIGKILL'));
+  return server;
 }
 
 /** One database, Redis prefix and server secret that several in-process instances share: a fleet. */

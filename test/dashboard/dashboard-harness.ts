@@ -3,14 +3,13 @@
  * and headless Chromium driven by playwright-core. Chromium is Debian's
  * (/usr/bin/chromium, installed by .ci/run); no browser is ever downloaded.
  */
-import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import type { Test } from 'tap';
-import { createRedisPrefix, createTestDatabase, TEST_ARGON2 } from '../helper.js';
-import { startServer, type ServerProcess } from '../process/server-process.js';
+import { startKeywardProcess } from '../helper.js';
+import type { ServerProcess } from '../process/server-process.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const ARTIFACTS_DIR = join(ROOT, 'test-artifacts');
@@ -45,24 +44,12 @@ export async function launchChromium(t: Test): Promise<Browser> {
 }
 
 /** keyward as `npm start` runs it, on a fresh database and Redis prefix, usage flushed every 300 ms. */
-export async function startKeyward(t: Test): Promise<ServerProcess> {
-  const databaseUrl = await createTestDatabase(t);
-  const { redisUrl, prefix } = await createRedisPrefix(t);
-  const server = await startServer({
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl,
-    REDIS_KEY_PREFIX: prefix,
-    KEYWARD_SECRET: randomBytes(32).toString('base64url'),
-    KEYWARD_COOKIE_SECURE: 'false',
+export function startKeyward(t: Test): Promise<ServerProcess> {
+  return startKeywardProcess(t, {
     KEYWARD_USAGE_FLUSH_MS: '300',
     // The Activity test fills a page with failed sign-ins; the sign-in limit has its own test.
     KEYWARD_LOGIN_FAILURE_LIMIT: '1000',
-    LOG_LEVEL: 'info',
-    ...TEST_ARGON2,
   });
-  // Teardowns run last-registered first: the server stops before its database is dropped.
-  t.teardown(() => server.stop());
-  return server;
 }
 
 /** What a page did that it should not: script errors, CSP violations, requests to other origins. */

@@ -113,6 +113,15 @@ t.test('audit log', async (t) => {
   let cookie = '';
   const unknownEmail = `nobody-${randomBytes(4).toString('hex')}@example.com`;
 
+  /** The actor fields every record of this user, calling from address n, carries. */
+  const by = (n: number) => ({
+    accountId,
+    actorUserId: userId,
+    actorEmail: email,
+    clientAddress: from(n).remoteAddress,
+    userAgent: from(n).userAgent,
+  });
+
   t.test('sign-up, sign-in (ok and failed) and sign-out', async (t) => {
     const signup = await recorded(() =>
       inject(
@@ -125,13 +134,6 @@ t.test('audit log', async (t) => {
     accountId = signup.result.json().account.id;
     userId = signup.result.json().user.id;
     cookie = `keyward_session=${signup.result.cookies.find((c) => c.name === 'keyward_session')!.value}`;
-    const by = (n: number) => ({
-      accountId,
-      actorUserId: userId,
-      actorEmail: email,
-      clientAddress: from(n).remoteAddress,
-      userAgent: from(n).userAgent,
-    });
     t.same(
       signup.rows,
       [
@@ -229,13 +231,6 @@ t.test('audit log', async (t) => {
   const keys: Record<string, string> = {};
 
   t.test('key changes: create, rotate with grace, rotate with 0, revoke', async (t) => {
-    const by = (n: number) => ({
-      accountId,
-      actorUserId: userId,
-      actorEmail: email,
-      clientAddress: from(n).remoteAddress,
-      userAgent: from(n).userAgent,
-    });
     const create = await recorded(() =>
       inject(app, { method: 'POST', url: '/v1/keys', cookie, payload: { name: 'prod' } }, from(20)),
     );
