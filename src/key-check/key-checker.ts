@@ -74,11 +74,11 @@ export class KeyChecker {
     return this.options.fleet;
   }
 
-  check(headerValue: unknown): KeyCheck | Promise<KeyCheck> {
+  /** `now`: the caller's clock reading for this request, when it has one already. */
+  check(headerValue: unknown, now = Date.now()): KeyCheck | Promise<KeyCheck> {
     const parsed = parseKey(headerValue, this.options.keyPrefix);
     if (parsed === null) return { outcome: 'invalid', tier: 'format' };
     const { cache, fleet } = this.options;
-    const now = Date.now();
     const digest = keyDigest(this.options.serverSecret, parsed.fullKey);
     const entry = cache.get(parsed.keyId, now);
     if (entry !== undefined) {

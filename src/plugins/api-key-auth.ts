@@ -87,34 +87,43 @@ export const apiKeyAuth = fp<ApiKeyAuthOptions>(
     const metrics = 'metrics' in options ? options.metrics : undefined;
     app.decorateRequest('apiKey', null as unknown as ApiKeyIdentity);
 
-    function finish(request: FastifyRequest, result: KeyCheck, done: HookHandlerDoneFunction): void {
+    /** `ip` and `now` are read once per request; a cold check (asynchronous) reads the clock again. */
+    function finish(
+      request: FastifyRequest,
+      ip: string,
+      now: number,
+      result: KeyCheck,
+      done: HookHandlerDoneFunction,
+    ): void {
       metrics?.countCheck(result);
       if (result.outcome === 'valid') {
         request.apiKey = { accountId: result.accountId, keyId: result.keyId };
-        usage?.record(result.keyId, result.accountId, request.ip, request.headers['user-agent'], Date.now());
+        usage?.record(result.keyId, result.accountId, ip, request.headers['user-agent'], now);
         return done();
       }
       if (result.outcome === 'unavailable') return done(new AuthUnavailable());
-      failedChecks.recordFailure(request.ip, Date.now());
+      failedChecks.recordFailure(ip, now);
       if (result.outcome === 'revoked') return done(new ApiKeyRevoked());
       if (result.outcome === 'expired') return done(new ApiKeyExpired());
       return done(new InvalidApiKey());
     }
 
     function requireApiKey(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-      const retryAfterMs = failedChecks.retryAfterMs(request.ip, Date.now());
+      const ip = request.ip;
+      const now = Date.now();
+      const retryAfterMs = failedChecks.retryAfterMs(ip, now);
       if (retryAfterMs > 0) {
         void reply.header('retry-after', Math.ceil(retryAfterMs / 1000));
         return done(new TooManyFailedChecks());
       }
-      const result = checker.check(request.headers['x-api-key']);
+      const result = checker.check(request.headers['x-api-key'], now);
       if (result instanceof Promise) {
         result.then(
-          (settled) => finish(request, settled, done),
+          (settled) => finish(request, ip, Date.now(), settled, done),
           () => done(new AuthUnavailable()),
         );
       } else {
-        finish(request, result, done);
+        finish(request, ip, now, result, done);
       }
     }
 
