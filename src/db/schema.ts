@@ -77,6 +77,8 @@ export const apiKeys = pgTable(
     revokedBy: uuid('revoked_by').references(() => users.id, { onDelete: 'set null' }),
     /** Latest request seen with the key, as of the last usage flush of any instance. */
     lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    /** Latest request refused because the key was revoked or expired, as of the last usage flush. */
+    lastRejectedAt: timestamp('last_rejected_at', { withTimezone: true }),
   },
   (table) => [
     uniqueIndex('api_keys_active_slot_key').on(table.accountId, table.slot),
@@ -125,6 +127,8 @@ export const keyUsage = pgTable(
     granularity: text('granularity', { enum: ['minute', 'hour'] }).notNull(),
     bucketStart: timestamp('bucket_start', { withTimezone: true }).notNull(),
     requests: bigint('requests', { mode: 'number' }).notNull(),
+    /** Requests refused because the key was revoked or expired. */
+    rejected: bigint('rejected', { mode: 'number' }).notNull().default(0),
   },
   (table) => [
     primaryKey({ columns: [table.keyId, table.granularity, table.bucketStart] }),
@@ -133,24 +137,34 @@ export const keyUsage = pgTable(
   ],
 );
 
-/** Who calls with a key: one row per (key, client address, user agent), with when it was last seen. */
-export const keyCallers = pgTable(
-  'key_callers',
-  {
-    keyId: text('key_id').notNull(),
-    accountId: uuid('account_id').notNull(),
-    clientAddress: text('client_address').notNull(),
-    /** Empty when the client sent none. */
-    userAgent: text('user_agent').notNull(),
-    firstSeenAt: timestamp('first_seen_at', { withTimezone: true }).notNull(),
-    lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull(),
-    requests: bigint('requests', { mode: 'number' }).notNull(),
-  },
-  (table) => [
-    primaryKey({ columns: [table.keyId, table.clientAddress, table.userAgent] }),
-    index('key_callers_seen_idx').on(table.lastSeenAt),
-  ],
-);
+/** One row per (key, client address, user agent), with when it was first and last seen. */
+const callerColumns = () => ({
+  keyId: text('key_id').notNull(),
+  accountId: uuid('account_id').notNull(),
+  clientAddress: text('client_address').notNull(),
+  /** Empty when the client sent none. */
+  userAgent: text('user_agent').notNull(),
+  firstSeenAt: timestamp('first_seen_at', { withTimezone: true }).notNull(),
+  lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull(),
+  requests: bigint('requests', { mode: 'number' }).notNull(),
+});
+
+/** Who calls with a key and is served. */
+export const keyCallers = pgTable('key_callers', callerColumns(), (table) => [
+  primaryKey({ columns: [table.keyId, table.clientAddress, table.userAgent] }),
+  index('key_callers_seen_idx').on(table.lastSeenAt),
+]);
+
+/**
+ * Who still calls with a key after it was revoked or expired (and is
+ * refused): the services a rotation forgot. A table of its own, not a column
+ * of key_callers, so instances of the previous release keep flushing during
+ * a rolling upgrade.
+ */
+export const keyRejectedCallers = pgTable('key_rejected_callers', callerColumns(), (table) => [
+  primaryKey({ columns: [table.keyId, table.clientAddress, table.userAgent] }),
+  index('key_rejected_callers_seen_idx').on(table.lastSeenAt),
+]);
 
 /**
  * One row per usage flush that committed, written in the flush's own

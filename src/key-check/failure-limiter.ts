@@ -27,12 +27,16 @@ export class FailureLimiter {
     private readonly windowMs: number,
     /** `name` keeps each limiter's counters apart: keys read `<keyPrefix><name>:<subject>:<window>`. */
     private readonly redis: { connection: Redis; keyPrefix: string; name: string } | null,
+    /** The subject a caller is counted under (client addresses: per IPv6 network, see clientSubjects). */
+    private readonly subjectOf: (subject: string) => string = (subject) => subject,
     /** Most subjects tracked in memory. */
     private readonly maxTracked = 100_000,
   ) {}
 
   /** Milliseconds until the subject may try again, or 0 when it is not blocked. */
-  retryAfterMs(subject: string, now: number): number {
+  retryAfterMs(caller: string, now: number): number {
+    if (this.blockedUntil.size === 0) return 0;
+    const subject = this.subjectOf(caller);
     const until = this.blockedUntil.get(subject);
     if (until === undefined) return 0;
     if (until > now) return until - now;
@@ -40,7 +44,8 @@ export class FailureLimiter {
     return 0;
   }
 
-  recordFailure(subject: string, now: number): void {
+  recordFailure(caller: string, now: number): void {
+    const subject = this.subjectOf(caller);
     const window = Math.floor(now / this.windowMs);
     if (!this.redis) {
       this.countLocally({ subject, window, count: 1 });

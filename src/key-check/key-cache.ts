@@ -43,14 +43,20 @@ export class KeyCache {
     return this.entries.size;
   }
 
+  /** The entry, unless it is older than the TTL (then it must be confirmed again). */
   get(keyId: string, now: number): CachedKey | undefined {
     const entry = this.entries.get(keyId);
-    if (entry === undefined) return undefined;
-    if (now - entry.cachedAt > this.ttlMs) {
-      this.entries.delete(keyId);
-      return undefined;
-    }
+    if (entry === undefined || now - entry.cachedAt > this.ttlMs) return undefined;
     return entry;
+  }
+
+  /**
+   * The digest cached for a key id, even past the TTL: an id has exactly one
+   * secret, so a matching digest proves the secret (no argon2), though not
+   * the key's status. Aged entries stay until evicted by size or replaced.
+   */
+  knownDigest(keyId: string): string | undefined {
+    return this.entries.get(keyId)?.digest;
   }
 
   changeMark(): number {

@@ -10,10 +10,13 @@ import type { FleetSync, HotEntry } from './fleet-sync.js';
 import type { CachedKey, CachedStatus, KeyCache } from './key-cache.js';
 
 export type KeyCheck =
-  | { outcome: 'valid'; accountId: string; keyId: string; tier: CheckTier }
-  | { outcome: 'invalid' | 'revoked' | 'expired'; tier: CheckTier }
+  /** The secret is proven: the key is this account's, and active, revoked or expired. */
+  | { outcome: 'valid' | 'revoked' | 'expired'; accountId: string; keyId: string; tier: CheckTier }
+  | { outcome: 'invalid'; tier: CheckTier }
   /** The key could not be checked (Postgres unreachable, argon2 queue full): answer 503, never 401 or 200. */
-  | { outcome: 'unavailable'; tier: CheckTier };
+  | { outcome: 'unavailable'; tier: CheckTier }
+  /** Not checked: only keys whose secret this instance already knows are checked for a limited caller. */
+  | { outcome: 'limited'; tier: CheckTier };
 
 /** Where the answer came from: in-process cache, Redis, Postgres (+argon2), or the format alone. */
 export type CheckTier = 'format' | 'memory' | 'redis' | 'postgres';
@@ -52,6 +55,19 @@ function outcomeOf(entry: Pick<CachedKey, 'status' | 'expiresAt'>, now: number):
   return entry.expiresAt !== null && entry.expiresAt <= now ? 'expired' : 'active';
 }
 
+/** The answer for a key whose secret is proven. */
+function provenCheck(
+  entry: Pick<CachedKey, 'status' | 'expiresAt' | 'accountId'>,
+  keyId: string,
+  now: number,
+  tier: CheckTier,
+): KeyCheck {
+  const status = outcomeOf(entry, now);
+  return { outcome: status === 'active' ? 'valid' : status, accountId: entry.accountId, keyId, tier };
+}
+
+const LIMITED: KeyCheck = Object.freeze({ outcome: 'limited', tier: 'memory' });
+
 /**
  * Decides whether an `x-api-key` value is a valid, active key, cheapest tier
  * first: format and checksum (no I/O) → in-process cache → Redis hot set →
@@ -74,8 +90,13 @@ export class KeyChecker {
     return this.options.fleet;
   }
 
-  /** `now`: the caller's clock reading for this request, when it has one already. */
-  check(headerValue: unknown, now = Date.now()): KeyCheck | Promise<KeyCheck> {
+  /**
+   * `now`: the caller's clock reading for this request, when it has one already.
+   * `knownSecretsOnly`: the caller is limited, so nothing that could be a guess
+   * is checked: only a key whose digest this instance holds (even past its TTL)
+   * goes on to Redis or Postgres (no argon2 needed); anything else is `limited`.
+   */
+  check(headerValue: unknown, now = Date.now(), knownSecretsOnly = false): KeyCheck | Promise<KeyCheck> {
     const parsed = parseKey(headerValue, this.options.keyPrefix);
     if (parsed === null) return { outcome: 'invalid', tier: 'format' };
     const { cache, fleet } = this.options;
@@ -85,12 +106,16 @@ export class KeyChecker {
       // A known id with another secret is wrong whatever the lease says: the id has one key.
       if (!digestsEqual(entry.digest, digest)) return { outcome: 'invalid', tier: 'memory' };
       const status = outcomeOf(entry, now);
-      if (status !== 'active') return { outcome: status, tier: 'memory' };
+      // Revoked and expired are final: they need no lease to be believed.
+      if (status !== 'active')
+        return { outcome: status, accountId: entry.accountId, keyId: parsed.keyId, tier: 'memory' };
       if (entry.epoch === fleet.epoch && fleet.isTrusted()) {
         return { outcome: 'valid', accountId: entry.accountId, keyId: parsed.keyId, tier: 'memory' };
       }
     } else if (cache.isUnknown(parsed.keyId, now)) {
       return { outcome: 'invalid', tier: 'memory' };
+    } else if (knownSecretsOnly && !digestsEqual(cache.knownDigest(parsed.keyId) ?? '', digest)) {
+      return LIMITED;
     }
     return this.singleFlight(parsed, digest);
   }
@@ -129,9 +154,7 @@ export class KeyChecker {
       };
       remember(entry);
       if (!digestsEqual(entry.digest, digest)) return { outcome: 'invalid', tier: 'redis' };
-      const status = outcomeOf(entry, Date.now());
-      if (status !== 'active') return { outcome: status, tier: 'redis' };
-      return { outcome: 'valid', accountId: entry.accountId, keyId: parsed.keyId, tier: 'redis' };
+      return provenCheck(entry, parsed.keyId, Date.now(), 'redis');
     }
 
     let row: { accountId: string; secretHash: string; expiresAt: Date | null; revokedAt: Date | null } | undefined;
@@ -156,9 +179,9 @@ export class KeyChecker {
       return { outcome: 'invalid', tier: 'postgres' };
     }
 
-    // The L1 digest already proves the secret when we only lacked the lease: no argon2 then.
-    const known = cache.get(parsed.keyId, Date.now());
-    let secretMatches = known !== undefined && digestsEqual(known.digest, digest);
+    // The L1 digest already proves the secret when we only lacked the lease or it aged out: no argon2 then.
+    const known = cache.knownDigest(parsed.keyId);
+    let secretMatches = known !== undefined && digestsEqual(known, digest);
     if (!secretMatches) {
       try {
         const hash = row.secretHash;
@@ -181,8 +204,6 @@ export class KeyChecker {
       if (entry.expiresAt !== null) hotEntry.e = entry.expiresAt;
       void fleet.hotStore.fill(parsed.keyId, hotEntry, hot.generation);
     }
-    const status = outcomeOf(entry, Date.now());
-    if (status !== 'active') return { outcome: status, tier: 'postgres' };
-    return { outcome: 'valid', accountId: entry.accountId, keyId: parsed.keyId, tier: 'postgres' };
+    return provenCheck(entry, parsed.keyId, Date.now(), 'postgres');
   }
 }

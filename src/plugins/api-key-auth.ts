@@ -1,16 +1,18 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
-import { ApiKeyExpired, ApiKeyRevoked, AuthUnavailable, InvalidApiKey, TooManyFailedChecks } from '../errors.js';
-import type { KeyCheck } from '../key-check/key-checker.js';
+import {
+  ApiKeyAuthenticator,
+  isRefusal,
+  type ApiKeyIdentity,
+  type Authentication,
+  type KeyCheckCounter,
+} from '../key-check/api-key-authenticator.js';
 import { openPostgres } from '../db/database.js';
 import { loadEnv } from '../env.js';
 import { openKeyChecking, type KeyChecking } from '../key-check/key-checking.js';
 import { SecretHasher } from '../keys/secret-hashing.js';
 
-export interface ApiKeyIdentity {
-  accountId: string;
-  keyId: string;
-}
+export type { ApiKeyIdentity };
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -39,8 +41,7 @@ export interface ApiKeyAuthConnection {
 }
 
 /** Either an open KeyChecking (keyward itself) or the settings to open one (any other service). */
-export type ApiKeyAuthOptions =
-  { keyChecking: KeyChecking; metrics?: { countCheck(result: KeyCheck): void } } | ApiKeyAuthConnection;
+export type ApiKeyAuthOptions = { keyChecking: KeyChecking; metrics?: KeyCheckCounter } | ApiKeyAuthConnection;
 
 async function openFromConnection(app: FastifyInstance, connection: ApiKeyAuthConnection): Promise<KeyChecking> {
   const env = loadEnv({
@@ -83,48 +84,37 @@ async function openFromConnection(app: FastifyInstance, connection: ApiKeyAuthCo
 export const apiKeyAuth = fp<ApiKeyAuthOptions>(
   async (app: FastifyInstance, options) => {
     const keyChecking = 'keyChecking' in options ? options.keyChecking : await openFromConnection(app, options);
-    const { checker, failedChecks, usage } = keyChecking;
     const metrics = 'metrics' in options ? options.metrics : undefined;
+    const authenticator = new ApiKeyAuthenticator(
+      keyChecking.checker,
+      keyChecking.failedChecks,
+      keyChecking.usage,
+      metrics,
+    );
     app.decorateRequest('apiKey', null as unknown as ApiKeyIdentity);
 
-    /** `ip` and `now` are read once per request; a cold check (asynchronous) reads the clock again. */
     function finish(
       request: FastifyRequest,
-      ip: string,
-      now: number,
-      result: KeyCheck,
+      reply: FastifyReply,
+      result: Authentication,
       done: HookHandlerDoneFunction,
-    ): void {
-      metrics?.countCheck(result);
-      if (result.outcome === 'valid') {
-        request.apiKey = { accountId: result.accountId, keyId: result.keyId };
-        usage?.record(result.keyId, result.accountId, ip, request.headers['user-agent'], now);
+    ) {
+      if (!isRefusal(result)) {
+        request.apiKey = result;
         return done();
       }
-      if (result.outcome === 'unavailable') return done(new AuthUnavailable());
-      failedChecks.recordFailure(ip, now);
-      if (result.outcome === 'revoked') return done(new ApiKeyRevoked());
-      if (result.outcome === 'expired') return done(new ApiKeyExpired());
-      return done(new InvalidApiKey());
+      if (result.retryAfterSeconds !== undefined) void reply.header('retry-after', result.retryAfterSeconds);
+      done(result);
     }
 
     function requireApiKey(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-      const ip = request.ip;
-      const now = Date.now();
-      const retryAfterMs = failedChecks.retryAfterMs(ip, now);
-      if (retryAfterMs > 0) {
-        void reply.header('retry-after', Math.ceil(retryAfterMs / 1000));
-        return done(new TooManyFailedChecks());
-      }
-      const result = checker.check(request.headers['x-api-key'], now);
-      if (result instanceof Promise) {
-        result.then(
-          (settled) => finish(request, ip, Date.now(), settled, done),
-          () => done(new AuthUnavailable()),
-        );
-      } else {
-        finish(request, ip, now, result, done);
-      }
+      const result = authenticator.authenticate(
+        request.headers['x-api-key'],
+        request.ip,
+        request.headers['user-agent'],
+      );
+      if (result instanceof Promise) result.then((settled) => finish(request, reply, settled, done));
+      else finish(request, reply, result, done);
     }
 
     app.addHook('onRoute', (route) => {

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { KeyCache } from '../key-check/key-cache.js';
 
 const TIERS: CheckTier[] = ['format', 'memory', 'redis', 'postgres'];
-const OUTCOMES: KeyCheck['outcome'][] = ['valid', 'invalid', 'revoked', 'expired', 'unavailable'];
+const OUTCOMES: KeyCheck['outcome'][] = ['valid', 'invalid', 'revoked', 'expired', 'unavailable', 'limited'];
 
 /**
  * Prometheus metrics. The hot path only bumps plain numbers (an array slot

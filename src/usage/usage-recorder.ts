@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { sql } from 'drizzle-orm';
 import { boundedTransaction, type Database, type TransactionLimits } from '../db/database.js';
-import { keyCallers, keyUsage, usageFlushes } from '../db/schema.js';
+import { keyCallers, keyRejectedCallers, keyUsage, usageFlushes } from '../db/schema.js';
 import { detached } from '../keys/key-format.js';
 
 interface CallerCount {
@@ -11,12 +11,22 @@ interface CallerCount {
   lastSeen: number;
 }
 
+/** client address → user agent → count */
+type CallerCounts = Map<string, Map<string, CallerCount>>;
+
 interface KeyCounts {
   accountId: string;
+  /** Requests accepted with the key. */
   requests: number;
+  /** Latest accepted request, or 0. */
   lastSeen: number;
-  /** client address → user agent → count */
-  callers: Map<string, Map<string, CallerCount>>;
+  callers: CallerCounts;
+  /** Requests refused because the key is revoked or expired (sent with its right secret). */
+  rejected: number;
+  /** Latest rejected request, or 0. */
+  lastRejected: number;
+  rejectedCallers: CallerCounts;
+  /** Distinct callers in both maps. */
   callerCount: number;
 }
 
@@ -81,7 +91,32 @@ export class UsageRecorder {
     this.timer.unref();
   }
 
+  /** Counts a request accepted with the key. */
   record(keyId: string, accountId: string, clientAddress: string, userAgent: string | undefined, now: number): void {
+    const counts = this.countsOf(keyId, accountId, now);
+    if (counts === undefined) return;
+    counts.requests++;
+    counts.lastSeen = now;
+    this.countCaller(counts, counts.callers, clientAddress, userAgent, now);
+  }
+
+  /** Counts a request refused because the key is revoked or expired. */
+  recordRejected(
+    keyId: string,
+    accountId: string,
+    clientAddress: string,
+    userAgent: string | undefined,
+    now: number,
+  ): void {
+    const counts = this.countsOf(keyId, accountId, now);
+    if (counts === undefined) return;
+    counts.rejected++;
+    counts.lastRejected = now;
+    this.countCaller(counts, counts.rejectedCallers, clientAddress, userAgent, now);
+  }
+
+  /** The key's counts for the current minute, or undefined when the bound on keys is reached. */
+  private countsOf(keyId: string, accountId: string, now: number): KeyCounts | undefined {
     const minute = Math.floor(now / MINUTE_MS);
     if (minute !== this.current.minute) {
       if (this.current.keys.size > 0) this.pending.push(this.current);
@@ -91,26 +126,43 @@ export class UsageRecorder {
     if (counts === undefined) {
       if (this.current.keys.size >= this.options.maxKeysPerMinute) {
         this.uncounted++;
-        return;
+        return undefined;
       }
-      counts = { accountId, requests: 0, lastSeen: now, callers: new Map(), callerCount: 0 };
+      counts = {
+        accountId,
+        requests: 0,
+        lastSeen: 0,
+        callers: new Map(),
+        rejected: 0,
+        lastRejected: 0,
+        rejectedCallers: new Map(),
+        callerCount: 0,
+      };
       this.current.keys.set(detached(keyId), counts);
     }
-    counts.requests++;
-    counts.lastSeen = now;
+    return counts;
+  }
+
+  private countCaller(
+    counts: KeyCounts,
+    callers: CallerCounts,
+    clientAddress: string,
+    userAgent: string | undefined,
+    now: number,
+  ): void {
     const agent =
       userAgent === undefined
         ? ''
         : userAgent.length > MAX_USER_AGENT_LENGTH
           ? userAgent.slice(0, MAX_USER_AGENT_LENGTH)
           : userAgent;
-    let byAgent = counts.callers.get(clientAddress);
+    let byAgent = callers.get(clientAddress);
     let caller = byAgent?.get(agent);
     if (caller === undefined) {
       if (counts.callerCount >= this.options.maxCallersPerKey) return;
       if (byAgent === undefined) {
         byAgent = new Map();
-        counts.callers.set(clientAddress, byAgent);
+        callers.set(clientAddress, byAgent);
       }
       caller = { requests: 0, firstSeen: now, lastSeen: now };
       byAgent.set(agent, caller);
@@ -161,79 +213,46 @@ export class UsageRecorder {
   }
 
   private async write({ id, minutes }: Batch): Promise<void> {
-    const minuteRows = new Map<string, { keyId: string; accountId: string; bucket: number; requests: number }>();
-    const hourRows = new Map<string, { keyId: string; accountId: string; bucket: number; requests: number }>();
-    const callerRows = new Map<
-      string,
-      { keyId: string; accountId: string; address: string; agent: string; count: CallerCount }
-    >();
-    const lastUsed = new Map<string, number>();
-    const add = (
-      rows: Map<string, { keyId: string; accountId: string; bucket: number; requests: number }>,
-      keyId: string,
-      accountId: string,
-      bucket: number,
-      requests: number,
-    ) => {
-      const id = `${keyId}@${bucket}`;
-      const row = rows.get(id);
-      if (row) row.requests += requests;
-      else rows.set(id, { keyId, accountId, bucket, requests });
+    const usageRows = new Map<string, UsageRow>();
+    const addUsage = (keyId: string, counts: KeyCounts, granularity: 'minute' | 'hour', bucket: number) => {
+      const rowId = `${keyId}@${granularity}@${bucket}`;
+      const row = usageRows.get(rowId);
+      if (row) {
+        row.requests += counts.requests;
+        row.rejected += counts.rejected;
+      } else {
+        const { accountId, requests, rejected } = counts;
+        usageRows.set(rowId, { keyId, accountId, granularity, bucketStart: new Date(bucket), requests, rejected });
+      }
     };
+    const lastSeen = new Map<string, { used: number; rejected: number }>();
     for (const { minute, keys } of minutes) {
       for (const [keyId, counts] of keys) {
-        add(minuteRows, keyId, counts.accountId, minute * MINUTE_MS, counts.requests);
-        add(hourRows, keyId, counts.accountId, Math.floor((minute * MINUTE_MS) / HOUR_MS) * HOUR_MS, counts.requests);
-        lastUsed.set(keyId, Math.max(lastUsed.get(keyId) ?? 0, counts.lastSeen));
-        for (const [address, byAgent] of counts.callers) {
-          for (const [agent, count] of byAgent) {
-            const id = `${keyId}\n${address}\n${agent}`;
-            const row = callerRows.get(id);
-            if (row) {
-              row.count.requests += count.requests;
-              row.count.firstSeen = Math.min(row.count.firstSeen, count.firstSeen);
-              row.count.lastSeen = Math.max(row.count.lastSeen, count.lastSeen);
-            } else {
-              callerRows.set(id, { keyId, accountId: counts.accountId, address, agent, count: { ...count } });
-            }
-          }
-        }
+        addUsage(keyId, counts, 'minute', minute * MINUTE_MS);
+        addUsage(keyId, counts, 'hour', Math.floor((minute * MINUTE_MS) / HOUR_MS) * HOUR_MS);
+        const seen = lastSeen.get(keyId) ?? { used: 0, rejected: 0 };
+        lastSeen.set(keyId, {
+          used: Math.max(seen.used, counts.lastSeen),
+          rejected: Math.max(seen.rejected, counts.lastRejected),
+        });
       }
     }
-    const usageValues = [
-      ...[...minuteRows.values()].map((row) => ({ ...row, granularity: 'minute' as const })),
-      ...[...hourRows.values()].map((row) => ({ ...row, granularity: 'hour' as const })),
-    ].map((row) => ({
-      keyId: row.keyId,
-      accountId: row.accountId,
-      granularity: row.granularity,
-      bucketStart: new Date(row.bucket),
-      requests: row.requests,
-    }));
-    const callerValues = [...callerRows.values()].map((row) => ({
-      keyId: row.keyId,
-      accountId: row.accountId,
-      // Postgres text cannot hold NUL; Node's parser refuses it in headers, but never let one stop every flush.
-      clientAddress: row.address.replaceAll('\u0000', ''),
-      userAgent: row.agent.replaceAll('\u0000', ''),
-      firstSeenAt: new Date(row.count.firstSeen),
-      lastSeenAt: new Date(row.count.lastSeen),
-      requests: row.count.requests,
-    }));
     // Rows in primary-key order: two instances flushing the same keys then lock them in the same order
     // and cannot deadlock each other.
-    usageValues.sort(
+    const usageValues = [...usageRows.values()].sort(
       (a, b) =>
         compare(a.keyId, b.keyId) ||
         compare(a.granularity, b.granularity) ||
         a.bucketStart.getTime() - b.bucketStart.getTime(),
     );
-    callerValues.sort(
-      (a, b) =>
-        compare(a.keyId, b.keyId) || compare(a.clientAddress, b.clientAddress) || compare(a.userAgent, b.userAgent),
-    );
-    const ids = [...lastUsed.keys()].sort(compare);
-    const times = ids.map((id) => new Date(lastUsed.get(id)!).toISOString());
+    const acceptedCallers = callerRows(minutes, (counts) => counts.callers);
+    const rejectedCallers = callerRows(minutes, (counts) => counts.rejectedCallers);
+    const ids = [...lastSeen.keys()].sort(compare);
+    const timesOf = (pick: 'used' | 'rejected') =>
+      ids.map((id) => {
+        const time = lastSeen.get(id)![pick];
+        return time === 0 ? null : new Date(time).toISOString();
+      });
     await boundedTransaction(this.options.db, this.options.transactionLimits, undefined, async (tx) => {
       const first = await tx
         .insert(usageFlushes)
@@ -246,24 +265,34 @@ export class UsageRecorder {
         .values(usageValues)
         .onConflictDoUpdate({
           target: [keyUsage.keyId, keyUsage.granularity, keyUsage.bucketStart],
-          set: { requests: sql`${keyUsage.requests} + excluded.requests` },
+          set: {
+            requests: sql`${keyUsage.requests} + excluded.requests`,
+            rejected: sql`${keyUsage.rejected} + excluded.rejected`,
+          },
         });
-      if (callerValues.length > 0) {
+      for (const [table, values] of [
+        [keyCallers, acceptedCallers],
+        [keyRejectedCallers, rejectedCallers],
+      ] as const) {
+        if (values.length === 0) continue;
         await tx
-          .insert(keyCallers)
-          .values(callerValues)
+          .insert(table)
+          .values(values)
           .onConflictDoUpdate({
-            target: [keyCallers.keyId, keyCallers.clientAddress, keyCallers.userAgent],
+            target: [table.keyId, table.clientAddress, table.userAgent],
             set: {
-              requests: sql`${keyCallers.requests} + excluded.requests`,
-              firstSeenAt: sql`LEAST(${keyCallers.firstSeenAt}, excluded.first_seen_at)`,
-              lastSeenAt: sql`GREATEST(${keyCallers.lastSeenAt}, excluded.last_seen_at)`,
+              requests: sql`${table.requests} + excluded.requests`,
+              firstSeenAt: sql`LEAST(${table.firstSeenAt}, excluded.first_seen_at)`,
+              lastSeenAt: sql`GREATEST(${table.lastSeenAt}, excluded.last_seen_at)`,
             },
           });
       }
+      // GREATEST ignores NULLs: a key only used (or only refused) in this batch keeps its other time.
       await tx.execute(sql`
-        UPDATE api_keys SET last_used_at = GREATEST(COALESCE(api_keys.last_used_at, v.t), v.t)
-        FROM unnest(${toArrayLiteral(ids)}::text[], ${toArrayLiteral(times)}::timestamptz[]) AS v(id, t)
+        UPDATE api_keys SET last_used_at = GREATEST(api_keys.last_used_at, v.used),
+          last_rejected_at = GREATEST(api_keys.last_rejected_at, v.rejected)
+        FROM unnest(${toArrayLiteral(ids)}::text[], ${toArrayLiteral(timesOf('used'))}::timestamptz[],
+          ${toArrayLiteral(timesOf('rejected'))}::timestamptz[]) AS v(id, used, rejected)
         WHERE api_keys.id = v.id`);
     });
   }
@@ -296,7 +325,62 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** A Postgres array literal of plain tokens (key ids, ISO timestamps): the same for postgres.js and PGlite. */
-function toArrayLiteral(values: string[]): string {
-  return `{${values.map((value) => `"${value}"`).join(',')}}`;
+/** A Postgres array literal of plain tokens (key ids, ISO timestamps) or NULLs: the same for postgres.js and PGlite. */
+function toArrayLiteral(values: Array<string | null>): string {
+  return `{${values.map((value) => (value === null ? 'NULL' : `"${value}"`)).join(',')}}`;
+}
+
+interface UsageRow {
+  keyId: string;
+  accountId: string;
+  granularity: 'minute' | 'hour';
+  bucketStart: Date;
+  requests: number;
+  rejected: number;
+}
+
+/** One row per (key, address, user agent) over the minutes of a batch, in primary-key order. */
+function callerRows(minutes: MinuteCounts[], callersOf: (counts: KeyCounts) => CallerCounts) {
+  const rows = new Map<
+    string,
+    {
+      keyId: string;
+      accountId: string;
+      clientAddress: string;
+      userAgent: string;
+      firstSeenAt: Date;
+      lastSeenAt: Date;
+      requests: number;
+    }
+  >();
+  for (const { keys } of minutes) {
+    for (const [keyId, counts] of keys) {
+      for (const [address, byAgent] of callersOf(counts)) {
+        for (const [agent, count] of byAgent) {
+          const rowId = `${keyId}\n${address}\n${agent}`;
+          const row = rows.get(rowId);
+          if (row) {
+            row.requests += count.requests;
+            if (count.firstSeen < row.firstSeenAt.getTime()) row.firstSeenAt = new Date(count.firstSeen);
+            if (count.lastSeen > row.lastSeenAt.getTime()) row.lastSeenAt = new Date(count.lastSeen);
+          } else {
+            rows.set(rowId, {
+              keyId,
+              accountId: counts.accountId,
+              // Postgres text cannot hold NUL; Node's parser refuses it in headers, but never let one stop every flush.
+              clientAddress: address.replaceAll('\u0000', ''),
+              userAgent: agent.replaceAll('\u0000', ''),
+              firstSeenAt: new Date(count.firstSeen),
+              lastSeenAt: new Date(count.lastSeen),
+              requests: count.requests,
+            });
+          }
+        }
+      }
+    }
+  }
+  return [...rows.values()].sort(
+    (a, b) =>
+      compare(a.keyId, b.keyId) || compare(a.clientAddress, b.clientAddress) || compare(a.userAgent, b.userAgent),
+  );
 }

@@ -262,7 +262,7 @@ function checkerTests(t: Test, built: TestApp) {
 
     const after = checker.check(apiKey);
     t.notOk(after instanceof Promise, 'synchronous');
-    t.same(after, { outcome: 'revoked', tier: 'memory' });
+    t.same(after, { outcome: 'revoked', accountId: user.accountId, keyId, tier: 'memory' });
     t.same(checker.check(generateKey('kw', keyId).key), { outcome: 'invalid', tier: 'memory' }, 'wrong secret');
     t.equal(hasher.verifications, 1, 'no argon2 after the first check');
     t.equal(total(io.database), 1, 'no query after the first check');
