@@ -80,6 +80,11 @@ export const EnvSchema = Type.Object({
   KEYWARD_FAILED_AUTH_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 100 }),
   /** The window of KEYWARD_FAILED_AUTH_LIMIT, in seconds. */
   KEYWARD_FAILED_AUTH_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
+  /**
+   * IPv6 clients are counted by the failure limits per network of this many
+   * leading bits (one client often holds a whole /64); IPv4 per address.
+   */
+  KEYWARD_LIMITER_IPV6_PREFIX: Type.Integer({ minimum: 16, maximum: 128, default: 64 }),
   /** Failed sign-ins allowed per email per window, across the fleet (whether or not the email exists); then 429. */
   KEYWARD_LOGIN_FAILURE_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10 }),
   /** Failed sign-ins allowed per client address per window, across the fleet; then 429. */

@@ -147,6 +147,7 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
             'signin-address',
             env.KEYWARD_LOGIN_ADDRESS_FAILURE_LIMIT,
             env.KEYWARD_LOGIN_FAILURE_WINDOW_SECONDS,
+            'per-client',
           ),
         },
       ),

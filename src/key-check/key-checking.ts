@@ -4,6 +4,7 @@ import type { Database } from '../db/database.js';
 import type { Env } from '../env.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
 import { PostgresKeyEventLog } from '../services/key-event-log.js';
+import { clientSubjects } from './client-subject.js';
 import { FailureLimiter } from './failure-limiter.js';
 import type { FleetSync } from './fleet-sync.js';
 import { KeyCache } from './key-cache.js';
@@ -17,8 +18,11 @@ export interface KeyChecking {
   checker: KeyChecker;
   fleet: FleetSync;
   failedChecks: FailureLimiter;
-  /** Another fleet-wide failure counter on the same connection (e.g. for sign-ins). */
-  limiter(name: string, limit: number, windowSeconds: number): FailureLimiter;
+  /**
+   * Another fleet-wide failure counter on the same connection (e.g. for sign-ins). `per-client`:
+   * its subjects are client addresses, counted as the key check's are (IPv6 per network).
+   */
+  limiter(name: string, limit: number, windowSeconds: number, subjects?: 'per-client'): FailureLimiter;
   /** null when KEYWARD_USAGE_TRACKING is off. */
   usage: UsageRecorder | null;
   /** Flushes usage, leaves the fleet, closes Redis (the database is the caller's). */
@@ -55,13 +59,20 @@ export async function openKeyChecking(
   } else {
     fleet = new LocalFleetSync(cache);
   }
-  const limiter = (name: string, limit: number, windowSeconds: number) =>
+  const clientSubject = clientSubjects(env.KEYWARD_LIMITER_IPV6_PREFIX);
+  const limiter = (name: string, limit: number, windowSeconds: number, subjects?: 'per-client') =>
     new FailureLimiter(
       limit,
       windowSeconds * 1000,
       redis && { connection: redis, keyPrefix: env.REDIS_KEY_PREFIX, name },
+      subjects === 'per-client' ? clientSubject : undefined,
     );
-  const failedChecks = limiter('failed', env.KEYWARD_FAILED_AUTH_LIMIT, env.KEYWARD_FAILED_AUTH_WINDOW_SECONDS);
+  const failedChecks = limiter(
+    'failed',
+    env.KEYWARD_FAILED_AUTH_LIMIT,
+    env.KEYWARD_FAILED_AUTH_WINDOW_SECONDS,
+    'per-client',
+  );
   const checker = new KeyChecker({
     db: deps.db,
     hasher: deps.hasher,

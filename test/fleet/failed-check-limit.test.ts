@@ -6,10 +6,14 @@ import { generateKey } from '../../src/keys/key-format.js';
 import { buildTestApp, createKey, signUp, testServices } from '../helper.js';
 
 /*
- * Failed key checks are counted per client address; past the limit the
- * address gets 429 for the rest of the window, whatever key it sends. With
- * Redis the count is the fleet's. Addresses come from inject's
- * remoteAddress (no trusted proxy hops, so it is request.ip).
+ * The failed-check limiter counts guesses (unknown key ids, wrong secrets)
+ * per client; past the limit the client gets 429 for the rest of the window
+ * for anything this instance cannot prove without a cold lookup, while keys
+ * whose secret the instance already knows keep working. Malformed keys and
+ * revoked or expired keys sent with their right secret are not guesses and
+ * never count. With Redis the count is the fleet's. Addresses come from
+ * inject's remoteAddress (no trusted proxy hops, so it is request.ip) or from
+ * X-Forwarded-For behind one trusted hop.
  */
 
 const LIMIT = 6;
@@ -27,26 +31,24 @@ function me(app: KeywardApp, apiKey: string, remoteAddress: string) {
   return app.inject({ method: 'GET', url: '/v1/me', headers: { 'x-api-key': apiKey }, remoteAddress });
 }
 
-/** A bad key of each kind, round-robin: all count as failures. */
-function badKey(n: number, realKeyId: string): string {
-  const kinds = [
-    () => 'not-a-key',
-    () => generateKey('kw').key, // unknown id
-    () => generateKey('kw', realKeyId).key, // real id, wrong secret
-  ];
-  return kinds[n % kinds.length]!();
+/** A guess of each kind, round-robin: both count as failures. */
+function guess(n: number, realKeyId: string): string {
+  return n % 2 === 0 ? generateKey('kw').key /* unknown id */ : generateKey('kw', realKeyId).key; /* wrong secret */
 }
 
 /**
  * Failures are counted in Redis after the response is sent, so the block
- * lands a moment later: poll with a valid key (a success, which must not
- * count) until the address is refused.
+ * lands a moment later: poll with a guess (which counts too) until it is refused.
  */
-async function blockedSoon(app: KeywardApp, validKey: string, address: string): Promise<LightMyRequestResponse> {
+async function blockedSoon(
+  app: KeywardApp,
+  realKeyId: string,
+  send: (apiKey: string) => Promise<LightMyRequestResponse>,
+): Promise<LightMyRequestResponse> {
   const deadline = Date.now() + 5000;
-  for (;;) {
-    const response = await me(app, validKey, address);
-    if (response.statusCode !== 200 || Date.now() > deadline) return response;
+  for (let n = 0; ; n++) {
+    const response = await send(guess(n, realKeyId));
+    if (response.statusCode !== 401 || Date.now() > deadline) return response;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -82,29 +84,94 @@ async function redisFailureCount(prefix: string): Promise<number> {
 }
 
 for (const mode of ['redis', 'single-instance'] as const) {
-  t.test(`past the limit an address gets 429 with Retry-After; others are unaffected (${mode})`, async (t) => {
+  t.test(`past the limit guesses get 429 with Retry-After; known valid keys are still served (${mode})`, async (t) => {
     const { app } = await buildTestApp(t, { env: { ...LIMIT_ENV, ...(mode === 'redis' ? {} : { REDIS_URL: '' }) } });
     const user = await signUp(app);
     const { apiKey, keyId } = await createKey(app, user.cookie);
+    const unused = await createKey(app, user.cookie); // valid, but never seen by this instance's cache
+    t.equal((await me(app, apiKey, ATTACKER)).statusCode, 200, 'the valid key is in use from the address');
 
     for (let n = 0; n < LIMIT; n++) {
-      const response = await me(app, badKey(n, keyId), ATTACKER);
-      t.equal(response.statusCode, 401, `failure ${n + 1} of ${LIMIT} is still answered`);
+      const response = await me(app, guess(n, keyId), ATTACKER);
+      t.equal(response.statusCode, 401, `guess ${n + 1} of ${LIMIT} is still answered`);
     }
-    assertRateLimited(t, await blockedSoon(app, apiKey, ATTACKER), 'even a valid key from the blocked address');
-    assertRateLimited(t, await me(app, badKey(0, keyId), ATTACKER), 'a bad key from the blocked address');
-    assertRateLimited(
-      t,
-      await app.inject({ method: 'GET', url: '/v1/verify', headers: { 'x-api-key': apiKey }, remoteAddress: ATTACKER }),
-      'forward auth from the blocked address',
-    );
+    assertRateLimited(t, await blockedSoon(app, keyId, (key) => me(app, key, ATTACKER)), 'a guess past the limit');
+    assertRateLimited(t, await me(app, guess(1, keyId), ATTACKER), 'a wrong secret for the known id');
+    assertRateLimited(t, await me(app, unused.apiKey, ATTACKER), 'a key this instance would need a cold check for');
 
-    const bystander = await me(app, apiKey, BYSTANDER);
-    t.equal(bystander.statusCode, 200, 'the same valid key from another address');
-    t.same(bystander.json(), { accountId: user.accountId, keyId });
-    t.equal((await me(app, 'not-a-key', BYSTANDER)).statusCode, 401, 'another address still gets 401, not 429');
+    const served = await me(app, apiKey, ATTACKER);
+    t.equal(served.statusCode, 200, 'the valid key from the limited address');
+    t.same(served.json(), { accountId: user.accountId, keyId });
+    const verify = await app.inject({ url: '/v1/verify', headers: { 'x-api-key': apiKey }, remoteAddress: ATTACKER });
+    t.equal(verify.statusCode, 204, 'forward auth of the valid key from the limited address');
+    const malformed = await me(app, 'not-a-key', ATTACKER);
+    t.equal(malformed.statusCode, 401, 'a malformed key costs nothing: 401, not 429');
+    t.equal(malformed.json().error.code, 'invalid_api_key');
+
+    const bystander = await me(app, unused.apiKey, BYSTANDER);
+    t.equal(bystander.statusCode, 200, 'the other key from another address');
+    t.equal((await me(app, guess(0, keyId), BYSTANDER)).statusCode, 401, 'another address still gets 401, not 429');
   });
 }
+
+t.test('revoked and expired keys sent with their right secret, and malformed keys, are not failures', async (t) => {
+  const { app, redisPrefix } = await buildTestApp(t, { env: LIMIT_ENV });
+  const user = await signUp(app);
+  const revoked = await createKey(app, user.cookie);
+  const expired = await createKey(app, user.cookie);
+  t.equal((await me(app, revoked.apiKey, ATTACKER)).statusCode, 200);
+  const revoke = await app.inject({
+    method: 'DELETE',
+    url: `/v1/keys/${revoked.keyId}`,
+    headers: { cookie: user.cookie },
+  });
+  t.equal(revoke.statusCode, 200);
+  const rotate = await app.inject({
+    method: 'POST',
+    url: `/v1/keys/${expired.keyId}/rotate`,
+    headers: { cookie: user.cookie },
+    payload: { expireOldKeyInSeconds: 0 },
+  });
+  t.equal(rotate.statusCode, 201);
+  const current = rotate.json().apiKey as string;
+
+  const codes = new Set<string>();
+  for (let n = 0; n < 3 * LIMIT; n++) {
+    for (const apiKey of [revoked.apiKey, expired.apiKey, 'not-a-key', `kw_${'x'.repeat(16)}_${'y'.repeat(39)}`]) {
+      const response = await me(app, apiKey, ATTACKER);
+      t.equal(response.statusCode, 401);
+      codes.add(response.json().error.code);
+    }
+  }
+  t.same([...codes].sort(), ['api_key_expired', 'api_key_revoked', 'invalid_api_key']);
+  await new Promise((resolve) => setTimeout(resolve, 100)); // any increment would land by now
+  t.equal(await redisFailureCount(redisPrefix!), 0, 'none of them counted');
+  t.equal((await me(app, current, ATTACKER)).statusCode, 200, 'the current key, from the same address');
+});
+
+t.test('IPv6 clients are counted per /64, and an IPv4-mapped address is its IPv4 address', async (t) => {
+  const { app } = await buildTestApp(t, { env: { ...LIMIT_ENV, KEYWARD_TRUSTED_PROXY_HOPS: '1' } });
+  const user = await signUp(app);
+  const { apiKey, keyId } = await createKey(app, user.cookie);
+  const via = (forwardedFor: string) => (key: string) =>
+    app.inject({
+      url: '/v1/me',
+      headers: { 'x-api-key': key, 'x-forwarded-for': forwardedFor },
+      remoteAddress: '10.0.0.2', // the trusted proxy
+    });
+  t.equal((await via('2001:db8:7:8::77')(apiKey)).statusCode, 200, 'the valid key in use from the /64');
+  // LIMIT guesses, each from another address of one /64 (and another spelling).
+  for (let n = 0; n < LIMIT; n++) {
+    const address = n % 2 === 0 ? `2001:db8:7:8:${n.toString(16)}::1` : `2001:0DB8:0007:0008:ffff:${n}:${n}:${n}`;
+    t.equal((await via(address)(guess(n, keyId))).statusCode, 401);
+  }
+  assertRateLimited(t, await blockedSoon(app, keyId, via('2001:db8:7:8:9999::42')), 'yet another address of the /64');
+  t.equal((await via('2001:db8:7:8::77')(apiKey)).statusCode, 200, 'and still served');
+  t.equal((await via('2001:db8:7:9::1')(guess(0, keyId))).statusCode, 401, 'the next /64 is another client');
+
+  for (let n = 0; n < LIMIT; n++) await via('::ffff:192.0.2.44')(guess(n, keyId));
+  assertRateLimited(t, await blockedSoon(app, keyId, via('192.0.2.44')), 'the same client written as IPv4');
+});
 
 t.test('the count is fleet-wide: two instances that each saw part of the failures block together', async (t) => {
   const first = await buildTestApp(t, { env: LIMIT_ENV });
@@ -124,26 +191,35 @@ t.test('the count is fleet-wide: two instances that each saw part of the failure
   // Alternate failures: LIMIT - 1 in all, neither instance alone anywhere near the limit.
   const instances = [first.app, second.app];
   for (let n = 0; n < LIMIT - 1; n++) {
-    t.equal((await me(instances[n % 2]!, badKey(n, keyId), ATTACKER)).statusCode, 401);
+    t.equal((await me(instances[n % 2]!, guess(n, keyId), ATTACKER)).statusCode, 401);
   }
   t.ok(
     await waitFor(async () => (await redisFailureCount(first.redisPrefix!)) === LIMIT - 1),
     'each failure counted once, fleet-wide',
   );
-  t.equal((await me(first.app, apiKey, ATTACKER)).statusCode, 200, 'not blocked below the limit');
-  t.equal((await me(second.app, apiKey, ATTACKER)).statusCode, 200);
 
   // The LIMIT-th failure, on the second instance, which itself saw only half of them.
-  t.equal((await me(second.app, badKey(LIMIT, keyId), ATTACKER)).statusCode, 401);
-  assertRateLimited(t, await blockedSoon(second.app, apiKey, ATTACKER), 'blocked on the instance that saw 3 of 6');
+  t.equal((await me(second.app, guess(LIMIT, keyId), ATTACKER)).statusCode, 401);
+  assertRateLimited(
+    t,
+    await blockedSoon(second.app, keyId, (key) => me(second.app, key, ATTACKER)),
+    'blocked on the instance that saw 3 of 6',
+  );
 
   // A block is kept by the instance whose increment crossed the limit; the first instance may learn of the
   // fleet's count only with the next failure it sees (its 4th, the fleet's 7th), which already blocks it.
-  const next = await me(first.app, badKey(LIMIT + 1, keyId), ATTACKER);
+  const next = await me(first.app, guess(LIMIT + 1, keyId), ATTACKER);
   t.ok([401, 429].includes(next.statusCode), 'refused either way');
-  assertRateLimited(t, await blockedSoon(first.app, apiKey, ATTACKER), 'blocked on the instance that saw 4 of 7');
+  assertRateLimited(
+    t,
+    await blockedSoon(first.app, keyId, (key) => me(first.app, key, ATTACKER)),
+    'blocked on the instance that saw 4 of 7',
+  );
 
-  for (const app of instances) t.equal((await me(app, apiKey, BYSTANDER)).statusCode, 200, 'bystander unaffected');
+  for (const app of instances) {
+    t.equal((await me(app, apiKey, ATTACKER)).statusCode, 200, 'the known valid key, from the limited address');
+    t.equal((await me(app, apiKey, BYSTANDER)).statusCode, 200, 'bystander unaffected');
+  }
 });
 
 t.test('successes are not counted', async (t) => {
@@ -157,7 +233,7 @@ t.test('successes are not counted', async (t) => {
     const verify = await app.inject({ url: '/v1/verify', headers: { 'x-api-key': apiKey }, remoteAddress: ATTACKER });
     t.equal(verify.statusCode, 204);
   }
-  for (let n = 0; n < LIMIT - 1; n++) t.equal((await me(app, badKey(n, keyId), ATTACKER)).statusCode, 401);
+  for (let n = 0; n < LIMIT - 1; n++) t.equal((await me(app, guess(n, keyId), ATTACKER)).statusCode, 401);
 
   t.ok(
     await waitFor(async () => (await redisFailureCount(redisPrefix!)) === LIMIT - 1),
@@ -167,8 +243,9 @@ t.test('successes are not counted', async (t) => {
   t.equal(await redisFailureCount(redisPrefix!), LIMIT - 1);
   t.equal((await me(app, apiKey, ATTACKER)).statusCode, 200, 'one failure short of the limit: still served');
 
-  t.equal((await me(app, badKey(0, keyId), ATTACKER)).statusCode, 401);
-  assertRateLimited(t, await blockedSoon(app, apiKey, ATTACKER), 'the LIMIT-th failure blocks');
+  t.equal((await me(app, guess(0, keyId), ATTACKER)).statusCode, 401);
+  assertRateLimited(t, await blockedSoon(app, keyId, (key) => me(app, key, ATTACKER)), 'the LIMIT-th failure blocks');
+  t.equal((await me(app, apiKey, ATTACKER)).statusCode, 200, 'and the valid key is still served');
 });
 
 t.test('a burst of concurrent failures is counted exactly, each one once', async (t) => {
@@ -181,7 +258,7 @@ t.test('a burst of concurrent failures is counted exactly, each one once', async
   const user = await signUp(app);
   const { apiKey, keyId } = await createKey(app, user.cookie);
 
-  const answers = await Promise.all(Array.from({ length: burst }, (_, n) => me(app, badKey(n, keyId), ATTACKER)));
+  const answers = await Promise.all(Array.from({ length: burst }, (_, n) => me(app, guess(n, keyId), ATTACKER)));
   t.same(
     answers.map((response) => response.statusCode),
     Array.from({ length: burst }, () => 401),
@@ -193,6 +270,6 @@ t.test('a burst of concurrent failures is counted exactly, each one once', async
   await new Promise((resolve) => setTimeout(resolve, 100)); // any stray increment would land by now
   t.equal(await redisFailureCount(redisPrefix!), burst, 'and not more');
   t.equal((await me(app, apiKey, ATTACKER)).statusCode, 200, 'one short of the limit: still served');
-  t.equal((await me(app, badKey(0, keyId), ATTACKER)).statusCode, 401);
-  assertRateLimited(t, await blockedSoon(app, apiKey, ATTACKER), 'the limit-th failure blocks');
+  t.equal((await me(app, guess(0, keyId), ATTACKER)).statusCode, 401);
+  assertRateLimited(t, await blockedSoon(app, keyId, (key) => me(app, key, ATTACKER)), 'the limit-th failure blocks');
 });

@@ -30,6 +30,11 @@ t.test('failed sign-ins are limited per email and per address, the same for unkn
   for (let i = 0; i < 5; i++) await login(`guess${i}@example.com`, 'wrong password', '10.0.2.1');
   t.equal((await login('other@example.com', 'x', '10.0.2.1')).statusCode, 429);
 
+  // An IPv6 client is its /64, whichever address of it each attempt comes from.
+  for (let i = 0; i < 5; i++) await login(`v6guess${i}@example.com`, 'wrong password', `2001:db8:5:6::${i + 1}`);
+  t.equal((await login('other@example.com', 'x', '2001:db8:5:6:aaaa::1')).statusCode, 429, 'the same /64');
+  t.equal((await login('other@example.com', 'x', '2001:db8:5:7::1')).statusCode, 401, 'another /64');
+
   // Others are unaffected.
   const second = await signUp(app, 'Second');
   t.equal((await login(second.email, second.password, '10.0.3.1')).statusCode, 200);
