@@ -66,6 +66,7 @@ async function listKeys(argument: string | undefined): Promise<void> {
       created: key.createdAt.toISOString(),
       'last used': key.lastUsedAt?.toISOString() ?? 'never',
       '24h': key.requestsLast24h,
+      'refused 24h': key.rejectedLast24h,
     }));
     if (rows.length === 0) console.log('no keys');
     else console.table(rows);

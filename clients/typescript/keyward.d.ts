@@ -145,7 +145,7 @@ export interface paths {
         };
         /**
          * Requests over time and the clients calling with a key
-         * @description Use it before revoking an old key: `callers` lists every client address and user agent seen with the key in the last hour. Counts are flushed by each instance every KEYWARD_USAGE_FLUSH_MS.
+         * @description Use it before revoking an old key: `callers` lists every client address and user agent seen with the key in the last hour. After a revocation, `rejected` shows who still calls with it. Counts are flushed by each instance every KEYWARD_USAGE_FLUSH_MS.
          */
         get: operations["getKeyUsage"];
         put?: never;
@@ -287,7 +287,9 @@ export interface components {
          *       "expiresAt": null,
          *       "revokedAt": null,
          *       "lastUsedAt": "2026-03-09T16:12:40.000Z",
-         *       "requestsLast24h": 18342
+         *       "requestsLast24h": 18342,
+         *       "lastRejectedAt": null,
+         *       "rejectedLast24h": 0
          *     }
          */
         Key: {
@@ -312,6 +314,10 @@ export interface components {
             lastUsedAt: string | null;
             /** @description Requests in the last 24 hours, as flushed. */
             requestsLast24h: number;
+            /** @description Latest request refused because this key was revoked or expired, as of the last usage flush: a service still sending it. */
+            lastRejectedAt: string | null;
+            /** @description Requests refused in the last 24 hours because this key was revoked or expired, as flushed. */
+            rejectedLast24h: number;
         };
         /**
          * Session
@@ -657,7 +663,9 @@ export interface operations {
                      *           "expiresAt": null,
                      *           "revokedAt": null,
                      *           "lastUsedAt": null,
-                     *           "requestsLast24h": 0
+                     *           "requestsLast24h": 0,
+                     *           "lastRejectedAt": null,
+                     *           "rejectedLast24h": 0
                      *         },
                      *         {
                      *           "id": "4ZbQ0cXw9LmT2pVa",
@@ -669,7 +677,9 @@ export interface operations {
                      *           "expiresAt": "2026-03-10T17:00:00.000Z",
                      *           "revokedAt": null,
                      *           "lastUsedAt": "2026-03-09T16:12:40.000Z",
-                     *           "requestsLast24h": 18342
+                     *           "requestsLast24h": 18342,
+                     *           "lastRejectedAt": null,
+                     *           "rejectedLast24h": 0
                      *         }
                      *       ],
                      *       "maxActiveKeys": 2
@@ -742,7 +752,9 @@ export interface operations {
                      *         "expiresAt": null,
                      *         "revokedAt": null,
                      *         "lastUsedAt": null,
-                     *         "requestsLast24h": 0
+                     *         "requestsLast24h": 0,
+                     *         "lastRejectedAt": null,
+                     *         "rejectedLast24h": 0
                      *       }
                      *     }
                      */
@@ -836,7 +848,9 @@ export interface operations {
                      *         "expiresAt": null,
                      *         "revokedAt": "2026-03-09T17:05:12.000Z",
                      *         "lastUsedAt": "2026-03-09T16:12:40.000Z",
-                     *         "requestsLast24h": 18342
+                     *         "requestsLast24h": 18342,
+                     *         "lastRejectedAt": null,
+                     *         "rejectedLast24h": 0
                      *       }
                      *     }
                      */
@@ -939,7 +953,9 @@ export interface operations {
                      *         "expiresAt": null,
                      *         "revokedAt": null,
                      *         "lastUsedAt": null,
-                     *         "requestsLast24h": 0
+                     *         "requestsLast24h": 0,
+                     *         "lastRejectedAt": null,
+                     *         "rejectedLast24h": 0
                      *       },
                      *       "oldKey": {
                      *         "id": "4ZbQ0cXw9LmT2pVa",
@@ -951,7 +967,9 @@ export interface operations {
                      *         "expiresAt": "2026-03-10T17:00:00.000Z",
                      *         "revokedAt": null,
                      *         "lastUsedAt": "2026-03-09T16:12:40.000Z",
-                     *         "requestsLast24h": 18342
+                     *         "requestsLast24h": 18342,
+                     *         "lastRejectedAt": null,
+                     *         "rejectedLast24h": 0
                      *       }
                      *     }
                      */
@@ -1048,46 +1066,6 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "keyId": "4ZbQ0cXw9LmT2pVa",
-                     *       "lastUsedAt": "2026-03-09T17:42:00.000Z",
-                     *       "requestsLast24h": 18342,
-                     *       "minutes": [
-                     *         {
-                     *           "start": "2026-03-09T17:41:00.000Z",
-                     *           "requests": 12
-                     *         },
-                     *         {
-                     *           "start": "2026-03-09T17:42:00.000Z",
-                     *           "requests": 9
-                     *         },
-                     *         {
-                     *           "start": "2026-03-09T17:43:00.000Z",
-                     *           "requests": 0
-                     *         }
-                     *       ],
-                     *       "hours": [
-                     *         {
-                     *           "start": "2026-03-09T16:00:00.000Z",
-                     *           "requests": 804
-                     *         },
-                     *         {
-                     *           "start": "2026-03-09T17:00:00.000Z",
-                     *           "requests": 377
-                     *         }
-                     *       ],
-                     *       "callers": [
-                     *         {
-                     *           "clientAddress": "10.0.3.17",
-                     *           "userAgent": "billing-worker/2.4.1",
-                     *           "requests": 377,
-                     *           "firstSeenAt": "2026-03-09T16:43:05.000Z",
-                     *           "lastSeenAt": "2026-03-09T17:42:51.000Z"
-                     *         }
-                     *       ]
-                     *     }
-                     */
                     "application/json": {
                         keyId: string;
                         lastUsedAt: string | null;
@@ -1104,7 +1082,7 @@ export interface operations {
                             start: string;
                             requests: number;
                         }[];
-                        /** @description Clients seen with the key in the last hour, most recent first. */
+                        /** @description Clients served with the key in the last hour, most recent first. */
                         callers: {
                             clientAddress: string;
                             userAgent: string | null;
@@ -1114,6 +1092,33 @@ export interface operations {
                             /** Format: date-time */
                             lastSeenAt: string;
                         }[];
+                        /** @description Calls refused because the key is revoked or expired (sent with its right secret): the services a rotation forgot, or that a revocation cut off. */
+                        rejected: {
+                            lastRejectedAt: string | null;
+                            requestsLast24h: number;
+                            /** @description The same minutes as `minutes`. */
+                            minutes: {
+                                /** Format: date-time */
+                                start: string;
+                                requests: number;
+                            }[];
+                            /** @description The same hours as `hours`. */
+                            hours: {
+                                /** Format: date-time */
+                                start: string;
+                                requests: number;
+                            }[];
+                            /** @description Clients refused with the key in the last hour, most recent first. */
+                            callers: {
+                                clientAddress: string;
+                                userAgent: string | null;
+                                requests: number;
+                                /** Format: date-time */
+                                firstSeenAt: string;
+                                /** Format: date-time */
+                                lastSeenAt: string;
+                            }[];
+                        };
                     };
                 };
             };

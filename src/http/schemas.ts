@@ -136,6 +136,8 @@ export const KEY_EXAMPLE = {
   revokedAt: null,
   lastUsedAt: '2026-03-09T16:12:40.000Z',
   requestsLast24h: 18342,
+  lastRejectedAt: null,
+  rejectedLast24h: 0,
 } as const;
 
 export const Key = Type.Object(
@@ -154,6 +156,15 @@ export const Key = Type.Object(
       description: 'Latest request with this key, as of the last usage flush (every KEYWARD_USAGE_FLUSH_MS).',
     }),
     requestsLast24h: Type.Integer({ minimum: 0, description: 'Requests in the last 24 hours, as flushed.' }),
+    lastRejectedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+      description:
+        'Latest request refused because this key was revoked or expired, as of the last usage flush: ' +
+        'a service still sending it.',
+    }),
+    rejectedLast24h: Type.Integer({
+      minimum: 0,
+      description: 'Requests refused in the last 24 hours because this key was revoked or expired, as flushed.',
+    }),
   },
   { $id: 'Key', title: 'Key', examples: [KEY_EXAMPLE] },
 );

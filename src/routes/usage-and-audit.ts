@@ -4,25 +4,36 @@ import { errors, EXAMPLE, KeyIdParams, SESSION_SECURITY } from '../http/schemas.
 import { InvalidRequest } from '../errors.js';
 import type { AuditLog } from '../services/audit.js';
 import type { KeyService } from '../services/keys.js';
-import type { UsagePoint, UsageReport } from '../usage/usage-report.js';
+import type { Caller, UsagePoint, UsageReport } from '../usage/usage-report.js';
 
 const UsagePointSchema = Type.Object({ start: Type.String({ format: 'date-time' }), requests: Type.Integer() });
 const DateTime = Type.String({ format: 'date-time' });
+const CallerSchema = Type.Object({
+  clientAddress: Type.String(),
+  userAgent: Type.Union([Type.String(), Type.Null()]),
+  requests: Type.Integer(),
+  firstSeenAt: DateTime,
+  lastSeenAt: DateTime,
+});
+const NO_REJECTED_CALLS = { lastRejectedAt: null, requestsLast24h: 0 };
+
+const USAGE_MINUTES = [
+  { start: '2026-03-09T17:41:00.000Z', requests: 12 },
+  { start: '2026-03-09T17:42:00.000Z', requests: 9 },
+  { start: '2026-03-09T17:43:00.000Z', requests: 0 },
+];
+const USAGE_HOURS = [
+  { start: '2026-03-09T16:00:00.000Z', requests: 804 },
+  { start: '2026-03-09T17:00:00.000Z', requests: 377 },
+];
 
 /** Usage of the old key during a rotation, shortened to 3 minute and 2 hour buckets: one service still sends it. */
 const USAGE_EXAMPLE = {
   keyId: EXAMPLE.keyId,
   lastUsedAt: '2026-03-09T17:42:00.000Z',
   requestsLast24h: 18342,
-  minutes: [
-    { start: '2026-03-09T17:41:00.000Z', requests: 12 },
-    { start: '2026-03-09T17:42:00.000Z', requests: 9 },
-    { start: '2026-03-09T17:43:00.000Z', requests: 0 },
-  ],
-  hours: [
-    { start: '2026-03-09T16:00:00.000Z', requests: 804 },
-    { start: '2026-03-09T17:00:00.000Z', requests: 377 },
-  ],
+  minutes: USAGE_MINUTES,
+  hours: USAGE_HOURS,
   callers: [
     {
       clientAddress: '10.0.3.17',
@@ -32,6 +43,48 @@ const USAGE_EXAMPLE = {
       lastSeenAt: '2026-03-09T17:42:51.000Z',
     },
   ],
+  rejected: {
+    ...NO_REJECTED_CALLS,
+    minutes: USAGE_MINUTES.map(({ start }) => ({ start, requests: 0 })),
+    hours: USAGE_HOURS.map(({ start }) => ({ start, requests: 0 })),
+    callers: [],
+  },
+};
+
+/** The same key after it was revoked at 17:43: the forgotten service is refused, and seen. */
+const REVOKED_USAGE_EXAMPLE = {
+  ...USAGE_EXAMPLE,
+  minutes: [
+    { start: '2026-03-09T17:43:00.000Z', requests: 0 },
+    { start: '2026-03-09T17:44:00.000Z', requests: 0 },
+    { start: '2026-03-09T17:45:00.000Z', requests: 0 },
+  ],
+  hours: [
+    { start: '2026-03-09T16:00:00.000Z', requests: 804 },
+    { start: '2026-03-09T17:00:00.000Z', requests: 377 },
+  ],
+  rejected: {
+    lastRejectedAt: '2026-03-09T17:45:51.000Z',
+    requestsLast24h: 31,
+    minutes: [
+      { start: '2026-03-09T17:43:00.000Z', requests: 7 },
+      { start: '2026-03-09T17:44:00.000Z', requests: 12 },
+      { start: '2026-03-09T17:45:00.000Z', requests: 12 },
+    ],
+    hours: [
+      { start: '2026-03-09T16:00:00.000Z', requests: 0 },
+      { start: '2026-03-09T17:00:00.000Z', requests: 31 },
+    ],
+    callers: [
+      {
+        clientAddress: '10.0.3.17',
+        userAgent: 'billing-worker/2.4.1',
+        requests: 31,
+        firstSeenAt: '2026-03-09T17:43:08.000Z',
+        lastSeenAt: '2026-03-09T17:45:51.000Z',
+      },
+    ],
+  },
 };
 
 /** The audit log right after a rotation with a day's grace. */
@@ -88,7 +141,8 @@ export const usageAndAuditRoutes: FastifyPluginAsyncTypebox<{
         summary: 'Requests over time and the clients calling with a key',
         description:
           'Use it before revoking an old key: `callers` lists every client address and user agent seen with the ' +
-          'key in the last hour. Counts are flushed by each instance every KEYWARD_USAGE_FLUSH_MS.',
+          'key in the last hour. After a revocation, `rejected` shows who still calls with it. Counts are flushed ' +
+          'by each instance every KEYWARD_USAGE_FLUSH_MS.',
         tags: ['keys'],
         security: SESSION_SECURITY,
         params: KeyIdParams,
@@ -114,18 +168,27 @@ export const usageAndAuditRoutes: FastifyPluginAsyncTypebox<{
                 description: 'Oldest first, zero-filled, ending with this minute.',
               }),
               hours: Type.Array(UsagePointSchema, { description: 'Oldest first, zero-filled, ending with this hour.' }),
-              callers: Type.Array(
-                Type.Object({
-                  clientAddress: Type.String(),
-                  userAgent: Type.Union([Type.String(), Type.Null()]),
-                  requests: Type.Integer(),
-                  firstSeenAt: DateTime,
-                  lastSeenAt: DateTime,
-                }),
-                { description: 'Clients seen with the key in the last hour, most recent first.' },
+              callers: Type.Array(CallerSchema, {
+                description: 'Clients served with the key in the last hour, most recent first.',
+              }),
+              rejected: Type.Object(
+                {
+                  lastRejectedAt: Type.Union([DateTime, Type.Null()]),
+                  requestsLast24h: Type.Integer(),
+                  minutes: Type.Array(UsagePointSchema, { description: 'The same minutes as `minutes`.' }),
+                  hours: Type.Array(UsagePointSchema, { description: 'The same hours as `hours`.' }),
+                  callers: Type.Array(CallerSchema, {
+                    description: 'Clients refused with the key in the last hour, most recent first.',
+                  }),
+                },
+                {
+                  description:
+                    'Calls refused because the key is revoked or expired (sent with its right secret): the ' +
+                    'services a rotation forgot, or that a revocation cut off.',
+                },
               ),
             },
-            { examples: [USAGE_EXAMPLE] },
+            { examples: [USAGE_EXAMPLE, REVOKED_USAGE_EXAMPLE] },
           ),
           ...errors([400, 'invalid_key_id', 'invalid_query'], 401, 404, 503),
         },
@@ -135,17 +198,25 @@ export const usageAndAuditRoutes: FastifyPluginAsyncTypebox<{
       const key = await keys.getKey(request.sessionUser.accountId, request.params.keyId);
       const report = await usageReport.forKey(key.id, request.query.minutes, request.query.hours);
       const point = (p: UsagePoint) => ({ start: p.start.toISOString(), requests: p.requests });
+      const callerView = (caller: Caller) => ({
+        ...caller,
+        firstSeenAt: caller.firstSeenAt.toISOString(),
+        lastSeenAt: caller.lastSeenAt.toISOString(),
+      });
       return {
         keyId: key.id,
         lastUsedAt: key.lastUsedAt?.toISOString() ?? null,
         requestsLast24h: key.requestsLast24h,
         minutes: report.minutes.map(point),
         hours: report.hours.map(point),
-        callers: report.callers.map((caller) => ({
-          ...caller,
-          firstSeenAt: caller.firstSeenAt.toISOString(),
-          lastSeenAt: caller.lastSeenAt.toISOString(),
-        })),
+        callers: report.callers.map(callerView),
+        rejected: {
+          lastRejectedAt: key.lastRejectedAt?.toISOString() ?? null,
+          requestsLast24h: key.rejectedLast24h,
+          minutes: report.rejected.minutes.map(point),
+          hours: report.rejected.hours.map(point),
+          callers: report.rejected.callers.map(callerView),
+        },
       };
     },
   );

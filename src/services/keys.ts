@@ -34,6 +34,10 @@ export interface KeyView {
   lastUsedAt: Date | null;
   /** Requests in the last 24 hours, as of the last usage flushes. */
   requestsLast24h: number;
+  /** Latest request refused because the key was revoked or expired, as of the last usage flush. */
+  lastRejectedAt: Date | null;
+  /** Requests refused (revoked or expired) in the last 24 hours, as of the last usage flushes. */
+  rejectedLast24h: number;
 }
 
 /**
@@ -54,11 +58,20 @@ const keyColumns = {
   expiresAt: apiKeys.expiresAt,
   revokedAt: apiKeys.revokedAt,
   lastUsedAt: apiKeys.lastUsedAt,
+  lastRejectedAt: apiKeys.lastRejectedAt,
 };
 
 type KeyRow = Awaited<ReturnType<KeyService['selectKeys']>>[number];
 
-function toView(row: KeyRow, requestsLast24h: number, now = new Date()): KeyView {
+/** A key's calls in the last 24 hours: served and refused. */
+interface CallCounts {
+  requests: number;
+  rejected: number;
+}
+
+const NO_CALLS: CallCounts = { requests: 0, rejected: 0 };
+
+function toView(row: KeyRow, calls: CallCounts, now = new Date()): KeyView {
   const status: KeyStatus = row.revokedAt ? 'revoked' : row.expiresAt && row.expiresAt <= now ? 'expired' : 'active';
   return {
     id: row.id,
@@ -70,7 +83,9 @@ function toView(row: KeyRow, requestsLast24h: number, now = new Date()): KeyView
     expiresAt: row.expiresAt,
     revokedAt: row.revokedAt,
     lastUsedAt: row.lastUsedAt,
-    requestsLast24h,
+    requestsLast24h: calls.requests,
+    lastRejectedAt: row.lastRejectedAt,
+    rejectedLast24h: calls.rejected,
   };
 }
 
@@ -93,10 +108,14 @@ export class KeyService {
       .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id));
   }
 
-  /** Requests per key over the last 24 hours, from the minute buckets. */
-  private async requestsLast24h(accountId: string, keyId?: string): Promise<Map<string, number>> {
+  /** Calls per key over the last 24 hours, from the minute buckets. */
+  private async callsLast24h(accountId: string, keyId?: string): Promise<Map<string, CallCounts>> {
     const rows = await this.db
-      .select({ keyId: keyUsage.keyId, requests: sql<number>`sum(${keyUsage.requests})`.mapWith(Number) })
+      .select({
+        keyId: keyUsage.keyId,
+        requests: sql<number>`sum(${keyUsage.requests})`.mapWith(Number),
+        rejected: sql<number>`sum(${keyUsage.rejected})`.mapWith(Number),
+      })
       .from(keyUsage)
       .where(
         and(
@@ -107,26 +126,26 @@ export class KeyService {
         ),
       )
       .groupBy(keyUsage.keyId);
-    return new Map(rows.map((row) => [row.keyId, row.requests]));
+    return new Map(rows.map(({ keyId, ...calls }) => [keyId, calls]));
   }
 
   /** Every key of the account, newest first, revoked ones included. */
   async listKeys(accountId: string): Promise<KeyView[]> {
     const now = new Date();
-    const [rows, requests] = await Promise.all([
+    const [rows, calls] = await Promise.all([
       this.selectKeys(eq(apiKeys.accountId, accountId)),
-      this.requestsLast24h(accountId),
+      this.callsLast24h(accountId),
     ]);
-    return rows.map((row) => toView(row, requests.get(row.id) ?? 0, now));
+    return rows.map((row) => toView(row, calls.get(row.id) ?? NO_CALLS, now));
   }
 
   async getKey(accountId: string, keyId: string): Promise<KeyView> {
-    const [[row], requests] = await Promise.all([
+    const [[row], calls] = await Promise.all([
       this.selectKeys(and(eq(apiKeys.id, keyId), eq(apiKeys.accountId, accountId))),
-      this.requestsLast24h(accountId, keyId),
+      this.callsLast24h(accountId, keyId),
     ]);
     if (!row) throw new KeyNotFound();
-    return toView(row, requests.get(keyId) ?? 0);
+    return toView(row, calls.get(keyId) ?? NO_CALLS);
   }
 
   /** Creates a key; the returned `key` is the only time the full key exists outside its holder. */

@@ -56,6 +56,10 @@ export class Maintenance {
         sql`granularity = 'hour' AND bucket_start < now() - make_interval(days => ${usageDays})`,
       ),
       callers: await this.prune('key_callers', sql`last_seen_at < now() - make_interval(days => ${usageDays})`),
+      rejectedCallers: await this.prune(
+        'key_rejected_callers',
+        sql`last_seen_at < now() - make_interval(days => ${usageDays})`,
+      ),
       auditEvents: await this.prune('audit_events', sql`created_at < now() - make_interval(days => ${auditDays})`),
       usageFlushIds: await this.prune(
         'usage_flushes',

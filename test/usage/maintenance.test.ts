@@ -34,6 +34,7 @@ const NO_PRUNING = {
   usageMinutes: 0,
   usageHours: 0,
   callers: 0,
+  rejectedCallers: 0,
   auditEvents: 0,
   usageFlushIds: 0,
   sessions: 0,
@@ -59,6 +60,12 @@ t.test('maintenance', async (t) => {
         (${key}, ${account}, 'hour', date_trunc('hour', now() - interval '4 days'), 14)`;
     await sql`
       INSERT INTO key_callers (key_id, account_id, client_address, user_agent, first_seen_at, last_seen_at, requests)
+      VALUES
+        (${key}, ${account}, '10.0.0.1', 'old', now() - interval '7 days', now() - interval '6 days', 1),
+        (${key}, ${account}, '10.0.0.2', 'recent', now() - interval '7 days', now() - interval '4 days', 2)`;
+    await sql`
+      INSERT INTO key_rejected_callers
+        (key_id, account_id, client_address, user_agent, first_seen_at, last_seen_at, requests)
       VALUES
         (${key}, ${account}, '10.0.0.1', 'old', now() - interval '7 days', now() - interval '6 days', 1),
         (${key}, ${account}, '10.0.0.2', 'recent', now() - interval '7 days', now() - interval '4 days', 2)`;
@@ -90,6 +97,7 @@ t.test('maintenance', async (t) => {
           usageMinutes: 1,
           usageHours: 1,
           callers: 1,
+          rejectedCallers: 1,
           auditEvents: 1,
           usageFlushIds: 1,
           sessions: 1,

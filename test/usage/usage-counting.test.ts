@@ -60,12 +60,21 @@ interface UsageView {
   minutes: Point[];
   hours: Point[];
   callers: CallerView[];
+  rejected: {
+    lastRejectedAt: string | null;
+    requestsLast24h: number;
+    minutes: Point[];
+    hours: Point[];
+    callers: CallerView[];
+  };
 }
 interface KeyView {
   id: string;
   status: string;
   lastUsedAt: string | null;
   requestsLast24h: number;
+  lastRejectedAt: string | null;
+  rejectedLast24h: number;
 }
 
 const sum = (points: { requests: number }[]) => points.reduce((total, point) => total + point.requests, 0);
@@ -169,7 +178,8 @@ t.test('counts are exact across three instances sharing a database', async (t) =
   const secondCaller = { address: '10.0.0.9', agent: 'batch-job/4' };
   for (let i = 0; i < 17; i++) t.equal((await call(c.app, second.apiKey, secondCaller)).statusCode, 200);
 
-  // Refused requests are never counted: revoked key, wrong secret for main's key id, malformed key.
+  // Refused requests are never counted as usage: revoked key, wrong secret for main's key id, malformed key.
+  // The revoked key's are counted apart, as rejected calls of that key.
   const wrongSecret = generateKey('kw', main.keyId).key;
   for (const instance of instances) {
     const revoked = await call(instance.app, retired.apiKey, retiredCaller);
@@ -239,6 +249,23 @@ t.test('counts are exact across three instances sharing a database', async (t) =
     retiredUsage.callers.map((caller) => [caller.clientAddress, caller.userAgent, caller.requests]),
     [[retiredCaller.address, retiredCaller.agent, 5]],
   );
+  t.equal(sum(retiredUsage.rejected.minutes), 3, 'its refused calls after the revoke: one per instance');
+  t.equal(sum(retiredUsage.rejected.hours), 3);
+  t.equal(retiredUsage.rejected.requestsLast24h, 3);
+  t.same(
+    retiredUsage.rejected.callers.map((caller) => [caller.clientAddress, caller.userAgent, caller.requests]),
+    [[retiredCaller.address, retiredCaller.agent, 3]],
+    'and who still calls with it',
+  );
+  const lastRejected = Date.parse(retiredUsage.rejected.lastRejectedAt!);
+  t.ok(revokedAt <= lastRejected && lastRejected <= flushedAt, 'lastRejectedAt is after the revoke');
+  t.equal(keys.get(retired.keyId)!.rejectedLast24h, 3, 'GET /v1/keys: rejectedLast24h');
+  t.equal(keys.get(retired.keyId)!.lastRejectedAt, retiredUsage.rejected.lastRejectedAt);
+  for (const active of [mainView, keys.get(second.keyId)!]) {
+    t.equal(active.rejectedLast24h, 0, 'a wrong secret for an active key is no rejected call of it');
+    t.equal(active.lastRejectedAt, null);
+  }
+  t.same(usage.rejected.callers, [], "the main key's rejected callers: none");
 
   const rows = await sql<{ key_id: string; granularity: string; requests: number }[]>`
     SELECT key_id, granularity, sum(requests)::int AS requests FROM key_usage GROUP BY 1, 2 ORDER BY 1, 2`;
