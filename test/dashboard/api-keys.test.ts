@@ -113,7 +113,13 @@ t.test('a user manages keys in the dashboard: generate, copy, limit, revoke, rot
   t.match(revoked.body, { error: { code: 'api_key_revoked' } });
   t.ok(await generateButton.isEnabled(), 'Generate is enabled again');
   await page.locator('[data-ended-section] summary').click();
-  await waitForText(page.locator('[data-ended-keys] tr', { hasText: 'staging' }), /Revoked/);
+  const stagingRow = page.locator('[data-ended-keys] tr', { hasText: 'staging' });
+  await waitForText(stagingRow, /Revoked/);
+  // The request just refused is a rejected call of "staging": the row says who still calls with it.
+  await waitForText(
+    stagingRow.locator('[data-still-called]'),
+    /^Still called 1 time in the last hour by 127\.0\.0\.1 node; each call is refused\.$/,
+  );
 
   // Rotate "production": step 1, generate the second key (old one kept until revoked).
   await page.getByRole('button', { name: 'Rotate production' }).click();
@@ -157,7 +163,24 @@ t.test('a user manages keys in the dashboard: generate, copy, limit, revoke, rot
   await waitForText(rotate, /This key was used (just now|\d+ seconds? ago) by 1 client\./);
   await rotate.getByRole('button', { name: 'Revoke old key' }).click();
   await waitForText(rotate, /Rotation complete/);
+  await waitForText(rotate.locator('[data-rejected-calls]'), /No calls with “production” since it was revoked/);
+  // A forgotten service still sends the old key: the dialog shows its refused calls and who sent them.
+  for (let i = 0; i < 3; i++) t.equal((await callMe(server, production)).status, 401, 'the old key is refused');
+  await waitForText(
+    rotate.locator('[data-rejected-calls]'),
+    /Still called 3 calls with the revoked key in the last hour/,
+  );
+  t.match(
+    await rotate.locator('[data-rejected-calls] .callers').innerText(),
+    /127\.0\.0\.1 · node · 3 requests, last/,
+    'with its caller',
+  );
+  await screenshot(page, 'dashboard-rotation-rejected-calls.png');
   await rotate.getByRole('button', { name: 'Done' }).click();
+  await waitForText(
+    page.locator('[data-ended-keys] tr', { hasText: 'production' }).first().locator('[data-still-called]'),
+    /^Still called 3 times in the last hour by 127\.0\.0\.1 node/,
+  );
   t.equal((await callMe(server, production)).status, 401, 'the old key is refused after the rotation');
   t.equal((await callMe(server, production2)).status, 200, 'the new key works');
   await waitForText(page.locator('[data-ended-summary]'), /\(2\)/);

@@ -46,13 +46,21 @@ let refreshTimer;
 let refreshing = null;
 let queued = null;
 
+/** A revoked or expired key that something called in the last hour (and was refused). */
+const recentlyRejected = (key) =>
+  key.lastRejectedAt !== null && Date.now() - Date.parse(key.lastRejectedAt) < RECENT_USE_MS;
+
 async function loadKeys() {
   const list = await api('GET', '/v1/keys');
-  const active = list.keys.filter(isActive);
-  const reports = await Promise.all(active.map((key) => api('GET', usageUrl(key.id)).catch(() => null)));
+  // Usage for active keys, for ended keys still being called, and for the key a rotation just retired
+  // (its rejected calls show in the dialog before the first flush sets lastRejectedAt).
+  const watched = list.keys.filter(
+    (key) => isActive(key) || recentlyRejected(key) || key.id === state.rotation?.oldKey.id,
+  );
+  const reports = await Promise.all(watched.map((key) => api('GET', usageUrl(key.id)).catch(() => null)));
   state.keys = list.keys;
   state.maxActiveKeys = list.maxActiveKeys;
-  state.usage = new Map(active.flatMap((key, index) => (reports[index] ? [[key.id, reports[index]]] : [])));
+  state.usage = new Map(watched.flatMap((key, index) => (reports[index] ? [[key.id, reports[index]]] : [])));
   state.loaded = true;
 }
 
@@ -183,6 +191,33 @@ function activeRow(key, full) {
   );
 }
 
+/** " by 10.0.0.7 curl 8.5 and 2 other clients": who sent the refused calls, latest first. */
+function rejectedCallersText(callers) {
+  if (callers.length === 0) return '';
+  const [latest, ...others] = callers;
+  const more = others.length > 0 ? ` and ${plural(others.length, 'other client')}` : '';
+  return ` by ${latest.clientAddress} ${describeUserAgent(latest.userAgent)}${more}`;
+}
+
+/** Refused calls of a revoked or expired key in the last hour, or 0. */
+function rejectedLastHour(key) {
+  const rejected = state.usage.get(key.id)?.rejected;
+  return rejected ? recentRequests(rejected.minutes, 60) : 0;
+}
+
+/** "Still called 230 times in the last hour by 10.0.0.7 curl 8.5": a service the rotation forgot. */
+function stillCalledNote(key) {
+  const total = rejectedLastHour(key);
+  if (total === 0) return null;
+  const { callers } = state.usage.get(key.id).rejected;
+  return h(
+    'span',
+    { class: 'still-called', 'data-still-called': true },
+    icon('alert'),
+    `Still called ${plural(total, 'time')} in the last hour${rejectedCallersText(callers)}; each call is refused.`,
+  );
+}
+
 function endedRow(key) {
   return h(
     'tr',
@@ -191,7 +226,7 @@ function endedRow(key) {
     h('td', { 'data-label': 'Created' }, h('div', {}, created(key))),
     h('td', { 'data-label': 'Last used' }, lastUsed(key)),
     h('td', { 'data-label': 'Requests (24 h)', class: 'numeric' }, formatNumber(key.requestsLast24h)),
-    h('td', { 'data-label': 'Status' }, h('div', {}, statusBadge(key))),
+    h('td', { 'data-label': 'Status' }, h('div', {}, statusBadge(key), stillCalledNote(key))),
   );
 }
 
@@ -717,6 +752,7 @@ class Rotation {
   }
 
   renderDone() {
+    this.rejectedNotice = h('div', { 'data-rejected-calls': true });
     show(
       this.content,
       alertBox(
@@ -724,14 +760,49 @@ class Rotation {
         `${quoted(this.oldKey.name)} is revoked and no longer accepted anywhere. ${quoted(this.newKey.name)} is your active key.`,
         { title: 'Rotation complete', role: 'status' },
       ),
+      this.rejectedNotice,
     );
     const done = this.button('Done', {}, () => this.dialog.close());
     show(this.footer, done);
     this.focusTarget = done;
+    this.update();
+  }
+
+  /** After the revoke: whether anything still calls with the old key, and who. */
+  updateRejectedCalls() {
+    const total = rejectedLastHour(this.oldKey);
+    if (total === 0) {
+      show(
+        this.rejectedNotice,
+        h(
+          'p',
+          { class: 'muted' },
+          `No calls with ${quoted(this.oldKey.name)} since it was revoked. This keeps watching while the dialog is open; counts can lag a few seconds behind.`,
+        ),
+      );
+      return;
+    }
+    const { rejected } = state.usage.get(this.oldKey.id);
+    const notice = alertBox(
+      'warning',
+      [
+        h(
+          'p',
+          {},
+          `${plural(total, 'call')} with the revoked key in the last hour, the latest `,
+          timeElement(rejected.lastRejectedAt),
+          '. Each was refused with 401: move these services to the new key.',
+        ),
+        h('ul', { class: 'callers' }, rejected.callers.map(callerLine)),
+      ],
+      { title: 'Still called' },
+    );
+    show(this.rejectedNotice, notice);
   }
 
   /** Refreshes the live traffic (called after every list refresh). */
   update() {
+    if (this.step === 'done') return this.updateRejectedCalls();
     if (this.step !== 2 && this.step !== 3) return;
     this.sync();
     const oldUsage = state.usage.get(this.oldKey.id);
