@@ -13,6 +13,8 @@ export interface CachedKey {
   epoch: number;
   /** Date.now() when cached, for the hard TTL. */
   cachedAt: number;
+  /** The answer to a valid hit, built on the first one: hits allocate nothing. */
+  hit?: Readonly<{ outcome: 'valid'; accountId: string; keyId: string; tier: 'memory' }>;
 }
 
 /** How long a change mark is remembered: far longer than any check can run (bounded by timeouts). */

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { eq } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
 import { apiKeys } from '../db/schema.js';
-import { parseKey, type ParsedKey } from '../keys/key-format.js';
+import { detached, KEY_ID_LENGTH, keyIdOffset, keyLength, parseKey, type ParsedKey } from '../keys/key-format.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
 import { BoundedConcurrency } from './bounded-concurrency.js';
 import { digestsEqual, keyDigest } from './digest.js';
@@ -66,6 +66,9 @@ function provenCheck(
   return { outcome: status === 'active' ? 'valid' : status, accountId: entry.accountId, keyId, tier };
 }
 
+// Answers that name no key are shared: a refusal allocates nothing.
+const INVALID_FORMAT: KeyCheck = Object.freeze({ outcome: 'invalid', tier: 'format' });
+const INVALID_IN_MEMORY: KeyCheck = Object.freeze({ outcome: 'invalid', tier: 'memory' });
 const LIMITED: KeyCheck = Object.freeze({ outcome: 'limited', tier: 'memory' });
 
 /**
@@ -78,8 +81,15 @@ export class KeyChecker {
   private readonly argon2: BoundedConcurrency;
   observer: ColdCheckObserver | null = null;
 
+  private readonly keyLength: number;
+  private readonly keyIdStart: number;
+  private readonly keyIdEnd: number;
+
   constructor(private readonly options: KeyCheckerOptions) {
     this.argon2 = new BoundedConcurrency(options.argon2Concurrency, options.argon2QueueMax);
+    this.keyLength = keyLength(options.keyPrefix);
+    this.keyIdStart = keyIdOffset(options.keyPrefix);
+    this.keyIdEnd = this.keyIdStart + KEY_ID_LENGTH;
   }
 
   get cache(): KeyCache {
@@ -95,28 +105,44 @@ export class KeyChecker {
    * `knownSecretsOnly`: the caller is limited, so nothing that could be a guess
    * is checked: only a key whose digest this instance holds (even past its TTL)
    * goes on to Redis or Postgres (no argon2 needed); anything else is `limited`.
+   *
+   * The common case comes first and allocates nothing: a key cached here is
+   * looked up by the id at its fixed offset, and the digest match proves the
+   * whole string is the key that was parsed and checked when it was cached,
+   * so its shape and checksum need no second look.
    */
   check(headerValue: unknown, now = Date.now(), knownSecretsOnly = false): KeyCheck | Promise<KeyCheck> {
-    const parsed = parseKey(headerValue, this.options.keyPrefix);
-    if (parsed === null) return { outcome: 'invalid', tier: 'format' };
+    if (typeof headerValue !== 'string' || headerValue.length !== this.keyLength) return INVALID_FORMAT;
     const { cache, fleet } = this.options;
-    const digest = keyDigest(this.options.serverSecret, parsed.fullKey);
-    const entry = cache.get(parsed.keyId, now);
-    if (entry !== undefined) {
-      // A known id with another secret is wrong whatever the lease says: the id has one key.
-      if (!digestsEqual(entry.digest, digest)) return { outcome: 'invalid', tier: 'memory' };
-      const status = outcomeOf(entry, now);
-      // Revoked and expired are final: they need no lease to be believed.
-      if (status !== 'active')
-        return { outcome: status, accountId: entry.accountId, keyId: parsed.keyId, tier: 'memory' };
-      if (entry.epoch === fleet.epoch && fleet.isTrusted()) {
-        return { outcome: 'valid', accountId: entry.accountId, keyId: parsed.keyId, tier: 'memory' };
-      }
-    } else if (cache.isUnknown(parsed.keyId, now)) {
-      return { outcome: 'invalid', tier: 'memory' };
-    } else if (knownSecretsOnly && !digestsEqual(cache.knownDigest(parsed.keyId) ?? '', digest)) {
-      return LIMITED;
+    const keyId = headerValue.slice(this.keyIdStart, this.keyIdEnd);
+    const entry = cache.get(keyId, now);
+    if (entry === undefined) return this.checkUncached(headerValue, now, knownSecretsOnly);
+    const digest = keyDigest(this.options.serverSecret, headerValue);
+    // A known id with another secret is wrong whatever the lease says: the id has one key.
+    if (!digestsEqual(entry.digest, digest)) {
+      return parseKey(headerValue, this.options.keyPrefix) === null ? INVALID_FORMAT : INVALID_IN_MEMORY;
     }
+    const status = outcomeOf(entry, now);
+    if (status === 'active' && entry.epoch === fleet.epoch && fleet.isTrusted()) {
+      return (entry.hit ??= Object.freeze({
+        outcome: 'valid',
+        accountId: entry.accountId,
+        keyId: detached(keyId),
+        tier: 'memory',
+      }));
+    }
+    // Revoked and expired are final: they need no lease to be believed.
+    if (status !== 'active') return { outcome: status, accountId: entry.accountId, keyId, tier: 'memory' };
+    return this.singleFlight({ keyId, fullKey: headerValue }, digest);
+  }
+
+  private checkUncached(headerValue: string, now: number, knownSecretsOnly: boolean): KeyCheck | Promise<KeyCheck> {
+    const parsed = parseKey(headerValue, this.options.keyPrefix);
+    if (parsed === null) return INVALID_FORMAT;
+    const { cache } = this.options;
+    if (cache.isUnknown(parsed.keyId, now)) return INVALID_IN_MEMORY;
+    const digest = keyDigest(this.options.serverSecret, headerValue);
+    if (knownSecretsOnly && !digestsEqual(cache.knownDigest(parsed.keyId) ?? '', digest)) return LIMITED;
     return this.singleFlight(parsed, digest);
   }
 

@@ -72,17 +72,27 @@ export function generateKey(prefix: string, keyId: string = generateKeyId()): { 
   return { keyId, key: body + checksumOf(body) };
 }
 
+/** Length of every key of a prefix. */
+export function keyLength(prefix: string): number {
+  return prefix.length + 2 + KEY_ID_LENGTH + SECRET_LENGTH + CHECKSUM_LENGTH;
+}
+
+/** Where the key id starts in a key of a prefix. */
+export function keyIdOffset(prefix: string): number {
+  return prefix.length + 1;
+}
+
 /**
  * Parses an `x-api-key` value without any I/O. Returns null for anything that
  * is not a well-formed key of this deployment's prefix with a valid checksum.
  */
 export function parseKey(value: unknown, prefix: string): ParsedKey | null {
   if (typeof value !== 'string') return null;
-  if (value.length !== prefix.length + 2 + KEY_ID_LENGTH + SECRET_LENGTH + CHECKSUM_LENGTH) return null;
+  if (value.length !== keyLength(prefix)) return null;
   if (!shapeOf(prefix).test(value)) return null;
   const checksumStart = value.length - CHECKSUM_LENGTH;
   if (checksumOf(value.slice(0, checksumStart)) !== value.slice(checksumStart)) return null;
-  const keyIdStart = prefix.length + 1;
+  const keyIdStart = keyIdOffset(prefix);
   return { keyId: value.slice(keyIdStart, keyIdStart + KEY_ID_LENGTH), fullKey: value };
 }
 

@@ -150,6 +150,18 @@ function checkerTests(t: Test, built: TestApp) {
     t.notOk(wrong instanceof Promise, 'a wrong secret for a cached id is answered synchronously');
     t.same(wrong, { outcome: 'invalid', tier: 'memory' });
     t.same(checker.check(apiKey), hit, 'and does not disturb the cached key');
+    t.equal(checker.check(apiKey), hit, 'hits share one frozen answer: nothing is allocated per hit');
+    t.ok(Object.isFrozen(hit));
+
+    // The cached key with a character changed: its digest differs, and its checksum fails.
+    const mistyped = apiKey.slice(0, -1) + (apiKey.endsWith('x') ? 'y' : 'x');
+    t.same(checker.check(mistyped), { outcome: 'invalid', tier: 'format' }, 'a mistyped cached key: a format failure');
+    const otherPrefix = `kx${apiKey.slice(2)}`;
+    t.same(
+      checker.check(otherPrefix),
+      { outcome: 'invalid', tier: 'format' },
+      'the same id and secret, another prefix',
+    );
 
     t.equal(hasher.verifications, 1, 'no argon2 for hits or the wrong secret');
     t.equal(total(io.database), 1, 'no query either');
