@@ -28,6 +28,8 @@ export interface BenchPlan {
     largeRows: number;
   };
   memory: { entries: number; repeats: number };
+  /** In-process check cost: calls per repetition, repetitions (after one for warm-up). */
+  checkCost: { calls: number; repeats: number };
   revocation: {
     instances: number;
     revocations: number;
@@ -44,6 +46,7 @@ export const FULL_PLAN: BenchPlan = {
   flood: { rounds: 3, durationSec: 2, rate: 2000, connections: 8 },
   cold: { samples: 15, smallRows: 10_000, largeRows: 1_000_000 },
   memory: { entries: 100_000, repeats: 3 },
+  checkCost: { calls: 1_000_000, repeats: 7 },
   revocation: { instances: 4, revocations: 40, steadyMs: 100, afterMs: 150 },
 };
 
@@ -53,5 +56,6 @@ export const QUICK_PLAN: BenchPlan = {
   flood: { rounds: 1, durationSec: 0.75, rate: 2000, connections: 8 },
   cold: { samples: 3, smallRows: 1_000, largeRows: 20_000 },
   memory: { entries: 25_000, repeats: 1 },
+  checkCost: { calls: 200_000, repeats: 2 },
   revocation: { instances: 4, revocations: 5, steadyMs: 50, afterMs: 100 },
 };

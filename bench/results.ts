@@ -1,5 +1,6 @@
 import type { BenchPlan } from './config.js';
 import type { MachineInfo, MachineLoad } from './lib/machine.js';
+import type { CheckCostSectionResult } from './sections/check-cost.js';
 import type { ColdResult } from './sections/cold.js';
 import type { FloodSectionResult } from './sections/flood.js';
 import type { HotPathResult } from './sections/hot-path.js';
@@ -28,6 +29,8 @@ export interface BenchResults {
   setup: { seconds: number; smallFillerInsertMs: number };
   sections: {
     memory: SectionOutcome<MemoryResult>;
+    /** Absent in results written before the section existed. */
+    checkCost?: SectionOutcome<CheckCostSectionResult>;
     hotPath: SectionOutcome<HotPathResult>;
     usage: SectionOutcome<UsageResult>;
     flood: SectionOutcome<FloodSectionResult>;

@@ -31,6 +31,7 @@ import { ServerPool } from './lib/servers.js';
 import { writeReport } from './lib/report.js';
 import { renderChart } from './lib/svg.js';
 import type { BenchResults, SectionOutcome } from './results.js';
+import { runCheckCost } from './sections/check-cost.js';
 import { runCold } from './sections/cold.js';
 import { serverConfig, SERVERS, type BenchContext } from './sections/context.js';
 import { runFlood } from './sections/flood.js';
@@ -161,6 +162,7 @@ async function main(): Promise<number> {
     log,
   };
   const memory = await section('memory', () => runMemory(context));
+  const checkCost = await section('check cost', () => runCheckCost(context));
   // The servers of the three load sections start together (in parallel, once); each is stopped
   // as soon as no later section needs it. Idle, a server only renews its lease (a few Redis calls a second).
   const starting = performance.now();
@@ -174,7 +176,7 @@ async function main(): Promise<number> {
   const cold = await section('cold', () => runCold(context));
   await servers.stopAll();
   const revocation = await section('revocation', () => runRevocation(context));
-  const sections = { memory, hotPath, usage, flood, cold, revocation };
+  const sections = { memory, checkCost, hotPath, usage, flood, cold, revocation };
 
   const defaults = loadEnv({}) as Record<string, unknown>;
   const results: BenchResults = {
