@@ -88,6 +88,9 @@ export class ApiKeyAuthenticator {
         if (retryAfterMs > 0) return rateLimited(retryAfterMs);
         this.failedChecks.recordFailure(clientAddress, now);
         return new InvalidApiKey();
+      default:
+        // Fail closed on anything else (a status read from Redis that this version does not know).
+        return new AuthUnavailable();
     }
   }
 }

@@ -37,19 +37,41 @@ const RELAY_AFTER_MS = 2000;
 const LEASE_MARGIN_MS = 25;
 
 const SCRIPTS = {
-  /** Bumps the key's generation, then marks its hot entry (if any) with the change. */
-  keywardApplyEvent: {
-    numberOfKeys: 2,
+  /**
+   * Applies key events to the hot set (each key's generation bumped, its hot
+   * entry, if any, marked with the change), publishes the message for all of
+   * them, and returns the live instances with the milliseconds left on each
+   * one's lease: an announcement in one round trip. Atomic, so the instances
+   * listed are exactly those registered when the message went out.
+   * KEYS: registry, events channel, then entry and generation key per event;
+   * ARGV: message, generation TTL, hot-set TTL, then kind and expiry per event.
+   */
+  keywardAnnounce: {
+    // No numberOfKeys: it varies with the events, and is passed first at each call.
     lua: `
-      redis.call('INCR', KEYS[2])
-      redis.call('PEXPIRE', KEYS[2], ARGV[3])
-      local raw = redis.call('GET', KEYS[1])
-      if raw then
-        local entry = cjson.decode(raw)
-        if ARGV[1] == 'expiry_scheduled' then entry.e = tonumber(ARGV[2]) else entry.s = ARGV[1] end
-        redis.call('SET', KEYS[1], cjson.encode(entry), 'PX', ARGV[4])
+      local registry, channel = KEYS[1], KEYS[2]
+      for i = 3, #KEYS, 2 do
+        local entryKey, generationKey = KEYS[i], KEYS[i + 1]
+        local kind, expiresAt = ARGV[1 + i], ARGV[2 + i]
+        redis.call('INCR', generationKey)
+        redis.call('PEXPIRE', generationKey, ARGV[2])
+        local raw = redis.call('GET', entryKey)
+        if raw then
+          local entry = cjson.decode(raw)
+          if kind == 'expiry_scheduled' then entry.e = tonumber(expiresAt) else entry.s = kind end
+          redis.call('SET', entryKey, cjson.encode(entry), 'PX', ARGV[3])
+        end
       end
-      return 1`,
+      redis.call('PUBLISH', channel, ARGV[1])
+      local t = redis.call('TIME')
+      local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      local rows = redis.call('ZRANGEBYSCORE', registry, '(' .. now, '+inf', 'WITHSCORES')
+      local out = {}
+      for i = 1, #rows, 2 do
+        out[#out + 1] = rows[i]
+        out[#out + 1] = tostring(tonumber(rows[i + 1]) - now)
+      end
+      return out`,
   },
   /** Sets a hot entry only if the key's generation is still the one the cold check read. */
   keywardFill: {
@@ -74,34 +96,13 @@ const SCRIPTS = {
       redis.call('PUBLISH', KEYS[2], ARGV[3])
       return 1`,
   },
-  /** Live instances and the milliseconds left on each one's lease. */
-  keywardLiveInstances: {
-    numberOfKeys: 1,
-    lua: `
-      local t = redis.call('TIME')
-      local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-      local rows = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')
-      local out = {}
-      for i = 1, #rows, 2 do
-        out[#out + 1] = rows[i]
-        out[#out + 1] = tostring(tonumber(rows[i + 1]) - now)
-      end
-      return out`,
-  },
 } as const;
 
 type ScriptedRedis = Redis & {
-  keywardApplyEvent(
-    entry: string,
-    generation: string,
-    kind: string,
-    expiresAt: string,
-    generationTtl: number,
-    entryTtl: number,
-  ): Promise<number>;
+  /** Returns the live instances and their lease left (ms), flattened: id, ms, id, ms… */
+  keywardAnnounce(numberOfKeys: number, ...keysThenArgs: string[]): Promise<string[]>;
   keywardFill(entry: string, generation: string, expected: string, value: string, ttl: number): Promise<number>;
   keywardHeartbeat(registry: string, echo: string, instanceId: string, leaseMs: number, nonce: string): Promise<number>;
-  keywardLiveInstances(registry: string): Promise<string[]>;
 };
 
 function connect(url: string, options: RedisOptions): ScriptedRedis {
@@ -116,6 +117,23 @@ function connect(url: string, options: RedisOptions): ScriptedRedis {
   });
   for (const [name, script] of Object.entries(SCRIPTS)) redis.defineCommand(name, script);
   return redis as ScriptedRedis;
+}
+
+const HOT_STATUSES: ReadonlySet<unknown> = new Set(['active', 'revoked', 'expired']);
+
+/** A hot-set entry as stored, or null when it is not one this version can trust (then Postgres decides). */
+function hotEntryOf(raw: string): HotEntry | null {
+  try {
+    const entry = JSON.parse(raw) as Partial<HotEntry>;
+    const valid =
+      typeof entry.d === 'string' &&
+      typeof entry.a === 'string' &&
+      HOT_STATUSES.has(entry.s) &&
+      (entry.e === undefined || typeof entry.e === 'number');
+    return valid ? (entry as HotEntry) : null;
+  } catch {
+    return null;
+  }
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
@@ -271,7 +289,7 @@ export class RedisFleetSync implements FleetSync, HotKeyStore {
   async lookup(keyId: string): Promise<HotLookup | null> {
     try {
       const [raw, generation] = await this.hot.mget(this.entryKey(keyId), this.generationKey(keyId));
-      return { entry: raw ? (JSON.parse(raw) as HotEntry) : null, generation: generation ?? '' };
+      return { entry: raw ? hotEntryOf(raw) : null, generation: generation ?? '' };
     } catch {
       return null;
     }
@@ -302,8 +320,9 @@ export class RedisFleetSync implements FleetSync, HotKeyStore {
       onAck();
     });
     try {
+      let live: string[];
       try {
-        await this.publish(events, announcementId);
+        live = await this.publish(events, announcementId);
       } catch (error) {
         this.options.log.warn(
           { err: error },
@@ -311,50 +330,43 @@ export class RedisFleetSync implements FleetSync, HotKeyStore {
         );
         return await this.waitForRelay(events);
       }
-      await this.options.eventLog.markPublished(events.map((event) => event.seq)).catch(() => {});
-      let live: string[];
-      try {
-        live = await this.control.keywardLiveInstances(this.channels.registry);
-      } catch {
-        // Cannot list the fleet: any instance still holding a lease lets it run out within leaseMs.
-        return await sleep(this.options.leaseMs + LEASE_MARGIN_MS);
-      }
+      // Off the call's path: if this mark is lost, the outbox relay publishes the events again (harmless).
+      void this.options.eventLog.markPublished(events.map((event) => event.seq)).catch(() => {});
       const waits = new Map<string, number>();
       for (let i = 0; i < live.length; i += 2) {
         if (live[i] !== this.instanceId) waits.set(live[i]!, Number(live[i + 1]));
       }
+      // Every live instance acknowledged, or the longest lease ran out (an instance that did not
+      // answer has stopped trusting its cache by then).
+      let leasesEnd: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         const check = () => {
           if ([...waits.keys()].every((id) => acked.has(id))) resolve();
         };
         onAck = check;
         check();
-        const longest = Math.max(0, ...waits.values());
-        setTimeout(resolve, longest + LEASE_MARGIN_MS).unref();
+        leasesEnd = setTimeout(resolve, Math.max(0, ...waits.values()) + LEASE_MARGIN_MS);
       });
+      clearTimeout(leasesEnd);
     } finally {
       this.ackWaiters.delete(announcementId);
     }
   }
 
-  /** Bumps each key in the hot set, then publishes one message for all events. */
-  private async publish(events: KeyEvent[], announcementId: string): Promise<void> {
-    for (const event of events) {
-      await this.control.keywardApplyEvent(
-        this.entryKey(event.keyId),
-        this.generationKey(event.keyId),
-        event.kind,
-        event.expiresAt ? String(event.expiresAt.getTime()) : '',
-        GENERATION_TTL_MS,
-        this.options.hotSetTtlMs,
-      );
-    }
+  /** Applies the events to the hot set and publishes them, in one script; returns the live instances. */
+  private async publish(events: KeyEvent[], announcementId: string): Promise<string[]> {
     const message: KeyEventMessage = {
       r: announcementId,
       f: this.instanceId,
       ev: events.map((event) => ({ k: event.kind, id: event.keyId, e: event.expiresAt?.getTime() ?? null })),
     };
-    await this.control.publish(this.channels.events, JSON.stringify(message));
+    const keys = [this.channels.registry, this.channels.events];
+    const args = [JSON.stringify(message), String(GENERATION_TTL_MS), String(this.options.hotSetTtlMs)];
+    for (const event of events) {
+      keys.push(this.entryKey(event.keyId), this.generationKey(event.keyId));
+      args.push(event.kind, event.expiresAt ? String(event.expiresAt.getTime()) : '');
+    }
+    return this.control.keywardAnnounce(keys.length, ...keys, ...args);
   }
 
   /**

@@ -260,8 +260,9 @@ export class KeyService {
         .where(and(eq(keyEvents.keyId, input.keyId), isNull(keyEvents.publishedAt)));
       return [...expired.filter((event) => event.keyId !== input.keyId), ...unpublished];
     });
-    await this.announce(ended);
-    return this.getKey(input.accountId, input.keyId);
+    // The view is read while the fleet is told: the commit is done, so it shows the key revoked.
+    const [view] = await Promise.all([this.getKey(input.accountId, input.keyId), this.announce(ended)]);
+    return view;
   }
 
   /**

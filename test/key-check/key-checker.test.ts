@@ -4,7 +4,8 @@ import { KeyChecker, type KeyCheck } from '../../src/key-check/key-checker.js';
 import { generateKey } from '../../src/keys/key-format.js';
 import { SecretHasher } from '../../src/keys/secret-hashing.js';
 import type { Runtime } from '../../src/runtime.js';
-import { buildTestApp, createKey, signUp, TEST_ARGON2, type TestApp } from '../helper.js';
+import { Redis } from 'ioredis';
+import { buildTestApp, createKey, signUp, TEST_ARGON2, testServices, type TestApp } from '../helper.js';
 import { eventually } from '../support/wait.js';
 
 /*
@@ -306,3 +307,36 @@ for (const mode of ['redis', 'single-instance'] as const) {
     checkerTests(t, built);
   });
 }
+
+t.test('a hot-set entry this version cannot read is not trusted: Postgres decides (regression)', async (t) => {
+  // A bug in the announce script once wrote a revoked key's status as "" into Redis, and a cold check
+  // on a recovered instance then accepted the revoked key with an empty identity.
+  const built = await buildTestApp(t, {});
+  const { apiKey, keyId, user } = await freshKey(built);
+  t.match(await built.runtime.keyChecking.checker.check(apiKey), { outcome: 'valid' }, 'checked once: hot in Redis');
+  const revoke = await built.app.inject({
+    method: 'DELETE',
+    url: `/v1/keys/${keyId}`,
+    headers: { cookie: user.cookie },
+  });
+  t.equal(revoke.statusCode, 200);
+  const redis = new Redis((await testServices()).redisUrl);
+  t.teardown(() => redis.disconnect());
+  const { checker, hasher } = countingChecker(built.runtime);
+  const digestOfTheKey = JSON.parse((await redis.get(`${built.redisPrefix}key:${keyId}`))!).d as string;
+  t.type(digestOfTheKey, 'string');
+  for (const corrupt of [
+    { d: digestOfTheKey, a: user.accountId, s: '' },
+    { d: digestOfTheKey, a: user.accountId, s: 'valid' },
+    { d: digestOfTheKey, s: 'active' },
+    'not json',
+  ]) {
+    await redis.set(
+      `${built.redisPrefix}key:${keyId}`,
+      typeof corrupt === 'string' ? corrupt : JSON.stringify(corrupt),
+    );
+    built.runtime.keyChecking.checker.cache.changed(keyId, 'expiry_scheduled', Date.now()); // forget it in memory
+    t.match(await checker.check(apiKey), { outcome: 'revoked', tier: 'postgres' }, JSON.stringify(corrupt));
+  }
+  t.ok(hasher.verifications >= 1, 'the secret was proven in Postgres');
+});
