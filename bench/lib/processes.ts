@@ -69,6 +69,23 @@ export function spawnTsx(
   };
 }
 
+/**
+ * Runs a measuring script that prints its result as one JSON line last, and
+ * returns that result; fails with the script's output if it does not.
+ */
+export async function runJsonScript<T>(
+  file: string,
+  options: { env?: Record<string, string>; execArgv?: string[]; timeoutMs?: number } = {},
+): Promise<T> {
+  const child = spawnTsx(file, options);
+  const timer = setTimeout(() => void child.stop(), options.timeoutMs ?? 120_000);
+  const [code] = (await once(child.process, 'exit')) as [number | null];
+  clearTimeout(timer);
+  const line = child.output().trim().split('\n').pop() ?? '';
+  if (code !== 0 || !line.startsWith('{')) throw new Error(`${file} failed (${code}):\n${child.output()}`);
+  return JSON.parse(line) as T;
+}
+
 /** Resolves with the first IPC message `accept` returns a value for; rejects if the child exits or time runs out. */
 export function waitForMessage<T>(
   child: Child,
