@@ -198,7 +198,7 @@ export class KeyService {
       const seconds = input.expireOldKeyInSeconds;
       if (seconds === 0) {
         // Ending the old key first frees its slot for the new one.
-        ended.push(...(await this.endKeys(tx, input.accountId, [input.keyId], 'expired', input.actor)));
+        ended.push(...(await this.expireKeys(tx, input.accountId, [input.keyId], input.actor)));
       } else if (seconds !== undefined) {
         const [scheduled] = await tx
           .update(apiKeys)
@@ -245,14 +245,13 @@ export class KeyService {
     const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
       // The account first, as every key change: locking the key row first deadlocked with a racing rotation.
       const expired = await this.lockAccountAndEndExpired(tx, input.accountId);
+      const revoked = await this.revokeIfActive(tx, input.accountId, input.keyId, input.actor);
+      if (revoked) return [...expired, revoked];
       const [row] = await tx
         .select({ revokedAt: apiKeys.revokedAt })
         .from(apiKeys)
         .where(and(eq(apiKeys.id, input.keyId), eq(apiKeys.accountId, input.accountId)));
       if (!row) throw new KeyNotFound();
-      if (!row.revokedAt) {
-        return [...expired, ...(await this.endKeys(tx, input.accountId, [input.keyId], 'revoked', input.actor))];
-      }
       // Already ended: tell the fleet again whatever about it is unpublished (that includes an expiry just above).
       const unpublished = await tx
         .select({ seq: keyEvents.seq, keyId: keyEvents.keyId, kind: keyEvents.kind, expiresAt: keyEvents.expiresAt })
@@ -309,26 +308,46 @@ export class KeyService {
    */
   private async lockAccountAndEndExpired(tx: Transaction, accountId: string): Promise<KeyEvent[]> {
     // NO KEY UPDATE: key changes of one account wait for each other, while rows that merely reference the
-    // account (a sign-in's session and audit record) need not wait for them.
-    await tx.select({ id: accounts.id }).from(accounts).where(eq(accounts.id, accountId)).for('no key update');
+    // account (a sign-in's session and audit record) need not wait for them. One statement takes the lock
+    // and finds the keys whose scheduled expiry passed (a row with a NULL id when there are none).
     const expired = await tx
       .select({ id: apiKeys.id })
-      .from(apiKeys)
-      .where(and(eq(apiKeys.accountId, accountId), isNotNull(apiKeys.slot), lte(apiKeys.expiresAt, sql`now()`)));
-    return this.endKeys(
+      .from(accounts)
+      .leftJoin(
+        apiKeys,
+        and(eq(apiKeys.accountId, accounts.id), isNotNull(apiKeys.slot), lte(apiKeys.expiresAt, sql`now()`)),
+      )
+      .where(eq(accounts.id, accountId))
+      .for('no key update', { of: accounts });
+    return this.expireKeys(
       tx,
       accountId,
-      expired.map((row) => row.id),
-      'expired',
+      expired.flatMap((row) => (row.id === null ? [] : [row.id])),
       null,
     );
   }
 
-  private async endKeys(
+  /** Revokes the key if it is this account's and active; null when it is not (missing or already ended). */
+  private async revokeIfActive(
+    tx: Transaction,
+    accountId: string,
+    keyId: string,
+    actor: Actor,
+  ): Promise<KeyEvent | null> {
+    const [row] = await tx
+      .update(apiKeys)
+      .set({ slot: null, revokedAt: sql`now()`, revokedBy: actor.userId ?? null })
+      .where(and(eq(apiKeys.id, keyId), eq(apiKeys.accountId, accountId), isNull(apiKeys.revokedAt)))
+      .returning({ expiresAt: apiKeys.expiresAt });
+    if (!row) return null;
+    return this.recordEnd(tx, accountId, keyId, 'revoked', actor, row.expiresAt);
+  }
+
+  /** Ends keys now, as expired (a scheduled expiry that passed, or a rotation with no grace period). */
+  private async expireKeys(
     tx: Transaction,
     accountId: string,
     keyIds: string[],
-    reason: 'revoked' | 'expired',
     /** null: the system (a scheduled expiry taking effect). */
     actor: Actor | null,
   ): Promise<KeyEvent[]> {
@@ -336,17 +355,26 @@ export class KeyService {
     for (const keyId of keyIds) {
       const [row] = await tx
         .update(apiKeys)
-        .set(
-          reason === 'revoked'
-            ? { slot: null, revokedAt: sql`now()`, revokedBy: actor?.userId ?? null }
-            : { slot: null, expiresAt: sql`LEAST(COALESCE(${apiKeys.expiresAt}, now()), now())` },
-        )
+        .set({ slot: null, expiresAt: sql`LEAST(COALESCE(${apiKeys.expiresAt}, now()), now())` })
         .where(eq(apiKeys.id, keyId))
         .returning({ expiresAt: apiKeys.expiresAt });
-      ended.push(await this.recordEvent(tx, accountId, keyId, reason, row!.expiresAt));
-      await recordAudit(tx, actor, { accountId, action: reason === 'revoked' ? 'key.revoked' : 'key.expired', keyId });
+      ended.push(await this.recordEnd(tx, accountId, keyId, 'expired', actor, row!.expiresAt));
     }
     return ended;
+  }
+
+  /** The event and the audit record of a key that ended. */
+  private async recordEnd(
+    tx: Transaction,
+    accountId: string,
+    keyId: string,
+    reason: 'revoked' | 'expired',
+    actor: Actor | null,
+    expiresAt: Date | null,
+  ): Promise<KeyEvent> {
+    const event = await this.recordEvent(tx, accountId, keyId, reason, expiresAt);
+    await recordAudit(tx, actor, { accountId, action: reason === 'revoked' ? 'key.revoked' : 'key.expired', keyId });
+    return event;
   }
 
   /** The event caches must hear about, written in the same transaction as the change. */
