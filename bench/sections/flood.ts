@@ -97,7 +97,9 @@ interface PhaseRun {
 const LIMITERS = {
   default: {
     spec: SERVERS.default,
-    description: 'KEYWARD_FAILED_AUTH_LIMIT=100 failed checks per 60 s per client address, then 429',
+    description:
+      'KEYWARD_FAILED_AUTH_LIMIT=100 guesses per 60 s per client, then 429 for what this instance cannot prove; ' +
+      'malformed keys never count',
   },
   off: {
     spec: SERVERS.limiterOff,
