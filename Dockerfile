@@ -17,6 +17,7 @@ RUN apt-get update \
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000
 WORKDIR /app
 COPY package.json package-lock.json ./
+# fastify is a peer dependency of the package: npm installs it here too (--omit=dev keeps peers).
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # The dashboard's static files are served from the package root, not compiled.

@@ -52,6 +52,26 @@ function loadOrCreateEmbeddedSecret(dataDir: string): string {
   return secret;
 }
 
+/**
+ * PGlite, loaded only in embedded mode. It is an optional peer dependency (~27 MB), so a service that
+ * installs keyward to check keys, or an image that runs on Postgres, does not carry it.
+ */
+async function openEmbeddedDatabase(dataDir: string | undefined): Promise<DatabaseHandle> {
+  try {
+    const { openPglite } = await import('./db/embedded-database.js');
+    return await openPglite(dataDir);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' && String(error).includes('@electric-sql/pglite')) {
+      throw new ConfigError(
+        'The embedded database needs the optional package @electric-sql/pglite: install it ' +
+          '(npm install @electric-sql/pglite), or set DATABASE_URL to run on Postgres.',
+      );
+    }
+    throw error;
+  }
+}
+
 export async function openRuntime(env: Env, log: FastifyBaseLogger, options: RuntimeOptions = {}): Promise<Runtime> {
   const cleanups: Array<() => Promise<void> | void> = [];
   const close = async () => {
@@ -70,12 +90,12 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
       if (!options.skipMigrations) await migratePostgresDatabase(env.DATABASE_URL);
     } else if (options.inMemory) {
       serverSecret = env.KEYWARD_SECRET ?? randomBytes(32).toString('base64url');
-      embedded = await (await import('./db/embedded-database.js')).openPglite(undefined);
+      embedded = await openEmbeddedDatabase(undefined);
     } else {
       const lock = EmbeddedDataLock.acquire(env.KEYWARD_DATA_DIR);
       cleanups.push(() => lock.release());
       serverSecret = env.KEYWARD_SECRET ?? loadOrCreateEmbeddedSecret(env.KEYWARD_DATA_DIR);
-      embedded = await (await import('./db/embedded-database.js')).openPglite(join(env.KEYWARD_DATA_DIR, 'pgdata'));
+      embedded = await openEmbeddedDatabase(join(env.KEYWARD_DATA_DIR, 'pgdata'));
       log.info({ dataDir: env.KEYWARD_DATA_DIR }, 'embedded database (PGlite): set DATABASE_URL for production');
     }
     if (!env.REDIS_URL) {
