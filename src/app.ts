@@ -3,9 +3,9 @@ import { STATUS_CODES } from 'node:http';
 import cookie from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify';
+import { createAuthenticator } from './core.js';
 import { dashboard } from './dashboard/dashboard-plugin.js';
-import { GENERIC_CODES } from './errors.js';
-import { REQUEST_ID_PATTERN } from './http/request-context.js';
+import { GENERIC_CODES, REQUEST_ID_PATTERN } from './errors.js';
 import { sharedSchemas } from './http/schemas.js';
 import { validatorCompiler } from './http/validation.js';
 import { apiKeyAuth } from './plugins/api-key-auth.js';
@@ -106,7 +106,7 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
     publicOrigin: runtime.env.KEYWARD_PUBLIC_ORIGIN,
   });
   await app.register(metricsPlugin, { metrics: runtime.metrics });
-  await app.register(apiKeyAuth, { keyChecking: runtime.keyChecking, metrics: runtime.metrics });
+  await app.register(apiKeyAuth, { authenticator: createAuthenticator(runtime.keyChecking, runtime.metrics) });
 
   await app.register(accountRoutes, { accounts: runtime.accounts });
   await app.register(keyRoutes, {

@@ -5,5 +5,10 @@
  *   app.get('/orders', { config: { apiKey: true } }, (request) => request.apiKey.accountId);
  *   app.get('/reports', { onRequest: app.auth([app.verifyApiKey]) }, handler);   // with @fastify/auth
  */
-export { apiKeyAuth, type ApiKeyAuthOptions, type ApiKeyIdentity } from './plugins/api-key-auth.js';
+export {
+  apiKeyAuth,
+  type ApiKeyAuthOptions,
+  type RequestAuthenticator,
+  type VerifyApiKey,
+} from './plugins/api-key-auth.js';
 export * from './index.js';

@@ -1,9 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { Actor, ClientContext } from '../services/audit.js';
 
-/** A caller's X-Request-Id that is honoured (and echoed) as is, so logs line up across the fleet. */
-export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
-
 /** Where a request came from, for the audit log. */
 export function clientOf(request: FastifyRequest): ClientContext {
   return { clientAddress: request.ip, userAgent: request.headers['user-agent'] ?? null };

@@ -1,9 +1,16 @@
 import pino from 'pino';
 import { createAuthenticator, openCore } from '../core.js';
-import { isRefusal, type ApiKeyIdentity, type Authentication } from '../key-check/api-key-authenticator.js';
+import { isRefusal, type Authentication } from '../key-check/api-key-authenticator.js';
 import { connectionEnv, type KeyCheckerOptions } from './connection.js';
 
-export type { ApiKeyIdentity };
+/**
+ * The caller a valid key identifies. (Declared here, not imported from the authenticator, so that the
+ * package's public types stay free of keyward's internals and of drizzle's types.)
+ */
+export interface ApiKeyIdentity {
+  accountId: string;
+  keyId: string;
+}
 
 /** Every way a check refuses a caller, as the `code` of its {@link KeyRefusal}. */
 export type KeyRefusalCode =

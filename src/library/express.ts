@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { envelopeCode } from '../errors.js';
-import { REQUEST_ID_PATTERN } from '../http/request-context.js';
+import { envelopeCode, REQUEST_ID_PATTERN } from '../errors.js';
 import {
   isKeyRefusal,
   type ApiKeyChecker,

@@ -1,16 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 import { createAuthenticator, openCore } from '../core.js';
-import {
-  isRefusal,
-  type ApiKeyIdentity,
-  type Authentication,
-  type KeyCheckCounter,
-} from '../key-check/api-key-authenticator.js';
-import type { KeyChecking } from '../key-check/key-checking.js';
+import type { ApiKeyIdentity } from '../library/api-key-checker.js';
 import { connectionEnv, type KeywardConnection } from '../library/connection.js';
 
-export type { ApiKeyIdentity };
+/** keyward's check as a callback-style Fastify hook. */
+export type VerifyApiKey = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
 
 /** Where the identity of a checked request is kept; `request.apiKey` reads it. */
 const identitySlot = Symbol('keyward.apiKey');
@@ -35,12 +30,27 @@ declare module 'fastify' {
      * keyward's check as a callback-style hook, for a route's own `onRequest`
      * or `onRequest: app.auth([app.verifyApiKey])` with @fastify/auth.
      */
-    verifyApiKey(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void;
+    verifyApiKey: VerifyApiKey;
   }
 }
 
-/** Either keyward's own open key checking (its server) or the connection to open it (any other service). */
-export type ApiKeyAuthOptions = { keyChecking: KeyChecking; metrics?: KeyCheckCounter } | KeywardConnection;
+/** A check's answer: the caller, or a refusal (a 401/429/503 error, with `retryAfterSeconds` on 429). */
+type Authentication = ApiKeyIdentity | (Error & { retryAfterSeconds?: number });
+
+/** The per-request decision, as keyward's ApiKeyAuthenticator makes it; a cache hit answers synchronously. */
+export interface RequestAuthenticator {
+  authenticate(
+    headerValue: unknown,
+    clientAddress: string,
+    userAgent: string | undefined,
+  ): Authentication | Promise<Authentication>;
+}
+
+/**
+ * The connection to keyward's Postgres and Redis (any service of the fleet), or an authenticator
+ * over key checking opened already (keyward's own server, which shares it with its routes).
+ */
+export type ApiKeyAuthOptions = KeywardConnection | { authenticator: RequestAuthenticator };
 
 /** Refuses a registration that would leave routes outside its reach unchecked. */
 function assertRootInstance(app: FastifyInstance): void {
@@ -53,11 +63,11 @@ function assertRootInstance(app: FastifyInstance): void {
   }
 }
 
-async function openKeyChecking(app: FastifyInstance, options: ApiKeyAuthOptions): Promise<KeyChecking> {
-  if ('keyChecking' in options) return options.keyChecking;
+async function openAuthenticator(app: FastifyInstance, options: ApiKeyAuthOptions): Promise<RequestAuthenticator> {
+  if ('authenticator' in options) return options.authenticator;
   const core = await openCore(connectionEnv(options), app.log, { serverSecret: options.secret });
   app.addHook('onClose', () => core.close());
-  return core.keyChecking;
+  return createAuthenticator(core.keyChecking);
 }
 
 /**
@@ -74,8 +84,7 @@ async function openKeyChecking(app: FastifyInstance, options: ApiKeyAuthOptions)
 export const apiKeyAuth = fp<ApiKeyAuthOptions>(
   async (app: FastifyInstance, options) => {
     assertRootInstance(app);
-    const keyChecking = await openKeyChecking(app, options);
-    const authenticator = createAuthenticator(keyChecking, 'metrics' in options ? options.metrics : undefined);
+    const authenticator = await openAuthenticator(app, options);
 
     app.decorateRequest(identitySlot, null);
     app.decorateRequest('apiKey', {
@@ -97,7 +106,7 @@ export const apiKeyAuth = fp<ApiKeyAuthOptions>(
       result: Authentication,
       done: HookHandlerDoneFunction,
     ): void {
-      if (!isRefusal(result)) {
+      if (!(result instanceof Error)) {
         request[identitySlot] = result;
         return done();
       }
@@ -105,7 +114,7 @@ export const apiKeyAuth = fp<ApiKeyAuthOptions>(
       done(result);
     }
 
-    function verifyApiKey(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    const verifyApiKey: VerifyApiKey = (request, reply, done) => {
       if (request[identitySlot]) return done(); // checked already (config and a route hook both ask)
       const result = authenticator.authenticate(
         request.headers['x-api-key'],
@@ -114,7 +123,7 @@ export const apiKeyAuth = fp<ApiKeyAuthOptions>(
       );
       if (result instanceof Promise) result.then((settled) => finish(request, reply, settled, done));
       else finish(request, reply, result, done);
-    }
+    };
     app.decorate('verifyApiKey', verifyApiKey);
 
     app.addHook('onRequest', function checkKeyRoutes(request, reply, done) {
