@@ -121,7 +121,8 @@ export const apiKeyAuth = fp<ApiKeyAuthOptions>(
         request.ip,
         request.headers['user-agent'],
       );
-      if (result instanceof Promise) result.then((settled) => finish(request, reply, settled, done));
+      // A rejection (an authenticator that throws) fails the request rather than leaving it waiting.
+      if (result instanceof Promise) result.then((settled) => finish(request, reply, settled, done), done);
       else finish(request, reply, result, done);
     };
     app.decorate('verifyApiKey', verifyApiKey);
