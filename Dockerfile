@@ -3,8 +3,6 @@
 FROM node:22-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Run by npm's postinstall: guards a postgres.js crash on a cut connection (see the script).
-COPY scripts/patch-dependencies.mjs ./scripts/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -19,7 +17,7 @@ RUN apt-get update \
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000
 WORKDIR /app
 COPY package.json package-lock.json ./
-COPY scripts/patch-dependencies.mjs ./scripts/
+# fastify is a peer dependency of the package: npm installs it here too (--omit=dev keeps peers).
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # The dashboard's static files are served from the package root, not compiled.

@@ -12,6 +12,8 @@ export default tseslint.config(
       'test-artifacts/',
       'coverage/',
       'clients/typescript/keyward.d.ts',
+      // A verbatim copy of postgres.js (plus one guard): kept byte-equal to the release, not restyled.
+      'src/db/postgres-js/',
     ],
   },
   js.configs.recommended,
@@ -53,7 +55,7 @@ export default tseslint.config(
     },
   },
   {
-    // Plain Node.js scripts (npm's postinstall, CI).
+    // Plain Node.js scripts (CI).
     files: ['scripts/**/*.mjs', '.ci/**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },

@@ -3,8 +3,9 @@ import { STATUS_CODES } from 'node:http';
 import cookie from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify';
+import { createAuthenticator } from './core.js';
 import { dashboard } from './dashboard/dashboard-plugin.js';
-import { GENERIC_CODES } from './errors.js';
+import { GENERIC_CODES, REQUEST_ID_PATTERN } from './errors.js';
 import { sharedSchemas } from './http/schemas.js';
 import { validatorCompiler } from './http/validation.js';
 import { apiKeyAuth } from './plugins/api-key-auth.js';
@@ -22,8 +23,6 @@ import type { Runtime } from './runtime.js';
 
 /** Largest request body keyward accepts; its largest legitimate body is well under 1 KiB. */
 export const BODY_LIMIT_BYTES = 16 * 1024;
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /** Log options shared by the server and tests: secrets never reach the log. */
 export const LOG_REDACT = [
@@ -47,7 +46,7 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
     // Honour a caller's X-Request-Id when it is sane, so logs line up across the fleet.
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
-      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+      return typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
     },
     // Malformed URLs and over-long path parameters fail in the router, before the error handler.
     frameworkErrors: (error, request, reply) => {
@@ -107,7 +106,7 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
     publicOrigin: runtime.env.KEYWARD_PUBLIC_ORIGIN,
   });
   await app.register(metricsPlugin, { metrics: runtime.metrics });
-  await app.register(apiKeyAuth, { keyChecking: runtime.keyChecking, metrics: runtime.metrics });
+  await app.register(apiKeyAuth, { authenticator: createAuthenticator(runtime.keyChecking, runtime.metrics) });
 
   await app.register(accountRoutes, { accounts: runtime.accounts });
   await app.register(keyRoutes, {

@@ -10,6 +10,9 @@ const OWN_CODE_PREFIX = 'KW_';
 export function envelopeCode(errorCode: string | undefined): string | undefined {
   return errorCode?.startsWith(OWN_CODE_PREFIX) ? errorCode.slice(OWN_CODE_PREFIX.length).toLowerCase() : undefined;
 }
+/** A caller's X-Request-Id that is honoured as the envelope's `requestId` (and echoed), so logs line up across the fleet. */
+export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+
 export const InvalidRequest = createError<[string]>('KW_INVALID_REQUEST', '%s', 400);
 // The errors of refused key checks carry no stack trace (the last argument): they are answered at
 // flood rates, and capturing a stack cost ~6% of CPU per refusal in a profile.

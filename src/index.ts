@@ -1,17 +1,28 @@
 /**
- * The keyward package, for the services of a fleet:
+ * `keyward`: key checking for the services of a fleet, with no web framework.
  *
- *   import { apiKeyAuth } from 'keyward';
- *   await app.register(apiKeyAuth, { databaseUrl, redisUrl, secret });
- *   app.get('/orders', { config: { apiKey: true } }, (request) => request.apiKey.accountId);
+ *   const checker = await openApiKeyChecker({ databaseUrl, redisUrl, secret });
+ *   const result = await checker.check(headerValue, clientAddress);
+ *   if (isKeyRefusal(result)) answer(result.statusCode, result.code); else serve(result.accountId);
+ *
+ * Adapters: `keyward/fastify` (plugin and decorator), `keyward/express` (middleware).
+ * keyward's own server, for embedding: `keyward/server`.
  */
 export {
-  apiKeyAuth,
-  type ApiKeyAuthConnection,
-  type ApiKeyAuthOptions,
+  isKeyRefusal,
+  openApiKeyChecker,
+  type ApiKeyChecker,
   type ApiKeyIdentity,
-} from './plugins/api-key-auth.js';
+  type KeyCheckResult,
+  type KeyRefusal,
+  type KeyRefusalCode,
+} from './library/api-key-checker.js';
+export {
+  KEY_CHECKING_SETTINGS,
+  type KeyCheckerOptions,
+  type KeyCheckingSettings,
+  type KeywardConnection,
+} from './library/connection.js';
+export { ApiKeyExpired, ApiKeyRevoked, AuthUnavailable, InvalidApiKey, TooManyFailedChecks } from './errors.js';
+export { ConfigError } from './env.js';
 export { keyPattern, parseKey, type ParsedKey } from './keys/key-format.js';
-export { buildApp } from './app.js';
-export { loadEnv, type Env } from './env.js';
-export { openRuntime, type Runtime } from './runtime.js';

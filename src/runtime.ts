@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
-import { migratePostgresDatabase, openPglite, openPostgres, type DatabaseHandle } from './db/database.js';
+import { openCore } from './core.js';
+import { migratePostgresDatabase, type DatabaseHandle } from './db/database.js';
 import { EmbeddedDataLock } from './db/embedded-lock.js';
 import { ConfigError, type Env } from './env.js';
-import { SecretHasher } from './keys/secret-hashing.js';
 import { AccountService } from './services/accounts.js';
-import { openKeyChecking, type KeyChecking } from './key-check/key-checking.js';
+import type { KeyChecking } from './key-check/key-checking.js';
 import { Metrics } from './plugins/metrics.js';
 import { AuditLog } from './services/audit.js';
 import { KeyService } from './services/keys.js';
@@ -52,13 +52,35 @@ function loadOrCreateEmbeddedSecret(dataDir: string): string {
   return secret;
 }
 
+/**
+ * PGlite, loaded only in embedded mode. It is an optional peer dependency (~27 MB), so a service that
+ * installs keyward to check keys, or an image that runs on Postgres, does not carry it.
+ */
+async function openEmbeddedDatabase(dataDir: string | undefined): Promise<DatabaseHandle> {
+  try {
+    const { openPglite } = await import('./db/embedded-database.js');
+    return await openPglite(dataDir);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' && String(error).includes('@electric-sql/pglite')) {
+      throw new ConfigError(
+        'The embedded database needs the optional package @electric-sql/pglite: install it ' +
+          '(npm install @electric-sql/pglite), or set DATABASE_URL to run on Postgres.',
+      );
+    }
+    throw error;
+  }
+}
+
 export async function openRuntime(env: Env, log: FastifyBaseLogger, options: RuntimeOptions = {}): Promise<Runtime> {
   const cleanups: Array<() => Promise<void> | void> = [];
   const close = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   };
   try {
-    let database: DatabaseHandle;
+    // Postgres is opened by the core (the same pool settings as every service that checks keys); the
+    // embedded database only here, and PGlite is loaded only then.
+    let embedded: DatabaseHandle | undefined;
     let serverSecret: string;
     if (env.DATABASE_URL) {
       if (!env.KEYWARD_SECRET) {
@@ -66,38 +88,26 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
       }
       serverSecret = env.KEYWARD_SECRET;
       if (!options.skipMigrations) await migratePostgresDatabase(env.DATABASE_URL);
-      database = openPostgres({
-        url: env.DATABASE_URL,
-        poolSize: env.DATABASE_POOL_SIZE,
-        statementTimeoutMs: 5000,
-        connectTimeoutMs: 2000,
-      });
     } else if (options.inMemory) {
       serverSecret = env.KEYWARD_SECRET ?? randomBytes(32).toString('base64url');
-      database = await openPglite(undefined);
+      embedded = await openEmbeddedDatabase(undefined);
     } else {
       const lock = EmbeddedDataLock.acquire(env.KEYWARD_DATA_DIR);
       cleanups.push(() => lock.release());
       serverSecret = env.KEYWARD_SECRET ?? loadOrCreateEmbeddedSecret(env.KEYWARD_DATA_DIR);
-      database = await openPglite(join(env.KEYWARD_DATA_DIR, 'pgdata'));
+      embedded = await openEmbeddedDatabase(join(env.KEYWARD_DATA_DIR, 'pgdata'));
       log.info({ dataDir: env.KEYWARD_DATA_DIR }, 'embedded database (PGlite): set DATABASE_URL for production');
     }
-    cleanups.push(() => database.close());
-
-    const hasher = new SecretHasher({
-      memoryKib: env.KEYWARD_ARGON2_MEMORY_KIB,
-      timeCost: env.KEYWARD_ARGON2_TIME_COST,
-      parallelism: env.KEYWARD_ARGON2_PARALLELISM,
-    });
     if (!env.REDIS_URL) {
       log.warn('single-instance mode: REDIS_URL is unset, so key cache and revocation events stay in this process');
     }
+    const core = await openCore(env, log, { serverSecret, database: embedded });
+    cleanups.push(() => core.close());
+    const { database, hasher, keyChecking } = core;
     const transactionLimits = {
       statementTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
       idleTimeoutMs: env.KEYWARD_REQUEST_TIMEOUT_MS,
     };
-    const keyChecking = await openKeyChecking(env, { db: database.db, hasher, serverSecret, log });
-    cleanups.push(() => keyChecking.close());
     const metrics = new Metrics({
       cache: keyChecking.checker.cache,
       fleet: keyChecking.fleet,

@@ -232,10 +232,13 @@ export function keepCalling(t: Test, app: KeywardApp, apiKey: string, intervalMs
  * Redis prefix with a secret of its own; `env` adds or overrides settings.
  * Stopped at the end of the test, before its database is dropped.
  */
-export async function startKeywardProcess(t: Test, env: Record<string, string> = {}): Promise<ServerProcess> {
+export async function startKeywardProcess(
+  t: Test,
+  env: Record<string, string> = {},
+): Promise<ServerProcess & { env: Record<string, string> }> {
   const databaseUrl = await createTestDatabase(t);
   const { redisUrl, prefix } = await createRedisPrefix(t);
-  const server = await startServer({
+  const serverEnv = {
     DATABASE_URL: databaseUrl,
     REDIS_URL: redisUrl,
     REDIS_KEY_PREFIX: prefix,
@@ -244,10 +247,11 @@ export async function startKeywardProcess(t: Test, env: Record<string, string> =
     LOG_LEVEL: 'info', // startServer waits for the "Server listening" line
     ...TEST_ARGON2,
     ...env,
-  });
+  };
+  const server = await startServer(serverEnv);
   // Teardowns run last-registered first: the server stops before its database is dropped.
   t.teardown(() => server.stop('SIGKILL'));
-  return server;
+  return { ...server, env: serverEnv };
 }
 
 /** One database, Redis prefix and server secret that several in-process instances share: a fleet. */

@@ -61,10 +61,9 @@ export async function describeMachine(): Promise<MachineInfo> {
       postgres: row?.server_version ?? 'unknown',
       redis: redisVersion,
       packages: Object.fromEntries(
-        ['fastify', 'autocannon', 'argon2', 'ioredis', 'postgres', 'drizzle-orm', 'tsx', 'typescript'].map((name) => [
-          name,
-          packageVersion(name),
-        ]),
+        ['fastify', 'autocannon', '@node-rs/argon2', 'ioredis', 'postgres', 'drizzle-orm', 'tsx', 'typescript'].map(
+          (name) => [name, packageVersion(name)],
+        ),
       ),
       git: {
         commit: git('rev-parse', '--short', 'HEAD') || 'unknown',

@@ -24,6 +24,32 @@ function number(value: number | undefined, digits: number): string {
   return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
+/**
+ * Measured by hand, not by this bench (installing from the registry is no
+ * benchmark): what a service of the fleet gets when it installs keyward.
+ */
+function packageSizeSection(): string {
+  return `What a service of the fleet installs: \`npm pack\` of the package, installed into an empty project with
+\`npm install --omit=dev\` and npm's defaults (npm 11.19.1, Node 20.20.2), then \`du -sh node_modules\`; packages
+counted in \`node_modules/.package-lock.json\`, keyward included. Measured by hand on 2026-12-01, not by this bench.
+
+| | before (commit 91d6f3d) | after (issue #13) |
+| --- | --- | --- |
+| tarball | 176 files, 423 kB (no \`files\` list: tests, bench, docs, sources) | 148 files, 157 kB (\`dist/src\`, \`drizzle\`, the dashboard's static files) |
+| production dependency tree | 103 MB, 115 packages | 62 MB, 101 packages |
+| install scripts run | keyward's postinstall (patched the consumer's \`postgres\`), argon2's node-gyp build, esbuild's | none |
+| TypeScript at run time | tsx and esbuild | none: compiled JavaScript |
+| with \`--ignore-scripts\` | postgres left unpatched; importing argon2 segfaults (exit 139) | the same tree, works |
+
+What left the tree: tsx and esbuild (development only now), PGlite (27 MB; an optional peer, loaded only by the
+server's embedded mode), argon2 and its build helpers (replaced by @node-rs/argon2, one prebuilt binary per
+platform). fastify is a peer dependency now: a Fastify service shares its own (npm installs one where there is none,
+3.9 MB of this tree). Still installed, for keyward's own server, but never loaded by \`keyward\`, \`keyward/fastify\`
+or \`keyward/express\`: @fastify/swagger and swagger-ui, @fastify/cookie, prom-client
+(test/package/packed-library.test.ts deletes them from its install before running a Fastify and an Express service).
+`;
+}
+
 /** "median [min–max] (n)" */
 function spread(summary: Summary | undefined, digits: number, unit = ''): string {
   if (!summary || summary.n === 0) return '–';
@@ -624,6 +650,9 @@ ${memorySection(results)}
 
 ${usageSection(results)}
 
+## 7. Installed size of the package
+
+${packageSizeSection()}
 ## Peers (their figures, not measured here)
 
 ${peersSection()}

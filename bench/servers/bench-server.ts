@@ -18,7 +18,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction } from 'fastify';
 import { Redis } from 'ioredis';
-import { apiKeyAuth } from '../../src/index.js';
+import { apiKeyAuth } from '../../src/fastify.js';
 import { SecretHasher } from '../../src/keys/secret-hashing.js';
 
 export interface BenchServerConfig {

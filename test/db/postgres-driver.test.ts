@@ -1,3 +1,6 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import t from 'tap';
 import type { Test } from 'tap';
@@ -11,9 +14,31 @@ import { sleep } from '../support/wait.js';
  * (setImmediate). When the connection closed in between, as when Postgres is
  * cut inside a transaction and the driver sends ROLLBACK, that write threw an
  * uncaught TypeError and killed the process (porsager/postgres#1154, #1208).
- * scripts/patch-dependencies.mjs guards it at install; these tests hold the
- * guard to account through a TcpProxy that cuts our own database.
+ * keyward opens its pools with a copy of the driver that guards it
+ * (src/db/postgres-js/README.md); these tests hold the guard to account
+ * through a TcpProxy that cuts our own database, and keep the copy equal to
+ * the installed release but for the guard.
  */
+
+const VENDORED_DIR = fileURLToPath(new URL('../../src/db/postgres-js/', import.meta.url));
+const GUARD = /^ *\/\/ keyward guard begin[^\n]*\n[\s\S]*?^ *\/\/ keyward guard end\n/m;
+
+t.test('the vendored driver is the installed postgres release plus the guard, nothing else', async (t) => {
+  const installedDir = fileURLToPath(new URL('../../node_modules/postgres/src/', import.meta.url));
+  const installed = readdirSync(installedDir).filter((name) => name.endsWith('.js'));
+  const vendored = readdirSync(VENDORED_DIR).filter((name) => name.endsWith('.js'));
+  t.same(vendored.sort(), installed.sort(), 'the same files');
+  for (const name of installed) {
+    const copy = readFileSync(join(VENDORED_DIR, name), 'utf8');
+    const expected = readFileSync(join(installedDir, name), 'utf8');
+    if (name === 'connection.js') {
+      t.match(copy, GUARD, 'connection.js has the guard');
+      t.equal(copy.replace(GUARD, ''), expected, 'connection.js: only the guard differs');
+    } else {
+      t.equal(copy, expected, `${name}: unchanged`);
+    }
+  }
+});
 
 async function proxiedDatabase(t: Test) {
   const databaseUrl = await createTestDatabase(t);

@@ -12,15 +12,28 @@ export interface ServerProcess {
 }
 
 /** Starts `src/server.ts` as a real process, as `npm start` does, on a free port. */
-export async function startServer(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', ...env },
+export function startServer(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
+  return startProcess({ args: ['--import', 'tsx', 'src/server.ts'], cwd: ROOT, env, timeoutMs });
+}
+
+/**
+ * Starts `node <args>` in `cwd` with PORT=0 and HOST=127.0.0.1 (plus `env`), and
+ * resolves once it prints Fastify's "Server listening at <url>" line.
+ */
+export async function startProcess(options: {
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  timeoutMs?: number;
+}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, options.args, {
+    cwd: options.cwd,
+    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), timeoutMs);
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), options.timeoutMs ?? 30_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
