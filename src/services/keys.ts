@@ -353,12 +353,14 @@ export class KeyService {
   ): Promise<KeyEvent[]> {
     const ended: KeyEvent[] = [];
     for (const keyId of keyIds) {
+      // `slot IS NOT NULL` is checked on the row as it is now: the ids may come from a statement that waited
+      // for the account lock while another instance ended these very keys (its join read the older rows).
       const [row] = await tx
         .update(apiKeys)
         .set({ slot: null, expiresAt: sql`LEAST(COALESCE(${apiKeys.expiresAt}, now()), now())` })
-        .where(eq(apiKeys.id, keyId))
+        .where(and(eq(apiKeys.id, keyId), isNotNull(apiKeys.slot)))
         .returning({ expiresAt: apiKeys.expiresAt });
-      ended.push(await this.recordEnd(tx, accountId, keyId, 'expired', actor, row!.expiresAt));
+      if (row) ended.push(await this.recordEnd(tx, accountId, keyId, 'expired', actor, row.expiresAt));
     }
     return ended;
   }
