@@ -4,9 +4,10 @@ import cookie from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { dashboard } from './dashboard/dashboard-plugin.js';
-import { GENERIC_CODES } from './errors.js';
+import { GENERIC_CODES, InvalidRequest } from './errors.js';
 import { sharedSchemas } from './http/schemas.js';
-import { validatorCompiler } from './http/validation.js';
+import { requestLogSerializer } from './http/log-redaction.js';
+import { hasLoneSurrogate, validatorCompiler } from './http/validation.js';
 import { apiKeyAuth } from './plugins/api-key-auth.js';
 import { errorHandler } from './plugins/error-handler.js';
 import { metricsPlugin } from './plugins/metrics.js';
@@ -37,9 +38,15 @@ function trustHops(hops: number) {
   return (_address: string, hop: number) => hop < hops;
 }
 
+/** The logger's options with the request serializer that keeps credentials in URLs out of the log. */
+function redactingLogger(logger: FastifyServerOptions['logger'], keyPrefix: string): FastifyServerOptions['logger'] {
+  if (typeof logger !== 'object') return logger;
+  return { ...logger, serializers: { ...logger.serializers, req: requestLogSerializer(keyPrefix) } };
+}
+
 export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['logger'] = false) {
   const app = Fastify({
-    logger,
+    logger: redactingLogger(logger, runtime.env.KEYWARD_KEY_PREFIX),
     bodyLimit: BODY_LIMIT_BYTES,
     // Behind N load balancers, the client address is the Nth from the right in X-Forwarded-For.
     // (false when there are none: request.ip is then the socket address, with no per-request parsing).
@@ -90,9 +97,14 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
     reply.header('x-request-id', request.id);
     done();
   });
-  // A POST with no body (e.g. "generate a key" with no name) validates as an empty object.
+  // Every body is JSON: without this parser a text/plain body would reach the schema instead of a 415.
+  app.removeContentTypeParser('text/plain');
   app.addHook('preValidation', (request, _reply, done) => {
+    // A POST with no body (e.g. "generate a key" with no name) validates as an empty object.
     if (request.body === undefined && request.method === 'POST') request.body = {};
+    else if (hasLoneSurrogate(request.body)) {
+      return done(new InvalidRequest('The request body contains a lone UTF-16 surrogate (such as \\ud800).'));
+    }
     done();
   });
   for (const schema of sharedSchemas) app.addSchema(schema);

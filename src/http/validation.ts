@@ -18,3 +18,18 @@ export function validatorCompiler(): FastifySchemaCompiler<object> {
   const urlParts = makeAjv({ coerceTypes: true });
   return ({ schema, httpPart }) => (httpPart === 'body' ? bodies : urlParts).compile(schema);
 }
+
+// In a `u` regex a lone surrogate is a code point of its own (paired ones form another), so this finds
+// exactly the UTF-16 that has no UTF-8 form: Postgres cannot store it and refuses the statement.
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/** Whether any string (or property name) in a parsed JSON value holds a lone UTF-16 surrogate such as "\ud800". */
+export function hasLoneSurrogate(value: unknown): boolean {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value);
+  if (typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) return value.some(hasLoneSurrogate);
+  for (const [name, member] of Object.entries(value)) {
+    if (LONE_SURROGATE.test(name) || hasLoneSurrogate(member)) return true;
+  }
+  return false;
+}
