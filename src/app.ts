@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
 import cookie from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify';
@@ -7,7 +6,9 @@ import { dashboard } from './dashboard/dashboard-plugin.js';
 import { GENERIC_CODES, InvalidRequest } from './errors.js';
 import { sharedSchemas } from './http/schemas.js';
 import { requestLogSerializer } from './http/log-redaction.js';
-import { hasLoneSurrogate, validatorCompiler } from './http/validation.js';
+import { answerClientError, answerUnknownExpectation } from './http/raw-answers.js';
+import { httpServerOptions } from './http/server-options.js';
+import { hasLoneSurrogate, hostHeaderProblem, validatorCompiler } from './http/validation.js';
 import { apiKeyAuth } from './plugins/api-key-auth.js';
 import { errorHandler } from './plugins/error-handler.js';
 import { metricsPlugin } from './plugins/metrics.js';
@@ -65,18 +66,8 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
         .header('x-request-id', request.id)
         .send({ error: { code, message: error.message, requestId: request.id } });
     },
-    // Requests Node's HTTP parser refuses (headers too large, malformed) get the envelope too.
-    clientErrorHandler: (error, socket) => {
-      if (!socket.writable) return;
-      const status = (error as { code?: string }).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      const requestId = randomUUID();
-      const message = status === 431 ? 'The request headers are too large.' : 'Malformed HTTP request.';
-      const body = JSON.stringify({ error: { code: GENERIC_CODES[status], message, requestId } });
-      socket.end(
-        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
-      );
-    },
+    clientErrorHandler: answerClientError,
+    ...httpServerOptions(runtime.env),
     // Fastify's own wording, except that an unknown property is named: "body must NOT have additional
     // properties" alone leaves the caller guessing which one.
     schemaErrorFormatter: (errors, dataVar) =>
@@ -91,10 +82,14 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
       ),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  app.server.maxConnections = runtime.env.KEYWARD_HTTP_MAX_CONNECTIONS;
+  app.server.on('checkExpectation', answerUnknownExpectation);
   app.setValidatorCompiler(validatorCompiler());
   // Callback-style hooks: they run on every request, and an async one costs a promise each time.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    const hostProblem = hostHeaderProblem(request.raw);
+    if (hostProblem !== undefined) return done(new InvalidRequest(hostProblem));
     done();
   });
   // Every body is JSON: without this parser a text/plain body would reach the schema instead of a 415.

@@ -112,6 +112,25 @@ export const EnvSchema = Type.Object({
   KEYWARD_MAINTENANCE_INTERVAL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
   /** Longest grace period a rotation may give the old key, in seconds (default 30 days). */
   KEYWARD_MAX_ROTATION_GRACE_SECONDS: Type.Integer({ minimum: 0, maximum: 31_536_000, default: 2_592_000 }),
+
+  // HTTP connections (issue #15): bounds on slow and idle clients, so none holds a connection for long.
+  /**
+   * Longest a client may take to send a request's headers, in milliseconds; then 408 and the connection
+   * closes. Node's default (60 s, checked every 30 s) let a half-sent header hold a connection ~80 s.
+   */
+  KEYWARD_HTTP_HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 300_000, default: 10_000 }),
+  /**
+   * Longest a client may take to send a whole request (headers and body), in milliseconds; then 408. At
+   * least KEYWARD_HTTP_HEADERS_TIMEOUT_MS. keyward's bodies are under 16 KiB: any client sends one in far less.
+   */
+  KEYWARD_HTTP_RECEIVE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 300_000, default: 15_000 }),
+  /**
+   * How long an idle keep-alive connection stays open, in milliseconds. Longer than the usual load balancer
+   * idle timeout (60 s), so the balancer closes first and never sends a request on a connection being closed.
+   */
+  KEYWARD_HTTP_KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 72_000 }),
+  /** Most open HTTP connections per instance; connections beyond it are closed at once. */
+  KEYWARD_HTTP_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000 }),
 });
 
 export type Env = Static<typeof EnvSchema>;

@@ -89,8 +89,10 @@ export const GENERIC_CODES: Record<number, string> = {
   413: 'payload_too_large',
   414: 'uri_too_long',
   415: 'unsupported_media_type',
+  417: 'expectation_failed',
   429: 'rate_limited',
   431: 'headers_too_large',
+  499: 'client_closed_request',
   500: 'internal_error',
   503: 'service_unavailable',
 };

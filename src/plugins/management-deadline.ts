@@ -44,6 +44,16 @@ export const managementDeadline = fp<{ timeoutMs: number }>(
     async function startDeadline(request: FastifyRequest, reply: FastifyReply): Promise<void> {
       request.deadline = new RequestDeadline(timeoutMs, () => {
         if (reply.sent) return;
+        if (!request.raw.complete) {
+          // The body is still arriving: the client is slow, the database has not even been asked.
+          request.log.info({ timeoutMs }, 'request body not received before the deadline');
+          const message = 'The request body was not received in time.';
+          void reply
+            .code(408)
+            .header('connection', 'close')
+            .send({ error: { code: 'request_timeout', message, requestId: request.id } });
+          return;
+        }
         const { code, message } = { code: 'service_unavailable', message: new ServiceUnavailable().message };
         void reply.code(503).send({ error: { code, message, requestId: request.id } });
       });

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { pingDatabase, type Database } from '../db/database.js';
+import { CLIENT_CLOSED_REQUEST } from './error-handler.js';
 import type { FleetSync } from '../key-check/fleet-sync.js';
 import type { CheckTier, ColdCheckObserver, KeyCheck } from '../key-check/key-checker.js';
 import type { KeyEvent } from '../key-check/fleet-sync.js';
@@ -136,6 +137,11 @@ export const metricsPlugin = fp<{ metrics: Metrics }>(
   async (app: FastifyInstance, { metrics }) => {
     app.addHook('onResponse', (request, reply, done) => {
       metrics.countRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode);
+      done();
+    });
+    // A request whose client went away gets no response to count: counted as such, apart from failures.
+    app.addHook('onRequestAbort', (request, done) => {
+      metrics.countRequest(request.method, request.routeOptions.url ?? 'unmatched', CLIENT_CLOSED_REQUEST);
       done();
     });
     app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {

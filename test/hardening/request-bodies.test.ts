@@ -77,6 +77,12 @@ t.test('a lone surrogate in any text field is a 400 in the envelope, and stores 
   t.equal(nested.statusCode, 400, 'in a nested value: 400');
   t.same(diff(before, await fingerprint.take()), [], 'nothing stored');
 
+  // Regression: the surrogate check once recursed, and a 16 KiB body nested 8000 deep overflowed the stack (500).
+  for (const deep of ['['.repeat(8000) + ']'.repeat(8000), '{"a":'.repeat(2500) + '"\\ud800"' + '}'.repeat(2500)]) {
+    const response = await post(`${baseUrl}/v1/keys`, deep, session);
+    t.equal(response.statusCode, 400, `nested ${deep.length} characters deep: 400, not a stack overflow`);
+  }
+
   const paired = await post(`${baseUrl}/v1/signup`, withRaw(signup, 'accountName', 'Caf\\u00e9 \\ud83d\\ude00'), {
     'content-type': 'application/json',
   });
