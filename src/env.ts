@@ -42,7 +42,7 @@ export const EnvSchema = Type.Object({
   KEYWARD_SIGNUP: Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open' }),
   /** Lifetime of a dashboard session, in seconds. */
   KEYWARD_SESSION_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 2_592_000, default: 43_200 }),
-  /** Mark the session cookie `Secure`. Unset: on with DATABASE_URL, off in embedded mode. */
+  /** Mark the session cookie `Secure`. Unset: on with DATABASE_URL or NODE_ENV=production, else off. */
   KEYWARD_COOKIE_SECURE: Type.Optional(Type.Boolean()),
   /** argon2id memory cost in KiB for key secrets and passwords (OWASP: 19456). */
   KEYWARD_ARGON2_MEMORY_KIB: Type.Integer({ minimum: 1024, maximum: 4_194_304, default: 19_456 }),
@@ -113,6 +113,11 @@ export const EnvSchema = Type.Object({
   /** Longest grace period a rotation may give the old key, in seconds (default 30 days). */
   KEYWARD_MAX_ROTATION_GRACE_SECONDS: Type.Integer({ minimum: 0, maximum: 31_536_000, default: 2_592_000 }),
 
+  /**
+   * `production` makes the session cookie Secure (and `__Host-` prefixed) whatever the database, unless
+   * KEYWARD_COOKIE_SECURE says otherwise.
+   */
+  NODE_ENV: Type.Optional(Type.String()),
   // HTTP connections (issue #15): bounds on slow and idle clients, so none holds a connection for long.
   /**
    * Longest a client may take to send a request's headers, in milliseconds; then 408 and the connection

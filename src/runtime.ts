@@ -128,7 +128,7 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
       env,
       databaseMode: env.DATABASE_URL ? 'postgres' : 'embedded',
       fleetMode: env.REDIS_URL ? 'redis' : 'single-instance',
-      cookieSecure: env.KEYWARD_COOKIE_SECURE ?? Boolean(env.DATABASE_URL),
+      cookieSecure: env.KEYWARD_COOKIE_SECURE ?? (Boolean(env.DATABASE_URL) || env.NODE_ENV === 'production'),
       serverSecret,
       database,
       accounts: new AccountService(

@@ -134,6 +134,8 @@ export async function buildTestApp(
   const env: Record<string, string> = {
     ...TEST_ARGON2,
     KEYWARD_SECRET: randomBytes(32).toString('base64url'),
+    // The plain cookie name, as startKeywardProcess; tests of the Secure __Host- cookie set it to true.
+    KEYWARD_COOKIE_SECURE: 'false',
     LOG_LEVEL: 'info',
   };
   let databaseUrl: string | undefined;
@@ -288,6 +290,7 @@ export async function startFleetInstance(
       REDIS_URL: fleet.redisUrl,
       REDIS_KEY_PREFIX: fleet.redisPrefix,
       KEYWARD_SECRET: fleet.secret,
+      KEYWARD_COOKIE_SECURE: 'false',
       ...env,
     }),
     pino({ level: 'info', redact: LOG_REDACT }, stream),

@@ -60,7 +60,11 @@ t.test('list-keys and revoke-key print hostile key names escaped', async (t) => 
     for (const name of names) revokable.push((await createKey(app, user.cookie, name)).apiKey);
     const listed = await cli(['list-keys', user.email], env);
     t.equal(listed.code, 0, `list-keys exits 0`);
-    t.notMatch(listed.output, CONTROL_BYTES, `list-keys, names ${index} and ${index + 1}: no control character printed`);
+    t.notMatch(
+      listed.output,
+      CONTROL_BYTES,
+      `list-keys, names ${index} and ${index + 1}: no control character printed`,
+    );
     t.equal(listed.output.trimEnd().split('\n').length, 1 + names.length, 'a header and one line per key');
     if (index === 0)
       t.match(listed.output, /\\x1b\[2J\\x1b\[Hcleared/, 'an escape is shown as text, for the operator to see');
