@@ -113,7 +113,7 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
     cookieSecure: runtime.cookieSecure,
     publicOrigin: runtime.env.KEYWARD_PUBLIC_ORIGIN,
   });
-  await app.register(metricsPlugin, { metrics: runtime.metrics });
+  await app.register(metricsPlugin, { metrics: runtime.metrics, token: runtime.env.KEYWARD_METRICS_TOKEN });
   await app.register(apiKeyAuth, { keyChecking: runtime.keyChecking, metrics: runtime.metrics });
 
   await app.register(accountRoutes, { accounts: runtime.accounts });

@@ -134,6 +134,17 @@ export const EnvSchema = Type.Object({
    * idle timeout (60 s), so the balancer closes first and never sends a request on a connection being closed.
    */
   KEYWARD_HTTP_KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 72_000 }),
+  /**
+   * Port of a separate listener (on HOST) that serves only `GET /metrics`, for Prometheus; keep it off the
+   * load balancer. Unset: no such listener. `0` picks a free port (the log says which).
+   */
+  KEYWARD_METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  /**
+   * Bearer token Prometheus sends (`Authorization: Bearer …`) for `/metrics`. Set: required on the metrics
+   * listener, and `/metrics` is also served on the API port to holders of it. Unset: `/metrics` is not on
+   * the API port at all (it tells anyone the traffic, check outcomes and fleet state).
+   */
+  KEYWARD_METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   /** Most open HTTP connections per instance; connections beyond it are closed at once. */
   KEYWARD_HTTP_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000 }),
 });
@@ -159,7 +170,8 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
   if (problems.length > 0) {
     const lines = problems.map((problem) => {
       const name = problem.path.replace(/^\//, '');
-      const shown = name === 'KEYWARD_SECRET' || name.endsWith('_URL') ? '(hidden)' : JSON.stringify(raw[name]);
+      const secret = ['KEYWARD_SECRET', 'KEYWARD_METRICS_TOKEN'].includes(name) || name.endsWith('_URL');
+      const shown = secret ? '(hidden)' : JSON.stringify(raw[name]);
       return `  ${name}=${shown}: ${problem.message}`;
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);

@@ -71,6 +71,11 @@ export const TooManySignInFailures = createError(
   'Too many failed sign-ins. Retry after the time in the Retry-After header.',
   429,
 );
+export const MetricsTokenRequired = createError(
+  'KW_METRICS_TOKEN_REQUIRED',
+  'GET /metrics needs the header Authorization: Bearer <KEYWARD_METRICS_TOKEN>.',
+  401,
+);
 export const ServiceUnavailable = createError(
   'KW_SERVICE_UNAVAILABLE',
   'keyward cannot reach its database right now. Nothing was changed; retry shortly.',
