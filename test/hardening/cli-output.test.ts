@@ -3,30 +3,11 @@
  * command. Names holding ESC sequences, BEL, CR, LF, C1 controls or bidi overrides are shown escaped, so they
  * can neither drive the terminal nor forge a line of the command's output.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { buildTestApp, createKey, signUp, TEST_ARGON2 } from '../helper.js';
+import { createKey, signUp } from '../helper.js';
+import { appWithCliEnv, runCli } from '../process/cli-process.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/** Runs the keyward command; its stdout and stderr exactly as a terminal would receive them. */
-async function cli(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('latin1')));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('latin1')));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  const [code] = await once(child, 'exit');
-  clearTimeout(timer);
-  return { code: code as number | null, output };
-}
+const cli = (args: string[], env: Record<string, string>) => runCli(args, env, 'latin1');
 
 /** Bytes a terminal acts on, other than the newlines that end the command's own lines (UTF-8 bytes of U+202E etc. included). */
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
@@ -43,15 +24,7 @@ const HOSTILE_NAMES = [
 ];
 
 t.test('list-keys and revoke-key print hostile key names escaped', async (t) => {
-  const secret = randomBytes(32).toString('base64url');
-  const { app, runtime } = await buildTestApp(t, { env: { KEYWARD_SECRET: secret } });
-  const env = {
-    ...TEST_ARGON2,
-    DATABASE_URL: runtime.env.DATABASE_URL!,
-    REDIS_URL: runtime.env.REDIS_URL!,
-    REDIS_KEY_PREFIX: runtime.env.REDIS_KEY_PREFIX,
-    KEYWARD_SECRET: secret,
-  };
+  const { app, env } = await appWithCliEnv(t);
   // Two hostile names per account (its two keys), each account listed once; one CLI run costs seconds.
   const revokable: string[] = [];
   for (let index = 0; index < HOSTILE_NAMES.length; index += 2) {
