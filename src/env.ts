@@ -145,6 +145,13 @@ export const EnvSchema = Type.Object({
    * the API port at all (it tells anyone the traffic, check outcomes and fleet state).
    */
   KEYWARD_METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  /**
+   * Sign-up attempts allowed per client address per window, across the fleet, successful or not; then 429.
+   * Each costs an argon2 hash and tells whether an email is registered, so neither may be unlimited.
+   */
+  KEYWARD_SIGNUP_ADDRESS_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20 }),
+  /** The window of KEYWARD_SIGNUP_ADDRESS_LIMIT, in seconds. */
+  KEYWARD_SIGNUP_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 3600 }),
   /** Most open HTTP connections per instance; connections beyond it are closed at once. */
   KEYWARD_HTTP_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000 }),
 });

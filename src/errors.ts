@@ -76,6 +76,11 @@ export const MetricsTokenRequired = createError(
   'GET /metrics needs the header Authorization: Bearer <KEYWARD_METRICS_TOKEN>.',
   401,
 );
+export const TooManySignUps = createError(
+  'KW_RATE_LIMITED',
+  'Too many sign-ups from this address. Retry after the time in the Retry-After header.',
+  429,
+);
 export const ServiceUnavailable = createError(
   'KW_SERVICE_UNAVAILABLE',
   'keyward cannot reach its database right now. Nothing was changed; retry shortly.',

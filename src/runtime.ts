@@ -150,6 +150,12 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
             'per-client',
           ),
         },
+        keyChecking.limiter(
+          'signup-address',
+          env.KEYWARD_SIGNUP_ADDRESS_LIMIT,
+          env.KEYWARD_SIGNUP_WINDOW_SECONDS,
+          'per-client',
+        ),
       ),
       keys,
       keyChecking,
