@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
 import cookie from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { createAuthenticator } from './core.js';
 import { dashboard } from './dashboard/dashboard-plugin.js';
-import { GENERIC_CODES, REQUEST_ID_PATTERN } from './errors.js';
+import { GENERIC_CODES, InvalidRequest, REQUEST_ID_PATTERN } from './errors.js';
 import { sharedSchemas } from './http/schemas.js';
-import { validatorCompiler } from './http/validation.js';
+import { requestLogSerializer } from './http/log-redaction.js';
+import { answerClientError, answerUnknownExpectation } from './http/raw-answers.js';
+import { httpServerOptions } from './http/server-options.js';
+import { hasLoneSurrogate, hostHeaderProblem, validatorCompiler } from './http/validation.js';
 import { apiKeyAuth } from './plugins/api-key-auth.js';
 import { errorHandler } from './plugins/error-handler.js';
 import { metricsPlugin } from './plugins/metrics.js';
@@ -36,9 +38,15 @@ function trustHops(hops: number) {
   return (_address: string, hop: number) => hop < hops;
 }
 
+/** The logger's options with the request serializer that keeps credentials in URLs out of the log. */
+function redactingLogger(logger: FastifyServerOptions['logger'], keyPrefix: string): FastifyServerOptions['logger'] {
+  if (typeof logger !== 'object') return logger;
+  return { ...logger, serializers: { ...logger.serializers, req: requestLogSerializer(keyPrefix) } };
+}
+
 export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['logger'] = false) {
   const app = Fastify({
-    logger,
+    logger: redactingLogger(logger, runtime.env.KEYWARD_KEY_PREFIX),
     bodyLimit: BODY_LIMIT_BYTES,
     // Behind N load balancers, the client address is the Nth from the right in X-Forwarded-For.
     // (false when there are none: request.ip is then the socket address, with no per-request parsing).
@@ -57,18 +65,8 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
         .header('x-request-id', request.id)
         .send({ error: { code, message: error.message, requestId: request.id } });
     },
-    // Requests Node's HTTP parser refuses (headers too large, malformed) get the envelope too.
-    clientErrorHandler: (error, socket) => {
-      if (!socket.writable) return;
-      const status = (error as { code?: string }).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      const requestId = randomUUID();
-      const message = status === 431 ? 'The request headers are too large.' : 'Malformed HTTP request.';
-      const body = JSON.stringify({ error: { code: GENERIC_CODES[status], message, requestId } });
-      socket.end(
-        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
-      );
-    },
+    clientErrorHandler: answerClientError,
+    ...httpServerOptions(runtime.env),
     // Fastify's own wording, except that an unknown property is named: "body must NOT have additional
     // properties" alone leaves the caller guessing which one.
     schemaErrorFormatter: (errors, dataVar) =>
@@ -83,15 +81,24 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
       ),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  app.server.maxConnections = runtime.env.KEYWARD_HTTP_MAX_CONNECTIONS;
+  app.server.on('checkExpectation', answerUnknownExpectation);
   app.setValidatorCompiler(validatorCompiler());
   // Callback-style hooks: they run on every request, and an async one costs a promise each time.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    const hostProblem = hostHeaderProblem(request.raw);
+    if (hostProblem !== undefined) return done(new InvalidRequest(hostProblem));
     done();
   });
-  // A POST with no body (e.g. "generate a key" with no name) validates as an empty object.
+  // Every body is JSON: without this parser a text/plain body would reach the schema instead of a 415.
+  app.removeContentTypeParser('text/plain');
   app.addHook('preValidation', (request, _reply, done) => {
+    // A POST with no body (e.g. "generate a key" with no name) validates as an empty object.
     if (request.body === undefined && request.method === 'POST') request.body = {};
+    else if (hasLoneSurrogate(request.body)) {
+      return done(new InvalidRequest('The request body contains a lone UTF-16 surrogate (such as \\ud800).'));
+    }
     done();
   });
   for (const schema of sharedSchemas) app.addSchema(schema);
@@ -105,7 +112,7 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
     cookieSecure: runtime.cookieSecure,
     publicOrigin: runtime.env.KEYWARD_PUBLIC_ORIGIN,
   });
-  await app.register(metricsPlugin, { metrics: runtime.metrics });
+  await app.register(metricsPlugin, { metrics: runtime.metrics, token: runtime.env.KEYWARD_METRICS_TOKEN });
   await app.register(apiKeyAuth, { authenticator: createAuthenticator(runtime.keyChecking, runtime.metrics) });
 
   await app.register(accountRoutes, { accounts: runtime.accounts });

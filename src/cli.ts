@@ -26,6 +26,38 @@ const USAGE = `usage: keyward <command> [arguments]
 
 Configuration comes from the same environment variables as the server (see README).`;
 
+/**
+ * Control characters that a terminal obeys (C0 such as ESC, BEL, CR, LF; DEL; C1) and Unicode controls that
+ * reorder or break what is shown (bidi overrides and isolates, line and paragraph separators).
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const TERMINAL_CONTROLS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text as an operator's terminal may show it: key names and emails are customer text, and a name holding
+ * ESC sequences or a CR could clear the screen, retitle the window or forge a line of this command's output.
+ */
+function printable(text: string): string {
+  return text.replace(TERMINAL_CONTROLS, (char) => {
+    const code = char.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** Rows as aligned columns, every cell printable (console.table leaves bidi controls as they are). */
+function printTable(rows: Array<Record<string, string | number>>): void {
+  const columns = Object.keys(rows[0]!);
+  const cells = [columns, ...rows.map((row) => columns.map((column) => printable(String(row[column]))))];
+  const widths = columns.map((_, index) => Math.max(...cells.map((line) => line[index]!.length)));
+  for (const line of cells)
+    console.log(
+      line
+        .map((cell, index) => cell.padEnd(widths[index]!))
+        .join('  ')
+        .trimEnd(),
+    );
+}
+
 /** Operators act from the command line: recorded in the audit log as cli:<os user>. */
 function operator(): Actor {
   return { userId: null, email: `cli:${userInfo().username}`, clientAddress: 'local', userAgent: 'keyward-cli' };
@@ -49,7 +81,9 @@ async function revokeKey(argument: string | undefined): Promise<void> {
     const keyId = parsed ? parsed.keyId : argument;
     const accountId = await runtime.keys.accountOfKey(keyId, parsed?.fullKey);
     const key = await runtime.keys.revokeKey({ accountId, actor: operator(), keyId });
-    console.log(`revoked ${key.hint} (${key.name}) of account ${accountId}: refused by every instance from now on`);
+    console.log(
+      printable(`revoked ${key.hint} (${key.name}) of account ${accountId}: refused by every instance from now on`),
+    );
   });
 }
 
@@ -57,7 +91,7 @@ async function listKeys(argument: string | undefined): Promise<void> {
   if (!argument) throw new ConfigError('list-keys needs an email or an account id');
   await withRuntime(async (runtime) => {
     const accountId = await runtime.accounts.findAccountId(argument);
-    if (!accountId) throw new ConfigError(`no account for ${argument}`);
+    if (!accountId) throw new ConfigError(printable(`no account for ${argument}`));
     const rows = (await runtime.keys.listKeys(accountId)).map((key) => ({
       id: key.id,
       name: key.name,
@@ -69,7 +103,7 @@ async function listKeys(argument: string | undefined): Promise<void> {
       'refused 24h': key.rejectedLast24h,
     }));
     if (rows.length === 0) console.log('no keys');
-    else console.table(rows);
+    else printTable(rows);
   });
 }
 
@@ -83,7 +117,7 @@ async function createAccount(args: string[]): Promise<void> {
       { email: values.email!, password, accountName: values.name! },
       { clientAddress: 'local', userAgent: 'keyward-cli' },
     );
-    console.log(`created account ${session.user.accountId} with user ${session.user.email}`);
+    console.log(printable(`created account ${session.user.accountId} with user ${session.user.email}`));
     if (!given) console.log(`password (shown once): ${password}`);
   });
 }
@@ -113,7 +147,7 @@ async function main(argv: string[]): Promise<void> {
       console.log(USAGE);
       return;
     default:
-      console.error(`unknown command: ${command}\n\n${USAGE}`);
+      console.error(`unknown command: ${printable(command)}\n\n${USAGE}`);
       process.exit(2);
   }
 }

@@ -42,7 +42,7 @@ export const EnvSchema = Type.Object({
   KEYWARD_SIGNUP: Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open' }),
   /** Lifetime of a dashboard session, in seconds. */
   KEYWARD_SESSION_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 2_592_000, default: 43_200 }),
-  /** Mark the session cookie `Secure`. Unset: on with DATABASE_URL, off in embedded mode. */
+  /** Mark the session cookie `Secure`. Unset: on with DATABASE_URL or NODE_ENV=production, else off. */
   KEYWARD_COOKIE_SECURE: Type.Optional(Type.Boolean()),
   /** argon2id memory cost in KiB for key secrets and passwords (OWASP: 19456). */
   KEYWARD_ARGON2_MEMORY_KIB: Type.Integer({ minimum: 1024, maximum: 4_194_304, default: 19_456 }),
@@ -112,6 +112,48 @@ export const EnvSchema = Type.Object({
   KEYWARD_MAINTENANCE_INTERVAL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
   /** Longest grace period a rotation may give the old key, in seconds (default 30 days). */
   KEYWARD_MAX_ROTATION_GRACE_SECONDS: Type.Integer({ minimum: 0, maximum: 31_536_000, default: 2_592_000 }),
+
+  /**
+   * `production` makes the session cookie Secure (and `__Host-` prefixed) whatever the database, unless
+   * KEYWARD_COOKIE_SECURE says otherwise.
+   */
+  NODE_ENV: Type.Optional(Type.String()),
+  // HTTP connections (issue #15): bounds on slow and idle clients, so none holds a connection for long.
+  /**
+   * Longest a client may take to send a request's headers, in milliseconds; then 408 and the connection
+   * closes. Node's default (60 s, checked every 30 s) let a half-sent header hold a connection ~80 s.
+   */
+  KEYWARD_HTTP_HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 300_000, default: 10_000 }),
+  /**
+   * Longest a client may take to send a whole request (headers and body), in milliseconds; then 408. At
+   * least KEYWARD_HTTP_HEADERS_TIMEOUT_MS. keyward's bodies are under 16 KiB: any client sends one in far less.
+   */
+  KEYWARD_HTTP_RECEIVE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 300_000, default: 15_000 }),
+  /**
+   * How long an idle keep-alive connection stays open, in milliseconds. Longer than the usual load balancer
+   * idle timeout (60 s), so the balancer closes first and never sends a request on a connection being closed.
+   */
+  KEYWARD_HTTP_KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 72_000 }),
+  /**
+   * Port of a separate listener (on HOST) that serves only `GET /metrics`, for Prometheus; keep it off the
+   * load balancer. Unset: no such listener. `0` picks a free port (the log says which).
+   */
+  KEYWARD_METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  /**
+   * Bearer token Prometheus sends (`Authorization: Bearer …`) for `/metrics`. Set: required on the metrics
+   * listener, and `/metrics` is also served on the API port to holders of it. Unset: `/metrics` is not on
+   * the API port at all (it tells anyone the traffic, check outcomes and fleet state).
+   */
+  KEYWARD_METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  /**
+   * Sign-up attempts allowed per client address per window, across the fleet, successful or not; then 429.
+   * Each costs an argon2 hash and tells whether an email is registered, so neither may be unlimited.
+   */
+  KEYWARD_SIGNUP_ADDRESS_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20 }),
+  /** The window of KEYWARD_SIGNUP_ADDRESS_LIMIT, in seconds. */
+  KEYWARD_SIGNUP_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 3600 }),
+  /** Most open HTTP connections per instance; connections beyond it are closed at once. */
+  KEYWARD_HTTP_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000 }),
 });
 
 export type Env = Static<typeof EnvSchema>;
@@ -135,7 +177,8 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
   if (problems.length > 0) {
     const lines = problems.map((problem) => {
       const name = problem.path.replace(/^\//, '');
-      const shown = name === 'KEYWARD_SECRET' || name.endsWith('_URL') ? '(hidden)' : JSON.stringify(raw[name]);
+      const secret = ['KEYWARD_SECRET', 'KEYWARD_METRICS_TOKEN'].includes(name) || name.endsWith('_URL');
+      const shown = secret ? '(hidden)' : JSON.stringify(raw[name]);
       return `  ${name}=${shown}: ${problem.message}`;
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);

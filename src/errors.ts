@@ -74,6 +74,16 @@ export const TooManySignInFailures = createError(
   'Too many failed sign-ins. Retry after the time in the Retry-After header.',
   429,
 );
+export const MetricsTokenRequired = createError(
+  'KW_METRICS_TOKEN_REQUIRED',
+  'GET /metrics needs the header Authorization: Bearer <KEYWARD_METRICS_TOKEN>.',
+  401,
+);
+export const TooManySignUps = createError(
+  'KW_RATE_LIMITED',
+  'Too many sign-ups from this address. Retry after the time in the Retry-After header.',
+  429,
+);
 export const ServiceUnavailable = createError(
   'KW_SERVICE_UNAVAILABLE',
   'keyward cannot reach its database right now. Nothing was changed; retry shortly.',
@@ -92,8 +102,10 @@ export const GENERIC_CODES: Record<number, string> = {
   413: 'payload_too_large',
   414: 'uri_too_long',
   415: 'unsupported_media_type',
+  417: 'expectation_failed',
   429: 'rate_limited',
   431: 'headers_too_large',
+  499: 'client_closed_request',
   500: 'internal_error',
   503: 'service_unavailable',
 };

@@ -138,7 +138,7 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
       env,
       databaseMode: env.DATABASE_URL ? 'postgres' : 'embedded',
       fleetMode: env.REDIS_URL ? 'redis' : 'single-instance',
-      cookieSecure: env.KEYWARD_COOKIE_SECURE ?? Boolean(env.DATABASE_URL),
+      cookieSecure: env.KEYWARD_COOKIE_SECURE ?? (Boolean(env.DATABASE_URL) || env.NODE_ENV === 'production'),
       serverSecret,
       database,
       accounts: new AccountService(
@@ -160,6 +160,12 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
             'per-client',
           ),
         },
+        keyChecking.limiter(
+          'signup-address',
+          env.KEYWARD_SIGNUP_ADDRESS_LIMIT,
+          env.KEYWARD_SIGNUP_WINDOW_SECONDS,
+          'per-client',
+        ),
       ),
       keys,
       keyChecking,

@@ -1,4 +1,7 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import pino from 'pino';
+import { metricsListener } from './plugins/metrics.js';
 import { buildApp, LOG_REDACT } from './app.js';
 import { ConfigError, loadEnv } from './env.js';
 import { openRuntime } from './runtime.js';
@@ -51,6 +54,14 @@ export async function serve(): Promise<void> {
   }
 
   await app.listen({ port: env.PORT, host: env.HOST });
+  if (env.KEYWARD_METRICS_PORT !== undefined) {
+    const metricsServer = metricsListener(runtime.metrics, env.KEYWARD_METRICS_TOKEN);
+    metricsServer.listen(env.KEYWARD_METRICS_PORT, env.HOST);
+    await once(metricsServer, 'listening');
+    metricsServer.unref(); // shutdown waits for the API's requests, not for a scrape
+    const { port } = metricsServer.address() as AddressInfo;
+    log.info({ port }, `metrics listening at http://${env.HOST}:${port}/metrics`);
+  }
 }
 
 /** Start-up failures in one readable line (a configuration problem needs no stack trace). */

@@ -106,6 +106,9 @@ export async function createRedisPrefix(t: Test): Promise<{ redisUrl: string; pr
 /** Cheap argon2 for tests; the default cost is checked by its own test. */
 export const TEST_ARGON2 = { KEYWARD_ARGON2_MEMORY_KIB: '1024', KEYWARD_ARGON2_TIME_COST: '1' };
 
+/** Tests sign up many accounts from one address; the tests of the sign-up limit set their own. */
+const MANY_SIGNUPS = { KEYWARD_SIGNUP_ADDRESS_LIMIT: '1000000' };
+
 export interface TestLog {
   lines: string[];
   text(): string;
@@ -133,7 +136,10 @@ export async function buildTestApp(
   const log: TestLog = { lines, text: () => lines.join('') };
   const env: Record<string, string> = {
     ...TEST_ARGON2,
+    ...MANY_SIGNUPS,
     KEYWARD_SECRET: randomBytes(32).toString('base64url'),
+    // The plain cookie name, as startKeywardProcess; tests of the Secure __Host- cookie set it to true.
+    KEYWARD_COOKIE_SECURE: 'false',
     LOG_LEVEL: 'info',
   };
   let databaseUrl: string | undefined;
@@ -246,6 +252,7 @@ export async function startKeywardProcess(
     KEYWARD_COOKIE_SECURE: 'false',
     LOG_LEVEL: 'info', // startServer waits for the "Server listening" line
     ...TEST_ARGON2,
+    ...MANY_SIGNUPS,
     ...env,
   };
   const server = await startServer(serverEnv);
@@ -287,11 +294,13 @@ export async function startFleetInstance(
   const runtime = await openRuntime(
     loadEnv({
       ...TEST_ARGON2,
+      ...MANY_SIGNUPS,
       LOG_LEVEL: 'info',
       DATABASE_URL: fleet.databaseUrl,
       REDIS_URL: fleet.redisUrl,
       REDIS_KEY_PREFIX: fleet.redisPrefix,
       KEYWARD_SECRET: fleet.secret,
+      KEYWARD_COOKIE_SECURE: 'false',
       ...env,
     }),
     pino({ level: 'info', redact: LOG_REDACT }, stream),

@@ -439,6 +439,15 @@ export interface operations {
                 };
             };
             /** @description Every error keyward returns. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -20,6 +20,7 @@ import {
   SignupClosed,
   TooManyFailedChecks,
   TooManySignInFailures,
+  TooManySignUps,
 } from '../errors.js';
 import { KEY_ID_PATTERN } from '../keys/key-format.js';
 
@@ -63,6 +64,7 @@ const ERROR_EXAMPLES = {
   rotation_pending: new RotationPending(),
   rate_limited: new TooManyFailedChecks(),
   sign_in_limited: new TooManySignInFailures(),
+  sign_up_limited: new TooManySignUps(),
   service_unavailable: new ServiceUnavailable(),
   auth_unavailable: new AuthUnavailable(),
   revocation_pending: new RevocationPending(),

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { Ajv, type Options } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
@@ -17,4 +18,45 @@ export function validatorCompiler(): FastifySchemaCompiler<object> {
   const bodies = makeAjv({ coerceTypes: false });
   const urlParts = makeAjv({ coerceTypes: true });
   return ({ schema, httpPart }) => (httpPart === 'body' ? bodies : urlParts).compile(schema);
+}
+
+// In a `u` regex a lone surrogate is a code point of its own (paired ones form another), so this finds
+// exactly the UTF-16 that has no UTF-8 form: Postgres cannot store it and refuses the statement.
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/**
+ * Whether any string (or property name) in a parsed JSON value holds a lone UTF-16 surrogate such as "\ud800".
+ * Iterative: a body of 16 KiB can nest 8000 levels deep, more than the call stack allows.
+ */
+export function hasLoneSurrogate(value: unknown): boolean {
+  const pending = [value];
+  while (pending.length > 0) {
+    const current = pending.pop();
+    if (typeof current === 'string') {
+      if (LONE_SURROGATE.test(current)) return true;
+    } else if (typeof current === 'object' && current !== null) {
+      for (const [name, member] of Object.entries(current)) {
+        if (LONE_SURROGATE.test(name)) return true;
+        pending.push(member);
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * Why a request's Host is unacceptable, or undefined. RFC 9112 §3.2: an HTTP/1.1 request needs exactly one
+ * Host; Node keeps the first of several and drops the rest, so two are counted in the raw headers.
+ */
+export function hostHeaderProblem(request: IncomingMessage): string | undefined {
+  if (request.headers.host === undefined) {
+    return request.httpVersion === '1.0' ? undefined : 'An HTTP/1.1 request needs a Host header.';
+  }
+  const raw = request.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+  }
+  return hosts > 1 ? 'A request must have exactly one Host header.' : undefined;
 }

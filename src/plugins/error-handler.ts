@@ -1,6 +1,7 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { sqlState } from '../db/database.js';
+import { closedForSlowness } from '../http/raw-answers.js';
 import { envelopeCode, GENERIC_CODES, RouteNotFound, ServiceUnavailable } from '../errors.js';
 
 /** SQLSTATE classes and driver codes that mean "the database could not do it now", not "bad request". */
@@ -30,6 +31,13 @@ function isDatabaseUnavailable(error: unknown): boolean {
   return false;
 }
 
+/** nginx's status for "client closed request": in metrics it tells a client that gave up from a failure. */
+export const CLIENT_CLOSED_REQUEST = 499;
+
+function closedBeforeComplete(request: FastifyRequest): boolean {
+  return !request.raw.complete && request.raw.destroyed;
+}
+
 /**
  * One error envelope everywhere: `{"error":{"code","message","requestId"}}`.
  * 5xx details are logged with the request, never sent.
@@ -43,6 +51,15 @@ export const errorHandler = fp(
       if (error.validation) {
         status = 400;
         code = 'invalid_request';
+      } else if (closedBeforeComplete(request)) {
+        // Its socket is gone, so no one reads this answer: it is for the log and the metrics, where a client
+        // that gave up (ECONNRESET while reading its body) must not look like a database outage.
+        status = CLIENT_CLOSED_REQUEST;
+        code = 'client_closed_request';
+        message = 'The client closed the connection before its request was complete.';
+        if (!closedForSlowness(request.socket)) {
+          request.log.info('client closed the connection before its request was complete');
+        }
       } else if (code !== undefined) {
         // keyward's own errors, 503s included: their messages are written for clients
       } else if (['22021', '22P05'].includes(sqlState(error) ?? '')) {

@@ -10,6 +10,8 @@ import { ServiceUnavailable } from '../errors.js';
  * instead, so a 503 always means nothing was changed.
  */
 export class RequestDeadline implements CommitGuard {
+  /** Set once the body has been read and parsed: before, an expiry is the client's slowness. */
+  bodyReceived = false;
   private expired = false;
   private committing = false;
   private readonly timer: NodeJS.Timeout;
@@ -44,13 +46,27 @@ export const managementDeadline = fp<{ timeoutMs: number }>(
     async function startDeadline(request: FastifyRequest, reply: FastifyReply): Promise<void> {
       request.deadline = new RequestDeadline(timeoutMs, () => {
         if (reply.sent) return;
+        if (!request.deadline?.bodyReceived) {
+          // The body is still arriving: the client is slow, the database has not even been asked.
+          request.log.info({ timeoutMs }, 'request body not received before the deadline');
+          const message = 'The request body was not received in time.';
+          void reply
+            .code(408)
+            .header('connection', 'close')
+            .send({ error: { code: 'request_timeout', message, requestId: request.id } });
+          return;
+        }
         const { code, message } = { code: 'service_unavailable', message: new ServiceUnavailable().message };
         void reply.code(503).send({ error: { code, message, requestId: request.id } });
       });
     }
+    async function markBodyReceived(request: FastifyRequest): Promise<void> {
+      if (request.deadline) request.deadline.bodyReceived = true;
+    }
     app.addHook('onRoute', (route) => {
       if (route.config?.session || route.config?.csrf) {
         route.onRequest = [startDeadline, ...[route.onRequest ?? []].flat()];
+        route.preValidation = [markBodyReceived, ...[route.preValidation ?? []].flat()];
       }
     });
     app.addHook('onResponse', async (request) => request.deadline?.clear());

@@ -2,11 +2,15 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { pingDatabase, type Database } from '../db/database.js';
+import { CLIENT_CLOSED_REQUEST } from './error-handler.js';
 import type { FleetSync } from '../key-check/fleet-sync.js';
 import type { CheckTier, ColdCheckObserver, KeyCheck } from '../key-check/key-checker.js';
 import type { KeyEvent } from '../key-check/fleet-sync.js';
 import type { KeyEventAnnouncer } from '../services/keys.js';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { MetricsTokenRequired } from '../errors.js';
 import type { KeyCache } from '../key-check/key-cache.js';
 
 const TIERS: CheckTier[] = ['format', 'memory', 'redis', 'postgres'];
@@ -132,15 +136,62 @@ export class Metrics implements ColdCheckObserver {
   }
 }
 
-export const metricsPlugin = fp<{ metrics: Metrics }>(
-  async (app: FastifyInstance, { metrics }) => {
+/** Whether an Authorization header carries the bearer token; constant time, and no length is leaked. */
+export function bearerTokenMatches(header: string | undefined, token: string): boolean {
+  const match = /^Bearer +(\S+) *$/i.exec(header ?? '');
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(match?.[1] ?? ''), digest(token)) && match !== null;
+}
+
+async function scrape(metrics: Metrics): Promise<string> {
+  return metrics.registry.metrics();
+}
+
+/**
+ * Counts every request; serves `GET /metrics` on the API port only when a token is configured, and then only
+ * to its holders (the separate listener of `metricsListener` is the other way to expose them).
+ */
+export const metricsPlugin = fp<{ metrics: Metrics; token?: string }>(
+  async (app: FastifyInstance, { metrics, token }) => {
     app.addHook('onResponse', (request, reply, done) => {
       metrics.countRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode);
       done();
     });
-    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-      return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    // A request whose client went away gets no response to count: counted as such, apart from failures.
+    app.addHook('onRequestAbort', (request, done) => {
+      metrics.countRequest(request.method, request.routeOptions.url ?? 'unmatched', CLIENT_CLOSED_REQUEST);
+      done();
+    });
+    if (token === undefined) return;
+    app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+      if (!bearerTokenMatches(request.headers.authorization, token)) throw new MetricsTokenRequired();
+      return reply.type(metrics.registry.contentType).send(await scrape(metrics));
     });
   },
   { name: 'keyward-metrics' },
 );
+
+/** A listener of its own for `GET /metrics` (KEYWARD_METRICS_PORT), behind the token when there is one. */
+export function metricsListener(metrics: Metrics, token: string | undefined): Server {
+  return createServer((request, response) => {
+    const answer = (status: number, type: string, body: string) =>
+      response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(body);
+    const envelope = (status: number, code: string, message: string) =>
+      answer(
+        status,
+        'application/json; charset=utf-8',
+        JSON.stringify({ error: { code, message, requestId: randomUUID() } }),
+      );
+    if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
+      return envelope(404, 'not_found', 'This listener serves GET /metrics only.');
+    }
+    if (token !== undefined && !bearerTokenMatches(request.headers.authorization, token)) {
+      const refusal = new MetricsTokenRequired();
+      return envelope(401, 'metrics_token_required', refusal.message);
+    }
+    scrape(metrics).then(
+      (text) => answer(200, metrics.registry.contentType, text),
+      () => envelope(500, 'internal_error', 'Collecting the metrics failed.'),
+    );
+  });
+}

@@ -3,7 +3,14 @@ import fp from 'fastify-plugin';
 import { CsrfRejected, SessionRequired } from '../errors.js';
 import type { AccountService, NewSession, SessionUser } from '../services/accounts.js';
 
+/** The session cookie's name, as every reader of `request.cookies` finds it (see `HOST_PREFIXED_SESSION_COOKIE`). */
 export const SESSION_COOKIE = 'keyward_session';
+/**
+ * The name the cookie is set under when it is Secure. `__Host-` makes browsers refuse it unless it is Secure,
+ * for path `/` and without a Domain, so a sibling subdomain (or a network attacker over plain HTTP) cannot
+ * plant a session cookie of its own ("cookie tossing", session fixation).
+ */
+export const HOST_PREFIXED_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -37,6 +44,18 @@ export const sessionAuth = fp<SessionAuthOptions>(
   async (app: FastifyInstance, options) => {
     app.decorateRequest('sessionUser', null as unknown as SessionUser);
     app.decorateRequest('sessionToken', '');
+
+    const cookieName = options.cookieSecure ? HOST_PREFIXED_SESSION_COOKIE : SESSION_COOKIE;
+    if (options.cookieSecure) {
+      // Readers (here and the dashboard) look for SESSION_COOKIE: with a Secure cookie it holds the __Host-
+      // cookie's value only, and an unprefixed one, which anyone could have planted, is ignored.
+      app.addHook('onRequest', (request, _reply, done) => {
+        const token = request.cookies[HOST_PREFIXED_SESSION_COOKIE];
+        if (token === undefined) delete request.cookies[SESSION_COOKIE];
+        else request.cookies[SESSION_COOKIE] = token;
+        done();
+      });
+    }
 
     function checkOrigin(request: FastifyRequest): void {
       if (SAFE_METHODS.has(request.method)) return;
@@ -79,7 +98,7 @@ export const sessionAuth = fp<SessionAuthOptions>(
     });
 
     app.decorateReply('setSessionCookie', function (this: FastifyReply, session: NewSession) {
-      return this.setCookie(SESSION_COOKIE, session.token, {
+      return this.setCookie(cookieName, session.token, {
         path: '/',
         httpOnly: true,
         sameSite: 'strict',
@@ -88,7 +107,7 @@ export const sessionAuth = fp<SessionAuthOptions>(
       });
     });
     app.decorateReply('clearSessionCookie', function (this: FastifyReply) {
-      return this.clearCookie(SESSION_COOKIE, {
+      return this.clearCookie(cookieName, {
         path: '/',
         httpOnly: true,
         sameSite: 'strict',

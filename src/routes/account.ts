@@ -38,7 +38,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
         ),
         response: {
           201: SessionRef,
-          ...errors(400, [403, 'csrf_rejected', 'signup_closed'], [409, 'email_taken'], 503),
+          ...errors(400, [403, 'csrf_rejected', 'signup_closed'], [409, 'email_taken'], [429, 'sign_up_limited'], 503),
         },
       },
     },

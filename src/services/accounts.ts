@@ -11,7 +11,7 @@ import {
 } from '../db/database.js';
 import { recordAudit, type Actor, type ClientContext } from './audit.js';
 import { accounts, sessions, users } from '../db/schema.js';
-import { EmailTaken, InvalidCredentials, SignupClosed, TooManySignInFailures } from '../errors.js';
+import { EmailTaken, InvalidCredentials, SignupClosed, TooManySignInFailures, TooManySignUps } from '../errors.js';
 import type { FailureLimiter } from '../key-check/failure-limiter.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
 
@@ -45,6 +45,8 @@ export class AccountService {
     private readonly signupOpen: boolean,
     /** Failed sign-ins per email digest and per client address. */
     private readonly signInLimits: { byEmail: FailureLimiter; byAddress: FailureLimiter },
+    /** Sign-up attempts per client address. */
+    private readonly signUpLimit: FailureLimiter,
   ) {
     this.decoyHash = hasher.hash(randomBytes(16).toString('hex'));
   }
@@ -55,6 +57,11 @@ export class AccountService {
     guard?: CommitGuard,
   ): Promise<NewSession> {
     if (!this.signupOpen) throw new SignupClosed();
+    // Every attempt counts, taken email or not: each costs an argon2 hash and says whether an email exists.
+    const now = Date.now();
+    const waitMs = this.signUpLimit.retryAfterMs(client.clientAddress, now);
+    if (waitMs > 0) throw Object.assign(new TooManySignUps(), { retryAfterSeconds: Math.ceil(waitMs / 1000) });
+    this.signUpLimit.recordFailure(client.clientAddress, now);
     return this.createAccount(input, client, guard);
   }
 

@@ -4,6 +4,7 @@
  * every Postgres table to prove that a refused request changed nothing.
  */
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import postgres from 'postgres';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -252,4 +253,93 @@ export function objectText(entries: Array<[string, unknown]>): string {
     .filter(([, value]) => value !== undefined)
     .map(([key, value]) => `${JSON.stringify(key)}:${JSON.stringify(value)}`);
   return `{${members.join(',')}}`;
+}
+
+/** A keyward reachable over HTTP (a process or a listening app): sign up and create a key as a browser would. */
+export async function signUpOver(baseUrl: string, email: string) {
+  const response = await fetch(`${baseUrl}/v1/signup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: 'correct horse battery', accountName: 'Acme' }),
+  });
+  if (response.status !== 201) throw new Error(`sign-up failed: ${response.status} ${await response.text()}`);
+  return { cookie: response.headers.get('set-cookie')!.split(';')[0]!, setCookie: response.headers.get('set-cookie')! };
+}
+
+export async function createKeyOver(baseUrl: string, cookie: string, name = 'production'): Promise<string> {
+  const response = await fetch(`${baseUrl}/v1/keys`, {
+    method: 'POST',
+    headers: { cookie, 'content-type': 'application/json' },
+    body: JSON.stringify({ name }),
+  });
+  if (response.status !== 201) throw new Error(`create key failed: ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { apiKey: string }).apiKey;
+}
+
+export interface RawAnswer {
+  /** Everything the server sent, as latin1. */
+  text: string;
+  status?: number;
+  headers: Record<string, string>;
+  body: string;
+  /** The server closed the connection (it did not wait for more of the request). */
+  closed: boolean;
+}
+
+/** Splits one HTTP/1.1 answer read off a socket. */
+export function parseRawAnswer(text: string, closed: boolean): RawAnswer {
+  const headEnd = text.indexOf('\r\n\r\n');
+  const head = headEnd === -1 ? text : text.slice(0, headEnd);
+  const [statusLine = '', ...lines] = head.split('\r\n');
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1];
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    if (colon > 0) headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return {
+    text,
+    status: status ? Number(status) : undefined,
+    headers,
+    body: headEnd === -1 ? '' : text.slice(headEnd + 4),
+    closed,
+  };
+}
+
+/**
+ * Writes `chunks` to a fresh TCP connection, `gapMs` apart (a slow or hostile client), and collects what the
+ * server sends until it closes the connection or `waitMs` passes. Never hangs: `closed` says which it was.
+ */
+export function rawExchange(
+  port: number,
+  chunks: Array<string | Buffer>,
+  { gapMs = 0, waitMs = 5000, endAfterWriting = false } = {},
+): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    let settled = false;
+    const socket = connect(port, '127.0.0.1');
+    const finish = (closed: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(parseRawAnswer(text, closed));
+    };
+    const timer = setTimeout(() => finish(false), waitMs);
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('close', () => finish(true));
+    socket.on('error', (error: NodeJS.ErrnoException) =>
+      ['EPIPE', 'ECONNRESET'].includes(error.code ?? '') ? finish(true) : reject(error),
+    );
+    socket.on('connect', async () => {
+      for (const [index, chunk] of chunks.entries()) {
+        if (settled || socket.destroyed) return;
+        if (index > 0 && gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
+        if (!socket.destroyed) socket.write(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
+      }
+      if (endAfterWriting && !socket.destroyed) socket.end();
+    });
+  });
 }

@@ -56,7 +56,8 @@ t.test('the embedded default reports Redis as not used', async (t) => {
 });
 
 t.test('/metrics exposes requests, key checks by tier and outcome, cache size and revocation timing', async (t) => {
-  const { app } = await buildTestApp(t);
+  const token = 'prometheus-scrape-token-0123456789';
+  const { app } = await buildTestApp(t, { env: { KEYWARD_METRICS_TOKEN: token } });
   const user = await signUp(app);
   const key = await createKey(app, user.cookie);
   await callMe(app, key.apiKey); // cold: postgres tier
@@ -64,7 +65,7 @@ t.test('/metrics exposes requests, key checks by tier and outcome, cache size an
   await callMe(app, 'nonsense'); // format tier
   await app.inject({ method: 'DELETE', url: `/v1/keys/${key.keyId}`, headers: { cookie: user.cookie } });
 
-  const response = await app.inject({ url: '/metrics' });
+  const response = await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${token}` } });
   t.equal(response.statusCode, 200);
   t.match(response.headers['content-type'], /^text\/plain/);
   const text = response.body;

@@ -1,37 +1,9 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { buildTestApp, callMe, createKey, signUp, TEST_ARGON2 } from '../helper.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-async function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  const [code] = await once(child, 'exit');
-  clearTimeout(timer);
-  return { code: code as number | null, output };
-}
+import { buildTestApp, callMe, createKey, signUp } from '../helper.js';
+import { appWithCliEnv, runCli as cli } from './cli-process.js';
 
 t.test('keyward CLI: migrate, create-account, list-keys, revoke-key (by key and by id)', async (t) => {
-  const secret = randomBytes(32).toString('base64url');
-  const { app, runtime } = await buildTestApp(t, { env: { KEYWARD_SECRET: secret } });
-  const env = {
-    ...TEST_ARGON2,
-    DATABASE_URL: runtime.env.DATABASE_URL!,
-    REDIS_URL: runtime.env.REDIS_URL!,
-    REDIS_KEY_PREFIX: runtime.env.REDIS_KEY_PREFIX,
-    KEYWARD_SECRET: secret,
-  };
+  const { app, env } = await appWithCliEnv(t);
 
   const migrate = await cli(['migrate'], env);
   t.equal(migrate.code, 0, migrate.output);
