@@ -141,8 +141,11 @@ export class KeyChecker {
     if (parsed === null) return INVALID_FORMAT;
     const { cache } = this.options;
     if (cache.isUnknown(parsed.keyId, now)) return INVALID_IN_MEMORY;
+    const known = knownSecretsOnly ? cache.knownDigest(parsed.keyId) : undefined;
+    // A limited caller's id this instance never cached: refused before the digest is even computed.
+    if (knownSecretsOnly && known === undefined) return LIMITED;
     const digest = keyDigest(this.options.serverSecret, headerValue);
-    if (knownSecretsOnly && !digestsEqual(cache.knownDigest(parsed.keyId) ?? '', digest)) return LIMITED;
+    if (known !== undefined && !digestsEqual(known, digest)) return LIMITED;
     return this.singleFlight(parsed, digest);
   }
 
