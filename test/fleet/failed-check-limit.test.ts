@@ -4,6 +4,7 @@ import t, { type Test } from 'tap';
 import type { KeywardApp } from '../../src/app.js';
 import { generateKey } from '../../src/keys/key-format.js';
 import { buildTestApp, createKey, signUp, testServices } from '../helper.js';
+import { eventually, sleep } from '../support/wait.js';
 
 /*
  * The failed-check limiter counts guesses (unknown key ids, wrong secrets)
@@ -49,17 +50,8 @@ async function blockedSoon(
   for (let n = 0; ; n++) {
     const response = await send(guess(n, realKeyId));
     if (response.statusCode !== 401 || Date.now() > deadline) return response;
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
   }
-}
-
-async function waitFor(probe: () => Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
 }
 
 function assertRateLimited(t: Test, response: LightMyRequestResponse, label: string) {
@@ -144,7 +136,7 @@ t.test('revoked and expired keys sent with their right secret, and malformed key
     }
   }
   t.same([...codes].sort(), ['api_key_expired', 'api_key_revoked', 'invalid_api_key']);
-  await new Promise((resolve) => setTimeout(resolve, 100)); // any increment would land by now
+  await sleep(100); // any increment would land by now
   t.equal(await redisFailureCount(redisPrefix!), 0, 'none of them counted');
   t.equal((await me(app, current, ATTACKER)).statusCode, 200, 'the current key, from the same address');
 });
@@ -194,7 +186,7 @@ t.test('the count is fleet-wide: two instances that each saw part of the failure
     t.equal((await me(instances[n % 2]!, guess(n, keyId), ATTACKER)).statusCode, 401);
   }
   t.ok(
-    await waitFor(async () => (await redisFailureCount(first.redisPrefix!)) === LIMIT - 1),
+    await eventually(async () => (await redisFailureCount(first.redisPrefix!)) === LIMIT - 1),
     'each failure counted once, fleet-wide',
   );
 
@@ -236,10 +228,10 @@ t.test('successes are not counted', async (t) => {
   for (let n = 0; n < LIMIT - 1; n++) t.equal((await me(app, guess(n, keyId), ATTACKER)).statusCode, 401);
 
   t.ok(
-    await waitFor(async () => (await redisFailureCount(redisPrefix!)) === LIMIT - 1),
+    await eventually(async () => (await redisFailureCount(redisPrefix!)) === LIMIT - 1),
     'the failures, and only they, reached the count',
   );
-  await new Promise((resolve) => setTimeout(resolve, 100)); // any stray increment would land by now
+  await sleep(100); // any stray increment would land by now
   t.equal(await redisFailureCount(redisPrefix!), LIMIT - 1);
   t.equal((await me(app, apiKey, ATTACKER)).statusCode, 200, 'one failure short of the limit: still served');
 
@@ -264,10 +256,10 @@ t.test('a burst of concurrent failures is counted exactly, each one once', async
     Array.from({ length: burst }, () => 401),
   );
   t.ok(
-    await waitFor(async () => (await redisFailureCount(redisPrefix!)) === burst),
+    await eventually(async () => (await redisFailureCount(redisPrefix!)) === burst),
     `the fleet's count reached ${burst}`,
   );
-  await new Promise((resolve) => setTimeout(resolve, 100)); // any stray increment would land by now
+  await sleep(100); // any stray increment would land by now
   t.equal(await redisFailureCount(redisPrefix!), burst, 'and not more');
   t.equal((await me(app, apiKey, ATTACKER)).statusCode, 200, 'one short of the limit: still served');
   t.equal((await me(app, guess(0, keyId), ATTACKER)).statusCode, 401);
