@@ -508,6 +508,50 @@ ${table(
 `;
 }
 
+function rerunNote(outcome: SectionOutcome<unknown>): string {
+  return outcome.rerun
+    ? `_Rerun alone (\`npm run bench -- --only fleetScale\`) on ${outcome.rerun.startedAt.slice(0, 16).replace('T', ' ')} UTC, commit ${outcome.rerun.commit}; the other sections are from the run described above._\n\n`
+    : '';
+}
+
+function fleetScaleSection(results: BenchResults): string {
+  const outcome = results.sections.fleetScale;
+  if (!outcome) return '_Not measured in this run (the section is newer than these results)._\n';
+  if (!outcome.result) return failed('The fleet-scale section', outcome);
+  const r = outcome.result;
+  const kib = (bytes: number) => number(bytes / 1024, 1);
+  return `${rerunNote(outcome)}Simulated members, each the real \`RedisFleetSync\` an instance runs (three Redis connections, its
+lease renewed every ${number(r.leaseMs / 6, 0)} ms, the events subscription, acknowledgements; no HTTP server, no
+Postgres), spread over ${r.memberProcesses} processes (bench/lib/fleet-members.ts), on a redis-server of the section's
+own. _At rest_: ${r.restWindowSec} s with no key changes, so only leases and heartbeats (each heartbeat is one script
+of four commands, all counted). _announce_: one more member
+announces a revocation (one script that marks and publishes, then every member's acknowledgement): the fleet part of
+a revoke call, which adds it to the Postgres transaction (section 4). Redis, the members and this process share the
+machine's ${results.machine.cpus} cores.
+
+${table(
+  [
+    'members',
+    'Redis commands/s at rest',
+    'Redis CPU at rest',
+    'Redis memory per member',
+    'member heap per member',
+    'announce p50 / p99 / max (ms)',
+    'start',
+  ],
+  r.rows.map((row) => [
+    row.members.toLocaleString('en-US'),
+    `${number(row.restCommandsPerSecond, 0)} (${number(row.restCommandsPerSecond / row.members, 1)} per member)`,
+    `${number(row.restRedisCpuPercent, 1)}% of a core`,
+    `${kib(row.redisBytesPerMember)} KiB`,
+    `${kib(row.heapBytesPerMember)} KiB`,
+    `${number(row.announce.p50, 1)} / ${number(row.announce.p99, 1)} / ${number(row.announce.max, 1)} (n=${row.announce.count})`,
+    `${number(row.startSeconds, 1)} s`,
+  ]),
+)}
+`;
+}
+
 function usageSection(results: BenchResults): string {
   const outcome = results.sections.usage;
   if (!outcome.result) return failed('The usage section', outcome);
@@ -567,13 +611,14 @@ Fastify route ~100k req/s; SHA-256 + in-process Map ≈ 0.80×; a Redis GET per 
 
 function machineSection(results: BenchResults): string {
   const m = results.machine;
-  const loads = Object.entries(results.sections).map(([name, outcome]) => [
-    name,
+  const outcomes = Object.entries(results.sections).flatMap(([name, outcome]) => (outcome ? [{ name, outcome }] : []));
+  const loads = outcomes.map(({ name, outcome }) => [
+    outcome.rerun ? `${name} (rerun alone)` : name,
     `${number(outcome.seconds, 1)} s`,
     `${number(outcome.machineLoad.busyPercent, 0)}%`,
     `${number(outcome.machineLoad.loadAverageStart, 1)} → ${number(outcome.machineLoad.loadAverageEnd, 1)}`,
   ]);
-  const busiest = Math.max(...Object.values(results.sections).map((outcome) => outcome.machineLoad.loadAverageEnd));
+  const busiest = Math.max(...outcomes.map(({ outcome }) => outcome.machineLoad.loadAverageEnd));
   return `- **Date**: ${m.date}; **duration**: ${number(results.durationSec, 0)} s (${results.mode} run); setup ${number(results.setup.seconds, 1)} s.
 - **Machine**: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB RAM, ${m.os}. The load generator(s), the server(s),
   Postgres and Redis all share these ${m.cpus} cores: absolute throughput is what one core of server gets while the
@@ -653,6 +698,9 @@ ${usageSection(results)}
 ## 7. Installed size of the package
 
 ${packageSizeSection()}
+## 8. The fleet at scale, simulated
+
+${fleetScaleSection(results)}
 ## Peers (their figures, not measured here)
 
 ${peersSection()}

@@ -50,11 +50,14 @@ export class FleetAnnouncer {
     const now = Date.now();
     for (const event of events) this.options.cache.changed(event.keyId, event.kind, now);
     const announcementId = randomUUID();
+    /** Acks that arrive before the script's answer has listed the live instances. */
     const acked = new Set<string>();
-    let onAck: () => void = () => {};
+    /** Then: the live instances that have not acknowledged yet, with their lease left. */
+    let waiting: Map<string, number> | undefined;
+    let allAcked: () => void = () => {};
     this.ackWaiters.set(announcementId, (instanceId) => {
-      acked.add(instanceId);
-      onAck();
+      if (waiting === undefined) acked.add(instanceId);
+      else if (waiting.delete(instanceId) && waiting.size === 0) allAcked();
     });
     try {
       let live: string[];
@@ -71,16 +74,20 @@ export class FleetAnnouncer {
       void this.options.eventLog.markPublished(events.map((event) => event.seq)).catch(() => {});
       const leaseLeft = new Map<string, number>();
       for (let i = 0; i < live.length; i += 2) {
-        if (live[i] !== this.options.instanceId) leaseLeft.set(live[i]!, Number(live[i + 1]));
+        const instanceId = live[i]!;
+        if (instanceId !== this.options.instanceId && !acked.has(instanceId)) {
+          leaseLeft.set(instanceId, Number(live[i + 1]));
+        }
       }
+      if (leaseLeft.size === 0) return;
+      const longestLease = Math.max(...leaseLeft.values());
+      waiting = leaseLeft;
+      // Every live instance acknowledged (counted down, so a fleet of n costs O(n)), or the longest lease of
+      // those that did not ran out (such an instance has stopped trusting its cache by then).
       let leasesEnd: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
-        const check = () => {
-          if ([...leaseLeft.keys()].every((id) => acked.has(id))) resolve();
-        };
-        onAck = check;
-        check();
-        leasesEnd = setTimeout(resolve, Math.max(0, ...leaseLeft.values()) + LEASE_MARGIN_MS);
+        allAcked = resolve;
+        leasesEnd = setTimeout(resolve, longestLease + LEASE_MARGIN_MS);
       });
       clearTimeout(leasesEnd);
     } finally {
