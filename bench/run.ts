@@ -32,6 +32,7 @@ import { ROOT, stopAllChildren } from './lib/processes.js';
 import { ServerPool } from './lib/servers.js';
 import { writeReport } from './lib/report.js';
 import { renderChart } from './lib/svg.js';
+import { ensureInstalled, prepareBetterAuthKey } from './peers/better-auth.js';
 import type { BenchResults, SectionOutcome } from './results.js';
 import { runCheckCost } from './sections/check-cost.js';
 import { runCold } from './sections/cold.js';
@@ -150,8 +151,20 @@ async function main(): Promise<number> {
   const smallFillerInsertMs = await insertFiller(databaseUrl, plan.cold.smallRows);
   const [hotKey, otherKey] = await insertKeys(databaseUrl, 2, defaultHasher());
   await storeNaiveKeys(environment.prefix('naive'), [hotKey!, otherKey!]);
+  const peers = ensureInstalled();
+  let betterAuthDatabaseUrl: string | undefined;
+  let betterAuth: BenchContext['betterAuth'];
+  if (peers.installed) {
+    betterAuthDatabaseUrl = await environment.createDatabase('better_auth', { migrate: false });
+    betterAuth = { key: await prepareBetterAuthKey(betterAuthDatabaseUrl, environment.secret) };
+  } else {
+    betterAuth = { skipped: peers.reason };
+    log('setup')(`better-auth not measured: ${peers.reason}`);
+  }
   load = await startLoadGenerator();
-  servers = new ServerPool((spec) => serverConfig(environment, databaseUrl, [otherKey!, hotKey!], spec));
+  servers = new ServerPool((spec) =>
+    serverConfig(environment, databaseUrl, [otherKey!, hotKey!], spec, betterAuthDatabaseUrl),
+  );
   const setupSeconds = (performance.now() - setupStarted) / 1000;
   log('setup')(`done in ${setupSeconds.toFixed(1)} s`);
 
@@ -163,6 +176,7 @@ async function main(): Promise<number> {
     otherKey: otherKey!,
     load,
     servers,
+    betterAuth,
     log,
   };
   const memory = await section('memory', () => runMemory(context));
