@@ -12,6 +12,7 @@ import { createServer, type Server } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { MetricsTokenRequired } from '../errors.js';
 import type { KeyCache } from '../key-check/key-cache.js';
+import { settleWithin } from '../timeouts.js';
 
 const TIERS: CheckTier[] = ['format', 'memory', 'redis', 'postgres'];
 const OUTCOMES: KeyCheck['outcome'][] = ['valid', 'invalid', 'revoked', 'expired', 'unavailable', 'limited'];
@@ -97,14 +98,11 @@ export class Metrics implements ColdCheckObserver {
       help: 'Whether Postgres answered a ping at scrape time.',
       registers: [this.registry],
       async collect() {
-        const up = await Promise.race([
-          pingDatabase(deps.db).then(
-            () => 1,
-            () => 0,
-          ),
-          new Promise<number>((resolve) => setTimeout(() => resolve(0), deps.pingTimeoutMs).unref()),
-        ]);
-        this.set(up);
+        const ping = pingDatabase(deps.db).then(
+          () => 1,
+          () => 0,
+        );
+        this.set((await settleWithin(ping, deps.pingTimeoutMs)) === 1 ? 1 : 0);
       },
     });
   }

@@ -4,6 +4,7 @@ import { sql } from 'drizzle-orm';
 import { boundedTransaction, type Database, type TransactionLimits } from '../db/database.js';
 import { keyCallers, keyRejectedCallers, keyUsage, usageFlushes } from '../db/schema.js';
 import { detached } from '../keys/key-format.js';
+import { settleWithin, TIMED_OUT } from '../timeouts.js';
 
 interface CallerCount {
   requests: number;
@@ -306,19 +307,14 @@ export class UsageRecorder {
 
 /** How `promise` settled within `ms`, without ever rejecting. */
 async function settledWithin(promise: Promise<void>, ms: number): Promise<'written' | 'timeout' | { error: unknown }> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
-  try {
-    return await Promise.race([
-      promise.then(
-        () => 'written' as const,
-        (error: unknown) => ({ error }),
-      ),
-      timeout,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  const settled = await settleWithin(
+    promise.then(
+      () => 'written' as const,
+      (error: unknown) => ({ error }),
+    ),
+    ms,
+  );
+  return settled === TIMED_OUT ? 'timeout' : settled;
 }
 
 function compare(a: string, b: string): number {
