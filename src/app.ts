@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { createAuthenticator } from './core.js';
 import { dashboard } from './dashboard/dashboard-plugin.js';
-import { GENERIC_CODES, InvalidRequest, REQUEST_ID_PATTERN } from './errors.js';
+import { errorEnvelope, GENERIC_CODES, InvalidRequest, REQUEST_ID_PATTERN } from './errors.js';
 import { sharedSchemas } from './http/schemas.js';
 import { requestLogSerializer } from './http/log-redaction.js';
 import { answerClientError, answerUnknownExpectation } from './http/raw-answers.js';
@@ -63,7 +63,7 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
       void (reply as FastifyReply)
         .code(status)
         .header('x-request-id', request.id)
-        .send({ error: { code, message: error.message, requestId: request.id } });
+        .send(errorEnvelope(code, error.message, request.id));
     },
     clientErrorHandler: answerClientError,
     ...httpServerOptions(runtime.env),

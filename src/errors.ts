@@ -10,6 +10,14 @@ const OWN_CODE_PREFIX = 'KW_';
 export function envelopeCode(errorCode: string | undefined): string | undefined {
   return errorCode?.startsWith(OWN_CODE_PREFIX) ? errorCode.slice(OWN_CODE_PREFIX.length).toLowerCase() : undefined;
 }
+/**
+ * The body of every error keyward answers, wherever it is written (Fastify, raw sockets, Express, the metrics
+ * listener); its schema is `ErrorEnvelope` in http/schemas.ts.
+ */
+export function errorEnvelope(code: string, message: string, requestId: string) {
+  return { error: { code, message, requestId } };
+}
+
 /** A caller's X-Request-Id that is honoured as the envelope's `requestId` (and echoed), so logs line up across the fleet. */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 

@@ -7,6 +7,7 @@ import {
   CsrfRejected,
   EmailTaken,
   envelopeCode,
+  errorEnvelope,
   InvalidApiKey,
   InvalidCredentials,
   InvalidRequest,
@@ -85,7 +86,7 @@ const DEFAULT_ERROR_EXAMPLES: Record<number, ErrorExample> = {
 
 function errorExample(name: ErrorExample) {
   const error = ERROR_EXAMPLES[name];
-  return { error: { code: envelopeCode(error.code)!, message: error.message, requestId: EXAMPLE.requestId } };
+  return errorEnvelope(envelopeCode(error.code)!, error.message, EXAMPLE.requestId);
 }
 
 export const ErrorEnvelope = Type.Object(
