@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { MAX_PREFIX_LENGTH } from './keys/key-format.js';
 
 /**
  * Every environment variable keyward reads, with its default. The README's
@@ -31,7 +32,7 @@ export const EnvSchema = Type.Object({
    */
   KEYWARD_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   /** Prefix of every key this deployment issues, e.g. `kw` gives `kw_…`. */
-  KEYWARD_KEY_PREFIX: Type.String({ pattern: '^[a-z][a-z0-9]{0,15}$', default: 'kw' }),
+  KEYWARD_KEY_PREFIX: Type.String({ pattern: `^[a-z][a-z0-9]{0,${MAX_PREFIX_LENGTH - 1}}$`, default: 'kw' }),
   /**
    * Origin of the dashboard as browsers see it (e.g. `https://keys.example.com`);
    * cookie-authenticated changes from any other Origin are refused. Unset: the
