@@ -5,6 +5,7 @@ import { boundedTransaction, type Database, type TransactionLimits } from '../db
 import { keyCallers, keyRejectedCallers, keyUsage, usageFlushes } from '../db/schema.js';
 import { detached } from '../keys/key-format.js';
 import { settleWithin, TIMED_OUT } from '../timeouts.js';
+import { toArrayLiteral } from '../db/driver-results.js';
 
 interface CallerCount {
   requests: number;
@@ -319,11 +320,6 @@ async function settledWithin(promise: Promise<void>, ms: number): Promise<'writt
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** A Postgres array literal of plain tokens (key ids, ISO timestamps) or NULLs: the same for postgres.js and PGlite. */
-function toArrayLiteral(values: Array<string | null>): string {
-  return `{${values.map((value) => (value === null ? 'NULL' : `"${value}"`)).join(',')}}`;
 }
 
 interface UsageRow {
