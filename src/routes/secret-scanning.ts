@@ -91,7 +91,7 @@ export const secretScanningRoutes: FastifyPluginAsyncTypebox<{
           'before the answer, audited as `key.leaked` and `key.revoked` by `secret-scanning:github`. A report ' +
           'sent again changes nothing and gets the same answer. Tokens are answered only as their SHA-256.',
         tags: ['secret-scanning'],
-        security: [],
+        security: [{ githubSignature: [] }],
         headers: Type.Object({
           'github-public-key-identifier': Type.String({
             description: 'The `key_identifier` of the GitHub key that signed the body.',
@@ -117,6 +117,8 @@ export const secretScanningRoutes: FastifyPluginAsyncTypebox<{
           ...errors(
             [400, 'invalid_report', 'too_many_matches'],
             [401, 'signature_invalid'],
+            [404, 'route_not_found'],
+            [413, 'report_too_large'],
             [503, 'github_keys_unavailable', 'revocation_pending', 'service_unavailable'],
           ),
         },
