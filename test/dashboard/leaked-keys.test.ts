@@ -67,6 +67,14 @@ t.test('a leaked key is revoked and the dashboard says where it was found and wh
   await ciBanner.getByRole('button', { name: 'Generate a replacement' }).click();
   t.ok(await page.getByRole('dialog', { name: 'Generate API key' }).isVisible(), 'opens the generate dialog');
 
+  // Activity shows the report and the revocation, the url as text.
+  await page.goto('/activity');
+  const activity = await waitForText(page.locator('main'), /Key found in public/);
+  t.match(activity, `Found in public at ${url} (commit)`);
+  t.match(activity, `Found in public at ${hostile} (issue_comment)`);
+  t.match(activity, /secret-scanning:github/);
+  t.equal(await page.locator('main img, main a[href^="javascript"]').count(), 0);
+
   t.same(problems.errors, [], 'no script errors or CSP violations');
   t.same(problems.foreignRequests, [], 'nothing loaded from elsewhere');
 });
