@@ -98,6 +98,20 @@ export const ServiceUnavailable = createError(
   503,
 );
 
+export const SignatureInvalid = createError(
+  'KW_SIGNATURE_INVALID',
+  'The report is not signed by GitHub: the Github-Public-Key-Signature header is missing, or does not verify ' +
+    'the raw body with the GitHub key named by Github-Public-Key-Identifier.',
+  401,
+);
+/** Fastify's answer to a body over a route's limit, as the error handler sends it (for the docs' examples). */
+export const ReportTooLarge = createError('KW_PAYLOAD_TOO_LARGE', 'Request body is too large', 413);
+export const GitHubKeysUnavailable = createError(
+  'KW_GITHUB_KEYS_UNAVAILABLE',
+  "GitHub's secret scanning public keys could not be fetched, so the report cannot be verified. Retry shortly.",
+  503,
+);
+
 /** Codes Fastify itself raises, mapped onto keyward's codes by status. */
 export const GENERIC_CODES: Record<number, string> = {
   400: 'invalid_request',
