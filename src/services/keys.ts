@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gt, isNotNull, isNull, lte, or, sql, type SQL } from 'drizzle-orm';
 import {
   boundedTransaction,
   sqlState,
@@ -89,6 +89,9 @@ function toView(row: KeyRow, calls: CallCounts, now = new Date()): KeyView {
   };
 }
 
+/** A key that holds its slot past now: a passed expiry frees the slot at the account's next change. */
+const activeAfterNow = or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, sql`now()`));
+
 /** The key lifecycle: create, list, rotate, revoke. Postgres is the source of truth. */
 export class KeyService {
   constructor(
@@ -153,6 +156,7 @@ export class KeyService {
     input: { accountId: string; actor: Actor; name?: string },
     guard?: CommitGuard,
   ): Promise<{ key: string; view: KeyView }> {
+    await this.refuseWhenFull(input.accountId);
     const { key, keyId } = generateKey(this.keyPrefix);
     const secretHash = await this.hasher.hash(key); // before the transaction: never hold locks across argon2
     const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
@@ -184,6 +188,7 @@ export class KeyService {
     },
     guard?: CommitGuard,
   ): Promise<{ key: string; view: KeyView; oldKey: KeyView }> {
+    await this.refuseRotationEarly(input.accountId, input.keyId, input.expireOldKeyInSeconds);
     const { key, keyId } = generateKey(this.keyPrefix);
     const secretHash = await this.hasher.hash(key);
     const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
@@ -235,6 +240,34 @@ export class KeyService {
       this.getKey(input.accountId, input.keyId),
     ]);
     return { key, view, oldKey };
+  }
+
+  /**
+   * The cheap read before argon2: an account whose two slots are held by keys that stay active answers 409
+   * without hashing a key it could not store. Only a hint: the transaction decides again under the
+   * account's lock, and the unique index on (account, slot) is the last word.
+   */
+  private async refuseWhenFull(accountId: string, slotsNeeded = 1): Promise<void> {
+    const [row] = await this.db
+      .select({ held: sql<number>`count(*)`.mapWith(Number) })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.accountId, accountId), isNotNull(apiKeys.slot), activeAfterNow));
+    if (row!.held + slotsNeeded > ACTIVE_SLOTS.length) throw new KeyLimitReached();
+  }
+
+  /** The rotation's refusals that need no argon2, read before hashing (and decided again in the transaction). */
+  private async refuseRotationEarly(accountId: string, keyId: string, expireOldKeyInSeconds?: number): Promise<void> {
+    const [old] = await this.db
+      .select({ slot: apiKeys.slot, expiresAt: apiKeys.expiresAt })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.id, keyId), eq(apiKeys.accountId, accountId)));
+    if (!old) throw new KeyNotFound();
+    if (old.slot === null || (old.expiresAt !== null && old.expiresAt.getTime() <= Date.now())) {
+      throw new KeyNotActive();
+    }
+    if (old.expiresAt !== null) throw new RotationPending();
+    // Ending the old key at once frees its slot for the new one; otherwise the new key needs a free slot.
+    if (expireOldKeyInSeconds !== 0) await this.refuseWhenFull(accountId);
   }
 
   /**
