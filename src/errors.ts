@@ -90,6 +90,13 @@ export const ServiceUnavailable = createError(
   503,
 );
 
+export const ServerBusy = createError(
+  'KW_SERVER_BUSY',
+  'keyward is busy checking API keys right now; nothing was changed. Retry after the time in the Retry-After header.',
+  503,
+);
+export const WeakPassword = createError<[string]>('KW_WEAK_PASSWORD', '%s', 400);
+
 /** Codes Fastify itself raises, mapped onto keyward's codes by status. */
 export const GENERIC_CODES: Record<number, string> = {
   400: 'invalid_request',

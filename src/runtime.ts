@@ -160,12 +160,19 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
             'per-client',
           ),
         },
-        keyChecking.limiter(
-          'signup-address',
-          env.KEYWARD_SIGNUP_ADDRESS_LIMIT,
-          env.KEYWARD_SIGNUP_WINDOW_SECONDS,
-          'per-client',
-        ),
+        {
+          byAddress: keyChecking.limiter(
+            'signup-address',
+            env.KEYWARD_SIGNUP_ADDRESS_LIMIT,
+            env.KEYWARD_SIGNUP_WINDOW_SECONDS,
+            'per-client',
+          ),
+          byEmail: keyChecking.limiter(
+            'signup-email',
+            env.KEYWARD_SIGNUP_EMAIL_LIMIT,
+            env.KEYWARD_SIGNUP_WINDOW_SECONDS,
+          ),
+        },
       ),
       keys,
       keyChecking,
