@@ -81,7 +81,8 @@ export const MetricsTokenRequired = createError(
 );
 export const TooManySignUps = createError(
   'KW_RATE_LIMITED',
-  'Too many sign-ups from this address. Retry after the time in the Retry-After header.',
+  // One message for both limits, so the answer never tells which one (nor anything about the email).
+  'Too many sign-up attempts from this address or for this email. Retry after the time in the Retry-After header.',
   429,
 );
 export const ServiceUnavailable = createError(
