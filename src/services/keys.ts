@@ -102,6 +102,28 @@ export class KeyService {
     private readonly limits: TransactionLimits,
   ) {}
 
+  /** The turn of the last key change per account on this instance (see {@link inTurn}). */
+  private readonly turns = new Map<string, Promise<void>>();
+
+  /**
+   * Runs the changes that take a slot (create, rotate) one at a time per account on this instance, so each
+   * reads the slots its predecessor left: 50 creates at once hash 2 keys and answer 48 × 409 from the cheap
+   * read, instead of 50 argon2 hashes (most refused by the bounded pool or by the transaction). Across
+   * instances the transaction under the account lock still decides.
+   */
+  private inTurn<T>(accountId: string, work: () => Promise<T>): Promise<T> {
+    const mine = (this.turns.get(accountId) ?? Promise.resolve()).then(work);
+    const done = mine.then(
+      () => {},
+      () => {},
+    );
+    this.turns.set(accountId, done);
+    void done.then(() => {
+      if (this.turns.get(accountId) === done) this.turns.delete(accountId);
+    });
+    return mine;
+  }
+
   private selectKeys(where: SQL | undefined) {
     return this.db
       .select(keyColumns)
@@ -152,7 +174,14 @@ export class KeyService {
   }
 
   /** Creates a key; the returned `key` is the only time the full key exists outside its holder. */
-  async createKey(
+  createKey(
+    input: { accountId: string; actor: Actor; name?: string },
+    guard?: CommitGuard,
+  ): Promise<{ key: string; view: KeyView }> {
+    return this.inTurn(input.accountId, () => this.createKeyInTurn(input, guard));
+  }
+
+  private async createKeyInTurn(
     input: { accountId: string; actor: Actor; name?: string },
     guard?: CommitGuard,
   ): Promise<{ key: string; view: KeyView }> {
@@ -178,7 +207,20 @@ export class KeyService {
    * Creates the key that replaces `keyId` and, when `expireOldKeyInSeconds` is
    * given, schedules the old key's expiry (0 ends it at once).
    */
-  async rotateKey(
+  rotateKey(
+    input: {
+      accountId: string;
+      actor: Actor;
+      keyId: string;
+      name?: string;
+      expireOldKeyInSeconds?: number;
+    },
+    guard?: CommitGuard,
+  ): Promise<{ key: string; view: KeyView; oldKey: KeyView }> {
+    return this.inTurn(input.accountId, () => this.rotateKeyInTurn(input, guard));
+  }
+
+  private async rotateKeyInTurn(
     input: {
       accountId: string;
       actor: Actor;
