@@ -9,11 +9,14 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { migratePostgresDatabase } from './db/database.js';
 import { ConfigError, loadEnv } from './env.js';
+import { SignUpBody } from './http/schemas.js';
+import { bodyValidator } from './http/validation.js';
 import { isKeyId, parseKey } from './keys/key-format.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { scanPaths, type Finding } from './scan/key-scan.js';
 import { reportStartupError, serve } from './serve.js';
 import type { Actor } from './services/audit.js';
+import { passwordProblem, type PasswordContext } from './services/password-policy.js';
 
 const USAGE = `usage: keyward <command> [arguments]
 
@@ -28,7 +31,8 @@ const USAGE = `usage: keyward <command> [arguments]
                                  --revoke revokes what it found, on every instance (needs the database)
   create-account --email E --name N
                                  create an account and its first user (also when sign-up is closed);
-                                 the password is read from KEYWARD_NEW_PASSWORD or generated and printed once
+                                 the password is read from KEYWARD_NEW_PASSWORD (the sign-up password
+                                 rules apply) or generated and printed once
 
 Configuration comes from the same environment variables as the server (see README).`;
 
@@ -166,14 +170,39 @@ async function revokeFound(found: Finding[]): Promise<void> {
   });
 }
 
+/** create-account's arguments, checked by the same schema and password rules as POST /v1/signup. */
+const validSignUp = bodyValidator(SignUpBody);
+
+/** A generated password: 24 base64url characters (144 random bits), drawn again in the unlikely case the rules refuse it. */
+function generatedPassword(context: PasswordContext): string {
+  for (;;) {
+    const password = randomBytes(18).toString('base64url');
+    if (passwordProblem(password, context) === null) return password;
+  }
+}
+
 async function createAccount(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { email: { type: 'string' }, name: { type: 'string' } } });
-  if (!values.email || !values.name) throw new ConfigError('create-account needs --email and --name');
+  if (values.email === undefined || values.name === undefined) {
+    throw new ConfigError('create-account needs --email and --name');
+  }
+  const email = values.email;
+  const accountName = values.name;
   const given = process.env.KEYWARD_NEW_PASSWORD;
-  const password = given || randomBytes(18).toString('base64url');
+  const password = given || generatedPassword({ email, accountName });
+  if (!validSignUp({ email, password, accountName })) {
+    const field = validSignUp.errors?.[0]?.instancePath.slice(1);
+    if (field === 'email') throw new ConfigError(printable(`not a valid email address: ${email}`));
+    if (field === 'accountName') {
+      throw new ConfigError('--name must hold at least one non-space character, and at most 100 characters');
+    }
+    throw new ConfigError(`KEYWARD_NEW_PASSWORD: ${passwordProblem(password, { email, accountName }) ?? 'refused'}`);
+  }
+  const problem = passwordProblem(password, { email, accountName });
+  if (problem !== null) throw new ConfigError(`KEYWARD_NEW_PASSWORD: ${problem}`);
   await withRuntime(async (runtime) => {
     const session = await runtime.accounts.createAccount(
-      { email: values.email!, password, accountName: values.name! },
+      { email, password, accountName },
       { clientAddress: 'local', userAgent: 'keyward-cli' },
     );
     console.log(printable(`created account ${session.user.accountId} with user ${session.user.email}`));

@@ -20,12 +20,21 @@ export function postgresOptions(env: Env, url: string): PostgresOptions {
   };
 }
 
+/** The process's one argon2 pool: key checks, and in the server sign-ups, sign-ins and new keys. */
 export function secretHasher(env: Env): SecretHasher {
-  return new SecretHasher({
-    memoryKib: env.KEYWARD_ARGON2_MEMORY_KIB,
-    timeCost: env.KEYWARD_ARGON2_TIME_COST,
-    parallelism: env.KEYWARD_ARGON2_PARALLELISM,
-  });
+  return new SecretHasher(
+    {
+      memoryKib: env.KEYWARD_ARGON2_MEMORY_KIB,
+      timeCost: env.KEYWARD_ARGON2_TIME_COST,
+      parallelism: env.KEYWARD_ARGON2_PARALLELISM,
+    },
+    {
+      concurrency: env.KEYWARD_ARGON2_CONCURRENCY,
+      keyCheckQueueMax: env.KEYWARD_ARGON2_QUEUE_MAX,
+      accountQueueMax: env.KEYWARD_ARGON2_ACCOUNT_QUEUE_MAX,
+      accountWaitMs: env.KEYWARD_ARGON2_ACCOUNT_WAIT_MS,
+    },
+  );
 }
 
 /** What every process that checks keys opens, keyward's server and the fleet's services alike. */

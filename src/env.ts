@@ -73,10 +73,23 @@ export const EnvSchema = Type.Object({
   KEYWARD_RELAY_INTERVAL_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 }),
   /** How long a revoke waits for another instance to relay its event when Redis is unreachable from it. */
   KEYWARD_REVOKE_CONFIRM_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 5000 }),
-  /** argon2 verifications run at once per instance; more wait in a queue. */
+  /**
+   * argon2 hashes and verifications run at once per instance, all of them (cold key checks, sign-ups,
+   * sign-ins, new keys); more wait in two queues, key checks served first.
+   */
   KEYWARD_ARGON2_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
   /** Cold checks that may wait for argon2 per instance; beyond it they answer 503 at once. */
   KEYWARD_ARGON2_QUEUE_MAX: Type.Integer({ minimum: 0, maximum: 100_000, default: 256 }),
+  /**
+   * Account operations (sign-up, sign-in, key creation and rotation) that may wait for argon2 per instance,
+   * behind every waiting key check; beyond it they answer 503 server_busy with Retry-After at once.
+   */
+  KEYWARD_ARGON2_ACCOUNT_QUEUE_MAX: Type.Integer({ minimum: 0, maximum: 100_000, default: 32 }),
+  /**
+   * Longest an account operation waits for argon2, in milliseconds, while key checks keep it behind;
+   * then 503 server_busy. Below KEYWARD_REQUEST_TIMEOUT_MS so the caller hears why.
+   */
+  KEYWARD_ARGON2_ACCOUNT_WAIT_MS: Type.Integer({ minimum: 1, maximum: 600_000, default: 5000 }),
   /** Failed key checks allowed per client address per window, across the fleet; then 429. */
   KEYWARD_FAILED_AUTH_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 100 }),
   /** The window of KEYWARD_FAILED_AUTH_LIMIT, in seconds. */
@@ -151,7 +164,12 @@ export const EnvSchema = Type.Object({
    * Each costs an argon2 hash and tells whether an email is registered, so neither may be unlimited.
    */
   KEYWARD_SIGNUP_ADDRESS_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20 }),
-  /** The window of KEYWARD_SIGNUP_ADDRESS_LIMIT, in seconds. */
+  /**
+   * Sign-up attempts allowed per email per window, across the fleet, from any address, taken or not; then
+   * 429. Bounds how often one email can be probed, from however many addresses.
+   */
+  KEYWARD_SIGNUP_EMAIL_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 5 }),
+  /** The window of KEYWARD_SIGNUP_ADDRESS_LIMIT and KEYWARD_SIGNUP_EMAIL_LIMIT, in seconds. */
   KEYWARD_SIGNUP_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 3600 }),
   /** Most open HTTP connections per instance; connections beyond it are closed at once. */
   KEYWARD_HTTP_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000 }),

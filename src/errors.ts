@@ -89,7 +89,8 @@ export const MetricsTokenRequired = createError(
 );
 export const TooManySignUps = createError(
   'KW_RATE_LIMITED',
-  'Too many sign-ups from this address. Retry after the time in the Retry-After header.',
+  // One message for both limits, so the answer never tells which one (nor anything about the email).
+  'Too many sign-up attempts from this address or for this email. Retry after the time in the Retry-After header.',
   429,
 );
 export const ServiceUnavailable = createError(
@@ -111,6 +112,12 @@ export const GitHubKeysUnavailable = createError(
   "GitHub's secret scanning public keys could not be fetched, so the report cannot be verified. Retry shortly.",
   503,
 );
+export const ServerBusy = createError(
+  'KW_SERVER_BUSY',
+  'keyward is busy checking API keys right now; nothing was changed. Retry after the time in the Retry-After header.',
+  503,
+);
+export const WeakPassword = createError<[string]>('KW_WEAK_PASSWORD', '%s', 400);
 
 /** Codes Fastify itself raises, mapped onto keyward's codes by status. */
 export const GENERIC_CODES: Record<number, string> = {

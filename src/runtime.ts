@@ -1,3 +1,4 @@
+import type { SecretHasher } from './keys/secret-hashing.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +24,8 @@ export interface Runtime {
   /** Keys the digests kept in the hot tiers. */
   serverSecret: string;
   database: DatabaseHandle;
+  /** The process's one argon2 pool (key checks first), shared by key checking, sign-up, sign-in and keys. */
+  hasher: SecretHasher;
   accounts: AccountService;
   keys: KeyService;
   keyChecking: KeyChecking;
@@ -138,6 +141,7 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
       cookieSecure: env.KEYWARD_COOKIE_SECURE ?? (Boolean(env.DATABASE_URL) || env.NODE_ENV === 'production'),
       serverSecret,
       database,
+      hasher,
       accounts: new AccountService(
         database.db,
         hasher,
@@ -157,12 +161,19 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
             'per-client',
           ),
         },
-        keyChecking.limiter(
-          'signup-address',
-          env.KEYWARD_SIGNUP_ADDRESS_LIMIT,
-          env.KEYWARD_SIGNUP_WINDOW_SECONDS,
-          'per-client',
-        ),
+        {
+          byAddress: keyChecking.limiter(
+            'signup-address',
+            env.KEYWARD_SIGNUP_ADDRESS_LIMIT,
+            env.KEYWARD_SIGNUP_WINDOW_SECONDS,
+            'per-client',
+          ),
+          byEmail: keyChecking.limiter(
+            'signup-email',
+            env.KEYWARD_SIGNUP_EMAIL_LIMIT,
+            env.KEYWARD_SIGNUP_WINDOW_SECONDS,
+          ),
+        },
       ),
       keys,
       keyChecking,

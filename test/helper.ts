@@ -107,7 +107,7 @@ export async function createRedisPrefix(t: Test): Promise<{ redisUrl: string; pr
 export const TEST_ARGON2 = { KEYWARD_ARGON2_MEMORY_KIB: '1024', KEYWARD_ARGON2_TIME_COST: '1' };
 
 /** Tests sign up many accounts from one address; the tests of the sign-up limit set their own. */
-const MANY_SIGNUPS = { KEYWARD_SIGNUP_ADDRESS_LIMIT: '1000000' };
+const MANY_SIGNUPS = { KEYWARD_SIGNUP_ADDRESS_LIMIT: '1000000', KEYWARD_SIGNUP_EMAIL_LIMIT: '1000000' };
 
 export interface TestLog {
   lines: string[];

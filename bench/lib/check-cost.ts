@@ -49,8 +49,6 @@ const checker = new KeyChecker({
   serverSecret: SECRET,
   keyPrefix: PREFIX,
   databaseTimeoutMs: 1000,
-  argon2Concurrency: 1,
-  argon2QueueMax: 1,
 });
 const usage = new UsageRecorder({
   db: unreachable as Database,

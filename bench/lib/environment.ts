@@ -85,11 +85,15 @@ export class BenchEnvironment {
 /** argon2id at keyward's default cost (OWASP: m=19456 KiB, t=2, p=1), read from its own defaults. */
 export function defaultHasher(): SecretHasher {
   const env = loadEnv({});
-  return new SecretHasher({
-    memoryKib: env.KEYWARD_ARGON2_MEMORY_KIB,
-    timeCost: env.KEYWARD_ARGON2_TIME_COST,
-    parallelism: env.KEYWARD_ARGON2_PARALLELISM,
-  });
+  const unbounded = { concurrency: 2, keyCheckQueueMax: 1_000_000, accountQueueMax: 1_000_000, accountWaitMs: 600_000 };
+  return new SecretHasher(
+    {
+      memoryKib: env.KEYWARD_ARGON2_MEMORY_KIB,
+      timeCost: env.KEYWARD_ARGON2_TIME_COST,
+      parallelism: env.KEYWARD_ARGON2_PARALLELISM,
+    },
+    unbounded, // the bench hashes its own keys in bulk; the pool's bounds are keyward's request path's
+  );
 }
 
 /**

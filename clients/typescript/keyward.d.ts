@@ -447,7 +447,7 @@ export interface operations {
                      * @example ada@example.com
                      */
                     email: string;
-                    /** @description At least 10 characters. */
+                    /** @description 10 to 256 characters (Unicode code points), used exactly as sent (never trimmed). No composition rules; refused with 400 weak_password when it is only spaces, repeats or sequences ("aaaaaaaaaa", "1234567890"), one of the 20,000 most common passwords (also with a few digits or symbols added, or in leetspeak), or built on the email, the account name or "keyward". The message says which. */
                     password: string;
                     /** @example Acme Inc. */
                     accountName: string;

@@ -19,6 +19,7 @@ import {
   RevocationPending,
   RotationPending,
   RouteNotFound,
+  ServerBusy,
   ServiceUnavailable,
   SessionRequired,
   SignatureInvalid,
@@ -26,8 +27,10 @@ import {
   TooManyFailedChecks,
   TooManySignInFailures,
   TooManySignUps,
+  WeakPassword,
 } from '../errors.js';
 import { KEY_ID_PATTERN } from '../keys/key-format.js';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, passwordProblem } from '../services/password-policy.js';
 
 /**
  * Values the OpenAPI examples share, so the examples of different calls tell one consistent story. The keys
@@ -60,6 +63,9 @@ const ERROR_EXAMPLES = {
   api_key_expired: new ApiKeyExpired(),
   session_required: new SessionRequired(),
   invalid_credentials: new InvalidCredentials(),
+  // A sequence: refused before the list of common passwords is read, so building the document never reads it.
+  weak_password: new WeakPassword(passwordProblem('1234567890')!),
+  server_busy: new ServerBusy(),
   csrf_rejected: new CsrfRejected(),
   signup_closed: new SignupClosed(),
   key_not_found: new KeyNotFound(),
@@ -128,6 +134,27 @@ export function errors(...statuses: Array<number | readonly [number, ...ErrorExa
     }),
   );
 }
+
+/** The body of POST /v1/signup; also what `keyward create-account` checks its arguments against. */
+export const SignUpBody = Type.Object(
+  {
+    email: Type.String({ format: 'email', maxLength: 254, examples: ['ada@example.com'] }),
+    password: Type.String({
+      maxLength: PASSWORD_MAX_LENGTH,
+      description:
+        `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters (Unicode code points), used exactly as ` +
+        'sent (never trimmed). No composition rules; refused with 400 weak_password when it is only spaces, ' +
+        'repeats or sequences ("aaaaaaaaaa", "1234567890"), one of the 20,000 most common passwords (also ' +
+        'with a few digits or symbols added, or in leetspeak), or built on the email, the account name or ' +
+        '"keyward". The message says which.',
+    }),
+    accountName: Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', examples: ['Acme Inc.'] }),
+  },
+  {
+    additionalProperties: false,
+    examples: [{ email: EXAMPLE.email, password: 'correct horse battery', accountName: EXAMPLE.accountName }],
+  },
+);
 
 export const KeyIdParams = Type.Object({
   keyId: Type.String({
@@ -250,4 +277,8 @@ export const SessionRef = Type.Ref(Session.$id!, { examples: [SESSION_EXAMPLE] }
 export const sharedSchemas = [ErrorEnvelope, Key, Session];
 
 export const API_KEY_SECURITY = [{ apiKey: [] }];
-export const SESSION_SECURITY = [{ sessionCookie: [] }];
+/**
+ * Either session cookie: `keyward_session` where the cookie is not Secure (the embedded default), or
+ * `__Host-keyward_session` where it is (Postgres or NODE_ENV=production). A deployment sets one of them.
+ */
+export const SESSION_SECURITY: Array<Record<string, string[]>> = [{ sessionCookie: [] }, { secureSessionCookie: [] }];

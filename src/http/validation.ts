@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { Ajv, type Options } from 'ajv';
+import { Ajv, type Options, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
 
@@ -18,6 +18,11 @@ export function validatorCompiler(): FastifySchemaCompiler<object> {
   const bodies = makeAjv({ coerceTypes: false });
   const urlParts = makeAjv({ coerceTypes: true });
   return ({ schema, httpPart }) => (httpPart === 'body' ? bodies : urlParts).compile(schema);
+}
+
+/** A validator for one JSON body schema, exactly as routes validate bodies (for input that comes another way). */
+export function bodyValidator(schema: object): ValidateFunction {
+  return makeAjv({ coerceTypes: false }).compile(schema);
 }
 
 // In a `u` regex a lone surrogate is a code point of its own (paired ones form another), so this finds

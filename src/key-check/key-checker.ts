@@ -4,7 +4,6 @@ import type { Database } from '../db/database.js';
 import { apiKeys } from '../db/schema.js';
 import { detached, KEY_ID_LENGTH, keyIdOffset, keyLength, parseKey, type ParsedKey } from '../keys/key-format.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
-import { BoundedConcurrency } from './bounded-concurrency.js';
 import { digestsEqual, keyDigest } from './digest.js';
 import type { FleetSync, HotEntry } from './fleet-sync.js';
 import type { CachedKey, CachedStatus, KeyCache } from './key-cache.js';
@@ -30,8 +29,6 @@ export interface KeyCheckerOptions {
   serverSecret: string;
   keyPrefix: string;
   databaseTimeoutMs: number;
-  argon2Concurrency: number;
-  argon2QueueMax: number;
 }
 
 /** Told how long each check that left the process took (metrics). */
@@ -67,7 +64,6 @@ const LIMITED: KeyCheck = Object.freeze({ outcome: 'limited', tier: 'memory' });
  */
 export class KeyChecker {
   private readonly inFlight = new Map<string, Promise<KeyCheck>>();
-  private readonly argon2: BoundedConcurrency;
   observer: ColdCheckObserver | null = null;
 
   private readonly keyLength: number;
@@ -75,7 +71,6 @@ export class KeyChecker {
   private readonly keyIdEnd: number;
 
   constructor(private readonly options: KeyCheckerOptions) {
-    this.argon2 = new BoundedConcurrency(options.argon2Concurrency, options.argon2QueueMax);
     this.keyLength = keyLength(options.keyPrefix);
     this.keyIdStart = keyIdOffset(options.keyPrefix);
     this.keyIdEnd = this.keyIdStart + KEY_ID_LENGTH;
@@ -205,7 +200,8 @@ export class KeyChecker {
     if (!secretMatches) {
       try {
         const hash = row.secretHash;
-        secretMatches = await this.argon2.run(() => this.options.hasher.verify(hash, parsed.fullKey));
+        // Ahead of every account operation waiting for argon2; a full queue answers 503 auth_unavailable.
+        secretMatches = await this.options.hasher.verify(hash, parsed.fullKey, 'key-check');
       } catch {
         return { outcome: 'unavailable', tier: 'postgres' };
       }

@@ -81,8 +81,6 @@ export async function openKeyChecking(
     serverSecret: deps.serverSecret,
     keyPrefix: env.KEYWARD_KEY_PREFIX,
     databaseTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
-    argon2Concurrency: env.KEYWARD_ARGON2_CONCURRENCY,
-    argon2QueueMax: env.KEYWARD_ARGON2_QUEUE_MAX,
   });
   const usage = env.KEYWARD_USAGE_TRACKING
     ? new UsageRecorder({

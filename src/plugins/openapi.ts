@@ -3,7 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifySchema } from 'fastify';
 import fp from 'fastify-plugin';
 import { sharedSchemas } from '../http/schemas.js';
-import { SESSION_COOKIE } from './session-auth.js';
+import { HOST_PREFIXED_SESSION_COOKIE, SESSION_COOKIE } from './session-auth.js';
 
 export const OPENAPI_INFO = {
   title: 'keyward',
@@ -97,7 +97,23 @@ export const openapi = fp(
         components: {
           securitySchemes: {
             apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' },
-            sessionCookie: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE },
+            sessionCookie: {
+              type: 'apiKey',
+              in: 'cookie',
+              name: SESSION_COOKIE,
+              description:
+                'The dashboard session, set by sign-up and sign-in, where the cookie is not Secure: the ' +
+                'embedded default, or KEYWARD_COOKIE_SECURE=false.',
+            },
+            secureSessionCookie: {
+              type: 'apiKey',
+              in: 'cookie',
+              name: HOST_PREFIXED_SESSION_COOKIE,
+              description:
+                'The same session where the cookie is Secure (with DATABASE_URL or NODE_ENV=production, ' +
+                'unless KEYWARD_COOKIE_SECURE=false): its name then carries the __Host- prefix, so browsers ' +
+                'keep it to HTTPS and this host only. A deployment uses one of the two names.',
+            },
             githubSignature: {
               type: 'apiKey',
               in: 'header',

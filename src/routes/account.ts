@@ -2,10 +2,15 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { AccountService, NewSession } from '../services/accounts.js';
 import { actorOf, clientOf } from '../http/request-context.js';
-import { errors, EXAMPLE, Session, SESSION_EXAMPLE, SESSION_SECURITY, SessionRef } from '../http/schemas.js';
-
-const Email = Type.String({ format: 'email', maxLength: 254, examples: ['ada@example.com'] });
-const Password = Type.String({ minLength: 10, maxLength: 256, description: 'At least 10 characters.' });
+import {
+  errors,
+  EXAMPLE,
+  Session,
+  SESSION_EXAMPLE,
+  SESSION_SECURITY,
+  SessionRef,
+  SignUpBody,
+} from '../http/schemas.js';
 
 function sessionBody(session: NewSession) {
   return {
@@ -25,20 +30,16 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
         operationId: 'signUp',
         summary: 'Create an account and its first user, and sign in',
         tags: ['account'],
-        body: Type.Object(
-          {
-            email: Email,
-            password: Password,
-            accountName: Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', examples: ['Acme Inc.'] }),
-          },
-          {
-            additionalProperties: false,
-            examples: [{ email: EXAMPLE.email, password: 'correct horse battery', accountName: EXAMPLE.accountName }],
-          },
-        ),
+        body: SignUpBody,
         response: {
           201: SessionRef,
-          ...errors(400, [403, 'csrf_rejected', 'signup_closed'], [409, 'email_taken'], [429, 'sign_up_limited'], 503),
+          ...errors(
+            [400, 'weak_password', 'invalid_body'],
+            [403, 'csrf_rejected', 'signup_closed'],
+            [409, 'email_taken'],
+            [429, 'sign_up_limited'],
+            [503, 'service_unavailable', 'server_busy'],
+          ),
         },
       },
     },
@@ -60,7 +61,16 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
           { email: Type.String({ maxLength: 254 }), password: Type.String({ maxLength: 256 }) },
           { additionalProperties: false, examples: [{ email: EXAMPLE.email, password: 'correct horse battery' }] },
         ),
-        response: { 200: SessionRef, ...errors(400, [401, 'invalid_credentials'], 403, [429, 'sign_in_limited'], 503) },
+        response: {
+          200: SessionRef,
+          ...errors(
+            400,
+            [401, 'invalid_credentials'],
+            403,
+            [429, 'sign_in_limited'],
+            [503, 'service_unavailable', 'server_busy'],
+          ),
+        },
       },
     },
     async (request, reply) => {

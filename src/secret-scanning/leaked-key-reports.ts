@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { BoundedConcurrency } from '../key-check/bounded-concurrency.js';
 import { parseKey } from '../keys/key-format.js';
 import type { Actor } from '../services/audit.js';
 import type { KeyService, LeakReport } from '../services/keys.js';
@@ -63,24 +62,25 @@ export class LeakedKeyReports {
       else byToken.set(match.token, [match]);
     }
     const ours = new Set<string>();
-    const limit = new BoundedConcurrency(CHECKS_AT_ONCE, byToken.size);
-    await Promise.all(
-      [...byToken].map(([token, places]) =>
-        limit.run(async () => {
-          const key = await this.keyOf(token);
-          if (!key) return;
-          ours.add(token);
-          for (const place of places) {
-            const leak: LeakReport = {
-              url: storable(place.url, MAX_URL_LENGTH),
-              source: storable(place.source, MAX_SOURCE_LENGTH),
-              type: storable(place.type, MAX_SOURCE_LENGTH),
-            };
-            await this.keys.revokeKey({ ...key, actor, leak });
-          }
-        }),
-      ),
-    );
+    const queue = [...byToken];
+    // CHECKS_AT_ONCE workers take tokens in turn; their argon2 work also waits in the process's pool.
+    const worker = async () => {
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        const [token, places] = next;
+        const key = await this.keyOf(token);
+        if (!key) continue;
+        ours.add(token);
+        for (const place of places) {
+          const leak: LeakReport = {
+            url: storable(place.url, MAX_URL_LENGTH),
+            source: storable(place.source, MAX_SOURCE_LENGTH),
+            type: storable(place.type, MAX_SOURCE_LENGTH),
+          };
+          await this.keys.revokeKey({ ...key, actor, leak });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CHECKS_AT_ONCE, queue.length) }, worker));
     return matches.map((match) => ({
       token_hash: sha256Hex(match.token),
       token_type: match.type,

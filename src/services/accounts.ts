@@ -11,9 +11,17 @@ import {
 } from '../db/database.js';
 import { recordAudit, type Actor, type ClientContext } from './audit.js';
 import { accounts, sessions, users } from '../db/schema.js';
-import { EmailTaken, InvalidCredentials, SignupClosed, TooManySignInFailures, TooManySignUps } from '../errors.js';
+import {
+  EmailTaken,
+  InvalidCredentials,
+  SignupClosed,
+  TooManySignInFailures,
+  TooManySignUps,
+  WeakPassword,
+} from '../errors.js';
 import type { FailureLimiter } from '../key-check/failure-limiter.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
+import { passwordProblem } from './password-policy.js';
 
 export interface SessionUser {
   userId: string;
@@ -32,10 +40,20 @@ function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
+/** How the limiters name an email: a digest, so Redis never holds the address. */
+function emailSubject(email: string): string {
+  return createHash('sha256').update(email).digest('base64url').slice(0, 22);
+}
+
+/** The form every email is stored and compared in. */
+function normalEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
 /** Sign-up, sign-in and dashboard sessions. */
 export class AccountService {
   /** A real hash to verify against when the email is unknown, so both failures take as long. */
-  private decoyHash: Promise<string>;
+  private decoyHash: Promise<string> | null = null;
 
   constructor(
     private readonly db: Database,
@@ -45,10 +63,17 @@ export class AccountService {
     private readonly signupOpen: boolean,
     /** Failed sign-ins per email digest and per client address. */
     private readonly signInLimits: { byEmail: FailureLimiter; byAddress: FailureLimiter },
-    /** Sign-up attempts per client address. */
-    private readonly signUpLimit: FailureLimiter,
-  ) {
-    this.decoyHash = hasher.hash(randomBytes(16).toString('hex'));
+    /** Sign-up attempts per client address and per email digest. */
+    private readonly signUpLimits: { byAddress: FailureLimiter; byEmail: FailureLimiter },
+  ) {}
+
+  /** Made on first use, through the argon2 pool like any hash; made again if that attempt was refused. */
+  private decoy(): Promise<string> {
+    const decoy = (this.decoyHash ??= this.hasher.hash(randomBytes(16).toString('hex')));
+    decoy.catch(() => {
+      if (this.decoyHash === decoy) this.decoyHash = null;
+    });
+    return decoy;
   }
 
   async signUp(
@@ -57,21 +82,36 @@ export class AccountService {
     guard?: CommitGuard,
   ): Promise<NewSession> {
     if (!this.signupOpen) throw new SignupClosed();
-    // Every attempt counts, taken email or not: each costs an argon2 hash and says whether an email exists.
+    // A weak password is refused before anything is counted: the answer depends on the request alone.
+    const problem = passwordProblem(input.password, { email: input.email, accountName: input.accountName });
+    if (problem !== null) throw new WeakPassword(problem);
+    // Every attempt counts, taken email or not, per address and per email: each costs an argon2 hash and
+    // says whether an email exists. The 429 comes before any lookup, so it is the same for both.
     const now = Date.now();
-    const waitMs = this.signUpLimit.retryAfterMs(client.clientAddress, now);
+    const email = emailSubject(normalEmail(input.email));
+    const waitMs = Math.max(
+      this.signUpLimits.byAddress.retryAfterMs(client.clientAddress, now),
+      this.signUpLimits.byEmail.retryAfterMs(email, now),
+    );
     if (waitMs > 0) throw Object.assign(new TooManySignUps(), { retryAfterSeconds: Math.ceil(waitMs / 1000) });
-    this.signUpLimit.recordFailure(client.clientAddress, now);
+    this.signUpLimits.byAddress.recordFailure(client.clientAddress, now);
+    this.signUpLimits.byEmail.recordFailure(email, now);
     return this.createAccount(input, client, guard);
   }
 
-  /** Creates an account and its first user, signed in; also how operators add accounts when sign-up is closed. */
+  /**
+   * Creates an account and its first user, signed in; also how operators add accounts when sign-up is
+   * closed. A taken email costs the same argon2 hash as a new one (hashed first, refused by the unique
+   * index), so its answer takes as long.
+   */
   async createAccount(
     input: { email: string; password: string; accountName: string },
     client: ClientContext,
     guard?: CommitGuard,
   ): Promise<NewSession> {
-    const email = input.email.trim().toLowerCase();
+    const problem = passwordProblem(input.password, { email: input.email, accountName: input.accountName });
+    if (problem !== null) throw new WeakPassword(problem);
+    const email = normalEmail(input.email);
     const passwordHash = await this.hasher.hash(input.password);
     try {
       return await boundedTransaction(this.db, this.limits, guard, async (tx) => {
@@ -97,11 +137,11 @@ export class AccountService {
    * the email exists, and no password is checked.
    */
   async logIn(input: { email: string; password: string }, client: ClientContext): Promise<NewSession> {
-    const email = input.email.trim().toLowerCase();
-    const emailSubject = createHash('sha256').update(email).digest('base64url').slice(0, 22);
+    const email = normalEmail(input.email);
+    const subject = emailSubject(email);
     const now = Date.now();
     const waitMs = Math.max(
-      this.signInLimits.byEmail.retryAfterMs(emailSubject, now),
+      this.signInLimits.byEmail.retryAfterMs(subject, now),
       this.signInLimits.byAddress.retryAfterMs(client.clientAddress, now),
     );
     if (waitMs > 0) throw Object.assign(new TooManySignInFailures(), { retryAfterSeconds: Math.ceil(waitMs / 1000) });
@@ -116,10 +156,10 @@ export class AccountService {
       .from(users)
       .innerJoin(accounts, eq(accounts.id, users.accountId))
       .where(eq(users.email, email));
-    const hash = row?.passwordHash ?? (await this.decoyHash);
+    const hash = row?.passwordHash ?? (await this.decoy());
     const passwordMatches = await this.hasher.verify(hash, input.password);
     if (!row || !passwordMatches) {
-      this.signInLimits.byEmail.recordFailure(emailSubject, now);
+      this.signInLimits.byEmail.recordFailure(subject, now);
       this.signInLimits.byAddress.recordFailure(client.clientAddress, now);
       // Recorded for the account when the email is one of its users; never revealed to the caller.
       await recordAudit(this.db, client, {

@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, isNotNull, isNull, lte, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gt, isNotNull, isNull, lte, or, sql, type SQL } from 'drizzle-orm';
 import {
   boundedTransaction,
   sqlState,
@@ -120,6 +120,9 @@ function revocationOf(row: KeyRow, status: KeyStatus): KeyRevocation | null {
   return { reason: 'expired', at: row.expiresAt!, leak };
 }
 
+/** A key that holds its slot past now: a passed expiry frees the slot at the account's next change. */
+const activeAfterNow = or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, sql`now()`));
+
 /** The key lifecycle: create, list, rotate, revoke. Postgres is the source of truth. */
 export class KeyService {
   constructor(
@@ -129,6 +132,28 @@ export class KeyService {
     private readonly announcer: KeyEventAnnouncer,
     private readonly limits: TransactionLimits,
   ) {}
+
+  /** The turn of the last key change per account on this instance (see {@link inTurn}). */
+  private readonly turns = new Map<string, Promise<void>>();
+
+  /**
+   * Runs the changes that take a slot (create, rotate) one at a time per account on this instance, so each
+   * reads the slots its predecessor left: 50 creates at once hash 2 keys and answer 48 × 409 from the cheap
+   * read, instead of 50 argon2 hashes (most refused by the bounded pool or by the transaction). Across
+   * instances the transaction under the account lock still decides.
+   */
+  private inTurn<T>(accountId: string, work: () => Promise<T>): Promise<T> {
+    const mine = (this.turns.get(accountId) ?? Promise.resolve()).then(work);
+    const done = mine.then(
+      () => {},
+      () => {},
+    );
+    this.turns.set(accountId, done);
+    void done.then(() => {
+      if (this.turns.get(accountId) === done) this.turns.delete(accountId);
+    });
+    return mine;
+  }
 
   private selectKeys(where: SQL | undefined) {
     return this.db
@@ -180,10 +205,18 @@ export class KeyService {
   }
 
   /** Creates a key; the returned `key` is the only time the full key exists outside its holder. */
-  async createKey(
+  createKey(
     input: { accountId: string; actor: Actor; name?: string },
     guard?: CommitGuard,
   ): Promise<{ key: string; view: KeyView }> {
+    return this.inTurn(input.accountId, () => this.createKeyInTurn(input, guard));
+  }
+
+  private async createKeyInTurn(
+    input: { accountId: string; actor: Actor; name?: string },
+    guard?: CommitGuard,
+  ): Promise<{ key: string; view: KeyView }> {
+    await this.refuseWhenFull(input.accountId);
     const { key, keyId } = generateKey(this.keyPrefix);
     const secretHash = await this.hasher.hash(key); // before the transaction: never hold locks across argon2
     const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
@@ -205,7 +238,7 @@ export class KeyService {
    * Creates the key that replaces `keyId` and, when `expireOldKeyInSeconds` is
    * given, schedules the old key's expiry (0 ends it at once).
    */
-  async rotateKey(
+  rotateKey(
     input: {
       accountId: string;
       actor: Actor;
@@ -215,6 +248,20 @@ export class KeyService {
     },
     guard?: CommitGuard,
   ): Promise<{ key: string; view: KeyView; oldKey: KeyView }> {
+    return this.inTurn(input.accountId, () => this.rotateKeyInTurn(input, guard));
+  }
+
+  private async rotateKeyInTurn(
+    input: {
+      accountId: string;
+      actor: Actor;
+      keyId: string;
+      name?: string;
+      expireOldKeyInSeconds?: number;
+    },
+    guard?: CommitGuard,
+  ): Promise<{ key: string; view: KeyView; oldKey: KeyView }> {
+    await this.refuseRotationEarly(input.accountId, input.keyId, input.expireOldKeyInSeconds);
     const { key, keyId } = generateKey(this.keyPrefix);
     const secretHash = await this.hasher.hash(key);
     const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
@@ -266,6 +313,34 @@ export class KeyService {
       this.getKey(input.accountId, input.keyId),
     ]);
     return { key, view, oldKey };
+  }
+
+  /**
+   * The cheap read before argon2: an account whose two slots are held by keys that stay active answers 409
+   * without hashing a key it could not store. Only a hint: the transaction decides again under the
+   * account's lock, and the unique index on (account, slot) is the last word.
+   */
+  private async refuseWhenFull(accountId: string, slotsNeeded = 1): Promise<void> {
+    const [row] = await this.db
+      .select({ held: sql<number>`count(*)`.mapWith(Number) })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.accountId, accountId), isNotNull(apiKeys.slot), activeAfterNow));
+    if (row!.held + slotsNeeded > ACTIVE_SLOTS.length) throw new KeyLimitReached();
+  }
+
+  /** The rotation's refusals that need no argon2, read before hashing (and decided again in the transaction). */
+  private async refuseRotationEarly(accountId: string, keyId: string, expireOldKeyInSeconds?: number): Promise<void> {
+    const [old] = await this.db
+      .select({ slot: apiKeys.slot, expiresAt: apiKeys.expiresAt })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.id, keyId), eq(apiKeys.accountId, accountId)));
+    if (!old) throw new KeyNotFound();
+    if (old.slot === null || (old.expiresAt !== null && old.expiresAt.getTime() <= Date.now())) {
+      throw new KeyNotActive();
+    }
+    if (old.expiresAt !== null) throw new RotationPending();
+    // Ending the old key at once frees its slot for the new one; otherwise the new key needs a free slot.
+    if (expireOldKeyInSeconds !== 0) await this.refuseWhenFull(accountId);
   }
 
   /**

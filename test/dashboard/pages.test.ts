@@ -279,6 +279,14 @@ t.test('errors are shown in plain words, never a blank page', async (t) => {
   await waitForText(page.locator('#email-error'), /Enter an email address like ada@example\.com\./);
   t.equal(await page.locator('#password-error').innerText(), 'Use at least 10 characters.');
 
+  // A password the API refuses is explained under the password field, in the API's words.
+  await page.getByLabel('Email').fill('weak@example.com');
+  await page.getByLabel('Password').fill('password12');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await waitForText(page.locator('#password-error'), /one of the most common passwords/);
+  t.equal(await page.getByLabel('Password').getAttribute('aria-invalid'), 'true');
+  t.equal(await focused(page), 'input#password', 'focus goes to the password to change');
+
   await signUpByApi('taken@example.com');
   await page.getByLabel('Email').fill('taken@example.com');
   await page.getByLabel('Password').fill(PASSWORD);

@@ -71,7 +71,12 @@ export function loadOperations(): Operation[] {
         operationId: operation.operationId,
         method: method.toUpperCase(),
         path,
-        auth: schemes.includes('sessionCookie') ? 'session' : schemes.includes('apiKey') ? 'apiKey' : 'none',
+        auth:
+          schemes.includes('sessionCookie') || schemes.includes('secureSessionCookie')
+            ? 'session'
+            : schemes.includes('apiKey')
+              ? 'apiKey'
+              : 'none',
         parameters: operation.parameters ?? [],
         body: json ? { schema: json.schema, example: json.example } : undefined,
         successStatuses: statuses.filter((status) => status >= 200 && status < 300),

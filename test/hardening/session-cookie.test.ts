@@ -32,12 +32,26 @@ async function signUp(server: ServerProcess, email: string) {
   return { setCookie, name: pair.slice(0, pair.indexOf('=')), token: pair.slice(pair.indexOf('=') + 1) };
 }
 
+/** The cookie names the served OpenAPI document accepts for GET /v1/session (any one of its security requirements). */
+async function documentedCookies(server: ServerProcess): Promise<string[]> {
+  const document = (await (await fetch(`${server.url}/docs/json`)).json()) as {
+    paths: Record<string, Record<string, { security: Array<Record<string, string[]>> }>>;
+    components: { securitySchemes: Record<string, { in: string; name: string }> };
+  };
+  const schemes = document.paths['/v1/session']!.get!.security.flatMap((requirement) => Object.keys(requirement));
+  return schemes
+    .map((scheme) => document.components.securitySchemes[scheme]!)
+    .filter((scheme) => scheme.in === 'cookie')
+    .map((scheme) => scheme.name);
+}
+
 const session = (server: ServerProcess, cookie: string) =>
   fetch(`${server.url}/v1/session`, { headers: { cookie } }).then((response) => response.status);
 
 async function expectHostPrefixed(t: Test, server: ServerProcess, email: string) {
   const { setCookie, name, token } = await signUp(server, email);
   t.equal(name, '__Host-keyward_session', 'the cookie has the __Host- prefix');
+  t.ok((await documentedCookies(server)).includes(name), 'the OpenAPI document names the cookie really set');
   t.match(setCookie, /; Secure/i, 'Secure');
   t.match(setCookie, /; Path=\//, 'Path=/');
   t.notMatch(setCookie, /Domain=/i, 'no Domain');
@@ -81,5 +95,10 @@ t.test('an operator who turns Secure off gets the plain name (browsers refuse __
   const { setCookie, name, token } = await signUp(server, 'plain@example.com');
   t.equal(name, 'keyward_session');
   t.notMatch(setCookie, /Secure/i);
+  t.same(
+    await documentedCookies(server),
+    ['keyward_session', '__Host-keyward_session'],
+    'the OpenAPI document names both cookies, this one among them',
+  );
   t.equal(await session(server, `keyward_session=${token}`), 200);
 });

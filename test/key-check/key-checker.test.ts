@@ -27,12 +27,15 @@ class CountingHasher extends SecretHasher {
   private gate: Promise<void> = Promise.resolve();
   private openGate: () => void = () => {};
 
-  constructor() {
-    super({
-      memoryKib: Number(TEST_ARGON2.KEYWARD_ARGON2_MEMORY_KIB),
-      timeCost: Number(TEST_ARGON2.KEYWARD_ARGON2_TIME_COST),
-      parallelism: 1,
-    });
+  constructor(argon2: { concurrency: number; queueMax: number }) {
+    super(
+      {
+        memoryKib: Number(TEST_ARGON2.KEYWARD_ARGON2_MEMORY_KIB),
+        timeCost: Number(TEST_ARGON2.KEYWARD_ARGON2_TIME_COST),
+        parallelism: 1,
+      },
+      { concurrency: argon2.concurrency, keyCheckQueueMax: argon2.queueMax, accountQueueMax: 0, accountWaitMs: 1000 },
+    );
   }
 
   /** Verifications started from now on wait until open(). */
@@ -45,13 +48,14 @@ class CountingHasher extends SecretHasher {
     this.gate = Promise.resolve();
   }
 
-  override async verify(hash: string, secret: string): Promise<boolean> {
+  // Inside the pool's slot, as the real argon2 work.
+  protected override async verifyNow(hash: string, secret: string): Promise<boolean> {
     this.verifications++;
     this.running++;
     this.maxRunning = Math.max(this.maxRunning, this.running);
     try {
       await this.gate;
-      return await super.verify(hash, secret);
+      return await super.verifyNow(hash, secret);
     } finally {
       this.running--;
     }
@@ -82,7 +86,7 @@ interface Io {
 const total = (calls: Map<string, number>) => [...calls.values()].reduce((sum, n) => sum + n, 0);
 
 function countingChecker(runtime: Runtime, argon2 = { concurrency: 2, queueMax: 256 }) {
-  const hasher = new CountingHasher();
+  const hasher = new CountingHasher(argon2);
   const io: Io = { database: new Map(), redis: new Map() };
   const realFleet = runtime.keyChecking.fleet;
   const countedHotStore = realFleet.hotStore ? counting(realFleet.hotStore, io.redis) : null;
@@ -98,8 +102,6 @@ function countingChecker(runtime: Runtime, argon2 = { concurrency: 2, queueMax: 
     serverSecret: runtime.serverSecret,
     keyPrefix: runtime.env.KEYWARD_KEY_PREFIX,
     databaseTimeoutMs: runtime.env.KEYWARD_DATABASE_TIMEOUT_MS,
-    argon2Concurrency: argon2.concurrency,
-    argon2QueueMax: argon2.queueMax,
   });
   return { checker, hasher, io };
 }

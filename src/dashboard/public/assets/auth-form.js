@@ -73,7 +73,15 @@ export function startAuthForm(path, bodyOf) {
         await api('POST', path, bodyOf(form));
         location.assign(nextPath());
       } catch (error) {
-        show(alertArea, errorBox(error));
+        // A refused password is said under its field, where the next one is typed.
+        const passwordError = error?.code === 'weak_password' ? document.getElementById('password-error') : null;
+        if (passwordError) {
+          form.elements.password.setAttribute('aria-invalid', 'true');
+          passwordError.textContent = error.message;
+          form.elements.password.focus();
+        } else {
+          show(alertArea, errorBox(error));
+        }
       }
     });
   });
