@@ -21,6 +21,7 @@ import { dataPlaneRoutes } from './routes/data-plane.js';
 import { healthRoutes } from './routes/health.js';
 import { keyRoutes } from './routes/keys.js';
 import { usageAndAuditRoutes } from './routes/usage-and-audit.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import type { Runtime } from './runtime.js';
 
 /** Largest request body keyward accepts; its largest legitimate body is well under 1 KiB. */
@@ -126,6 +127,10 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
     auditLog: runtime.auditLog,
     maxMinutes: runtime.env.KEYWARD_USAGE_MINUTE_RETENTION_HOURS * 60,
     maxHours: runtime.env.KEYWARD_USAGE_RETENTION_DAYS * 24,
+  });
+  await app.register(webhookRoutes, {
+    webhooks: runtime.webhooks,
+    maxEndpoints: runtime.env.KEYWARD_WEBHOOK_MAX_ENDPOINTS,
   });
   await app.register(dataPlaneRoutes);
   await app.register(healthRoutes, {

@@ -21,6 +21,9 @@ import {
   TooManyFailedChecks,
   TooManySignInFailures,
   TooManySignUps,
+  WebhookLimitReached,
+  WebhookNotFound,
+  WebhookUrlRefused,
 } from '../errors.js';
 import { KEY_ID_PATTERN } from '../keys/key-format.js';
 
@@ -68,6 +71,14 @@ const ERROR_EXAMPLES = {
   service_unavailable: new ServiceUnavailable(),
   auth_unavailable: new AuthUnavailable(),
   revocation_pending: new RevocationPending(),
+  webhook_not_found: new WebhookNotFound(),
+  webhook_limit_reached: new WebhookLimitReached(10),
+  webhook_url_refused: new WebhookUrlRefused(
+    "The URL's host 10.0.0.7 is a loopback, private, link-local or reserved address; " +
+      'keyward sends webhooks to public addresses only.',
+  ),
+  webhook_url_not_https: new WebhookUrlRefused('Webhook URLs must use https.'),
+  invalid_webhook_id: new InvalidRequest('params/webhookId must match format "uuid"'),
 } satisfies Record<string, FastifyError>;
 
 export type ErrorExample = keyof typeof ERROR_EXAMPLES;
