@@ -193,9 +193,7 @@ t.test('deliveries to private addresses are refused at delivery time too', async
   await createKey(app, user.cookie);
   const attempts = async () =>
     (await runtime.database.db.execute(
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      (await import('drizzle-orm'))
-        .sql`SELECT e.url, a.error FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id JOIN webhook_endpoints e ON e.id = d.endpoint_id`,
+      sql`SELECT e.url, a.error FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id JOIN webhook_endpoints e ON e.id = d.endpoint_id`,
     )) as unknown as Array<{ url: string; error: string | null }>;
   t.ok(await eventually(async () => (await attempts()).length === urls.length, 10_000), 'each delivery was attempted');
   for (const attempt of await attempts()) {
