@@ -111,6 +111,8 @@ t.test('each key change delivers a correctly signed event without the key', asyn
   const stored = await runtime.database.db.execute(sql`SELECT secret_ciphertext FROM webhook_endpoints`);
   t.notOk(JSON.stringify(stored).includes(secret.slice(6)), 'the signing secret is stored encrypted');
 
+  // The receiver answered; the sender records the attempt just after.
+  await runtime.webhookWorker.idle();
   const deliveries = await app.inject({
     method: 'GET',
     url: `/v1/webhooks/${webhook.id}/deliveries`,
@@ -164,4 +166,28 @@ t.test('the outbox row is not written when the change rolls back', async (t) => 
   t.equal(await count('webhook_deliveries'), 1);
   t.ok(await receiver.waitFor(1, 'key.created'));
   t.equal(receiver.events().length, 1, 'only the committed change was delivered');
+});
+
+t.test('on the embedded default (PGlite) too', async (t) => {
+  const { app } = await buildTestApp(t, { embedded: true, env: FAST_WEBHOOKS });
+  const user = await signUp(app);
+  const receiver = await startReceiver(t);
+  const created = await app.inject({
+    method: 'POST',
+    url: '/v1/webhooks',
+    headers: { cookie: user.cookie },
+    payload: { url: receiver.url },
+  });
+  const { secret } = created.json();
+  const key = await createKey(app, user.cookie);
+  await app.inject({ method: 'DELETE', url: `/v1/keys/${key.keyId}`, headers: { cookie: user.cookie } });
+  t.ok(await receiver.waitFor(1, 'key.revoked'), 'delivered');
+  t.same(
+    receiver.events().map((event) => [event.type, event.data.keyId, event.data.reason]),
+    [
+      ['key.created', key.keyId, undefined],
+      ['key.revoked', key.keyId, 'user'],
+    ],
+  );
+  for (const request of receiver.requests) t.doesNotThrow(() => verifyDelivery(secret, request));
 });
