@@ -20,8 +20,6 @@ import { SigningSecretBox } from './webhooks/signing.js';
 /** Everything the HTTP layer needs, opened once per process. */
 export interface Runtime {
   env: Env;
-  /** `embedded`: PGlite in a local folder, one instance only. */
-  databaseMode: 'embedded' | 'postgres';
   /** `single-instance`: no Redis; cache and events stay in this process. */
   fleetMode: 'redis' | 'single-instance';
   cookieSecure: boolean;
@@ -164,7 +162,6 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
     cleanups.push(() => webhookWorker.close());
     return {
       env,
-      databaseMode: env.DATABASE_URL ? 'postgres' : 'embedded',
       fleetMode: env.REDIS_URL ? 'redis' : 'single-instance',
       cookieSecure: env.KEYWARD_COOKIE_SECURE ?? (Boolean(env.DATABASE_URL) || env.NODE_ENV === 'production'),
       serverSecret,

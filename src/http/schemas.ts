@@ -7,16 +7,21 @@ import {
   CsrfRejected,
   EmailTaken,
   envelopeCode,
+  errorEnvelope,
+  GitHubKeysUnavailable,
   InvalidApiKey,
   InvalidCredentials,
   InvalidRequest,
   KeyLimitReached,
   KeyNotActive,
   KeyNotFound,
+  ReportTooLarge,
   RevocationPending,
   RotationPending,
+  RouteNotFound,
   ServiceUnavailable,
   SessionRequired,
+  SignatureInvalid,
   SignupClosed,
   TooManyFailedChecks,
   TooManySignInFailures,
@@ -79,6 +84,12 @@ const ERROR_EXAMPLES = {
   ),
   webhook_url_not_https: new WebhookUrlRefused('Webhook URLs must use https.'),
   invalid_webhook_id: new InvalidRequest('params/webhookId must match format "uuid"'),
+  signature_invalid: new SignatureInvalid(),
+  route_not_found: new RouteNotFound('POST', '/v1/secret-scanning/github'),
+  report_too_large: new ReportTooLarge(),
+  github_keys_unavailable: new GitHubKeysUnavailable(),
+  too_many_matches: new InvalidRequest('A report may carry at most 1000 matches; this one has 1200.'),
+  invalid_report: new InvalidRequest('The body must be a JSON array of {token, type, url, source} objects.'),
 } satisfies Record<string, FastifyError>;
 
 export type ErrorExample = keyof typeof ERROR_EXAMPLES;
@@ -96,7 +107,7 @@ const DEFAULT_ERROR_EXAMPLES: Record<number, ErrorExample> = {
 
 function errorExample(name: ErrorExample) {
   const error = ERROR_EXAMPLES[name];
-  return { error: { code: envelopeCode(error.code)!, message: error.message, requestId: EXAMPLE.requestId } };
+  return errorEnvelope(envelopeCode(error.code)!, error.message, EXAMPLE.requestId);
 }
 
 export const ErrorEnvelope = Type.Object(
@@ -151,7 +162,52 @@ export const KEY_EXAMPLE = {
   requestsLast24h: 18342,
   lastRejectedAt: null,
   rejectedLast24h: 0,
+  revocation: null,
 } as const;
+
+/** A key GitHub found in a public repository, revoked by keyward on GitHub's report, for examples. */
+export const LEAKED_KEY_EXAMPLE = {
+  ...KEY_EXAMPLE,
+  status: 'revoked',
+  revokedAt: '2026-03-09T17:05:12.000Z',
+  revocation: {
+    reason: 'leaked',
+    at: '2026-03-09T17:05:12.000Z',
+    leak: {
+      url: 'https://github.com/octocat/Hello-World/blob/12345600b9cbe38a219f39a9941c9319b600c002/config.js',
+      source: 'commit',
+      reportedAt: '2026-03-09T17:05:12.000Z',
+    },
+  },
+} as const;
+
+export const KeyRevocation = Type.Union(
+  [
+    Type.Object({
+      reason: Type.Union([Type.Literal('revoked'), Type.Literal('leaked'), Type.Literal('expired')], {
+        description:
+          '`revoked`: on request (dashboard, API, `keyward revoke-key`). `leaked`: revoked automatically because ' +
+          'a secret scanner (GitHub) reported it found in public. `expired`: its scheduled expiry passed.',
+      }),
+      at: Type.String({ format: 'date-time', description: 'When the key stopped working.' }),
+      leak: Type.Union(
+        [
+          Type.Object({
+            url: Type.String({ description: 'Where it was found, as reported (may be empty).' }),
+            source: Type.String({
+              description: "What it was found in, GitHub's `source`: `commit`, `content`, `issue_comment`, …",
+            }),
+            reportedAt: Type.String({ format: 'date-time', description: 'When the first report arrived.' }),
+          }),
+          Type.Null(),
+        ],
+        { description: 'The first report of this key found in public, also when it had ended before.' },
+      ),
+    }),
+    Type.Null(),
+  ],
+  { description: 'Why and when the key ended; null while it is active.' },
+);
 
 export const Key = Type.Object(
   {
@@ -178,8 +234,9 @@ export const Key = Type.Object(
       minimum: 0,
       description: 'Requests refused in the last 24 hours because this key was revoked or expired, as flushed.',
     }),
+    revocation: KeyRevocation,
   },
-  { $id: 'Key', title: 'Key', examples: [KEY_EXAMPLE] },
+  { $id: 'Key', title: 'Key', examples: [KEY_EXAMPLE, LEAKED_KEY_EXAMPLE] },
 );
 export const KeyRef = Type.Ref(Key.$id!);
 

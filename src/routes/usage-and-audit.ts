@@ -248,7 +248,8 @@ export const usageAndAuditRoutes: FastifyPluginAsyncTypebox<{
                     examples: ['key.revoked'],
                     description:
                       'account.created, session.created, session.failed, session.ended, key.created, key.rotated, ' +
-                      'key.revoked, key.expired, key.expiry_scheduled',
+                      'key.revoked, key.expired, key.expiry_scheduled, key.leaked (found in public by a secret ' +
+                      'scanner: details url, source, type; actor secret-scanning:github)',
                   }),
                   at: DateTime,
                   actor: Type.Union([Type.String(), Type.Null()], { description: 'Email; null for the system.' }),

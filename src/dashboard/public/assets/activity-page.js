@@ -25,6 +25,7 @@ const ACTIONS = {
   'key.revoked': ['Key revoked', 'danger'],
   'key.expired': ['Key expired', 'warning'],
   'key.expiry_scheduled': ['Key expiry scheduled', 'warning'],
+  'key.leaked': ['Key found in public', 'danger'],
 };
 
 function keyName(keyId) {
@@ -40,6 +41,10 @@ function detailLine(event) {
   }
   if (event.action === 'key.expiry_scheduled' && typeof details.expiresAt === 'string') {
     return ['Expires ', timeElement(details.expiresAt)];
+  }
+  if ((event.action === 'key.leaked' || event.action === 'key.revoked') && typeof details.source === 'string') {
+    // Reported by a secret scanner: shown as text, whatever it holds.
+    return [`Found in public at ${details.url || 'an unknown place'} (${details.source})`];
   }
   if (event.action === 'session.failed' && typeof details.email === 'string') {
     return [`As ${details.email}`];
