@@ -22,6 +22,7 @@ import { healthRoutes } from './routes/health.js';
 import { keyRoutes } from './routes/keys.js';
 import { secretScanningRoutes } from './routes/secret-scanning.js';
 import { usageAndAuditRoutes } from './routes/usage-and-audit.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import type { Runtime } from './runtime.js';
 import { githubKeysUrl } from './env.js';
 import { GitHubPublicKeys } from './secret-scanning/github-public-keys.js';
@@ -130,6 +131,10 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
     auditLog: runtime.auditLog,
     maxMinutes: runtime.env.KEYWARD_USAGE_MINUTE_RETENTION_HOURS * 60,
     maxHours: runtime.env.KEYWARD_USAGE_RETENTION_DAYS * 24,
+  });
+  await app.register(webhookRoutes, {
+    webhooks: runtime.webhooks,
+    maxEndpoints: runtime.env.KEYWARD_WEBHOOK_MAX_ENDPOINTS,
   });
   await app.register(dataPlaneRoutes);
   // Off unless configured: an unconfigured deployment answers 404 there, like any unknown route.

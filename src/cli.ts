@@ -75,7 +75,10 @@ function operator(): Actor {
 
 async function withRuntime<T>(work: (runtime: Runtime) => Promise<T>): Promise<T> {
   const env = loadEnv();
-  const runtime = await openRuntime(env, pino({ level: 'warn' }, pino.destination(2)), { skipMigrations: true });
+  const runtime = await openRuntime(env, pino({ level: 'warn' }, pino.destination(2)), {
+    skipMigrations: true,
+    deliverWebhooks: false, // the servers deliver what a command writes to the outbox
+  });
   try {
     return await work(runtime);
   } finally {

@@ -200,6 +200,35 @@ export const EnvSchema = Type.Object({
   KEYWARD_GITHUB_KEYS_REFETCH_INTERVAL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
   /** Longest a fetch of GitHub's public keys may take, in milliseconds (GitHub waits 30 s for an answer). */
   KEYWARD_GITHUB_KEYS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 20_000, default: 5000 }),
+  // Webhooks (issue #14): every bound of the delivery worker. Tests shrink them.
+  /**
+   * Admit webhook URLs that resolve to loopback, private, link-local, CGNAT, multicast or unspecified
+   * addresses, and `http` URLs. Off by default (SSRF: a webhook must never reach the fleet's own network);
+   * turn it on for receivers inside your network, and in tests.
+   */
+  KEYWARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Boolean({ default: false }),
+  /** Most webhook endpoints an account may register. */
+  KEYWARD_WEBHOOK_MAX_ENDPOINTS: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
+  /**
+   * Longest one delivery attempt may take (connect, send, and the receiver's answer), in milliseconds; then
+   * it counts as failed and is retried.
+   */
+  KEYWARD_WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 10_000 }),
+  /** Most deliveries each instance sends at once (at most one per endpoint, so a slow receiver holds one). */
+  KEYWARD_WEBHOOK_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 8 }),
+  /** How often each instance looks for due deliveries, in milliseconds (it also looks right after a change). */
+  KEYWARD_WEBHOOK_POLL_INTERVAL_MS: Type.Integer({ minimum: 20, maximum: 60_000, default: 1000 }),
+  /**
+   * Delay before the first retry of a failed delivery, in milliseconds; each further retry waits twice as
+   * long (up to KEYWARD_WEBHOOK_BACKOFF_MAX_MS), less a random part of up to half (jitter).
+   */
+  KEYWARD_WEBHOOK_BACKOFF_BASE_MS: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 5000 }),
+  /** Longest wait between two attempts of a delivery, in milliseconds. */
+  KEYWARD_WEBHOOK_BACKOFF_MAX_MS: Type.Integer({ minimum: 10, maximum: 86_400_000, default: 3_600_000 }),
+  /** How long a delivery is retried after its event, in seconds (default a day); then it is marked failed. */
+  KEYWARD_WEBHOOK_MAX_AGE_SECONDS: Type.Integer({ minimum: 1, maximum: 604_800, default: 86_400 }),
+  /** How long deliveries (and their attempts) stay visible after they ended, in days. */
+  KEYWARD_WEBHOOK_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
 });
 
 export type Env = Static<typeof EnvSchema>;

@@ -93,6 +93,14 @@ export const TooManySignUps = createError(
   'Too many sign-up attempts from this address or for this email. Retry after the time in the Retry-After header.',
   429,
 );
+export const WebhookNotFound = createError('KW_WEBHOOK_NOT_FOUND', 'No such webhook endpoint in your account.', 404);
+export const WebhookLimitReached = createError<[number]>(
+  'KW_WEBHOOK_LIMIT_REACHED',
+  'This account already has %d webhook endpoints. Delete one before adding another.',
+  409,
+);
+/** A webhook URL refused: not https, or its host is (or resolves to) a private, loopback or link-local address. */
+export const WebhookUrlRefused = createError<[string]>('KW_WEBHOOK_URL_REFUSED', '%s', 400);
 export const ServiceUnavailable = createError(
   'KW_SERVICE_UNAVAILABLE',
   'keyward cannot reach its database right now. Nothing was changed; retry shortly.',

@@ -14,6 +14,9 @@ import { AuditLog } from './services/audit.js';
 import { KeyService } from './services/keys.js';
 import { Maintenance } from './services/maintenance.js';
 import { UsageReport } from './usage/usage-report.js';
+import { WebhookService } from './services/webhooks.js';
+import { WebhookDeliveryWorker } from './webhooks/delivery-worker.js';
+import { SigningSecretBox } from './webhooks/signing.js';
 
 /** Everything the HTTP layer needs, opened once per process. */
 export interface Runtime {
@@ -33,6 +36,9 @@ export interface Runtime {
   usageReport: UsageReport;
   auditLog: AuditLog;
   maintenance: Maintenance;
+  webhooks: WebhookService;
+  /** Sends the webhook outbox; running unless `deliverWebhooks: false`. */
+  webhookWorker: WebhookDeliveryWorker;
   /** Set when shutdown began: readiness answers 503 so load balancers drain this instance. */
   shuttingDown: boolean;
   close(): Promise<void>;
@@ -43,6 +49,8 @@ export interface RuntimeOptions {
   skipMigrations?: boolean;
   /** Keep the embedded database in memory instead of KEYWARD_DATA_DIR. */
   inMemory?: boolean;
+  /** Start the webhook delivery worker (default true; the CLI leaves deliveries to the servers). */
+  deliverWebhooks?: boolean;
 }
 
 function loadOrCreateEmbeddedSecret(dataDir: string): string {
@@ -130,11 +138,31 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
         usageMinuteHours: env.KEYWARD_USAGE_MINUTE_RETENTION_HOURS,
         usageDays: env.KEYWARD_USAGE_RETENTION_DAYS,
         auditDays: env.KEYWARD_AUDIT_RETENTION_DAYS,
+        webhookDays: env.KEYWARD_WEBHOOK_RETENTION_DAYS,
       },
       log,
       env.KEYWARD_MAINTENANCE_INTERVAL_SECONDS * 1000,
     );
     cleanups.push(() => maintenance.close());
+    const webhookPolicy = { allowPrivateNetworks: env.KEYWARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS };
+    const signingSecrets = new SigningSecretBox(serverSecret);
+    const webhookWorker = new WebhookDeliveryWorker(
+      database.db,
+      signingSecrets,
+      webhookPolicy,
+      {
+        timeoutMs: env.KEYWARD_WEBHOOK_TIMEOUT_MS,
+        concurrency: env.KEYWARD_WEBHOOK_CONCURRENCY,
+        pollIntervalMs: env.KEYWARD_WEBHOOK_POLL_INTERVAL_MS,
+        backoffBaseMs: env.KEYWARD_WEBHOOK_BACKOFF_BASE_MS,
+        backoffMaxMs: env.KEYWARD_WEBHOOK_BACKOFF_MAX_MS,
+        maxAgeSeconds: env.KEYWARD_WEBHOOK_MAX_AGE_SECONDS,
+      },
+      log,
+    );
+    // Closed before the database (cleanups run in reverse): attempts in flight are recorded first.
+    if (options.deliverWebhooks !== false) webhookWorker.start();
+    cleanups.push(() => webhookWorker.close());
     return {
       env,
       fleetMode: env.REDIS_URL ? 'redis' : 'single-instance',
@@ -181,6 +209,14 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
       usageReport: new UsageReport(database.db),
       auditLog: new AuditLog(database.db),
       maintenance,
+      webhooks: new WebhookService(
+        database.db,
+        signingSecrets,
+        webhookPolicy,
+        env.KEYWARD_WEBHOOK_MAX_ENDPOINTS,
+        transactionLimits,
+      ),
+      webhookWorker,
       shuttingDown: false,
       close,
     };

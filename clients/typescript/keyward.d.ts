@@ -176,6 +176,61 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the account's webhook endpoints, newest first */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Add a webhook endpoint; its signing secret is in this response only
+         * @description Every key change of the account (key.created, key.rotated, key.expiry_scheduled, key.revoked, key.leaked) is POSTed to the URL, signed as Standard Webhooks specify. The URL must be https and resolve to public addresses only (unless the deployment allows private networks).
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{webhookId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a webhook endpoint; its pending deliveries are never sent */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{webhookId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An endpoint's latest deliveries, newest first, with every attempt */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me": {
         parameters: {
             query?: never;
@@ -1329,6 +1384,391 @@ export interface operations {
             };
             /** @description Every error keyward returns. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "webhooks": [
+                     *         {
+                     *           "id": "7d1e3c9a-2b4f-4e6a-9c8d-0f1a2b3c4d5e",
+                     *           "url": "https://hooks.example.com/keyward",
+                     *           "createdAt": "2026-03-02T09:45:00.000Z",
+                     *           "createdBy": "ada@example.com"
+                     *         }
+                     *       ],
+                     *       "maxWebhooks": 10
+                     *     }
+                     */
+                    "application/json": {
+                        webhooks: {
+                            /** Format: uuid */
+                            id: string;
+                            /** @example https://hooks.example.com/keyward */
+                            url: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** @description Email of the user who added it. */
+                            createdBy: string | null;
+                        }[];
+                        /** @description At most this many endpoints per account. */
+                        maxWebhooks: number;
+                    };
+                };
+            };
+            /** @description Every error keyward returns. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "url": "https://hooks.example.com/keyward"
+                 *     }
+                 */
+                "application/json": {
+                    /** @example https://hooks.example.com/keyward */
+                    url: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "secret": "whsec_RVhBTVBMRW9ubHlub3RhcmVhbHNpZ25pbmdzZWNyZXQ=",
+                     *       "webhook": {
+                     *         "id": "7d1e3c9a-2b4f-4e6a-9c8d-0f1a2b3c4d5e",
+                     *         "url": "https://hooks.example.com/keyward",
+                     *         "createdAt": "2026-03-02T09:45:00.000Z",
+                     *         "createdBy": "ada@example.com"
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * @description The signing secret (`whsec_` + base64). Shown this once; verify deliveries with it, e.g. with the `standardwebhooks` package's `new Webhook(secret).verify(body, headers)`.
+                         * @example whsec_RVhBTVBMRW9ubHlub3RhcmVhbHNpZ25pbmdzZWNyZXQ=
+                         */
+                        secret: string;
+                        /**
+                         * @example {
+                         *       "id": "7d1e3c9a-2b4f-4e6a-9c8d-0f1a2b3c4d5e",
+                         *       "url": "https://hooks.example.com/keyward",
+                         *       "createdAt": "2026-03-02T09:45:00.000Z",
+                         *       "createdBy": "ada@example.com"
+                         *     }
+                         */
+                        webhook: {
+                            /** Format: uuid */
+                            id: string;
+                            /** @example https://hooks.example.com/keyward */
+                            url: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** @description Email of the user who added it. */
+                            createdBy: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description Every error keyward returns. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint id.
+                 * @example 7d1e3c9a-2b4f-4e6a-9c8d-0f1a2b3c4d5e
+                 */
+                webhookId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Every error keyward returns. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint id.
+                 * @example 7d1e3c9a-2b4f-4e6a-9c8d-0f1a2b3c4d5e
+                 */
+                webhookId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "deliveries": [
+                     *         {
+                     *           "id": "2c6f0a1e-8d4b-4f3a-b5e7-9a0c1d2e3f40",
+                     *           "messageId": "msg_5b3e8f1a2c4d4e6f8a0b1c2d3e4f5a6b",
+                     *           "eventType": "key.revoked",
+                     *           "status": "delivered",
+                     *           "createdAt": "2026-03-09T17:05:12.000Z",
+                     *           "nextAttemptAt": null,
+                     *           "endedAt": "2026-03-09T17:05:18.000Z",
+                     *           "payload": {
+                     *             "type": "key.revoked",
+                     *             "timestamp": "2026-03-09T17:05:12.000Z",
+                     *             "data": {
+                     *               "keyId": "4ZbQ0cXw9LmT2pVa",
+                     *               "keyHint": "kw_4ZbQ0cXw9LmT2pVa_…teCL",
+                     *               "accountId": "c3f1a8e2-6b4d-4f7a-8e19-2d5c7b9a0e64",
+                     *               "reason": "user"
+                     *             }
+                     *           },
+                     *           "attempts": [
+                     *             {
+                     *               "attemptedAt": "2026-03-09T17:05:12.300Z",
+                     *               "durationMs": 10000,
+                     *               "statusCode": null,
+                     *               "error": "timeout: no answer within 10000 ms",
+                     *               "retryAt": "2026-03-09T17:05:17.100Z"
+                     *             },
+                     *             {
+                     *               "attemptedAt": "2026-03-09T17:05:17.200Z",
+                     *               "durationMs": 84,
+                     *               "statusCode": 200,
+                     *               "error": null,
+                     *               "retryAt": null
+                     *             }
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": {
+                        deliveries: {
+                            /** Format: uuid */
+                            id: string;
+                            /** @description The `webhook-id` header: the same on every retry. */
+                            messageId: string;
+                            eventType: "key.created" | "key.rotated" | "key.expiry_scheduled" | "key.revoked" | "key.leaked";
+                            /** @description failed: no attempt got a 2xx within KEYWARD_WEBHOOK_MAX_AGE_SECONDS. */
+                            status: "pending" | "delivered" | "failed";
+                            /** Format: date-time */
+                            createdAt: string;
+                            nextAttemptAt: string | null;
+                            endedAt: string | null;
+                            /** @description The JSON body sent (names the key by id and hint, never the key). */
+                            payload: {
+                                type: string;
+                                /** Format: date-time */
+                                timestamp: string;
+                                data: {
+                                    [key: string]: string | number | null;
+                                };
+                            };
+                            /** @description Every attempt, oldest first. */
+                            attempts: {
+                                /** Format: date-time */
+                                attemptedAt: string;
+                                durationMs: number;
+                                /** @description The receiver's HTTP status; null: no answer. */
+                                statusCode: number | null;
+                                /** @description Why there was no answer (timeout, refused…). */
+                                error: string | null;
+                                /** @description When the next attempt was scheduled; null when this was the last. */
+                                retryAt: string | null;
+                            }[];
+                        }[];
+                    };
+                };
+            };
+            /** @description Every error keyward returns. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

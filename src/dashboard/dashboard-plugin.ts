@@ -59,6 +59,7 @@ const PAGES: readonly Page[] = [
   { url: SIGN_IN_PATH, file: 'sign-in.html', access: 'signed-out' },
   { url: '/sign-up', file: 'sign-up.html', access: 'signed-out' },
   { url: HOME_PATH, file: 'api-keys.html', access: 'signed-in' },
+  { url: '/settings/webhooks', file: 'webhooks.html', access: 'signed-in' },
   { url: '/activity', file: 'activity.html', access: 'signed-in' },
 ];
 

@@ -28,6 +28,9 @@ import {
   TooManySignInFailures,
   TooManySignUps,
   WeakPassword,
+  WebhookLimitReached,
+  WebhookNotFound,
+  WebhookUrlRefused,
 } from '../errors.js';
 import { KEY_ID_PATTERN } from '../keys/key-format.js';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, passwordProblem } from '../services/password-policy.js';
@@ -79,6 +82,14 @@ const ERROR_EXAMPLES = {
   service_unavailable: new ServiceUnavailable(),
   auth_unavailable: new AuthUnavailable(),
   revocation_pending: new RevocationPending(),
+  webhook_not_found: new WebhookNotFound(),
+  webhook_limit_reached: new WebhookLimitReached(10),
+  webhook_url_refused: new WebhookUrlRefused(
+    "The URL's host 10.0.0.7 is a loopback, private, link-local or reserved address; " +
+      'keyward sends webhooks to public addresses only.',
+  ),
+  webhook_url_not_https: new WebhookUrlRefused('Webhook URLs must use https.'),
+  invalid_webhook_id: new InvalidRequest('params/webhookId must match format "uuid"'),
   signature_invalid: new SignatureInvalid(),
   route_not_found: new RouteNotFound('POST', '/v1/secret-scanning/github'),
   report_too_large: new ReportTooLarge(),

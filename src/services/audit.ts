@@ -1,6 +1,7 @@
 import { and, desc, eq, lt } from 'drizzle-orm';
 import type { Database, Transaction } from '../db/database.js';
 import { auditEvents } from '../db/schema.js';
+import { enqueueWebhookEvent } from '../webhooks/outbox.js';
 
 /** Where a request came from, as recorded in the audit log. */
 export interface ClientContext {
@@ -25,22 +26,27 @@ export interface AuditEntry {
 
 const MAX_USER_AGENT_LENGTH = 200;
 
-/** Writes one audit event; call it with the transaction of the change it records. */
+/**
+ * Writes one audit event; call it with the transaction of the change it records. A key change also
+ * becomes webhook deliveries here, in the same transaction (see src/webhooks/outbox.ts).
+ */
 export async function recordAudit(
   tx: Transaction | Database,
   who: Actor | ClientContext | null,
   entry: AuditEntry,
 ): Promise<void> {
+  const actorEmail = who && 'email' in who ? who.email : null;
   await tx.insert(auditEvents).values({
     accountId: entry.accountId,
     actorUserId: who && 'userId' in who ? who.userId : null,
-    actorEmail: who && 'email' in who ? who.email : null,
+    actorEmail,
     action: entry.action,
     keyId: entry.keyId ?? null,
     clientAddress: who?.clientAddress ?? null,
     userAgent: who?.userAgent?.slice(0, MAX_USER_AGENT_LENGTH) ?? null,
     details: entry.details ?? null,
   });
+  await enqueueWebhookEvent(tx, { ...entry, actorEmail });
 }
 
 export interface AuditView {

@@ -8,6 +8,8 @@ export interface Retention {
   usageMinuteHours: number;
   usageDays: number;
   auditDays: number;
+  /** Deliveries that ended (delivered or failed), with their attempts. */
+  webhookDays: number;
 }
 
 /** Published key events are only needed by the relay; a week covers any outage worth relaying. */
@@ -46,7 +48,7 @@ export class Maintenance {
   /** One pass; returns what it did. */
   async runOnce(): Promise<{ expiredKeys: number; pruned: Record<string, number> }> {
     const expiredKeys = await this.keys.endExpiredKeys();
-    const { usageMinuteHours, usageDays, auditDays } = this.retention;
+    const { usageMinuteHours, usageDays, auditDays, webhookDays } = this.retention;
     const pruned = {
       usageMinutes: await this.prune(
         'key_usage',
@@ -67,6 +69,11 @@ export class Maintenance {
         sql`flushed_at < now() - make_interval(hours => ${USAGE_FLUSH_ID_RETENTION_HOURS})`,
       ),
       sessions: await this.prune('sessions', sql`expires_at < now()`),
+      // Their attempts go with them (ON DELETE CASCADE).
+      webhookDeliveries: await this.prune(
+        'webhook_deliveries',
+        sql`ended_at < now() - make_interval(days => ${webhookDays})`,
+      ),
       keyEvents: await this.prune(
         'key_events',
         sql`published_at IS NOT NULL AND created_at < now() - make_interval(days => ${KEY_EVENT_RETENTION_DAYS})`,

@@ -152,7 +152,7 @@ t.test('page routes are hidden from the OpenAPI document', async (t) => {
   const document = JSON.parse(readFileSync(OPENAPI_PATH, 'utf8')) as { paths: Record<string, unknown> };
   const paths = Object.keys(document.paths);
   t.ok(paths.includes('/v1/keys'), 'the API is documented');
-  const pages = ['/', '/settings', '/sign-in', '/sign-up', '/settings/api-keys', '/activity'];
+  const pages = ['/', '/settings', '/sign-in', '/sign-up', '/settings/api-keys', '/settings/webhooks', '/activity'];
   t.same(
     paths.filter((path) => pages.includes(path) || path.startsWith('/assets')),
     [],

@@ -31,6 +31,7 @@ const csrfOperations = [
 
 interface RequestOptions {
   keyId?: string;
+  webhookId?: string;
   cookie?: string;
   headers?: Record<string, string>;
   email?: string;
@@ -41,7 +42,9 @@ interface RequestOptions {
 function requestFor(operation: Operation, options: RequestOptions): InjectOptions {
   const params: Record<string, string> = {};
   for (const parameter of operation.parameters.filter((p) => p.in === 'path')) {
-    params[parameter.name] = parameter.name === 'keyId' && options.keyId ? options.keyId : String(parameter.example);
+    const own =
+      parameter.name === 'keyId' ? options.keyId : parameter.name === 'webhookId' ? options.webhookId : undefined;
+    params[parameter.name] = own ?? String(parameter.example);
   }
   const headers: Record<string, string> = { ...options.headers };
   if (options.cookie) headers.cookie = options.cookie;
@@ -73,7 +76,14 @@ t.test('the session routes are read from the document', async (t) => {
 
 t.test('sessions and accounts', async (t) => {
   const { app, runtime, databaseUrl } = await buildTestApp(t, {
-    env: { KEYWARD_USAGE_FLUSH_MS: '3600000', KEYWARD_MAINTENANCE_INTERVAL_SECONDS: '86400' },
+    env: {
+      KEYWARD_USAGE_FLUSH_MS: '3600000',
+      KEYWARD_MAINTENANCE_INTERVAL_SECONDS: '86400',
+      // No webhook attempt may change the database between two fingerprints; the example webhook URL
+      // (hooks.example.com) resolves nowhere here, so private networks are allowed (no DNS check).
+      KEYWARD_WEBHOOK_POLL_INTERVAL_MS: '60000',
+      KEYWARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+    },
   });
   const fingerprint = new DatabaseFingerprint(databaseUrl!);
   t.teardown(() => fingerprint.close());
@@ -85,6 +95,15 @@ t.test('sessions and accounts', async (t) => {
     const response = await inject({ method: 'POST', url: '/v1/login', payload: { email, password } });
     if (response.statusCode !== 200) throw new Error(`login failed: ${response.statusCode} ${response.body}`);
     return `keyward_session=${response.cookies.find((c) => c.name === 'keyward_session')!.value}`;
+  };
+  const createWebhook = async (cookie: string) => {
+    const response = await inject({
+      method: 'POST',
+      url: '/v1/webhooks',
+      headers: { cookie },
+      payload: { url: 'https://hooks.example.com/k' },
+    });
+    return (response.json() as { webhook: { id: string } }).webhook.id;
   };
 
   /** Every session route with `cookie`: 401 session_required in the envelope, and nothing changes. */
@@ -223,9 +242,11 @@ t.test('sessions and accounts', async (t) => {
     for (const operation of csrfOperations) {
       const user = await signUp(app, 'CSRF');
       const key = await createKey(app, user.cookie, 'csrf');
+      const webhookId = operation.path.includes('{webhookId}') ? await createWebhook(user.cookie) : undefined;
       const options = {
         cookie: operation.auth === 'session' ? user.cookie : undefined,
         keyId: key.keyId,
+        webhookId,
         email: operation.operationId === 'signUp' ? `csrf-${key.keyId.toLowerCase()}@example.com` : user.email,
         password: user.password,
       };
@@ -276,8 +297,9 @@ t.test('sessions and accounts', async (t) => {
 
     // The same requests with a live session are served: the refusals above are the session's doing.
     const live = await logIn(user.email, user.password);
+    const webhookId = await createWebhook(live);
     for (const operation of sessionOperations.filter((op) => SAFE_METHODS.has(op.method))) {
-      const response = await inject(requestFor(operation, { cookie: live, keyId: key.keyId }));
+      const response = await inject(requestFor(operation, { cookie: live, keyId: key.keyId, webhookId }));
       t.ok(
         operation.successStatuses.includes(response.statusCode),
         `live session: ${name(operation)} ${answer(response)}`,

@@ -198,6 +198,10 @@ t.test('requests', async (t) => {
       KEYWARD_LOGIN_ADDRESS_FAILURE_LIMIT: '1000000',
       // Nothing in the background may change the database between two fingerprints.
       KEYWARD_USAGE_FLUSH_MS: '3600000',
+      // Webhook deliveries are attempts written in the background too; and the example webhook URL
+      // (hooks.example.com) resolves nowhere here, so private networks are allowed (no DNS check).
+      KEYWARD_WEBHOOK_POLL_INTERVAL_MS: '60000',
+      KEYWARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
       KEYWARD_MAINTENANCE_INTERVAL_SECONDS: '86400',
     },
   });
@@ -208,6 +212,14 @@ t.test('requests', async (t) => {
 
   const inject = (options: InjectOptions, what: string) =>
     within(app.inject(options), REQUEST_TIMEOUT_MS, what) as Promise<InjectedResponse & { json(): unknown }>;
+  /** A webhook endpoint of the user's, for the routes that name one. */
+  const createWebhook = async (cookie: string) => {
+    const response = await inject(
+      { method: 'POST', url: '/v1/webhooks', headers: { cookie }, payload: { url: 'https://hooks.example.com/k' } },
+      'create webhook',
+    );
+    return (response.json() as { webhook: { id: string } }).webhook.id;
+  };
 
   t.test('x-api-key: every value but a valid key gets the one 401 body; refusals count no usage', async (t) => {
     const owner = await signUp(app, 'Header owner');
@@ -516,13 +528,14 @@ t.test('requests', async (t) => {
       if ('email' in example)
         example.email = operation.operationId === 'logIn' ? user.email : `new-${key.keyId}@example.com`;
       if ('password' in example) example.password = user.password;
+      const webhookId = operation.path.includes('{webhookId}') ? await createWebhook(user.cookie) : undefined;
       const text = JSON.stringify(example);
       const padded = (size: number) => text.slice(0, -1) + ' '.repeat(size - text.length) + '}';
       const request = (payload: string) =>
         inject(
           {
             method: operation.method as 'POST',
-            url: fillPath(operation, { keyId: key.keyId }),
+            url: fillPath(operation, { keyId: key.keyId, ...(webhookId ? { webhookId } : {}) }),
             headers: { cookie: user.cookie, 'content-type': 'application/json' },
             payload,
           },
@@ -582,7 +595,7 @@ t.test('requests', async (t) => {
       const long = await inject(
         {
           method: operation.method as 'GET',
-          url: fillPath(operation, { keyId: 'a'.repeat(101) }),
+          url: fillPath(operation, { keyId: 'a'.repeat(101), webhookId: 'a'.repeat(101) }),
           headers: { cookie: user.cookie, 'content-type': 'application/json' },
           payload: SAFE_METHODS.has(operation.method) ? undefined : '{}',
         },

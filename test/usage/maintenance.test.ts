@@ -16,6 +16,7 @@ const RETENTION = {
   KEYWARD_USAGE_MINUTE_RETENTION_HOURS: '24',
   KEYWARD_USAGE_RETENTION_DAYS: '5',
   KEYWARD_AUDIT_RETENTION_DAYS: '10',
+  KEYWARD_WEBHOOK_RETENTION_DAYS: '3',
 };
 
 const INSTANCE_DEFAULTS = {
@@ -39,6 +40,7 @@ const NO_PRUNING = {
   usageFlushIds: 0,
   sessions: 0,
   keyEvents: 0,
+  webhookDeliveries: 0,
 };
 
 t.test('maintenance', async (t) => {
@@ -83,6 +85,18 @@ t.test('maintenance', async (t) => {
         (${key}, ${account}, 'expired', now() - interval '8 days', NULL),
         (${key}, ${account}, 'expiry_scheduled', now() - interval '6 days', now() - interval '6 days')`;
 
+    // Webhook deliveries: ended 4 days ago (pruned), ended 2 days ago (kept), still pending since 5 days (kept).
+    const endpoint = randomUUID();
+    await sql`
+      INSERT INTO webhook_endpoints (id, account_id, url, secret_ciphertext)
+      VALUES (${endpoint}, ${account}, 'https://hooks.example.com/k', 'v1.unused')`;
+    await sql`
+      INSERT INTO webhook_deliveries (endpoint_id, account_id, message_id, event_type, payload, status, created_at, ended_at, next_attempt_at)
+      VALUES
+        (${endpoint}, ${account}, 'msg_old', 'key.created', '{}', 'delivered', now() - interval '4 days', now() - interval '4 days', now()),
+        (${endpoint}, ${account}, 'msg_recent', 'key.created', '{}', 'failed', now() - interval '3 days', now() - interval '2 days', now()),
+        (${endpoint}, ${account}, 'msg_pending', 'key.created', '{}', 'pending', now() - interval '5 days', NULL, now() + interval '1 day')`;
+
     const [oldFlush, recentFlush] = [randomUUID(), randomUUID()];
     await sql`
       INSERT INTO usage_flushes (id, flushed_at) VALUES
@@ -102,11 +116,18 @@ t.test('maintenance', async (t) => {
           usageFlushIds: 1,
           sessions: 1,
           keyEvents: 1,
+          webhookDeliveries: 1,
         },
       },
       'one old row of each kind pruned',
     );
 
+    const webhookDeliveries = await sql`SELECT message_id FROM webhook_deliveries ORDER BY message_id`;
+    t.same(
+      webhookDeliveries.map((row) => row.message_id),
+      ['msg_pending', 'msg_recent'],
+      'deliveries that ended more than 3 days ago are gone; pending ones stay',
+    );
     const usage = await sql`
       SELECT granularity, requests::int FROM key_usage WHERE key_id = ${key} ORDER BY granularity`;
     t.same(

@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import type { Database, Transaction } from '../db/database.js';
+
+/*
+ * The webhook outbox. Every key change already writes its audit event in the change's own transaction
+ * (src/services/audit.ts), so that is where the outbox rows are written too: one INSERT … SELECT over the
+ * account's endpoints, in the same transaction. A change that rolls back leaves no delivery; a change that
+ * commits leaves one per endpoint, which the worker on some instance delivers at least once. One
+ * integration point, so no key change (API, CLI, maintenance, secret scanning) can forget to tell.
+ */
+
+/** The events an endpoint hears about. */
+export const WEBHOOK_EVENT_TYPES = [
+  'key.created',
+  'key.rotated',
+  'key.expiry_scheduled',
+  'key.revoked',
+  'key.leaked',
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/** Why a key was revoked, in `key.revoked` events. */
+export type RevocationReason = 'user' | 'cli' | 'expired' | 'leaked';
+
+/** Actor emails of operators at the command line (src/cli.ts) and of secret scanners (issue #14). */
+const CLI_ACTOR_PREFIX = 'cli:';
+const SECRET_SCANNING_ACTOR_PREFIX = 'secret-scanning:';
+
+/**
+ * The webhook event an audit action becomes, if any. `key.expired` (a scheduled expiry taking effect, or a
+ * rotation with no grace) is told as `key.revoked` with reason `expired`: to a receiver both mean "this key
+ * no longer works".
+ */
+export function webhookEventOf(
+  action: string,
+  actorEmail: string | null,
+): { type: WebhookEventType; reason?: RevocationReason } | undefined {
+  switch (action) {
+    case 'key.created':
+    case 'key.rotated':
+    case 'key.expiry_scheduled':
+    case 'key.leaked':
+      return { type: action };
+    case 'key.expired':
+      return { type: 'key.revoked', reason: 'expired' };
+    case 'key.revoked':
+      return { type: 'key.revoked', reason: revocationReason(actorEmail) };
+    default:
+      return undefined;
+  }
+}
+
+function revocationReason(actorEmail: string | null): RevocationReason {
+  if (actorEmail?.startsWith(CLI_ACTOR_PREFIX)) return 'cli';
+  if (actorEmail?.startsWith(SECRET_SCANNING_ACTOR_PREFIX)) return 'leaked';
+  return 'user';
+}
+
+/**
+ * Writes one delivery per endpoint of the account for an audit event that is a webhook event; nothing for
+ * the others, or when the account has no endpoint. Call it with the change's transaction. The body names
+ * the key by id and hint (read from api_keys in the same statement), never the key; `details` are the
+ * audit event's own (names, dates, the leak's url), which never hold a secret either.
+ */
+export async function enqueueWebhookEvent(
+  tx: Transaction | Database,
+  entry: {
+    accountId: string | null;
+    action: string;
+    keyId?: string;
+    actorEmail: string | null;
+    details?: Record<string, string | number | null>;
+  },
+): Promise<void> {
+  const event = webhookEventOf(entry.action, entry.actorEmail);
+  if (event === undefined || entry.accountId === null || entry.keyId === undefined) return;
+  const data: Record<string, unknown> = {
+    ...entry.details,
+    keyId: entry.keyId,
+    accountId: entry.accountId,
+    ...(event.reason === undefined ? {} : { reason: event.reason }),
+  };
+  // One statement; with no endpoint it inserts nothing (one index probe on webhook_endpoints).
+  await tx.execute(sql`
+    INSERT INTO webhook_deliveries (endpoint_id, account_id, message_id, event_type, payload)
+    SELECT e.id, e.account_id, ${`msg_${randomUUID().replaceAll('-', '')}`}, ${event.type},
+      jsonb_build_object(
+        'type', ${event.type}::text,
+        'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        'data', ${JSON.stringify(data)}::jsonb
+          || jsonb_build_object('keyHint', (SELECT k.hint FROM api_keys k WHERE k.id = ${entry.keyId}))
+      )
+    FROM webhook_endpoints e
+    WHERE e.account_id = ${entry.accountId}`);
+}
