@@ -113,7 +113,11 @@ export interface paths {
         delete: operations["revokeKey"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Rename a key
+         * @description Names are labels for people; they need not be unique (the hint tells keys apart). Audited as `key.renamed` with the old and the new name. Revoked and expired keys can be renamed too.
+         */
+        patch: operations["renameKey"];
         trace?: never;
     };
     "/v1/keys/{keyId}/rotate": {
@@ -289,7 +293,8 @@ export interface components {
          *       "lastUsedAt": "2026-03-09T16:12:40.000Z",
          *       "requestsLast24h": 18342,
          *       "lastRejectedAt": null,
-         *       "rejectedLast24h": 0
+         *       "rejectedLast24h": 0,
+         *       "replacesKeyId": null
          *     }
          */
         Key: {
@@ -307,7 +312,7 @@ export interface components {
             createdAt: string;
             /** @description Email of the user who created it. */
             createdBy: string | null;
-            /** @description When a rotation scheduled this key to stop working. */
+            /** @description When this key stops (or stopped) working: set when it was generated, or by a rotation. */
             expiresAt: string | null;
             revokedAt: string | null;
             /** @description Latest request with this key, as of the last usage flush (every KEYWARD_USAGE_FLUSH_MS). */
@@ -318,6 +323,8 @@ export interface components {
             lastRejectedAt: string | null;
             /** @description Requests refused in the last 24 hours because this key was revoked or expired, as flushed. */
             rejectedLast24h: number;
+            /** @description The key this one was generated to replace (`POST /v1/keys/{keyId}/rotate`); null for a key generated on its own. Two active keys are a rotation only when one replaces the other. */
+            replacesKeyId: string | null;
         };
         /**
          * Session
@@ -664,7 +671,7 @@ export interface operations {
                      *       "keys": [
                      *         {
                      *           "id": "9hVxR2mKc7TqLw3N",
-                     *           "name": "production (rotated)",
+                     *           "name": "production (rotated 2026-03-09)",
                      *           "hint": "kw_9hVxR2mKc7TqLw3N_…jt7n",
                      *           "status": "active",
                      *           "createdAt": "2026-03-09T17:00:00.000Z",
@@ -674,7 +681,8 @@ export interface operations {
                      *           "lastUsedAt": null,
                      *           "requestsLast24h": 0,
                      *           "lastRejectedAt": null,
-                     *           "rejectedLast24h": 0
+                     *           "rejectedLast24h": 0,
+                     *           "replacesKeyId": "4ZbQ0cXw9LmT2pVa"
                      *         },
                      *         {
                      *           "id": "4ZbQ0cXw9LmT2pVa",
@@ -688,7 +696,8 @@ export interface operations {
                      *           "lastUsedAt": "2026-03-09T16:12:40.000Z",
                      *           "requestsLast24h": 18342,
                      *           "lastRejectedAt": null,
-                     *           "rejectedLast24h": 0
+                     *           "rejectedLast24h": 0,
+                     *           "replacesKeyId": null
                      *         }
                      *       ],
                      *       "maxActiveKeys": 2
@@ -730,14 +739,14 @@ export interface operations {
         };
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "name": "production"
-                 *     }
-                 */
                 "application/json": {
                     /** @example production */
                     name?: string;
+                    /**
+                     * @description The key stops working this many seconds after it is generated (at most KEYWARD_MAX_GRACE_SECONDS, as a rotation's grace period). Without it the key works until revoked.
+                     * @example 2592000
+                     */
+                    expiresInSeconds?: number;
                 };
             };
         };
@@ -748,25 +757,6 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "apiKey": "kw_4ZbQ0cXw9LmT2pVa_EXAMPLEx0nly0n0tA0real0secret00010BteCL",
-                     *       "key": {
-                     *         "id": "4ZbQ0cXw9LmT2pVa",
-                     *         "name": "production",
-                     *         "hint": "kw_4ZbQ0cXw9LmT2pVa_…teCL",
-                     *         "status": "active",
-                     *         "createdAt": "2026-03-02T09:30:00.000Z",
-                     *         "createdBy": "ada@example.com",
-                     *         "expiresAt": null,
-                     *         "revokedAt": null,
-                     *         "lastUsedAt": null,
-                     *         "requestsLast24h": 0,
-                     *         "lastRejectedAt": null,
-                     *         "rejectedLast24h": 0
-                     *       }
-                     *     }
-                     */
                     "application/json": {
                         /**
                          * @description The full API key. Shown this once: keyward keeps only a hash of it.
@@ -859,7 +849,112 @@ export interface operations {
                      *         "lastUsedAt": "2026-03-09T16:12:40.000Z",
                      *         "requestsLast24h": 18342,
                      *         "lastRejectedAt": null,
-                     *         "rejectedLast24h": 0
+                     *         "rejectedLast24h": 0,
+                     *         "replacesKeyId": null
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        key: components["schemas"]["Key"];
+                    };
+                };
+            };
+            /** @description Every error keyward returns. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    renameKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The key id (16 base62 characters).
+                 * @example 4ZbQ0cXw9LmT2pVa
+                 */
+                keyId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "production (eu-west-1)"
+                 *     }
+                 */
+                "application/json": {
+                    /** @example production */
+                    name: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "key": {
+                     *         "id": "4ZbQ0cXw9LmT2pVa",
+                     *         "name": "production (eu-west-1)",
+                     *         "hint": "kw_4ZbQ0cXw9LmT2pVa_…teCL",
+                     *         "status": "active",
+                     *         "createdAt": "2026-03-02T09:30:00.000Z",
+                     *         "createdBy": "ada@example.com",
+                     *         "expiresAt": null,
+                     *         "revokedAt": null,
+                     *         "lastUsedAt": "2026-03-09T16:12:40.000Z",
+                     *         "requestsLast24h": 18342,
+                     *         "lastRejectedAt": null,
+                     *         "rejectedLast24h": 0,
+                     *         "replacesKeyId": null
                      *       }
                      *     }
                      */
@@ -954,7 +1049,7 @@ export interface operations {
                      *       "apiKey": "kw_9hVxR2mKc7TqLw3N_EXAMPLEx0nly0n0tA0real0secret00023Djt7n",
                      *       "key": {
                      *         "id": "9hVxR2mKc7TqLw3N",
-                     *         "name": "production (rotated)",
+                     *         "name": "production (rotated 2026-03-09)",
                      *         "hint": "kw_9hVxR2mKc7TqLw3N_…jt7n",
                      *         "status": "active",
                      *         "createdAt": "2026-03-09T17:00:00.000Z",
@@ -964,7 +1059,8 @@ export interface operations {
                      *         "lastUsedAt": null,
                      *         "requestsLast24h": 0,
                      *         "lastRejectedAt": null,
-                     *         "rejectedLast24h": 0
+                     *         "rejectedLast24h": 0,
+                     *         "replacesKeyId": "4ZbQ0cXw9LmT2pVa"
                      *       },
                      *       "oldKey": {
                      *         "id": "4ZbQ0cXw9LmT2pVa",
@@ -978,7 +1074,8 @@ export interface operations {
                      *         "lastUsedAt": "2026-03-09T16:12:40.000Z",
                      *         "requestsLast24h": 18342,
                      *         "lastRejectedAt": null,
-                     *         "rejectedLast24h": 0
+                     *         "rejectedLast24h": 0,
+                     *         "replacesKeyId": null
                      *       }
                      *     }
                      */
@@ -1199,7 +1296,7 @@ export interface operations {
                      *           "clientAddress": "203.0.113.24",
                      *           "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Safari/605.1.15",
                      *           "details": {
-                     *             "name": "production (rotated)",
+                     *             "name": "production (rotated 2026-03-09)",
                      *             "replaces": "4ZbQ0cXw9LmT2pVa"
                      *           }
                      *         },
@@ -1223,7 +1320,7 @@ export interface operations {
                         events: {
                             id: string;
                             /**
-                             * @description account.created, session.created, session.failed, session.ended, key.created, key.rotated, key.revoked, key.expired, key.expiry_scheduled
+                             * @description account.created, session.created, session.failed, session.ended, key.created, key.rotated, key.revoked, key.expired, key.expiry_scheduled, key.renamed (details: from, name), password.changed, session.others_ended (details: sessions)
                              * @example key.revoked
                              */
                             action: string;

@@ -79,6 +79,11 @@ export const apiKeys = pgTable(
     lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
     /** Latest request refused because the key was revoked or expired, as of the last usage flush. */
     lastRejectedAt: timestamp('last_rejected_at', { withTimezone: true }),
+    /**
+     * The key this one was generated to replace (set by rotate), so the dashboard tells a rotation from two
+     * unrelated keys. Not a foreign key: keys are never deleted, and the id alone is what the API shows.
+     */
+    replacesKeyId: text('replaces_key_id'),
   },
   (table) => [
     uniqueIndex('api_keys_active_slot_key').on(table.accountId, table.slot),
@@ -205,6 +210,9 @@ export const auditEvents = pgTable(
         'key.revoked',
         'key.expired',
         'key.expiry_scheduled',
+        'key.renamed',
+        'password.changed',
+        'session.others_ended',
       ],
     }).notNull(),
     keyId: text('key_id'),

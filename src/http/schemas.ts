@@ -140,6 +140,7 @@ export const KEY_EXAMPLE = {
   requestsLast24h: 18342,
   lastRejectedAt: null,
   rejectedLast24h: 0,
+  replacesKeyId: null,
 } as const;
 
 export const Key = Type.Object(
@@ -151,7 +152,7 @@ export const Key = Type.Object(
     createdAt: Type.String({ format: 'date-time' }),
     createdBy: Type.Union([Type.String(), Type.Null()], { description: 'Email of the user who created it.' }),
     expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
-      description: 'When a rotation scheduled this key to stop working.',
+      description: 'When this key stops (or stopped) working: set when it was generated, or by a rotation.',
     }),
     revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
     lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
@@ -166,6 +167,11 @@ export const Key = Type.Object(
     rejectedLast24h: Type.Integer({
       minimum: 0,
       description: 'Requests refused in the last 24 hours because this key was revoked or expired, as flushed.',
+    }),
+    replacesKeyId: Type.Union([Type.String(), Type.Null()], {
+      description:
+        'The key this one was generated to replace (`POST /v1/keys/{keyId}/rotate`); null for a key generated ' +
+        'on its own. Two active keys are a rotation only when one replaces the other.',
     }),
   },
   { $id: 'Key', title: 'Key', examples: [KEY_EXAMPLE] },
