@@ -25,6 +25,9 @@ const ACTIONS = {
   'key.revoked': ['Key revoked', 'danger'],
   'key.expired': ['Key expired', 'warning'],
   'key.expiry_scheduled': ['Key expiry scheduled', 'warning'],
+  'key.renamed': ['Key renamed', 'key'],
+  'password.changed': ['Password changed', 'warning'],
+  'session.others_ended': ['Signed out other sessions', ''],
 };
 
 function keyName(keyId) {
@@ -39,6 +42,12 @@ function detailLine(event) {
     return ['Replaces ', old ? `“${old}” ` : '', h('code', {}, details.replaces)];
   }
   if (event.action === 'key.expiry_scheduled' && typeof details.expiresAt === 'string') {
+    return ['Expires ', timeElement(details.expiresAt)];
+  }
+  if (event.action === 'key.renamed' && typeof details.from === 'string') {
+    return [`Was “${details.from}”`];
+  }
+  if (event.action === 'key.created' && typeof details.expiresAt === 'string') {
     return ['Expires ', timeElement(details.expiresAt)];
   }
   if (event.action === 'session.failed' && typeof details.email === 'string') {

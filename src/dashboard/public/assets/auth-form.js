@@ -73,7 +73,12 @@ export function startAuthForm(path, bodyOf) {
         await api('POST', path, bodyOf(form));
         location.assign(nextPath());
       } catch (error) {
-        show(alertArea, errorBox(error));
+        const box = errorBox(error);
+        show(alertArea, box);
+        // The submit button was disabled while waiting, which dropped focus to the page body: bring it to the
+        // message, so a screen reader reads it and Tab goes on from there.
+        box.tabIndex = -1;
+        box.focus();
       }
     });
   });

@@ -8,7 +8,7 @@ import { alertBox, errorBox, show } from './ui.js';
 
 export const SIGN_IN_PATH = '/sign-in';
 
-function signInUrl(reason) {
+export function signInUrl(reason) {
   const params = new URLSearchParams({ next: location.pathname });
   if (reason) params.set(reason, '1');
   return `${SIGN_IN_PATH}?${params}`;
@@ -36,9 +36,22 @@ function showUnexpected(error) {
   );
 }
 
+let sessionEndGuard = null;
+
+/**
+ * `guard()` is asked first when the session turns out to have ended; answering true keeps the page
+ * (it shows a one-time key that must not vanish by itself) and makes the page responsible for going on.
+ */
+export function guardSessionEnd(guard) {
+  sessionEndGuard = guard;
+}
+
 /** Sets up the page; resolves with the session (user and account). */
 export async function startSignedInPage() {
-  setSessionExpiredHandler(() => location.assign(signInUrl('expired')));
+  setSessionExpiredHandler(() => {
+    if (sessionEndGuard?.()) return;
+    location.assign(signInUrl('expired'));
+  });
   window.addEventListener('error', (event) => showUnexpected(event.error ?? event.message));
   window.addEventListener('unhandledrejection', (event) => showUnexpected(event.reason));
 

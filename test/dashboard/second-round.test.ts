@@ -1,0 +1,286 @@
+/**
+ * Issue #16, the dashboard's second round: actions always visible, no lost one-time key, no outage on one
+ * Enter, rotations told from unrelated keys, rename, screen-reader descriptions, expiry at creation.
+ */
+import type { Page } from 'playwright-core';
+import t from 'tap';
+import {
+  callMe,
+  launchChromium,
+  openPage,
+  PASSWORD,
+  screenshot,
+  signUpInBrowser,
+  startKeyward,
+  waitForText,
+  waitForUsage,
+} from './dashboard-harness.js';
+
+t.setTimeout(300_000);
+const browser = await launchChromium(t);
+const server = await startKeyward(t);
+
+/** The longest realistic metadata: a long work email, a name at the 100-character limit. */
+const LONG_EMAIL = 'maria-fernanda.rodriguez-de-la-fuente@platform-engineering.example-enterprises.com';
+const LONG_NAME = 'payments-service production eu-west-1 (primary region, blue/green deployment, owned by team orion)';
+
+const focusedText = (page: Page) =>
+  page.evaluate<string>(`(() => {
+    const element = document.activeElement;
+    if (!element || element === document.body) return 'body';
+    return (element.getAttribute('aria-label') ?? element.textContent ?? '').trim();
+  })()`);
+
+async function waitForFocus(page: Page, pattern: RegExp): Promise<string> {
+  const deadline = Date.now() + 5000;
+  let now = '';
+  while (Date.now() < deadline) {
+    now = await focusedText(page);
+    if (pattern.test(now)) return now;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`focus never reached ${pattern}; it is on ${now}`);
+}
+
+interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+const inside = (inner: Box, outer: Box) =>
+  inner.x >= outer.x - 0.5 &&
+  inner.x + inner.width <= outer.x + outer.width + 0.5 &&
+  inner.width > 0 &&
+  inner.height > 0;
+
+t.test('#16.1 the key actions stay inside the card at every desktop width, whatever the metadata', async (t) => {
+  const { page, problems } = await openPage(browser, server, { viewport: { width: 1280, height: 900 } });
+  await signUpInBrowser(page, LONG_EMAIL);
+  t.equal((await page.request.post('/v1/keys', { data: { name: LONG_NAME } })).status(), 201);
+  // "Expires in 59 minutes": the widest status badge.
+  t.equal((await page.request.post('/v1/keys', { data: { name: 'ci', expiresInSeconds: 3600 } })).status(), 201);
+  await page.reload();
+  await waitForText(page.locator('[data-active-keys]'), /Expires in 59 minutes|Expires in 1 hour/);
+
+  for (const width of [1280, 1024, 1440, 1920]) {
+    await page.setViewportSize({ width, height: 900 });
+    const card = (await page.locator('section.card').first().boundingBox())!;
+    const overflow = await page.evaluate<{ wrap: number; doc: number }>(`(() => {
+      const wrap = document.querySelector('[data-keys-table]').parentElement;
+      return { wrap: wrap.scrollWidth - wrap.clientWidth, doc: document.documentElement.scrollWidth - innerWidth };
+    })()`);
+    t.equal(overflow.wrap, 0, `${width} px: the table does not scroll sideways inside its card`);
+    t.ok(overflow.doc <= 0, `${width} px: nor does the page`);
+    const buttons = page.locator('[data-active-keys] .actions button');
+    t.equal(await buttons.count(), 5, 'rotate, rename and revoke; rename and revoke for the expiring key');
+    for (const button of await buttons.all()) {
+      const box = (await button.boundingBox())!;
+      const label = await button.getAttribute('aria-label');
+      t.ok(inside(box, card), `${width} px: ${label?.slice(0, 30)} is inside the card`);
+      t.ok(await button.isVisible());
+    }
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+  const row = page.locator('[data-active-keys] tr', { hasText: 'payments-service' });
+  t.equal(await row.locator('.key-name').getAttribute('title'), LONG_NAME, 'the truncated name is whole in a tooltip');
+  t.equal(await row.locator('.cell-sub.truncate').first().getAttribute('title'), LONG_EMAIL);
+  t.notOk(
+    (await page.locator('[data-rotation-banner]').isVisible()) &&
+      (await page.locator('[data-rotation-banner]').innerText()) !== '',
+    'two keys generated on their own are not a rotation: no banner',
+  );
+  await page.mouse.move(0, 0);
+  await screenshot(page, 'dashboard-long-metadata-1280.png');
+  t.same(problems.errors, []);
+});
+
+t.test('#16.2/#16.6 the one-time key: described for screen readers, Escape asks before losing it', async (t) => {
+  const { page, context, problems } = await openPage(browser, server);
+  await signUpInBrowser(page, 'escape@example.com');
+  await page.getByRole('button', { name: 'Generate API key' }).click();
+  const generate = page.getByRole('dialog', { name: 'Generate API key' });
+  await generate.getByLabel('Name').fill('temporary');
+  await generate.getByLabel('Expires').selectOption({ label: 'In 7 days' });
+  await generate.getByRole('button', { name: 'Generate key' }).click();
+  const reveal = page.getByRole('dialog', { name: 'Your new API key' });
+  await waitForText(reveal, /This key will not be shown again/);
+
+  // What a screen reader announces: the dialog's description is the warning's text.
+  const description = await page.evaluate<string | null>(`(() => {
+    const dialog = document.querySelector('[data-reveal-dialog]');
+    return document.getElementById(dialog.getAttribute('aria-describedby'))?.textContent ?? null;
+  })()`);
+  t.match(description, /This key will not be shown again/, 'aria-describedby points at the warning');
+  const cdp = await context.newCDPSession(page);
+  const { nodes } = (await cdp.send('Accessibility.getFullAXTree')) as {
+    nodes: { role?: { value: string }; name?: { value: string }; description?: { value: string } }[];
+  };
+  const dialogNode = nodes.find((node) => node.role?.value === 'dialog' && node.name?.value === 'Your new API key');
+  t.match(dialogNode?.description?.value, /This key will not be shown again.*keeps only a hash/, 'announced');
+  t.match(
+    await reveal.locator('[data-curl]').innerText(),
+    /curl http:\/\/127\.0\.0\.1:\d+\/v1\/me \\\n\s+-H "x-api-key: \$KEYWARD_API_KEY"/,
+  );
+
+  // Escape before copying: asked, not closed; Escape again goes back to the key.
+  await page.keyboard.press('Escape');
+  const ask = reveal.getByRole('alert');
+  await waitForText(ask, /Close without copying the key\?/);
+  t.ok(await reveal.isVisible(), 'Escape did not close the dialog');
+  t.equal(await focusedText(page), 'Back to the key', 'the safe answer has focus');
+  await page.keyboard.press('Escape');
+  t.equal(await reveal.getByRole('alert').count(), 0, 'a second Escape goes back to the key');
+  t.ok(await reveal.isVisible());
+  t.match(await reveal.locator('[data-api-key]').inputValue(), /^kw_/, 'the key is still there');
+  // The Done button asks too, and "Close without copying" really closes.
+  await reveal.getByRole('button', { name: "Done, I've saved the key" }).click();
+  await reveal.getByRole('button', { name: 'Close without copying' }).click();
+  t.notOk(await reveal.isVisible(), 'closed when the user said so');
+
+  // #16.7 expiry at creation, shown in the list.
+  const row = page.locator('[data-active-keys] tr', { hasText: 'temporary' });
+  await waitForText(row, /Expires in 7 days/);
+
+  // Copied: Escape closes at once.
+  await page.getByRole('button', { name: 'Generate API key' }).click();
+  await generate.getByLabel('Name').fill('copied');
+  await generate.getByRole('button', { name: 'Generate key' }).click();
+  await waitForText(reveal, /This key will not be shown again/);
+  await reveal.getByRole('button', { name: 'Copy', exact: true }).click();
+  await page.keyboard.press('Escape');
+  t.notOk(await reveal.isVisible(), 'a copied key closes on Escape without asking');
+  t.same(problems.errors, []);
+});
+
+t.test('#16.4/#16.5 rename, duplicate names told apart by their hint', async (t) => {
+  const { page, problems } = await openPage(browser, server);
+  await signUpInBrowser(page, 'rename@example.com');
+  for (const name of ['production', 'staging']) {
+    t.equal((await page.request.post('/v1/keys', { data: { name } })).status(), 201);
+  }
+  await page.reload();
+  await waitForText(page.locator('[data-active-keys]'), /staging.*production/);
+  t.equal(await page.locator('[data-rotation-banner]').innerText(), '', 'production and staging are no rotation');
+
+  await page.getByRole('button', { name: 'Rename staging' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Rename “staging”' });
+  t.equal(await dialog.getByLabel('Name').inputValue(), 'staging');
+  await dialog.getByLabel('Name').fill('   ');
+  await dialog.getByRole('button', { name: 'Save name' }).click();
+  await waitForText(dialog.getByRole('alert'), /Enter a name\./);
+  await dialog.getByLabel('Name').fill('production');
+  await page.keyboard.press('Enter');
+  await waitForText(page.locator('[data-toast]'), /Renamed to “production”/);
+  const { keys } = (await (await page.request.get('/v1/keys')).json()) as { keys: { name: string; hint: string }[] };
+  t.same(
+    keys.map((key) => key.name),
+    ['production', 'production'],
+    'renamed through the API',
+  );
+  // Two keys named "production": every label carries the end of the hint.
+  for (const key of keys) {
+    const end = key.hint.slice(-4);
+    await page.getByRole('button', { name: `Revoke production …${end}` }).waitFor();
+    t.pass(`Revoke production …${end} is unambiguous`);
+  }
+  await page.getByRole('button', { name: `Revoke production …${keys[0]!.hint.slice(-4)}` }).click();
+  await page.getByRole('dialog', { name: `Revoke “production” (…${keys[0]!.hint.slice(-4)})?` }).waitFor();
+  t.pass('the revoke dialog names the key with its hint');
+  await page.keyboard.press('Escape');
+
+  await page.getByRole('link', { name: 'Activity' }).click();
+  await waitForText(page.locator('[data-events]'), /Key renamed/);
+  t.same(problems.errors, []);
+});
+
+t.test('#16.2/#16.3 rotation: the new key survives Escape and a lost session; step 3 defaults to safe', async (t) => {
+  const { page, context, problems } = await openPage(browser, server);
+  await signUpInBrowser(page, 'rotate@example.com');
+  const created = await page.request.post('/v1/keys', { data: { name: 'production' } });
+  const production = ((await created.json()) as { apiKey: string }).apiKey;
+  t.equal((await callMe(server, production)).status, 200);
+  await waitForUsage(page, 'production');
+  await page.reload();
+
+  await page.getByRole('button', { name: 'Rotate production' }).click();
+  const rotate = page.getByRole('dialog', { name: 'Rotate “production”' });
+  await rotate.getByRole('button', { name: 'Generate new key' }).click();
+  await waitForText(rotate.locator('[aria-current="step"]'), /Roll it out/);
+  const newKeyName = (await rotate.locator('label', { hasText: 'API key' }).innerText()).replace(/^API key /, '');
+  t.match(newKeyName, /^“production \(rotated \d{4}-\d{2}-\d{2}\)”$/, 'the default name does not grow');
+
+  // Escape at step 2 with the key not copied: asked first.
+  await page.keyboard.press('Escape');
+  await waitForText(rotate.getByRole('alert'), /Close without copying the key\?/);
+  await page.keyboard.press('Escape');
+  t.ok(await rotate.isVisible(), 'still open');
+
+  // A rotation: the banner names the pair.
+  // The old key stays busy (its use is recent): step 3 focuses the safe choice.
+  await rotate.getByRole('button', { name: 'Continue to step 3' }).click();
+  await waitForText(rotate, /This key was used .* by 1 client\./);
+  t.equal(await focusedText(page), 'Keep both keys for now', 'Enter alone never revokes');
+  await waitForText(rotate.locator('[data-verdict]').first(), /Still receiving traffic/);
+  t.match(await rotate.innerText(), /in the last 15 minutes/, 'one window, in words');
+  t.notMatch(await rotate.innerText(), /last 5 minutes|last hour/, 'and no other window');
+  await rotate.getByRole('button', { name: 'Revoke old key' }).click();
+  const confirm = rotate.getByRole('alert');
+  await waitForText(confirm, /Revoke a key that is still in use\?/);
+  t.equal(await focusedText(page), "Don't revoke", 'the confirmation focuses the safe answer');
+  await page.keyboard.press('Enter');
+  t.equal((await callMe(server, production)).status, 200, 'nothing was revoked');
+  await rotate.getByRole('button', { name: 'Back' }).click();
+  await waitForText(rotate.locator('[aria-current="step"]'), /Roll it out/);
+  t.match(await rotate.locator('[data-api-key]').inputValue(), /^kw_/, 'back at step 2, the key is shown again');
+
+  // Signed out in another tab while the key is shown: the key stays, with a notice.
+  const other = await context.newPage();
+  await other.goto('/settings/api-keys');
+  await other.getByRole('button', { name: 'Sign out' }).click();
+  await other.waitForURL('**/sign-in?signed-out=1');
+  await other.close();
+  await waitForText(rotate.getByRole('alert'), /Your session has ended/, 10_000);
+  t.match(page.url(), /\/settings\/api-keys$/, 'the page did not go to sign in');
+  t.match(await rotate.locator('[data-api-key]').inputValue(), /^kw_/, 'the new key is still on screen');
+  await rotate.getByRole('button', { name: 'Copy', exact: true }).click();
+  await rotate.getByRole('button', { name: 'Close' }).click();
+  await page.waitForURL('**/sign-in?**expired=1');
+  t.pass('after the dialog closes, sign in again');
+  t.same(problems.errors, []);
+});
+
+t.test(
+  '#16.3 step 3 without recent traffic revokes on the first confirmation; the banner needs a rotation',
+  async (t) => {
+    const { page, problems } = await openPage(browser, server);
+    await signUpInBrowser(page, 'quiet@example.com');
+    t.equal((await page.request.post('/v1/keys', { data: { name: 'billing' } })).status(), 201);
+    await page.reload();
+    await page.getByRole('button', { name: 'Rotate billing' }).click();
+    const rotate = page.getByRole('dialog', { name: 'Rotate “billing”' });
+    await rotate.getByRole('button', { name: 'Generate new key' }).click();
+    await rotate.getByRole('button', { name: 'Copy', exact: true }).click();
+    await rotate.getByRole('button', { name: 'Close' }).click();
+    await waitForText(page.locator('[data-rotation-banner]'), /A rotation is in progress.*replaces “billing”/);
+    await page.getByRole('button', { name: 'Check traffic and finish' }).click();
+    await rotate.getByRole('button', { name: 'Continue to step 3' }).click();
+    await waitForText(rotate, /never been used/);
+    t.equal(await focusedText(page), 'Keep both keys for now');
+    await rotate.getByRole('button', { name: 'Revoke old key' }).click();
+    await waitForText(rotate, /Rotation complete/);
+    t.same(problems.errors, []);
+  },
+);
+
+t.test('#16.6 a failed sign-in moves focus to the message, not the page body', async (t) => {
+  const { page, problems } = await openPage(browser, server);
+  await page.goto('/sign-in');
+  await page.getByLabel('Email').fill('nobody@example.com');
+  await page.getByLabel('Password').fill(`${PASSWORD}!`);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await waitForText(page.getByRole('alert'), /Wrong email or password\./);
+  t.match(await waitForFocus(page, /Wrong email or password/), /Wrong email or password/);
+  t.notMatch(await page.getByRole('alert').innerText(), /Request ID/, 'no request id on a wrong password');
+  t.same(problems.errors, []);
+});
