@@ -69,9 +69,20 @@ export const TooManyFailedChecks = createError(
   Error,
   false,
 );
-export const TooManySignInFailures = createError(
+/**
+ * A wait in words for the people who read the dashboard's messages ("14 minutes", "40 seconds"),
+ * rounded up so that trying again at that time works. The Retry-After header still carries the seconds.
+ */
+export function waitInWords(seconds: number): string {
+  const unit = (count: number, name: string) => `${count} ${name}${count === 1 ? '' : 's'}`;
+  if (seconds < 60) return unit(Math.max(1, Math.ceil(seconds)), 'second');
+  if (seconds < 3600) return unit(Math.ceil(seconds / 60), 'minute');
+  return unit(Math.ceil(seconds / 3600), 'hour');
+}
+
+export const TooManySignInFailures = createError<[string]>(
   'KW_RATE_LIMITED',
-  'Too many failed sign-ins. Retry after the time in the Retry-After header.',
+  'Too many failed sign-ins. Try again in %s.',
   429,
 );
 export const MetricsTokenRequired = createError(
@@ -79,9 +90,9 @@ export const MetricsTokenRequired = createError(
   'GET /metrics needs the header Authorization: Bearer <KEYWARD_METRICS_TOKEN>.',
   401,
 );
-export const TooManySignUps = createError(
+export const TooManySignUps = createError<[string]>(
   'KW_RATE_LIMITED',
-  'Too many sign-ups from this address. Retry after the time in the Retry-After header.',
+  'Too many sign-ups from this address. Try again in %s.',
   429,
 );
 export const ServiceUnavailable = createError(

@@ -11,7 +11,14 @@ import {
 } from '../db/database.js';
 import { recordAudit, type Actor, type ClientContext } from './audit.js';
 import { accounts, sessions, users } from '../db/schema.js';
-import { EmailTaken, InvalidCredentials, SignupClosed, TooManySignInFailures, TooManySignUps } from '../errors.js';
+import {
+  EmailTaken,
+  InvalidCredentials,
+  SignupClosed,
+  TooManySignInFailures,
+  TooManySignUps,
+  waitInWords,
+} from '../errors.js';
 import type { FailureLimiter } from '../key-check/failure-limiter.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
 
@@ -26,6 +33,12 @@ export interface NewSession {
   token: string;
   expiresAt: Date;
   user: SessionUser;
+}
+
+/** A 429 that says in words when to try again, and carries the seconds for the Retry-After header. */
+function limited(LimitError: typeof TooManySignUps | typeof TooManySignInFailures, waitMs: number): Error {
+  const seconds = Math.ceil(waitMs / 1000);
+  return Object.assign(new LimitError(waitInWords(seconds)), { retryAfterSeconds: seconds });
 }
 
 function hashToken(token: string): string {
@@ -60,7 +73,7 @@ export class AccountService {
     // Every attempt counts, taken email or not: each costs an argon2 hash and says whether an email exists.
     const now = Date.now();
     const waitMs = this.signUpLimit.retryAfterMs(client.clientAddress, now);
-    if (waitMs > 0) throw Object.assign(new TooManySignUps(), { retryAfterSeconds: Math.ceil(waitMs / 1000) });
+    if (waitMs > 0) throw limited(TooManySignUps, waitMs);
     this.signUpLimit.recordFailure(client.clientAddress, now);
     return this.createAccount(input, client, guard);
   }
@@ -104,7 +117,7 @@ export class AccountService {
       this.signInLimits.byEmail.retryAfterMs(emailSubject, now),
       this.signInLimits.byAddress.retryAfterMs(client.clientAddress, now),
     );
-    if (waitMs > 0) throw Object.assign(new TooManySignInFailures(), { retryAfterSeconds: Math.ceil(waitMs / 1000) });
+    if (waitMs > 0) throw limited(TooManySignInFailures, waitMs);
     const [row] = await this.db
       .select({
         userId: users.id,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import t from 'tap';
+import { waitInWords } from '../../src/errors.js';
 import { rotatedKeyName } from '../../src/services/keys.js';
 import { callMe, createFleetServices, createKey, signUp, startFleetInstance } from '../helper.js';
 
@@ -170,4 +171,33 @@ t.test('rename, expiry at creation, replacesKeyId', async (t) => {
     t.equal(rotatedKeyName('x'.repeat(100), day).length, 100, 'never longer than a name may be');
     t.equal(rotatedKeyName('(rotated)', day), 'API key (rotated 2026-03-09)');
   });
+});
+
+t.test('waitInWords: a Retry-After in words, rounded up', async (t) => {
+  t.equal(waitInWords(0.2), '1 second');
+  t.equal(waitInWords(40), '40 seconds');
+  t.equal(waitInWords(60), '1 minute');
+  t.equal(waitInWords(13 * 60 + 1), '14 minutes');
+  t.equal(waitInWords(3600), '1 hour');
+  t.equal(waitInWords(3601), '2 hours');
+});
+
+t.test('an unknown address: a page for a browser, the JSON envelope for API clients', async (t) => {
+  const fleet = await createFleetServices(t);
+  const { app } = await startFleetInstance(t, fleet);
+  const browser = await app.inject({
+    url: '/settings/nowhere',
+    headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' },
+  });
+  t.equal(browser.statusCode, 404);
+  t.match(browser.headers['content-type'], /^text\/html/);
+  t.match(browser.headers['content-security-policy'], /default-src 'self'/);
+  t.match(browser.body, /<h1>Page not found<\/h1>/);
+  for (const accept of [undefined, 'application/json', '*/*']) {
+    const client = await app.inject({ url: '/v1/nowhere', headers: accept ? { accept } : {} });
+    t.equal(client.statusCode, 404, `Accept: ${accept}`);
+    t.match(client.json(), { error: { code: 'not_found', message: 'No route GET /v1/nowhere.' } });
+  }
+  const post = await app.inject({ method: 'POST', url: '/nowhere', headers: { accept: 'text/html' } });
+  t.equal(post.json().error.code, 'not_found', 'only page loads (GET) get the page');
 });

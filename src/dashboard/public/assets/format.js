@@ -1,9 +1,10 @@
-// Dates and numbers as people read them: "3 minutes ago", with the exact time in a tooltip.
+// Dates and numbers as people read them: "3 minutes ago", with the exact time (browser locale, time zone) in a tooltip.
 
 const relative = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
 /** For the future: "in 1 day" rather than "tomorrow", which reads as a calendar day. */
 const ahead = new Intl.RelativeTimeFormat('en', { numeric: 'always' });
-const absolute = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'long' });
+/** Exact times in the browser's own locale, with the time zone ("5 Dec 2026, 07:02:11 CET"). */
+const absolute = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'long' });
 const numbers = new Intl.NumberFormat('en');
 
 const UNITS = [
