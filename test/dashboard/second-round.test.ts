@@ -2,10 +2,12 @@
  * Issue #16, the dashboard's second round: actions always visible, no lost one-time key, no outage on one
  * Enter, rotations told from unrelated keys, rename, screen-reader descriptions, expiry at creation.
  */
+import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import t from 'tap';
 import {
   callMe,
+  DOCS_DIR,
   launchChromium,
   openPage,
   PASSWORD,
@@ -282,5 +284,88 @@ t.test('#16.6 a failed sign-in moves focus to the message, not the page body', a
   await waitForText(page.getByRole('alert'), /Wrong email or password\./);
   t.match(await waitForFocus(page, /Wrong email or password/), /Wrong email or password/);
   t.notMatch(await page.getByRole('alert').innerText(), /Request ID/, 'no request id on a wrong password');
+  t.same(problems.errors, []);
+});
+
+/** WCAG 2 contrast ratio of two colours given as #rrggbb or rgb(r, g, b). */
+function contrast(a: string, b: string): number {
+  const channels = (colour: string) => {
+    const hex = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(colour);
+    const rgb = /^rgba?\((\d+),\s*(\d+),\s*(\d+)/.exec(colour);
+    const parts = hex ? hex.slice(1).map((part) => parseInt(part, 16)) : rgb!.slice(1).map(Number);
+    return parts.map((value) => value / 255).map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+  };
+  const luminance = (colour: string) => {
+    const [r, g, bl] = channels(colour);
+    return 0.2126 * r! + 0.7152 * g! + 0.0722 * bl!;
+  };
+  const [light, dark] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (light! + 0.05) / (dark! + 0.05);
+}
+
+/** Text on background: the pairs the pages use for words. */
+const TEXT_PAIRS: Array<[string, string]> = [
+  ['text', 'bg'],
+  ['text', 'surface'],
+  ['text-muted', 'surface'],
+  ['text-muted', 'bg'],
+  ['text-muted', 'surface-muted'],
+  ['text-faint', 'surface'],
+  ['accent', 'bg'],
+  ['accent', 'surface'],
+  ['on-accent', 'accent'],
+  ['on-accent', 'danger'],
+  ['danger', 'surface'],
+  ['danger', 'danger-soft'],
+  ['warning-text', 'warning-soft'],
+  ['success', 'success-soft'],
+  ['error-text', 'danger-soft'],
+  ['success-text', 'success-soft'],
+  ['info-text', 'accent-soft'],
+  ['toast-text', 'toast-bg'],
+];
+
+t.test('#16.8 dark mode follows the system, with readable contrast; the README screenshots', async (t) => {
+  const { page, problems } = await openPage(browser, server);
+  await signUpInBrowser(page, 'ada@example.com');
+  const created = (await (await page.request.post('/v1/keys', { data: { name: 'production' } })).json()) as {
+    apiKey: string;
+    key: { id: string };
+  };
+  for (let i = 0; i < 6; i++) await callMe(server, created.apiKey);
+  const rotated = (await (await page.request.post(`/v1/keys/${created.key.id}/rotate`, { data: {} })).json()) as {
+    apiKey: string;
+  };
+  for (let i = 0; i < 4; i++) await callMe(server, rotated.apiKey);
+  await waitForUsage(page, 'production');
+  await new Promise((resolve) => setTimeout(resolve, 700));
+  await page.reload();
+  await waitForText(page.locator('[data-rotation-banner]'), /A rotation is in progress/);
+  await waitForText(page.locator('[data-active-keys]'), /127\.0\.0\.1 · node/);
+  await page.mouse.move(0, 0);
+
+  for (const scheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await new Promise((resolve) => setTimeout(resolve, 400)); // colour transitions (120 ms) settle
+    const colours = await page.evaluate<Record<string, string>>(`(() => {
+      const style = getComputedStyle(document.documentElement);
+      const names = ${JSON.stringify([...new Set(TEXT_PAIRS.flat())])};
+      const colours = Object.fromEntries(names.map((name) => [name, style.getPropertyValue('--' + name).trim()]));
+      colours['body text'] = getComputedStyle(document.body).color;
+      colours['body background'] = getComputedStyle(document.body).backgroundColor;
+      return colours;
+    })()`);
+    if (scheme === 'dark') t.equal(colours.bg, '#0d1017', 'the dark palette is in use');
+    for (const [text, background] of [...TEXT_PAIRS, ['body text', 'body background'] as [string, string]]) {
+      const ratio = contrast(colours[text]!, colours[background]!);
+      t.ok(ratio >= 4.5, `${scheme}: ${text} on ${background} ${ratio.toFixed(2)}:1 ≥ 4.5:1`);
+    }
+    const suffix = scheme === 'dark' ? '-dark' : '';
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await screenshot(page, `dashboard-settings${suffix}.png`, join(DOCS_DIR, `settings${suffix}.png`));
+    await page.setViewportSize({ width: 390, height: 844 });
+    await screenshot(page, `dashboard-settings-phone${suffix}.png`, join(DOCS_DIR, `settings-phone${suffix}.png`));
+    await page.setViewportSize({ width: 1280, height: 800 });
+  }
   t.same(problems.errors, []);
 });
