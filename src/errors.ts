@@ -27,6 +27,11 @@ export const ApiKeyRevoked = createError('KW_API_KEY_REVOKED', 'This API key has
 export const ApiKeyExpired = createError('KW_API_KEY_EXPIRED', 'This API key has expired.', 401, Error, false);
 export const SessionRequired = createError('KW_SESSION_REQUIRED', 'Sign in to the dashboard first.', 401);
 export const InvalidCredentials = createError('KW_INVALID_CREDENTIALS', 'Wrong email or password.', 401);
+export const WrongPassword = createError(
+  'KW_WRONG_PASSWORD',
+  'The current password is not right. Nothing was changed.',
+  403,
+);
 export const CsrfRejected = createError(
   'KW_CSRF_REJECTED',
   'Cross-site request refused: the Origin does not match this dashboard.',

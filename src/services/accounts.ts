@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, eq, gt } from 'drizzle-orm';
+import { and, eq, gt, ne } from 'drizzle-orm';
 import {
   boundedTransaction,
   sqlState,
@@ -14,6 +14,7 @@ import { accounts, sessions, users } from '../db/schema.js';
 import {
   EmailTaken,
   InvalidCredentials,
+  WrongPassword,
   SignupClosed,
   TooManySignInFailures,
   TooManySignUps,
@@ -177,6 +178,65 @@ export class AccountService {
       await tx.delete(sessions).where(eq(sessions.tokenHash, hashToken(token)));
       await recordAudit(tx, actor, { accountId, action: 'session.ended' });
     });
+  }
+
+  /**
+   * Changes the signed-in user's password after checking the current one, and ends the user's other
+   * sessions (whoever else was signed in with the old password is signed out); the current one stays.
+   * Wrong current passwords count as failed sign-ins (same limits), so a stolen session cannot guess it.
+   */
+  async changePassword(
+    input: { token: string; user: SessionUser; currentPassword: string; newPassword: string },
+    actor: Actor,
+  ): Promise<{ otherSessionsEnded: number }> {
+    const emailSubject = createHash('sha256').update(input.user.email).digest('base64url').slice(0, 22);
+    const now = Date.now();
+    const waitMs = Math.max(
+      this.signInLimits.byEmail.retryAfterMs(emailSubject, now),
+      this.signInLimits.byAddress.retryAfterMs(actor.clientAddress, now),
+    );
+    if (waitMs > 0) throw limited(TooManySignInFailures, waitMs);
+    const [row] = await this.db
+      .select({ passwordHash: users.passwordHash })
+      .from(users)
+      .where(eq(users.id, input.user.userId));
+    if (!row || !(await this.hasher.verify(row.passwordHash, input.currentPassword))) {
+      this.signInLimits.byEmail.recordFailure(emailSubject, now);
+      this.signInLimits.byAddress.recordFailure(actor.clientAddress, now);
+      throw new WrongPassword();
+    }
+    const passwordHash = await this.hasher.hash(input.newPassword);
+    return boundedTransaction(this.db, this.limits, undefined, async (tx) => {
+      await tx.update(users).set({ passwordHash }).where(eq(users.id, input.user.userId));
+      const ended = await this.deleteOtherSessions(tx, input.user.userId, input.token);
+      await recordAudit(tx, actor, {
+        accountId: input.user.accountId,
+        action: 'password.changed',
+        details: { otherSessionsEnded: ended },
+      });
+      return { otherSessionsEnded: ended };
+    });
+  }
+
+  /** Signs the user out everywhere but here (this session's token). */
+  async endOtherSessions(token: string, user: SessionUser, actor: Actor): Promise<{ sessionsEnded: number }> {
+    return boundedTransaction(this.db, this.limits, undefined, async (tx) => {
+      const ended = await this.deleteOtherSessions(tx, user.userId, token);
+      await recordAudit(tx, actor, {
+        accountId: user.accountId,
+        action: 'session.others_ended',
+        details: { sessionsEnded: ended },
+      });
+      return { sessionsEnded: ended };
+    });
+  }
+
+  private async deleteOtherSessions(tx: Transaction, userId: string, token: string): Promise<number> {
+    const deleted = await tx
+      .delete(sessions)
+      .where(and(eq(sessions.userId, userId), ne(sessions.tokenHash, hashToken(token))))
+      .returning({ tokenHash: sessions.tokenHash });
+    return deleted.length;
   }
 
   /** The account of a user's email, or an account id as given; null when neither exists. */
