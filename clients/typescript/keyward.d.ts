@@ -921,6 +921,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "production"
+                 *     }
+                 */
                 "application/json": {
                     /** @example production */
                     name?: string;
@@ -939,6 +944,26 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "apiKey": "kw_4ZbQ0cXw9LmT2pVa_EXAMPLEx0nly0n0tA0real0secret00010BteCL",
+                     *       "key": {
+                     *         "id": "4ZbQ0cXw9LmT2pVa",
+                     *         "name": "production",
+                     *         "hint": "kw_4ZbQ0cXw9LmT2pVa_…teCL",
+                     *         "status": "active",
+                     *         "createdAt": "2026-03-02T09:30:00.000Z",
+                     *         "createdBy": "ada@example.com",
+                     *         "expiresAt": null,
+                     *         "revokedAt": null,
+                     *         "lastUsedAt": null,
+                     *         "requestsLast24h": 0,
+                     *         "lastRejectedAt": null,
+                     *         "rejectedLast24h": 0,
+                     *         "replacesKeyId": null
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /**
                          * @description The full API key. Shown this once: keyward keeps only a hash of it.

@@ -83,21 +83,13 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
           },
           {
             additionalProperties: false,
-            examples: [{ name: 'production' }, { name: 'CI (temporary)', expiresInSeconds: 604800 }],
+            examples: [{ name: 'production' }],
           },
         ),
         response: {
           201: Type.Object(
             { apiKey: FullKey, key: KeyRef },
-            {
-              examples: [
-                { apiKey: EXAMPLE.apiKey, key: NEW_KEY_EXAMPLE },
-                {
-                  apiKey: EXAMPLE.apiKey,
-                  key: { ...NEW_KEY_EXAMPLE, name: 'CI (temporary)', expiresAt: '2026-03-16T09:30:00.000Z' },
-                },
-              ],
-            },
+            { examples: [{ apiKey: EXAMPLE.apiKey, key: NEW_KEY_EXAMPLE }] },
           ),
           ...errors(400, 401, 403, 409, 503),
         },
