@@ -60,6 +60,7 @@ const PAGES: readonly Page[] = [
   { url: '/sign-up', file: 'sign-up.html', access: 'signed-out' },
   { url: HOME_PATH, file: 'api-keys.html', access: 'signed-in' },
   { url: '/activity', file: 'activity.html', access: 'signed-in' },
+  { url: '/settings/account', file: 'account.html', access: 'signed-in' },
 ];
 
 function loadFile(path: string): StaticFile {

@@ -369,3 +369,50 @@ t.test('#16.8 dark mode follows the system, with readable contrast; the README s
   }
   t.same(problems.errors, []);
 });
+
+t.test('#16.7 Settings → Account: change the password, sign out of other sessions', async (t) => {
+  const { page, context, problems } = await openPage(browser, server);
+  await signUpInBrowser(page, 'account@example.com');
+  // Another browser signed in as the same user.
+  const elsewhere = await openPage(browser, server);
+  await elsewhere.page.goto('/sign-in');
+  await elsewhere.page.getByLabel('Email').fill('account@example.com');
+  await elsewhere.page.getByLabel('Password').fill(PASSWORD);
+  await elsewhere.page.getByRole('button', { name: 'Sign in' }).click();
+  await elsewhere.page.waitForURL('**/settings/api-keys');
+
+  await page.getByRole('link', { name: /account@example\.com/ }).click();
+  await page.waitForURL('**/settings/account');
+  await page.getByLabel('Current password').fill('not my password');
+  await page.getByLabel('New password').fill('a much longer passphrase');
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await waitForText(page.getByRole('alert'), /The password was not changed The current password is not right/);
+  t.notMatch(await page.getByRole('alert').innerText(), /Request ID/);
+  await page.getByLabel('Current password').fill(PASSWORD);
+  await page.getByLabel('New password').fill('short');
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await waitForText(page.locator('#new-password-error'), /Use at least 10 characters\./);
+  await page.getByLabel('New password').fill('a much longer passphrase');
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await waitForText(page.getByRole('status').first(), /Password changed\. 1 other session signed out/);
+  const other = await elsewhere.page.request.get('/v1/session');
+  t.equal(other.status(), 401, 'the other browser is signed out');
+  t.equal((await page.request.get('/v1/session')).status(), 200, 'this one is not');
+
+  // Sign in elsewhere again with the new password, then end it from here.
+  await elsewhere.page.goto('/sign-in');
+  await elsewhere.page.getByLabel('Email').fill('account@example.com');
+  await elsewhere.page.getByLabel('Password').fill('a much longer passphrase');
+  await elsewhere.page.getByRole('button', { name: 'Sign in' }).click();
+  await elsewhere.page.waitForURL('**/settings/api-keys');
+  await page.getByRole('button', { name: 'Sign out of other sessions' }).click();
+  await waitForText(page.locator('[data-toast]'), /1 other session signed out\. This one stays signed in\./);
+  t.equal((await elsewhere.page.request.get('/v1/session')).status(), 401);
+  await screenshot(page, 'dashboard-account.png');
+
+  await page.getByRole('link', { name: 'Activity' }).click();
+  await waitForText(page.locator('[data-events]'), /Signed out other sessions.*Password changed/s);
+  await elsewhere.context.close();
+  void context;
+  t.same(problems.errors, []);
+});

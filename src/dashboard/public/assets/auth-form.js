@@ -20,7 +20,7 @@ function fieldMessage(input) {
 }
 
 /** Marks invalid fields with a message under each; returns false when any is invalid. */
-function checkFields(form) {
+export function checkFields(form) {
   let firstInvalid = null;
   for (const input of form.querySelectorAll('input')) {
     const error = document.getElementById(`${input.id}-error`);

@@ -70,6 +70,18 @@ export async function startSignedInPage() {
   setInterval(() => refreshTimes(), 15_000);
 
   const session = await api('GET', '/v1/session');
+  // The account's name and email lead to Settings → Account (password, sessions). Made a link here rather
+  // than in each page's header, so that every signed-in page gets it.
+  const who = document.querySelector('.account-who');
+  if (who && who.tagName !== 'A') {
+    const link = document.createElement('a');
+    link.className = who.className;
+    link.href = '/settings/account';
+    link.title = 'Account: password and sessions';
+    if (location.pathname === '/settings/account') link.setAttribute('aria-current', 'page');
+    link.append(...who.childNodes);
+    who.replaceWith(link);
+  }
   const name = document.querySelector('[data-account-name]');
   const email = document.querySelector('[data-account-email]');
   if (name) name.textContent = session.account.name;
