@@ -196,7 +196,7 @@ t.test('a user manages keys in the dashboard: generate, copy, limit, revoke, rot
   await screenshot(page, 'dashboard-after-rotation.png');
 
   // Activity: every change, newest first.
-  await page.getByRole('link', { name: 'Activity' }).click();
+  await page.getByRole('link', { name: 'Activity', exact: true }).click();
   await page.waitForURL('**/activity');
   await waitForText(page.locator('[data-events]'), /Key revoked/);
   const actions = await page.locator('[data-events] tr .event-action').allInnerTexts();

@@ -191,7 +191,7 @@ t.test('#16.4/#16.5 rename, duplicate names told apart by their hint', async (t)
   t.pass('the revoke dialog names the key with its hint');
   await page.keyboard.press('Escape');
 
-  await page.getByRole('link', { name: 'Activity' }).click();
+  await page.getByRole('link', { name: 'Activity', exact: true }).click();
   await waitForText(page.locator('[data-events]'), /Key renamed/);
   t.same(problems.errors, []);
 });
@@ -410,9 +410,59 @@ t.test('#16.7 Settings → Account: change the password, sign out of other sessi
   t.equal((await elsewhere.page.request.get('/v1/session')).status(), 401);
   await screenshot(page, 'dashboard-account.png');
 
-  await page.getByRole('link', { name: 'Activity' }).click();
+  await page.getByRole('link', { name: 'Activity', exact: true }).click();
   await waitForText(page.locator('[data-events]'), /Signed out other sessions.*Password changed/s);
   await elsewhere.context.close();
   void context;
   t.same(problems.errors, []);
 });
+
+t.test('#16.7 Activity: exact times shown, filters by key and event, export of what is shown', async (t) => {
+  const { page, problems } = await openPage(browser, server);
+  await signUpInBrowser(page, 'audit@example.com');
+  const created = (await (await page.request.post('/v1/keys', { data: { name: 'production' } })).json()) as {
+    key: { id: string };
+  };
+  t.equal((await page.request.post('/v1/keys', { data: { name: 'staging' } })).status(), 201);
+  t.equal((await page.request.delete(`/v1/keys/${created.key.id}`)).status(), 200);
+  await page.goto('/activity');
+  const rows = page.locator('[data-events] tr');
+  await waitForText(rows.first(), /Key revoked/);
+  t.match(
+    await rows.first().locator('.exact-time').innerText(),
+    /\d{4}, \d{1,2}:\d\d:\d\d (AM|PM) UTC/,
+    'the exact time, with its time zone, without hovering',
+  );
+
+  await page.getByLabel('Key', { exact: true }).selectOption({ label: `production (${created.key.id})` });
+  t.same(await rows.locator('.event-action').allInnerTexts(), ['Key revoked', 'Key generated']);
+  await waitForText(page.locator('[data-filter-note]'), /Showing 2 of 5 loaded events\./);
+  await page.getByLabel('Event', { exact: true }).selectOption({ label: 'Key revoked' });
+  t.same(await rows.locator('.event-action').allInnerTexts(), ['Key revoked']);
+
+  const [json] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Export JSON' }).click(),
+  ]);
+  t.match(json.suggestedFilename(), /^keyward-activity-\d{4}-\d{2}-\d{2}\.json$/);
+  const exported = JSON.parse(await readDownload(json)) as { action: string; keyId: string; keyName: string }[];
+  t.match(exported, [{ action: 'key.revoked', keyId: created.key.id, keyName: 'production' }]);
+  t.equal(exported.length, 1, 'what is shown, not everything');
+
+  await page.getByLabel('Key', { exact: true }).selectOption({ label: 'All keys' });
+  await page.getByLabel('Event', { exact: true }).selectOption({ label: 'All events' });
+  const [csv] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Export CSV' }).click(),
+  ]);
+  const lines = (await readDownload(csv)).split('\r\n');
+  t.equal(lines[0], 'id,at,action,keyId,keyName,actor,clientAddress,userAgent,details');
+  t.equal(lines.length, 6, 'a header and the 5 events');
+  t.match(lines[1], /^"\d+","[^"]+","key\.revoked","[0-9A-Za-z]{16}","production","audit@example\.com"/);
+  t.same(problems.errors, []);
+});
+
+async function readDownload(download: import('playwright-core').Download): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  return readFile((await download.path())!, 'utf8');
+}
