@@ -466,3 +466,31 @@ async function readDownload(download: import('playwright-core').Download): Promi
   const { readFile } = await import('node:fs/promises');
   return readFile((await download.path())!, 'utf8');
 }
+
+t.test("#16.7 one key's details: 30 days per hour, its callers, its events", async (t) => {
+  const { page, problems } = await openPage(browser, server);
+  await signUpInBrowser(page, 'details@example.com');
+  const created = (await (await page.request.post('/v1/keys', { data: { name: 'billing' } })).json()) as {
+    apiKey: string;
+    key: { id: string };
+  };
+  for (let i = 0; i < 3; i++) t.equal((await callMe(server, created.apiKey)).status, 200);
+  await page.request.patch(`/v1/keys/${created.key.id}`, { data: { name: 'billing-eu' } });
+  await waitForUsage(page, 'billing-eu');
+  await page.reload();
+  await waitForText(page.locator('[data-active-keys] [data-callers]'), /127\.0\.0\.1 · node/);
+  t.pass('the callers are visible from the list');
+  await page.getByRole('button', { name: 'Details of billing-eu' }).click();
+  const dialog = page.getByRole('dialog', { name: '“billing-eu”' });
+  await waitForText(dialog.locator('[data-detail-events]'), /Renamed \(was “billing”\).*Generated/s);
+  t.match(
+    await dialog.locator('[data-chart-30d] svg').getAttribute('aria-label'),
+    /^3 requests with “billing-eu” in the last 30 days, per hour$/,
+  );
+  t.match(await dialog.locator('[data-detail-callers]').innerText(), /127\.0\.0\.1 · node · 3 requests/);
+  t.match(await dialog.innerText(), new RegExp(`Key id\\s+${created.key.id}`));
+  await screenshot(page, 'dashboard-key-details.png');
+  await page.keyboard.press('Escape');
+  t.notOk(await dialog.isVisible());
+  t.same(problems.errors, []);
+});
