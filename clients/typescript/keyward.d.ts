@@ -930,7 +930,7 @@ export interface operations {
                     /** @example production */
                     name?: string;
                     /**
-                     * @description The key stops working this many seconds after it is generated (at most KEYWARD_MAX_GRACE_SECONDS, as a rotation's grace period). Without it the key works until revoked.
+                     * @description The key stops working this many seconds after it is generated (at most KEYWARD_MAX_ROTATION_GRACE_SECONDS, as a rotation's grace period). Without it the key works until revoked.
                      * @example 2592000
                      */
                     expiresInSeconds?: number;

@@ -76,7 +76,7 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
                 maximum: maxGraceSeconds,
                 description:
                   'The key stops working this many seconds after it is generated (at most ' +
-                  "KEYWARD_MAX_GRACE_SECONDS, as a rotation's grace period). Without it the key works until revoked.",
+                  "KEYWARD_MAX_ROTATION_GRACE_SECONDS, as a rotation's grace period). Without it the key works until revoked.",
                 examples: [2592000],
               }),
             ),
