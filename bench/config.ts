@@ -38,6 +38,14 @@ export interface BenchPlan {
     /** Polling after the revoke call returned. */
     afterMs: number;
   };
+  /** Simulated fleets (bench/sections/fleet-scale.ts). */
+  fleetScale: {
+    members: number[];
+    /** Length of the at-rest measurement. */
+    restWindowSec: number;
+    /** Announcements timed per fleet size. */
+    revocations: number;
+  };
 }
 
 export const FULL_PLAN: BenchPlan = {
@@ -48,6 +56,7 @@ export const FULL_PLAN: BenchPlan = {
   memory: { entries: 100_000, repeats: 3 },
   checkCost: { calls: 300_000, repeats: 7 },
   revocation: { instances: 4, revocations: 40, steadyMs: 100, afterMs: 150 },
+  fleetScale: { members: [10, 100, 1000], restWindowSec: 5, revocations: 40 },
 };
 
 export const QUICK_PLAN: BenchPlan = {
@@ -58,4 +67,5 @@ export const QUICK_PLAN: BenchPlan = {
   memory: { entries: 25_000, repeats: 1 },
   checkCost: { calls: 200_000, repeats: 2 },
   revocation: { instances: 4, revocations: 5, steadyMs: 50, afterMs: 100 },
+  fleetScale: { members: [10, 100], restWindowSec: 2, revocations: 5 },
 };

@@ -2,6 +2,7 @@ import type { BenchPlan } from './config.js';
 import type { MachineInfo, MachineLoad } from './lib/machine.js';
 import type { CheckCostSectionResult } from './sections/check-cost.js';
 import type { ColdResult } from './sections/cold.js';
+import type { FleetScaleResult } from './sections/fleet-scale.js';
 import type { FloodSectionResult } from './sections/flood.js';
 import type { HotPathResult } from './sections/hot-path.js';
 import type { MemoryResult } from './sections/memory.js';
@@ -11,6 +12,8 @@ import type { UsageResult } from './sections/usage.js';
 /** A section either produced its result or failed; the run goes on either way. */
 export interface SectionOutcome<T> {
   seconds: number;
+  /** Set when the section was rerun alone (`--only`), later than the rest of the run. */
+  rerun?: { startedAt: string; commit: string };
   machineLoad: MachineLoad;
   result?: T;
   error?: string;
@@ -36,6 +39,8 @@ export interface BenchResults {
     flood: SectionOutcome<FloodSectionResult>;
     cold: SectionOutcome<ColdResult>;
     revocation: SectionOutcome<RevocationResult>;
+    /** Absent in results written before the section existed. */
+    fleetScale?: SectionOutcome<FleetScaleResult>;
   };
   cleanup: { databasesDropped: number; redisKeysDeleted: number; redisKeysLeft: number };
 }

@@ -9,6 +9,8 @@
  *
  * `npm run bench -- --report` only rewrites BENCHMARKS.md and the chart from
  * the existing bench/results.json (after a change to the report's wording).
+ * `npm run bench -- --only fleetScale` reruns that one section (it needs no
+ * bench database or servers) into the existing results, marked as a rerun.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,10 +32,12 @@ import { ROOT, stopAllChildren } from './lib/processes.js';
 import { ServerPool } from './lib/servers.js';
 import { writeReport } from './lib/report.js';
 import { renderChart } from './lib/svg.js';
+import { ensureInstalled, prepareBetterAuthKey } from './peers/better-auth.js';
 import type { BenchResults, SectionOutcome } from './results.js';
 import { runCheckCost } from './sections/check-cost.js';
 import { runCold } from './sections/cold.js';
 import { serverConfig, SERVERS, type BenchContext } from './sections/context.js';
+import { runFleetScale } from './sections/fleet-scale.js';
 import { runFlood } from './sections/flood.js';
 import { runHotPath } from './sections/hot-path.js';
 import { runMemory } from './sections/memory.js';
@@ -139,6 +143,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const startedAt = new Date().toISOString();
+  if (process.argv.includes('--only')) return rerunAlone(startedAt);
   log('setup')(`${plan.mode} run ${environment.runId}; Redis prefix ${environment.redisPrefix}`);
   const machine = await describeMachine();
   const setupStarted = performance.now();
@@ -146,8 +151,20 @@ async function main(): Promise<number> {
   const smallFillerInsertMs = await insertFiller(databaseUrl, plan.cold.smallRows);
   const [hotKey, otherKey] = await insertKeys(databaseUrl, 2, defaultHasher());
   await storeNaiveKeys(environment.prefix('naive'), [hotKey!, otherKey!]);
+  const peers = ensureInstalled();
+  let betterAuthDatabaseUrl: string | undefined;
+  let betterAuth: BenchContext['betterAuth'];
+  if (peers.installed) {
+    betterAuthDatabaseUrl = await environment.createDatabase('better_auth', { migrate: false });
+    betterAuth = { key: await prepareBetterAuthKey(betterAuthDatabaseUrl, environment.secret) };
+  } else {
+    betterAuth = { skipped: peers.reason };
+    log('setup')(`better-auth not measured: ${peers.reason}`);
+  }
   load = await startLoadGenerator();
-  servers = new ServerPool((spec) => serverConfig(environment, databaseUrl, [otherKey!, hotKey!], spec));
+  servers = new ServerPool((spec) =>
+    serverConfig(environment, databaseUrl, [otherKey!, hotKey!], spec, betterAuthDatabaseUrl),
+  );
   const setupSeconds = (performance.now() - setupStarted) / 1000;
   log('setup')(`done in ${setupSeconds.toFixed(1)} s`);
 
@@ -159,6 +176,7 @@ async function main(): Promise<number> {
     otherKey: otherKey!,
     load,
     servers,
+    betterAuth,
     log,
   };
   const memory = await section('memory', () => runMemory(context));
@@ -176,7 +194,8 @@ async function main(): Promise<number> {
   const cold = await section('cold', () => runCold(context));
   await servers.stopAll();
   const revocation = await section('revocation', () => runRevocation(context));
-  const sections = { memory, checkCost, hotPath, usage, flood, cold, revocation };
+  const fleetScale = await section('fleet scale', () => runFleetScale(context));
+  const sections = { memory, checkCost, hotPath, usage, flood, cold, revocation, fleetScale };
 
   const defaults = loadEnv({}) as Record<string, unknown>;
   const results: BenchResults = {
@@ -202,6 +221,22 @@ async function main(): Promise<number> {
       `(dropped ${results.cleanup.databasesDropped} databases, deleted ${results.cleanup.redisKeysDeleted} Redis keys)`,
   );
   return Object.values(sections).some((outcome) => outcome.error) ? 1 : 0;
+}
+
+/** `--only fleetScale`: the sections that need neither the bench database nor its servers. */
+async function rerunAlone(startedAt: string): Promise<number> {
+  const name = process.argv[process.argv.indexOf('--only') + 1];
+  if (name !== 'fleetScale') throw new Error(`--only takes: fleetScale (got ${String(name)})`);
+  const results = JSON.parse(readFileSync(RESULTS_PATH, 'utf8')) as BenchResults;
+  const machine = await describeMachine();
+  const outcome = await section('fleet scale', () => runFleetScale({ plan, log }));
+  results.sections.fleetScale = { ...outcome, rerun: { startedAt, commit: machine.git.commit } };
+  results.plan.fleetScale = plan.fleetScale;
+  await cleanup();
+  writeFileSync(RESULTS_PATH, JSON.stringify(results, null, 2) + '\n');
+  writeOutputs(results);
+  log('done')('reran fleetScale into bench/results.json, BENCHMARKS.md and bench/throughput.svg');
+  return outcome.error ? 1 : 0;
 }
 
 main()

@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { createAuthenticator } from './core.js';
 import { dashboard } from './dashboard/dashboard-plugin.js';
-import { GENERIC_CODES, InvalidRequest, REQUEST_ID_PATTERN } from './errors.js';
+import { errorEnvelope, GENERIC_CODES, InvalidRequest, REQUEST_ID_PATTERN } from './errors.js';
 import { sharedSchemas } from './http/schemas.js';
 import { requestLogSerializer } from './http/log-redaction.js';
 import { answerClientError, answerUnknownExpectation } from './http/raw-answers.js';
@@ -20,8 +20,12 @@ import { accountRoutes } from './routes/account.js';
 import { dataPlaneRoutes } from './routes/data-plane.js';
 import { healthRoutes } from './routes/health.js';
 import { keyRoutes } from './routes/keys.js';
+import { secretScanningRoutes } from './routes/secret-scanning.js';
 import { usageAndAuditRoutes } from './routes/usage-and-audit.js';
 import type { Runtime } from './runtime.js';
+import { githubKeysUrl } from './env.js';
+import { GitHubPublicKeys } from './secret-scanning/github-public-keys.js';
+import { LeakedKeyReports } from './secret-scanning/leaked-key-reports.js';
 
 /** Largest request body keyward accepts; its largest legitimate body is well under 1 KiB. */
 export const BODY_LIMIT_BYTES = 16 * 1024;
@@ -63,7 +67,7 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
       void (reply as FastifyReply)
         .code(status)
         .header('x-request-id', request.id)
-        .send({ error: { code, message: error.message, requestId: request.id } });
+        .send(errorEnvelope(code, error.message, request.id));
     },
     clientErrorHandler: answerClientError,
     ...httpServerOptions(runtime.env),
@@ -128,6 +132,24 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
     maxHours: runtime.env.KEYWARD_USAGE_RETENTION_DAYS * 24,
   });
   await app.register(dataPlaneRoutes);
+  // Off unless configured: an unconfigured deployment answers 404 there, like any unknown route.
+  const keysUrl = githubKeysUrl(runtime.env);
+  await app.register(secretScanningRoutes, {
+    github:
+      keysUrl === undefined
+        ? undefined
+        : {
+            publicKeys: new GitHubPublicKeys({
+              url: keysUrl,
+              token: runtime.env.KEYWARD_GITHUB_TOKEN,
+              cacheMs: runtime.env.KEYWARD_GITHUB_KEYS_CACHE_SECONDS * 1000,
+              refetchIntervalMs: runtime.env.KEYWARD_GITHUB_KEYS_REFETCH_INTERVAL_SECONDS * 1000,
+              timeoutMs: runtime.env.KEYWARD_GITHUB_KEYS_TIMEOUT_MS,
+              log: app.log,
+            }),
+            reports: new LeakedKeyReports(runtime.keys, runtime.env.KEYWARD_KEY_PREFIX),
+          },
+  });
   await app.register(healthRoutes, {
     db: runtime.database.db,
     fleet: runtime.keyChecking.fleet,

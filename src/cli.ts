@@ -11,6 +11,7 @@ import { migratePostgresDatabase } from './db/database.js';
 import { ConfigError, loadEnv } from './env.js';
 import { isKeyId, parseKey } from './keys/key-format.js';
 import { openRuntime, type Runtime } from './runtime.js';
+import { scanPaths, type Finding } from './scan/key-scan.js';
 import { reportStartupError, serve } from './serve.js';
 import type { Actor } from './services/audit.js';
 
@@ -20,6 +21,11 @@ const USAGE = `usage: keyward <command> [arguments]
   migrate                        apply database migrations, then exit (run before a rollout)
   revoke-key <key | key id>      revoke a key now, on every instance (a leaked key can be pasted whole)
   list-keys <email | account id> list an account's keys
+  scan [--revoke] [--prefix P] [--all] [paths…]
+                                 find keys of this deployment in files and folders (default: .; - reads
+                                 stdin), skipping .git and node_modules (--all: not) and binary or huge files;
+                                 prints file:line: <hint>, never the key; exits 1 when it found any, else 0.
+                                 --revoke revokes what it found, on every instance (needs the database)
   create-account --email E --name N
                                  create an account and its first user (also when sign-up is closed);
                                  the password is read from KEYWARD_NEW_PASSWORD or generated and printed once
@@ -107,6 +113,59 @@ async function listKeys(argument: string | undefined): Promise<void> {
   });
 }
 
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** `keyward scan`: exit 1 when a key was found (a pre-commit hook or CI step fails), 0 otherwise. */
+async function scan(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { revoke: { type: 'boolean' }, prefix: { type: 'string' }, all: { type: 'boolean' } },
+  });
+  const prefix = values.prefix ?? loadEnv().KEYWARD_KEY_PREFIX;
+  if (!/^[a-z][a-z0-9]{0,15}$/.test(prefix)) throw new ConfigError('--prefix must match [a-z][a-z0-9]{0,15}');
+  const result = await scanPaths(positionals.length > 0 ? positionals : ['.'], {
+    prefix,
+    includeSkippedFolders: values.all,
+    stdin: readStdin,
+  });
+  for (const finding of result.findings) {
+    console.log(`${printable(finding.path === '-' ? '<stdin>' : finding.path)}:${finding.line}: ${finding.hint}`);
+  }
+  for (const skipped of result.skipped.filter((entry) => entry.reason === 'unreadable')) {
+    console.error(printable(`skipped ${skipped.path}: ${skipped.reason}`));
+  }
+  const keys = new Map<string, Finding>(result.findings.map((finding) => [finding.key, finding]));
+  console.error(
+    `${result.findings.length} key${result.findings.length === 1 ? '' : 's'} found (${keys.size} distinct) ` +
+      `in ${result.filesScanned} files; ${result.skipped.length} skipped (binary, too large, unreadable)`,
+  );
+  if (values.revoke && keys.size > 0) await revokeFound([...keys.values()]);
+  process.exitCode = result.findings.length > 0 ? 1 : 0;
+}
+
+/** Revokes found keys through the same path as revoke-key: fleet-wide, audited as cli:<user>. */
+async function revokeFound(found: Finding[]): Promise<void> {
+  await withRuntime(async (runtime) => {
+    for (const finding of found) {
+      let accountId: string;
+      try {
+        accountId = await runtime.keys.accountOfKey(finding.keyId, finding.key);
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'KW_KEY_NOT_FOUND') throw error;
+        console.log(`${finding.hint}: not a key of this deployment's database (or its secret does not match)`);
+        continue;
+      }
+      const key = await runtime.keys.revokeKey({ accountId, actor: operator(), keyId: finding.keyId });
+      console.log(printable(`revoked ${key.hint} (${key.name}) of account ${accountId}`));
+    }
+  });
+}
+
 async function createAccount(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { email: { type: 'string' }, name: { type: 'string' } } });
   if (!values.email || !values.name) throw new ConfigError('create-account needs --email and --name');
@@ -141,6 +200,8 @@ async function main(argv: string[]): Promise<void> {
       return listKeys(rest[0]);
     case 'create-account':
       return createAccount(rest);
+    case 'scan':
+      return scan(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { MAX_PREFIX_LENGTH } from './keys/key-format.js';
 
 /**
  * Every environment variable keyward reads, with its default. The README's
@@ -31,7 +32,7 @@ export const EnvSchema = Type.Object({
    */
   KEYWARD_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   /** Prefix of every key this deployment issues, e.g. `kw` gives `kw_…`. */
-  KEYWARD_KEY_PREFIX: Type.String({ pattern: '^[a-z][a-z0-9]{0,15}$', default: 'kw' }),
+  KEYWARD_KEY_PREFIX: Type.String({ pattern: `^[a-z][a-z0-9]{0,${MAX_PREFIX_LENGTH - 1}}$`, default: 'kw' }),
   /**
    * Origin of the dashboard as browsers see it (e.g. `https://keys.example.com`);
    * cookie-authenticated changes from any other Origin are refused. Unset: the
@@ -154,9 +155,46 @@ export const EnvSchema = Type.Object({
   KEYWARD_SIGNUP_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 3600 }),
   /** Most open HTTP connections per instance; connections beyond it are closed at once. */
   KEYWARD_HTTP_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000 }),
+  // GitHub secret scanning (issue #14): GitHub reports keys of this deployment found in public.
+  /**
+   * `on` serves `POST /v1/secret-scanning/github`, the endpoint GitHub's secret scanning partner programme
+   * posts leaked keys to (see the README). Unset: on when KEYWARD_GITHUB_KEYS_URL is set, else off (the route
+   * answers 404 like any unknown route).
+   */
+  KEYWARD_GITHUB_SECRET_SCANNING: Type.Optional(Type.Union([Type.Literal('on'), Type.Literal('off')])),
+  /**
+   * Where GitHub publishes the public keys that sign its secret scanning reports. Setting it turns the
+   * endpoint on. Default (when KEYWARD_GITHUB_SECRET_SCANNING=on): GitHub's own document.
+   */
+  KEYWARD_GITHUB_KEYS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /**
+   * Token sent as `Authorization: Bearer …` when fetching GitHub's public keys: that endpoint is rate-limited
+   * per address, less so per token (a token with no scopes is enough). Unset: no Authorization header.
+   */
+  KEYWARD_GITHUB_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
+  /** How long GitHub's public keys are used before they are fetched again, in seconds. */
+  KEYWARD_GITHUB_KEYS_CACHE_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 3600 }),
+  /**
+   * Least time between two fetches of GitHub's public keys caused by a report signed with an unknown key
+   * identifier (or retrying after a failed fetch), in seconds: a stream of bogus identifiers costs GitHub at
+   * most one request per interval.
+   */
+  KEYWARD_GITHUB_KEYS_REFETCH_INTERVAL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
+  /** Longest a fetch of GitHub's public keys may take, in milliseconds (GitHub waits 30 s for an answer). */
+  KEYWARD_GITHUB_KEYS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 20_000, default: 5000 }),
 });
 
 export type Env = Static<typeof EnvSchema>;
+
+/** GitHub's published secret scanning public keys. */
+export const GITHUB_KEYS_URL = 'https://api.github.com/meta/public_keys/secret_scanning';
+
+/** Where the GitHub secret scanning endpoint fetches its keys from, or undefined when the endpoint is off. */
+export function githubKeysUrl(env: Env): string | undefined {
+  if (env.KEYWARD_GITHUB_SECRET_SCANNING === 'off') return undefined;
+  if (env.KEYWARD_GITHUB_KEYS_URL) return env.KEYWARD_GITHUB_KEYS_URL;
+  return env.KEYWARD_GITHUB_SECRET_SCANNING === 'on' ? GITHUB_KEYS_URL : undefined;
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -177,7 +215,8 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
   if (problems.length > 0) {
     const lines = problems.map((problem) => {
       const name = problem.path.replace(/^\//, '');
-      const secret = ['KEYWARD_SECRET', 'KEYWARD_METRICS_TOKEN'].includes(name) || name.endsWith('_URL');
+      const secret =
+        ['KEYWARD_SECRET', 'KEYWARD_METRICS_TOKEN', 'KEYWARD_GITHUB_TOKEN'].includes(name) || name.endsWith('_URL');
       const shown = secret ? '(hidden)' : JSON.stringify(raw[name]);
       return `  ${name}=${shown}: ${problem.message}`;
     });

@@ -10,6 +10,14 @@ const OWN_CODE_PREFIX = 'KW_';
 export function envelopeCode(errorCode: string | undefined): string | undefined {
   return errorCode?.startsWith(OWN_CODE_PREFIX) ? errorCode.slice(OWN_CODE_PREFIX.length).toLowerCase() : undefined;
 }
+/**
+ * The body of every error keyward answers, wherever it is written (Fastify, raw sockets, Express, the metrics
+ * listener); its schema is `ErrorEnvelope` in http/schemas.ts.
+ */
+export function errorEnvelope(code: string, message: string, requestId: string) {
+  return { error: { code, message, requestId } };
+}
+
 /** A caller's X-Request-Id that is honoured as the envelope's `requestId` (and echoed), so logs line up across the fleet. */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -103,6 +111,20 @@ export const TooManySignUps = createError<[string]>(
 export const ServiceUnavailable = createError(
   'KW_SERVICE_UNAVAILABLE',
   'keyward cannot reach its database right now. Nothing was changed; retry shortly.',
+  503,
+);
+
+export const SignatureInvalid = createError(
+  'KW_SIGNATURE_INVALID',
+  'The report is not signed by GitHub: the Github-Public-Key-Signature header is missing, or does not verify ' +
+    'the raw body with the GitHub key named by Github-Public-Key-Identifier.',
+  401,
+);
+/** Fastify's answer to a body over a route's limit, as the error handler sends it (for the docs' examples). */
+export const ReportTooLarge = createError('KW_PAYLOAD_TOO_LARGE', 'Request body is too large', 413);
+export const GitHubKeysUnavailable = createError(
+  'KW_GITHUB_KEYS_UNAVAILABLE',
+  "GitHub's secret scanning public keys could not be fetched, so the report cannot be verified. Retry shortly.",
   503,
 );
 

@@ -17,8 +17,6 @@ import { UsageReport } from './usage/usage-report.js';
 /** Everything the HTTP layer needs, opened once per process. */
 export interface Runtime {
   env: Env;
-  /** `embedded`: PGlite in a local folder, one instance only. */
-  databaseMode: 'embedded' | 'postgres';
   /** `single-instance`: no Redis; cache and events stay in this process. */
   fleetMode: 'redis' | 'single-instance';
   cookieSecure: boolean;
@@ -136,7 +134,6 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
     cleanups.push(() => maintenance.close());
     return {
       env,
-      databaseMode: env.DATABASE_URL ? 'postgres' : 'embedded',
       fleetMode: env.REDIS_URL ? 'redis' : 'single-instance',
       cookieSecure: env.KEYWARD_COOKIE_SECURE ?? (Boolean(env.DATABASE_URL) || env.NODE_ENV === 'production'),
       serverSecret,

@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import t from 'tap';
 import type { Test } from 'tap';
 import { apiKeyAuth, type KeywardConnection } from '../src/fastify.js';
+import { SecretHasher } from '../src/keys/secret-hashing.js';
 import { buildTestApp, callMe, createKey, signUp, type TestApp } from './helper.js';
 
 /*
@@ -55,11 +56,15 @@ t.test('another Fastify service checks keys with the exported plugin and hears r
   await app.ready();
 
   const { user, apiKey, keyId } = await freshKey();
+  // Every argon2 verification in this process: the service's checks (keyward itself verifies no key here).
+  const verifies = t.capture(SecretHasher.prototype, 'verify', SecretHasher.prototype.verify);
   const orders = await app.inject({ url: '/orders', headers: { 'x-api-key': apiKey } });
   t.equal(orders.statusCode, 200);
   t.equal(orders.json().account, user.accountId);
+  t.equal(verifies().length, 1, 'the first check is cold: one argon2 verification');
   const again = await app.inject({ url: '/orders', headers: { 'x-api-key': apiKey } });
-  t.equal(again.statusCode, 200, 'served from its cache the second time');
+  t.equal(again.statusCode, 200, 'accepted the second time');
+  t.equal(verifies().length, 0, 'served from a cache: no argon2 the second time');
 
   t.equal((await app.inject({ url: '/public' })).statusCode, 200, 'routes that do not opt in need no key');
   const missing = await app.inject({ url: '/orders' });

@@ -33,8 +33,8 @@ export class BenchEnvironment {
   private readonly admin = postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} });
   private cleaningUp = false;
 
-  /** Creates and migrates a database of this run; returns its URL. */
-  async createDatabase(suffix: string): Promise<string> {
+  /** Creates a database of this run, migrated for keyward unless `migrate` is false; returns its URL. */
+  async createDatabase(suffix: string, { migrate = true } = {}): Promise<string> {
     // After cleanup began (Ctrl-C), nothing new may be created: it would outlive the run.
     if (this.cleaningUp) throw new Error('the bench is cleaning up');
     const name = `keyward_bench_${this.runId}_${suffix}`;
@@ -42,7 +42,7 @@ export class BenchEnvironment {
     this.databases.push(name);
     const url = new URL(ADMIN_DATABASE_URL);
     url.pathname = `/${name}`;
-    await migratePostgresDatabase(url.toString());
+    if (migrate) await migratePostgresDatabase(url.toString());
     return url.toString();
   }
 

@@ -127,8 +127,11 @@ export class Worker<Request extends object, Result> {
 
   private constructor(readonly child: Child) {}
 
-  static async start<Request extends object, Result>(file: string): Promise<Worker<Request, Result>> {
-    const child = spawnTsx(file, { ipc: true });
+  static async start<Request extends object, Result>(
+    file: string,
+    execArgv?: string[],
+  ): Promise<Worker<Request, Result>> {
+    const child = spawnTsx(file, { ipc: true, execArgv });
     await waitForMessage(child, (message) => (isRecord(message) && message.ready === true ? true : undefined), 30_000);
     return new Worker<Request, Result>(child);
   }

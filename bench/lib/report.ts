@@ -1,7 +1,7 @@
 /** BENCHMARKS.md, written from the results of one run. */
 import type { BenchResults, SectionOutcome } from '../results.js';
 import type { LimiterResult } from '../sections/flood.js';
-import type { HotVariant, VersusOpen } from '../sections/hot-path.js';
+import type { HotVariant, PeerVariant, VersusOpen } from '../sections/hot-path.js';
 import type { Summary } from './stats.js';
 
 /** The issue's targets. */
@@ -86,6 +86,9 @@ const VARIANT_NAMES: Record<HotVariant, string> = {
   set: '`/set` — in-memory constant-time key set (what @fastify/bearer-auth does)',
   redisGet: '`/redis-get` — naive Redis GET per request',
 };
+const PEER_NAMES: Record<PeerVariant, string> = {
+  betterAuth: "`/better-auth` — better-auth 1.3's api-key plugin (a peer; rate limit off)",
+};
 
 function summaryRows(results: BenchResults): string[][] {
   const rows: string[][] = [];
@@ -107,6 +110,8 @@ function summaryRows(results: BenchResults): string[][] {
       verdict(secured.cpuRatio.median >= TARGETS.hotPathRatio),
     ]);
     rows.push(['Hot path: added p50, one connection', signed(secured.addedP50Ms, 3, 'ms'), '—', '']);
+    const peer = hot.versusOpen.betterAuth;
+    if (peer) rows.push(['Peer: better-auth api-key, throughput ÷ open (same run)', spread(peer.ratio, 3), '—', '']);
     rows.push([
       'Hot path: added p99, one connection',
       signed(secured.addedP99Ms, 3, 'ms'),
@@ -209,10 +214,19 @@ function hotPathSection(results: BenchResults): string {
   const outcome = results.sections.hotPath;
   if (!outcome.result) return failed('The hot-path section', outcome);
   const hot = outcome.result;
-  const variantRows = (Object.keys(VARIANT_NAMES) as HotVariant[]).map((variant) => {
-    const v = hot.variants[variant];
-    return [
+  const names: Array<[string, HotVariant | PeerVariant]> = [
+    ...(Object.keys(VARIANT_NAMES) as HotVariant[]).map((variant): [string, HotVariant] => [
       VARIANT_NAMES[variant],
+      variant,
+    ]),
+    ...(Object.keys(PEER_NAMES) as PeerVariant[])
+      .filter((variant) => hot.variants[variant])
+      .map((variant): [string, PeerVariant] => [PEER_NAMES[variant], variant]),
+  ];
+  const variantRows = names.map(([name, variant]) => {
+    const v = hot.variants[variant]!;
+    return [
+      name,
       spread(v.requestsPerSec, 0),
       spread(v.serverCpuUs, 1),
       `${number(v.p50Ms.median, 3)} / ${number(v.p99Ms.median, 3)}`,
@@ -230,7 +244,7 @@ function hotPathSection(results: BenchResults): string {
     spread(versus.cpuRatio, 3),
   ];
   return `One server process (bench/servers/bench-server.ts) registers keyward's exported \`apiKeyAuth\` with connection
-settings (keyward's defaults, listed above) and serves four routes with one and the same handler. autocannon runs in its own process.
+settings (keyward's defaults, listed above) and serves its routes with one and the same handler. autocannon runs in its own process.
 Each round runs every route once with ${results.plan.load.throughputConnections} connections for
 ${results.plan.load.throughputSec} s (throughput, latency under load) and once with one connection for
 ${results.plan.load.latencySec} s (latency without queueing), rotating the order each round, after a
@@ -257,9 +271,10 @@ ${table(
     compare('keyward', hot.versusOpen.secured),
     compare('in-memory key set', hot.versusOpen.set),
     compare('Redis GET per request', hot.versusOpen.redisGet),
+    ...(hot.versusOpen.betterAuth ? [compare('better-auth api-key', hot.versusOpen.betterAuth)] : []),
   ],
 )}
-
+${hot.peersSkipped ? `\nbetter-auth was not measured in this run: ${hot.peersSkipped}\n` : ''}
 argon2 verifications in the server during these runs: ${hot.argon2Verifications} (the key was checked once, cold, before the runs).
 `;
 }
@@ -508,6 +523,50 @@ ${table(
 `;
 }
 
+function rerunNote(outcome: SectionOutcome<unknown>): string {
+  return outcome.rerun
+    ? `_Rerun alone (\`npm run bench -- --only fleetScale\`) on ${outcome.rerun.startedAt.slice(0, 16).replace('T', ' ')} UTC, commit ${outcome.rerun.commit}; the other sections are from the run described above._\n\n`
+    : '';
+}
+
+function fleetScaleSection(results: BenchResults): string {
+  const outcome = results.sections.fleetScale;
+  if (!outcome) return '_Not measured in this run (the section is newer than these results)._\n';
+  if (!outcome.result) return failed('The fleet-scale section', outcome);
+  const r = outcome.result;
+  const kib = (bytes: number) => number(bytes / 1024, 1);
+  return `${rerunNote(outcome)}Simulated members, each the real \`RedisFleetSync\` an instance runs (three Redis connections, its
+lease renewed every ${number(r.leaseMs / 6, 0)} ms, the events subscription, acknowledgements; no HTTP server, no
+Postgres), spread over ${r.memberProcesses} processes (bench/lib/fleet-members.ts), on a redis-server of the section's
+own. _At rest_: ${r.restWindowSec} s with no key changes, so only leases and heartbeats (each heartbeat is one script
+of four commands, all counted). _announce_: one more member
+announces a revocation (one script that marks and publishes, then every member's acknowledgement): the fleet part of
+a revoke call, which adds it to the Postgres transaction (section 4). Redis, the members and this process share the
+machine's ${results.machine.cpus} cores.
+
+${table(
+  [
+    'members',
+    'Redis commands/s at rest',
+    'Redis CPU at rest',
+    'Redis memory per member',
+    'member heap per member',
+    'announce p50 / p99 / max (ms)',
+    'start',
+  ],
+  r.rows.map((row) => [
+    row.members.toLocaleString('en-US'),
+    `${number(row.restCommandsPerSecond, 0)} (${number(row.restCommandsPerSecond / row.members, 1)} per member)`,
+    `${number(row.restRedisCpuPercent, 1)}% of a core`,
+    `${kib(row.redisBytesPerMember)} KiB`,
+    `${kib(row.heapBytesPerMember)} KiB`,
+    `${number(row.announce.p50, 1)} / ${number(row.announce.p99, 1)} / ${number(row.announce.max, 1)} (n=${row.announce.count})`,
+    `${number(row.startSeconds, 1)} s`,
+  ]),
+)}
+`;
+}
+
 function usageSection(results: BenchResults): string {
   const outcome = results.sections.usage;
   if (!outcome.result) return failed('The usage section', outcome);
@@ -567,13 +626,14 @@ Fastify route ~100k req/s; SHA-256 + in-process Map ≈ 0.80×; a Redis GET per 
 
 function machineSection(results: BenchResults): string {
   const m = results.machine;
-  const loads = Object.entries(results.sections).map(([name, outcome]) => [
-    name,
+  const outcomes = Object.entries(results.sections).flatMap(([name, outcome]) => (outcome ? [{ name, outcome }] : []));
+  const loads = outcomes.map(({ name, outcome }) => [
+    outcome.rerun ? `${name} (rerun alone)` : name,
     `${number(outcome.seconds, 1)} s`,
     `${number(outcome.machineLoad.busyPercent, 0)}%`,
     `${number(outcome.machineLoad.loadAverageStart, 1)} → ${number(outcome.machineLoad.loadAverageEnd, 1)}`,
   ]);
-  const busiest = Math.max(...Object.values(results.sections).map((outcome) => outcome.machineLoad.loadAverageEnd));
+  const busiest = Math.max(...outcomes.map(({ outcome }) => outcome.machineLoad.loadAverageEnd));
   return `- **Date**: ${m.date}; **duration**: ${number(results.durationSec, 0)} s (${results.mode} run); setup ${number(results.setup.seconds, 1)} s.
 - **Machine**: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB RAM, ${m.os}. The load generator(s), the server(s),
   Postgres and Redis all share these ${m.cpus} cores: absolute throughput is what one core of server gets while the
@@ -653,6 +713,9 @@ ${usageSection(results)}
 ## 7. Installed size of the package
 
 ${packageSizeSection()}
+## 8. The fleet at scale, simulated
+
+${fleetScaleSection(results)}
 ## Peers (their figures, not measured here)
 
 ${peersSection()}
@@ -662,6 +725,8 @@ ${peersSection()}
 127.0.0.1:5432 (user postgres, trust) and Redis at 127.0.0.1:6379 (or \`BENCH_DATABASE_URL\` / \`BENCH_REDIS_URL\`),
 creates its own databases (\`keyward_bench_<run>_*\`) and Redis prefix (\`keyward_bench:<run>:\`), and removes both at
 the end, also on Ctrl-C. \`npm run bench -- --report\` rewrites this file and the chart from bench/results.json without
-measuring again. CI does not run it; no test asserts on time.
+measuring again; \`npm run bench -- --only fleetScale\` reruns section 8 alone into them. The first run installs the
+peers it measures (better-auth) into bench/peers/node_modules from their own lockfile (\`npm ci --legacy-peer-deps\`);
+without a registry it says so and measures the rest. CI does not run it; no test asserts on time.
 `;
 }

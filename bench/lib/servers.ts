@@ -26,6 +26,8 @@ export interface ServerSpec {
   databaseUrl?: string;
   /** The Redis sub-prefix (fleet) it joins; default: its own, named after it. */
   fleet?: string;
+  /** Also serves the peers' routes (bench/peers/), when they are installed. */
+  peers?: true;
 }
 
 /**

@@ -139,6 +139,7 @@ function panels(results: BenchResults): Panel[] {
     ...bar('hot path: keyward, cached key', hot?.variants.secured.requestsPerSec, COLORS.keyward),
     ...bar('hot path: in-memory key set (bearer-auth)', hot?.variants.set.requestsPerSec, COLORS.reference),
     ...bar('hot path: Redis GET per request', hot?.variants.redisGet.requestsPerSec, COLORS.reference),
+    ...bar('hot path: better-auth api-key (peer)', hot?.variants.betterAuth?.requestsPerSec, COLORS.reference),
     ...bar(`keyward, usage tracking on${usageLabel}`, usage?.on.requestsPerSec, COLORS.keyward),
     ...bar(`keyward, usage tracking off${usageLabel}`, usage?.off.requestsPerSec, COLORS.keyward),
   ];

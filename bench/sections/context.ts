@@ -16,6 +16,8 @@ export interface BenchContext {
   otherKey: BenchKey;
   load: LoadGenerator;
   servers: ServerPool;
+  /** better-auth's api-key plugin as a peer route: its key, or why it is not measured in this run. */
+  betterAuth: { key: string } | { skipped: string };
   log(section: string): Log;
 }
 
@@ -25,7 +27,7 @@ export const LIMITER_OFF = { KEYWARD_FAILED_AUTH_LIMIT: '1000000' };
 /** The server configurations the sections share (one process each). */
 export const SERVERS: Record<'default' | 'usageOn' | 'usageOff' | 'limiterOff' | 'limiterOffSecond', ServerSpec> = {
   /** keyward's defaults: the hot path, and the flood with the limiter at its default. */
-  default: { name: 'default' },
+  default: { name: 'default', peers: true },
   usageOn: { name: 'usage-on', settings: { KEYWARD_USAGE_TRACKING: 'true' } },
   usageOff: { name: 'usage-off', settings: { KEYWARD_USAGE_TRACKING: 'false' } },
   /** The flood with the limiter effectively off; also the server that warms Redis in the cold checks. */
@@ -40,6 +42,7 @@ export function serverConfig(
   databaseUrl: string,
   setKeys: BenchKey[],
   spec: ServerSpec,
+  betterAuthDatabaseUrl: string | undefined,
 ): BenchServerConfig {
   return {
     databaseUrl: spec.databaseUrl ?? databaseUrl,
@@ -49,5 +52,6 @@ export function serverConfig(
     settings: spec.settings ?? {},
     setKeys: setKeys.map((key) => key.key),
     naivePrefix: env.prefix('naive'),
+    betterAuth: spec.peers && betterAuthDatabaseUrl ? { databaseUrl: betterAuthDatabaseUrl } : undefined,
   };
 }

@@ -1,7 +1,8 @@
 /**
- * 1. Hot-path overhead: one server process, four routes with the same handler
+ * 1. Hot-path overhead: one server process, routes with the same handler
  * (open, keyward with a cached key, in-memory constant-time set, Redis GET per
- * request), driven by autocannon in its own process, interleaved over rounds.
+ * request, and better-auth's api-key plugin as a peer when installed), driven
+ * by autocannon in its own process, interleaved over rounds.
  */
 import { HttpConnection } from '../lib/http-connection.js';
 import {
@@ -20,8 +21,11 @@ import { SERVERS, type BenchContext } from './context.js';
 
 export const HOT_VARIANTS = ['open', 'secured', 'set', 'redisGet'] as const;
 export type HotVariant = (typeof HOT_VARIANTS)[number];
+/** Measured when bench/peers/ is installed; absent from older results. */
+export type PeerVariant = 'betterAuth';
 
 const PATHS: Record<HotVariant, string> = { open: '/open', secured: '/secured', set: '/set', redisGet: '/redis-get' };
+const BETTER_AUTH_PATH = '/better-auth';
 
 export interface VersusOpen {
   /** Throughput over /open's, within each round. */
@@ -40,8 +44,10 @@ export interface VersusOpen {
 export interface HotPathResult {
   /** keyward settings passed to the plugin (none: its defaults). */
   settings: Record<string, string>;
-  variants: Record<HotVariant, VariantSummary>;
-  versusOpen: Record<Exclude<HotVariant, 'open'>, VersusOpen>;
+  variants: Record<HotVariant, VariantSummary> & Partial<Record<PeerVariant, VariantSummary>>;
+  versusOpen: Record<Exclude<HotVariant, 'open'>, VersusOpen> & Partial<Record<PeerVariant, VersusOpen>>;
+  /** Why a peer was not measured in this run. */
+  peersSkipped?: string;
   /** argon2 verifications in the server during the load runs (must be 0: the key is cached). */
   argon2Verifications: number;
 }
@@ -84,6 +90,16 @@ export async function runHotPath(context: BenchContext): Promise<HotPathResult> 
     headers,
     serverPid,
   }));
+  const betterAuth = 'key' in context.betterAuth ? context.betterAuth : undefined;
+  if (betterAuth) {
+    await expectOk(server!.port, [BETTER_AUTH_PATH], betterAuth.key);
+    variants.push({
+      name: 'betterAuth',
+      url: server!.url + BETTER_AUTH_PATH,
+      headers: { 'x-api-key': betterAuth.key },
+      serverPid,
+    });
+  }
   const runs = await runInterleaved(context.load, variants, context.plan.load, log);
   const stats = await server!.stats();
   return {
@@ -93,12 +109,15 @@ export async function runHotPath(context: BenchContext): Promise<HotPathResult> 
       secured: summarizeVariant(runs.secured!),
       set: summarizeVariant(runs.set!),
       redisGet: summarizeVariant(runs.redisGet!),
+      ...(betterAuth && { betterAuth: summarizeVariant(runs.betterAuth!) }),
     },
     versusOpen: {
       secured: compareWithBaseline(runs, 'secured', 'open'),
       set: compareWithBaseline(runs, 'set', 'open'),
       redisGet: compareWithBaseline(runs, 'redisGet', 'open'),
+      ...(betterAuth && { betterAuth: compareWithBaseline(runs, 'betterAuth', 'open') }),
     },
+    ...('skipped' in context.betterAuth && { peersSkipped: context.betterAuth.skipped }),
     argon2Verifications: stats.argon2Verifications - before,
   };
 }

@@ -8,6 +8,7 @@
  *   /secured    keyward (`config: { apiKey: true }`)
  *   /set        in-memory constant-time key set, as @fastify/bearer-auth does (the practical limit)
  *   /redis-get  a naive Redis GET per request
+ *   /better-auth  better-auth's api-key plugin (a peer; only when bench/peers/ is installed)
  *
  * Bench-only: GET /__bench/stats counts argon2 verifications in this process
  * (SecretHasher.prototype.verify is wrapped before the plugin creates its hasher).
@@ -32,6 +33,8 @@ export interface BenchServerConfig {
   setKeys: string[];
   /** Redis key prefix of the naive check: it GETs `<prefix><sha256 hex of the key>`. */
   naivePrefix: string;
+  /** better-auth's own database (bench/peers/better-auth.ts); absent: no /better-auth route. */
+  betterAuth?: { databaseUrl: string };
 }
 
 export interface BenchServerStats {
@@ -92,6 +95,20 @@ app.get('/open', handler);
 app.get('/secured', { config: { apiKey: true } }, handler);
 app.get('/set', { onRequest: inMemorySet }, handler);
 app.get('/redis-get', { onRequest: redisGet }, handler);
+if (config.betterAuth) {
+  const { betterAuthVerifier } = await import('../peers/better-auth.js');
+  const isValid = await betterAuthVerifier(config.betterAuth.databaseUrl, config.secret);
+  app.get(
+    '/better-auth',
+    {
+      onRequest: async (request) => {
+        const presented = request.headers['x-api-key'];
+        if (typeof presented !== 'string' || !(await isValid(presented))) throw new Unauthorized('invalid key');
+      },
+    },
+    handler,
+  );
+}
 app.get('/__bench/stats', async (): Promise<BenchServerStats> => ({
   argon2Verifications,
   heapUsedBytes: process.memoryUsage().heapUsed,

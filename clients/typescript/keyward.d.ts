@@ -257,6 +257,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/secret-scanning/github": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * GitHub secret scanning: keys of this deployment found in public
+         * @description GitHub's secret scanning partner endpoint, served only when `KEYWARD_GITHUB_SECRET_SCANNING=on` or `KEYWARD_GITHUB_KEYS_URL` is set (404 otherwise). GitHub signs the raw body with ECDSA P-256 / SHA-256 (`Github-Public-Key-Signature`, base64 of DER) with the key named by `Github-Public-Key-Identifier` among those it publishes. Each match that is a key of this deployment (its secret checked, whether active, revoked or expired) is labelled `true_positive`; an active one is revoked on every instance before the answer, audited as `key.leaked` and `key.revoked` by `secret-scanning:github`. A report sent again changes nothing and gets the same answer. Tokens are answered only as their SHA-256.
+         */
+        post: operations["reportLeakedKeys"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -334,7 +354,32 @@ export interface components {
          *       "requestsLast24h": 18342,
          *       "lastRejectedAt": null,
          *       "rejectedLast24h": 0,
-         *       "replacesKeyId": null
+         *       "replacesKeyId": null,
+         *       "revocation": null
+         *     }
+         * @example {
+         *       "id": "4ZbQ0cXw9LmT2pVa",
+         *       "name": "production",
+         *       "hint": "kw_4ZbQ0cXw9LmT2pVa_…teCL",
+         *       "status": "revoked",
+         *       "createdAt": "2026-03-02T09:30:00.000Z",
+         *       "createdBy": "ada@example.com",
+         *       "expiresAt": null,
+         *       "revokedAt": "2026-03-09T17:05:12.000Z",
+         *       "lastUsedAt": "2026-03-09T16:12:40.000Z",
+         *       "requestsLast24h": 18342,
+         *       "lastRejectedAt": null,
+         *       "rejectedLast24h": 0,
+         *       "replacesKeyId": null,
+         *       "revocation": {
+         *         "reason": "leaked",
+         *         "at": "2026-03-09T17:05:12.000Z",
+         *         "leak": {
+         *           "url": "https://github.com/octocat/Hello-World/blob/12345600b9cbe38a219f39a9941c9319b600c002/config.js",
+         *           "source": "commit",
+         *           "reportedAt": "2026-03-09T17:05:12.000Z"
+         *         }
+         *       }
          *     }
          */
         Key: {
@@ -365,6 +410,28 @@ export interface components {
             rejectedLast24h: number;
             /** @description The key this one was generated to replace (`POST /v1/keys/{keyId}/rotate`); null for a key generated on its own. Two active keys are a rotation only when one replaces the other. */
             replacesKeyId: string | null;
+            /** @description Why and when the key ended; null while it is active. */
+            revocation: {
+                /** @description `revoked`: on request (dashboard, API, `keyward revoke-key`). `leaked`: revoked automatically because a secret scanner (GitHub) reported it found in public. `expired`: its scheduled expiry passed. */
+                reason: "revoked" | "leaked" | "expired";
+                /**
+                 * Format: date-time
+                 * @description When the key stopped working.
+                 */
+                at: string;
+                /** @description The first report of this key found in public, also when it had ended before. */
+                leak: {
+                    /** @description Where it was found, as reported (may be empty). */
+                    url: string;
+                    /** @description What it was found in, GitHub's `source`: `commit`, `content`, `issue_comment`, … */
+                    source: string;
+                    /**
+                     * Format: date-time
+                     * @description When the first report arrived.
+                     */
+                    reportedAt: string;
+                } | null;
+            } | null;
         };
         /**
          * Session
@@ -864,7 +931,8 @@ export interface operations {
                      *           "requestsLast24h": 0,
                      *           "lastRejectedAt": null,
                      *           "rejectedLast24h": 0,
-                     *           "replacesKeyId": "4ZbQ0cXw9LmT2pVa"
+                     *           "replacesKeyId": "4ZbQ0cXw9LmT2pVa",
+                     *           "revocation": null
                      *         },
                      *         {
                      *           "id": "4ZbQ0cXw9LmT2pVa",
@@ -879,7 +947,8 @@ export interface operations {
                      *           "requestsLast24h": 18342,
                      *           "lastRejectedAt": null,
                      *           "rejectedLast24h": 0,
-                     *           "replacesKeyId": null
+                     *           "replacesKeyId": null,
+                     *           "revocation": null
                      *         }
                      *       ],
                      *       "maxActiveKeys": 2
@@ -960,7 +1029,8 @@ export interface operations {
                      *         "requestsLast24h": 0,
                      *         "lastRejectedAt": null,
                      *         "rejectedLast24h": 0,
-                     *         "replacesKeyId": null
+                     *         "replacesKeyId": null,
+                     *         "revocation": null
                      *       }
                      *     }
                      */
@@ -1057,7 +1127,12 @@ export interface operations {
                      *         "requestsLast24h": 18342,
                      *         "lastRejectedAt": null,
                      *         "rejectedLast24h": 0,
-                     *         "replacesKeyId": null
+                     *         "replacesKeyId": null,
+                     *         "revocation": {
+                     *           "reason": "revoked",
+                     *           "at": "2026-03-09T17:05:12.000Z",
+                     *           "leak": null
+                     *         }
                      *       }
                      *     }
                      */
@@ -1161,7 +1236,8 @@ export interface operations {
                      *         "requestsLast24h": 18342,
                      *         "lastRejectedAt": null,
                      *         "rejectedLast24h": 0,
-                     *         "replacesKeyId": null
+                     *         "replacesKeyId": null,
+                     *         "revocation": null
                      *       }
                      *     }
                      */
@@ -1267,7 +1343,8 @@ export interface operations {
                      *         "requestsLast24h": 0,
                      *         "lastRejectedAt": null,
                      *         "rejectedLast24h": 0,
-                     *         "replacesKeyId": "4ZbQ0cXw9LmT2pVa"
+                     *         "replacesKeyId": "4ZbQ0cXw9LmT2pVa",
+                     *         "revocation": null
                      *       },
                      *       "oldKey": {
                      *         "id": "4ZbQ0cXw9LmT2pVa",
@@ -1282,7 +1359,8 @@ export interface operations {
                      *         "requestsLast24h": 18342,
                      *         "lastRejectedAt": null,
                      *         "rejectedLast24h": 0,
-                     *         "replacesKeyId": null
+                     *         "replacesKeyId": null,
+                     *         "revocation": null
                      *       }
                      *     }
                      */
@@ -1527,7 +1605,7 @@ export interface operations {
                         events: {
                             id: string;
                             /**
-                             * @description account.created, session.created, session.failed, session.ended, key.created, key.rotated, key.revoked, key.expired, key.expiry_scheduled, key.renamed (details: from, name), password.changed, session.others_ended (details: sessions)
+                             * @description account.created, session.created, session.failed, session.ended, key.created, key.rotated, key.revoked, key.expired, key.expiry_scheduled, key.leaked (found in public by a secret scanning: details url, source, type; actor secret-scanning:github), key.renamed (details: from, name), password.changed, session.others_ended (details: sessions)
                              * @example key.revoked
                              */
                             action: string;
@@ -1661,6 +1739,130 @@ export interface operations {
             };
             /** @description Every error keyward returns. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    reportLeakedKeys: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description The `key_identifier` of the GitHub key that signed the body.
+                 * @example bcb53661c06b4728e59d897fb6165d5c9cda0fd9cdf9d09ead458168deb7518c
+                 */
+                "github-public-key-identifier": string;
+                /**
+                 * @description Base64 of the DER ECDSA signature of the raw body.
+                 * @example MEQCIQDaMKqrGnE27S0kgMrEK0eYBmyG0LeZismAEz/BgZyt7AIfXt9fErtRS4XaeSt/AO1RtBY66YcAdjxji410VQV4xg==
+                 */
+                "github-public-key-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example [
+                 *       {
+                 *         "token": "kw_4ZbQ0cXw9LmT2pVa_EXAMPLEx0nly0n0tA0real0secret00010BteCL",
+                 *         "type": "keyward_api_key",
+                 *         "url": "https://github.com/octocat/Hello-World/blob/12345600b9cbe38a219f39a9941c9319b600c002/config.js",
+                 *         "source": "commit"
+                 *       },
+                 *       {
+                 *         "token": "kw_Zx8Qm2LpT4vNc6Rb_EXAMPLEx0nly0n0tA0real0secret00094Tk65h",
+                 *         "type": "keyward_api_key",
+                 *         "url": "",
+                 *         "source": "issue_comment"
+                 *       }
+                 *     ]
+                 */
+                "application/json": {
+                    /** @description The string that matched the pattern of this deployment’s keys. */
+                    token: string;
+                    /** @description The token type name given to GitHub when enrolling. */
+                    type: string;
+                    /** @description The public URL where it was found (may be empty). */
+                    url?: string;
+                    /** @description What it was found in: `content`, `commit`, `issue_comment`, … or `unknown`. */
+                    source?: string;
+                }[];
+            };
+        };
+        responses: {
+            /** @description One feedback entry per match, in order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "token_hash": "511f050ef9f3138114dea45b5ed6ef45550e6eb4ca84806838a1ff579f23eb0e",
+                     *         "token_type": "keyward_api_key",
+                     *         "label": "true_positive"
+                     *       },
+                     *       {
+                     *         "token_hash": "a351d1fdc0c9b7c5a4eb5c95bd3541bcd7c968179af5c8292e4b95be41fe515d",
+                     *         "token_type": "keyward_api_key",
+                     *         "label": "false_positive"
+                     *       }
+                     *     ]
+                     */
+                    "application/json": {
+                        /** @description SHA-256 of the token, lowercase hex. */
+                        token_hash: string;
+                        token_type: string;
+                        label: "true_positive" | "false_positive";
+                    }[];
+                };
+            };
+            /** @description Every error keyward returns. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

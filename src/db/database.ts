@@ -13,7 +13,6 @@ export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
 
 export interface DatabaseHandle {
   db: Database;
-  kind: 'postgres' | 'pglite';
   close(): Promise<void>;
 }
 
@@ -69,7 +68,6 @@ export function openPostgres(options: PostgresOptions): DatabaseHandle {
   });
   return {
     db: drizzlePostgres(client, { schema }),
-    kind: 'postgres',
     // Closed last, after every user of the pool finished: what still runs then is a query stuck on a dead
     // connection (a partition), not work worth waiting for.
     close: () => client.end({ timeout: 1 }),

@@ -12,5 +12,5 @@ export async function openPglite(dataDir: string | undefined): Promise<DatabaseH
   const client = await PGlite.create(dataDir);
   const db = drizzlePglite(client, { schema });
   await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
-  return { db, kind: 'pglite', close: () => client.close() };
+  return { db, close: () => client.close() };
 }

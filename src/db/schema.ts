@@ -84,6 +84,19 @@ export const apiKeys = pgTable(
      * unrelated keys. Not a foreign key: keys are never deleted, and the id alone is what the API shows.
      */
     replacesKeyId: text('replaces_key_id'),
+    /**
+     * Why the key was revoked: `revoked` on request (dashboard, API, CLI), `leaked` by a secret scanning
+     * report. NULL while not revoked, and for keys revoked before this column existed (read as `revoked`).
+     */
+    revocationReason: text('revocation_reason', { enum: ['revoked', 'leaked'] }),
+    /**
+     * The first report that the key was found in public (GitHub secret scanning): when, where (a URL, possibly
+     * empty) and in what (GitHub's `source`, e.g. `commit`). Kept in the row, not only in the audit log, so
+     * the dashboard can still say why the key ended after the audit retention has pruned the event.
+     */
+    leakedAt: timestamp('leaked_at', { withTimezone: true }),
+    leakUrl: text('leak_url'),
+    leakSource: text('leak_source'),
   },
   (table) => [
     uniqueIndex('api_keys_active_slot_key').on(table.accountId, table.slot),
@@ -213,6 +226,7 @@ export const auditEvents = pgTable(
         'key.renamed',
         'password.changed',
         'session.others_ended',
+        'key.leaked',
       ],
     }).notNull(),
     keyId: text('key_id'),

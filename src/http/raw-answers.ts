@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { GENERIC_CODES } from '../errors.js';
+import { errorEnvelope, GENERIC_CODES } from '../errors.js';
 
 /*
  * Answers written before Fastify has a request to answer with: Node's parser refused the bytes, the client
@@ -14,7 +14,7 @@ import { GENERIC_CODES } from '../errors.js';
 
 function envelope(status: number, message: string) {
   const requestId = randomUUID();
-  return { requestId, body: JSON.stringify({ error: { code: GENERIC_CODES[status], message, requestId } }) };
+  return { requestId, body: JSON.stringify(errorEnvelope(GENERIC_CODES[status]!, message, requestId)) };
 }
 
 const CLIENT_ERRORS: Record<string, { status: number; message: string }> = {

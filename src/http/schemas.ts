@@ -8,16 +8,21 @@ import {
   WrongPassword,
   EmailTaken,
   envelopeCode,
+  errorEnvelope,
+  GitHubKeysUnavailable,
   InvalidApiKey,
   InvalidCredentials,
   InvalidRequest,
   KeyLimitReached,
   KeyNotActive,
   KeyNotFound,
+  ReportTooLarge,
   RevocationPending,
   RotationPending,
+  RouteNotFound,
   ServiceUnavailable,
   SessionRequired,
+  SignatureInvalid,
   SignupClosed,
   TooManyFailedChecks,
   TooManySignInFailures,
@@ -70,6 +75,12 @@ const ERROR_EXAMPLES = {
   service_unavailable: new ServiceUnavailable(),
   auth_unavailable: new AuthUnavailable(),
   revocation_pending: new RevocationPending(),
+  signature_invalid: new SignatureInvalid(),
+  route_not_found: new RouteNotFound('POST', '/v1/secret-scanning/github'),
+  report_too_large: new ReportTooLarge(),
+  github_keys_unavailable: new GitHubKeysUnavailable(),
+  too_many_matches: new InvalidRequest('A report may carry at most 1000 matches; this one has 1200.'),
+  invalid_report: new InvalidRequest('The body must be a JSON array of {token, type, url, source} objects.'),
 } satisfies Record<string, FastifyError>;
 
 export type ErrorExample = keyof typeof ERROR_EXAMPLES;
@@ -87,7 +98,7 @@ const DEFAULT_ERROR_EXAMPLES: Record<number, ErrorExample> = {
 
 function errorExample(name: ErrorExample) {
   const error = ERROR_EXAMPLES[name];
-  return { error: { code: envelopeCode(error.code)!, message: error.message, requestId: EXAMPLE.requestId } };
+  return errorEnvelope(envelopeCode(error.code)!, error.message, EXAMPLE.requestId);
 }
 
 export const ErrorEnvelope = Type.Object(
@@ -143,7 +154,52 @@ export const KEY_EXAMPLE = {
   lastRejectedAt: null,
   rejectedLast24h: 0,
   replacesKeyId: null,
+  revocation: null,
 } as const;
+
+/** A key GitHub found in a public repository, revoked by keyward on GitHub's report, for examples. */
+export const LEAKED_KEY_EXAMPLE = {
+  ...KEY_EXAMPLE,
+  status: 'revoked',
+  revokedAt: '2026-03-09T17:05:12.000Z',
+  revocation: {
+    reason: 'leaked',
+    at: '2026-03-09T17:05:12.000Z',
+    leak: {
+      url: 'https://github.com/octocat/Hello-World/blob/12345600b9cbe38a219f39a9941c9319b600c002/config.js',
+      source: 'commit',
+      reportedAt: '2026-03-09T17:05:12.000Z',
+    },
+  },
+} as const;
+
+export const KeyRevocation = Type.Union(
+  [
+    Type.Object({
+      reason: Type.Union([Type.Literal('revoked'), Type.Literal('leaked'), Type.Literal('expired')], {
+        description:
+          '`revoked`: on request (dashboard, API, `keyward revoke-key`). `leaked`: revoked automatically because ' +
+          'a secret scanner (GitHub) reported it found in public. `expired`: its scheduled expiry passed.',
+      }),
+      at: Type.String({ format: 'date-time', description: 'When the key stopped working.' }),
+      leak: Type.Union(
+        [
+          Type.Object({
+            url: Type.String({ description: 'Where it was found, as reported (may be empty).' }),
+            source: Type.String({
+              description: "What it was found in, GitHub's `source`: `commit`, `content`, `issue_comment`, …",
+            }),
+            reportedAt: Type.String({ format: 'date-time', description: 'When the first report arrived.' }),
+          }),
+          Type.Null(),
+        ],
+        { description: 'The first report of this key found in public, also when it had ended before.' },
+      ),
+    }),
+    Type.Null(),
+  ],
+  { description: 'Why and when the key ended; null while it is active.' },
+);
 
 export const Key = Type.Object(
   {
@@ -175,8 +231,9 @@ export const Key = Type.Object(
         'The key this one was generated to replace (`POST /v1/keys/{keyId}/rotate`); null for a key generated ' +
         'on its own. Two active keys are a rotation only when one replaces the other.',
     }),
+    revocation: KeyRevocation,
   },
-  { $id: 'Key', title: 'Key', examples: [KEY_EXAMPLE] },
+  { $id: 'Key', title: 'Key', examples: [KEY_EXAMPLE, LEAKED_KEY_EXAMPLE] },
 );
 export const KeyRef = Type.Ref(Key.$id!);
 

@@ -8,6 +8,7 @@ import { BoundedConcurrency } from './bounded-concurrency.js';
 import { digestsEqual, keyDigest } from './digest.js';
 import type { FleetSync, HotEntry } from './fleet-sync.js';
 import type { CachedKey, CachedStatus, KeyCache } from './key-cache.js';
+import { settleWithin, TIMED_OUT } from '../timeouts.js';
 
 export type KeyCheck =
   /** The secret is proven: the key is this account's, and active, revoked or expired. */
@@ -36,18 +37,6 @@ export interface KeyCheckerOptions {
 /** Told how long each check that left the process took (metrics). */
 export interface ColdCheckObserver {
   coldCheck(tier: CheckTier, seconds: number): void;
-}
-
-class Timeout extends Error {}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Timeout()), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 function outcomeOf(entry: Pick<CachedKey, 'status' | 'expiresAt'>, now: number): CachedStatus {
@@ -188,7 +177,7 @@ export class KeyChecker {
 
     let row: { accountId: string; secretHash: string; expiresAt: Date | null; revokedAt: Date | null } | undefined;
     try {
-      [row] = await withTimeout(
+      const rows = await settleWithin(
         this.options.db
           .select({
             accountId: apiKeys.accountId,
@@ -200,6 +189,8 @@ export class KeyChecker {
           .where(eq(apiKeys.id, parsed.keyId)),
         this.options.databaseTimeoutMs,
       );
+      if (rows === TIMED_OUT) return { outcome: 'unavailable', tier: 'postgres' };
+      [row] = rows;
     } catch {
       return { outcome: 'unavailable', tier: 'postgres' };
     }

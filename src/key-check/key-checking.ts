@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Database } from '../db/database.js';
 import type { Env } from '../env.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
-import { PostgresKeyEventLog } from '../services/key-event-log.js';
+import { PostgresKeyEventLog } from './key-event-outbox.js';
 import { clientSubjects } from './client-subject.js';
 import { FailureLimiter } from './failure-limiter.js';
 import type { FleetSync } from './fleet-sync.js';

@@ -19,7 +19,6 @@ export const SECRET_LENGTH = 33; // 33 × log2(62) ≈ 196 bits ≥ 192
 export const CHECKSUM_LENGTH = 6; // 62^6 > 2^32
 /** Longest prefix a deployment may configure (see KEYWARD_KEY_PREFIX). */
 export const MAX_PREFIX_LENGTH = 16;
-export const MAX_KEY_LENGTH = MAX_PREFIX_LENGTH + 2 + KEY_ID_LENGTH + SECRET_LENGTH + CHECKSUM_LENGTH;
 
 export const KEY_ID_PATTERN = `^[0-9A-Za-z]{${KEY_ID_LENGTH}}$`;
 const KEY_ID_REGEX = new RegExp(KEY_ID_PATTERN);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { envelopeCode, REQUEST_ID_PATTERN } from '../errors.js';
+import { envelopeCode, errorEnvelope, REQUEST_ID_PATTERN } from '../errors.js';
 import {
   isKeyRefusal,
   type ApiKeyChecker,
@@ -58,7 +58,7 @@ function finish(request: KeyCheckedRequest, response: ServerResponse, next: Next
 function refuse(request: KeyCheckedRequest, response: ServerResponse, refusal: KeyRefusal): void {
   const incoming = request.headers['x-request-id'];
   const requestId = typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
-  const body = JSON.stringify({ error: { code: envelopeCode(refusal.code), message: refusal.message, requestId } });
+  const body = JSON.stringify(errorEnvelope(envelopeCode(refusal.code)!, refusal.message, requestId));
   response.statusCode = refusal.statusCode;
   if (refusal.retryAfterSeconds !== undefined) response.setHeader('retry-after', String(refusal.retryAfterSeconds));
   response.setHeader('content-type', 'application/json; charset=utf-8');

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import { sqlState } from '../db/database.js';
 import { closedForSlowness } from '../http/raw-answers.js';
-import { envelopeCode, GENERIC_CODES, RouteNotFound, ServiceUnavailable } from '../errors.js';
+import { envelopeCode, errorEnvelope, GENERIC_CODES, RouteNotFound, ServiceUnavailable } from '../errors.js';
 
 /** SQLSTATE classes and driver codes that mean "the database could not do it now", not "bad request". */
 function isDatabaseUnavailable(error: unknown): boolean {
@@ -93,7 +93,7 @@ export const errorHandler = fp(
       }
       const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
       if (typeof retryAfter === 'number') void reply.header('retry-after', retryAfter);
-      return reply.code(status).send({ error: { code, message, requestId: request.id } });
+      return reply.code(status).send(errorEnvelope(code, message, request.id));
     });
 
     app.setNotFoundHandler((request, reply) => {

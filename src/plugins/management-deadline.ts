@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { CommitGuard } from '../db/database.js';
-import { ServiceUnavailable } from '../errors.js';
+import { errorEnvelope, ServiceUnavailable } from '../errors.js';
 
 /**
  * A dashboard request's time limit. When it passes before the request's
@@ -53,11 +53,10 @@ export const managementDeadline = fp<{ timeoutMs: number }>(
           void reply
             .code(408)
             .header('connection', 'close')
-            .send({ error: { code: 'request_timeout', message, requestId: request.id } });
+            .send(errorEnvelope('request_timeout', message, request.id));
           return;
         }
-        const { code, message } = { code: 'service_unavailable', message: new ServiceUnavailable().message };
-        void reply.code(503).send({ error: { code, message, requestId: request.id } });
+        void reply.code(503).send(errorEnvelope('service_unavailable', new ServiceUnavailable().message, request.id));
       });
     }
     async function markBodyReceived(request: FastifyRequest): Promise<void> {

@@ -10,8 +10,9 @@ import type { KeyEventAnnouncer } from '../services/keys.js';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { MetricsTokenRequired } from '../errors.js';
+import { errorEnvelope, MetricsTokenRequired } from '../errors.js';
 import type { KeyCache } from '../key-check/key-cache.js';
+import { settleWithin } from '../timeouts.js';
 
 const TIERS: CheckTier[] = ['format', 'memory', 'redis', 'postgres'];
 const OUTCOMES: KeyCheck['outcome'][] = ['valid', 'invalid', 'revoked', 'expired', 'unavailable', 'limited'];
@@ -97,14 +98,11 @@ export class Metrics implements ColdCheckObserver {
       help: 'Whether Postgres answered a ping at scrape time.',
       registers: [this.registry],
       async collect() {
-        const up = await Promise.race([
-          pingDatabase(deps.db).then(
-            () => 1,
-            () => 0,
-          ),
-          new Promise<number>((resolve) => setTimeout(() => resolve(0), deps.pingTimeoutMs).unref()),
-        ]);
-        this.set(up);
+        const ping = pingDatabase(deps.db).then(
+          () => 1,
+          () => 0,
+        );
+        this.set((await settleWithin(ping, deps.pingTimeoutMs)) === 1 ? 1 : 0);
       },
     });
   }
@@ -177,11 +175,7 @@ export function metricsListener(metrics: Metrics, token: string | undefined): Se
     const answer = (status: number, type: string, body: string) =>
       response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(body);
     const envelope = (status: number, code: string, message: string) =>
-      answer(
-        status,
-        'application/json; charset=utf-8',
-        JSON.stringify({ error: { code, message, requestId: randomUUID() } }),
-      );
+      answer(status, 'application/json; charset=utf-8', JSON.stringify(errorEnvelope(code, message, randomUUID())));
     if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
       return envelope(404, 'not_found', 'This listener serves GET /metrics only.');
     }

@@ -98,6 +98,15 @@ export const openapi = fp(
           securitySchemes: {
             apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' },
             sessionCookie: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE },
+            githubSignature: {
+              type: 'apiKey',
+              in: 'header',
+              name: 'Github-Public-Key-Signature',
+              description:
+                "GitHub's ECDSA P-256 / SHA-256 signature of the raw body (base64 of DER), with the key named by " +
+                "the Github-Public-Key-Identifier header among those GitHub publishes. Only GitHub's secret " +
+                'scanning endpoint uses it.',
+            },
           },
         },
       },

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { pingDatabase, type Database } from '../db/database.js';
 import type { FleetSync } from '../key-check/fleet-sync.js';
+import { settleWithin } from '../timeouts.js';
 
 const Check = Type.Union([Type.Literal('ok'), Type.Literal('failing'), Type.Literal('not used')]);
 const Readiness = Type.Object(
@@ -51,13 +52,11 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{
       },
     },
     async (_request, reply) => {
-      const postgresOk = await Promise.race([
-        pingDatabase(db).then(
-          () => true,
-          () => false,
-        ),
-        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref()),
-      ]);
+      const ping = pingDatabase(db).then(
+        () => true,
+        () => false,
+      );
+      const postgresOk = (await settleWithin(ping, timeoutMs)) === true;
       const sync = fleet.status();
       const redisMode = sync.mode === 'redis';
       const checks = {

@@ -12,7 +12,13 @@ const FullKey = Type.String({
 
 // Examples: a key just generated, and the same key revoked, or rotated with a day's grace.
 const NEW_KEY_EXAMPLE = { ...KEY_EXAMPLE, lastUsedAt: null, requestsLast24h: 0 };
-const REVOKED_KEY_EXAMPLE = { ...KEY_EXAMPLE, status: 'revoked', revokedAt: '2026-03-09T17:05:12.000Z' };
+const REVOKED_AT = '2026-03-09T17:05:12.000Z';
+const REVOKED_KEY_EXAMPLE = {
+  ...KEY_EXAMPLE,
+  status: 'revoked',
+  revokedAt: REVOKED_AT,
+  revocation: { reason: 'revoked', at: REVOKED_AT, leak: null },
+};
 const ROTATED_KEY_EXAMPLES = {
   key: {
     ...NEW_KEY_EXAMPLE,

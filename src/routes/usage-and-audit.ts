@@ -248,8 +248,9 @@ export const usageAndAuditRoutes: FastifyPluginAsyncTypebox<{
                     examples: ['key.revoked'],
                     description:
                       'account.created, session.created, session.failed, session.ended, key.created, key.rotated, ' +
-                      'key.revoked, key.expired, key.expiry_scheduled, key.renamed (details: from, name), ' +
-                      'password.changed, session.others_ended (details: sessions)',
+                      'key.revoked, key.expired, key.expiry_scheduled, key.leaked (found in public by a secret ' +
+                      'scanning: details url, source, type; actor secret-scanning:github), key.renamed (details: ' +
+                      'from, name), password.changed, session.others_ended (details: sessions)',
                   }),
                   at: DateTime,
                   actor: Type.Union([Type.String(), Type.Null()], { description: 'Email; null for the system.' }),

@@ -8,7 +8,7 @@ import {
   type Transaction,
   type TransactionLimits,
 } from '../db/database.js';
-import { accounts, apiKeys, keyEvents, keyUsage, users } from '../db/schema.js';
+import { accounts, apiKeys, auditEvents, keyEvents, keyUsage, users } from '../db/schema.js';
 import { KeyLimitReached, KeyNotActive, KeyNotFound, RotationPending } from '../errors.js';
 import { generateKey, keyHint } from '../keys/key-format.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
@@ -20,6 +20,23 @@ export const MAX_ACTIVE_KEYS = 2;
 const ACTIVE_SLOTS = Array.from({ length: MAX_ACTIVE_KEYS }, (_, index) => index + 1);
 
 export type KeyStatus = 'active' | 'revoked' | 'expired';
+
+/** Where a secret scanner found a key in public (GitHub: the match's `url`, `source` and `type`). */
+export interface LeakReport {
+  /** May be empty: GitHub does not always know one. */
+  url: string;
+  source: string;
+  type: string;
+}
+
+/** Why and when a key ended, and where it was found if it leaked. */
+export interface KeyRevocation {
+  /** `revoked` on request, `leaked` revoked by a secret scanning report, `expired` by its scheduled expiry. */
+  reason: 'revoked' | 'leaked' | 'expired';
+  at: Date;
+  /** The first report of the key found in public, if any (also for a key that had ended before). */
+  leak: { url: string; source: string; reportedAt: Date } | null;
+}
 
 export interface KeyView {
   id: string;
@@ -40,6 +57,8 @@ export interface KeyView {
   rejectedLast24h: number;
   /** The key this one was generated to replace by a rotation; null for a key generated on its own. */
   replacesKeyId: string | null;
+  /** null while the key is active. */
+  revocation: KeyRevocation | null;
 }
 
 /**
@@ -62,6 +81,10 @@ const keyColumns = {
   lastUsedAt: apiKeys.lastUsedAt,
   lastRejectedAt: apiKeys.lastRejectedAt,
   replacesKeyId: apiKeys.replacesKeyId,
+  revocationReason: apiKeys.revocationReason,
+  leakedAt: apiKeys.leakedAt,
+  leakUrl: apiKeys.leakUrl,
+  leakSource: apiKeys.leakSource,
 };
 
 type KeyRow = Awaited<ReturnType<KeyService['selectKeys']>>[number];
@@ -90,7 +113,15 @@ function toView(row: KeyRow, calls: CallCounts, now = new Date()): KeyView {
     lastRejectedAt: row.lastRejectedAt,
     rejectedLast24h: calls.rejected,
     replacesKeyId: row.replacesKeyId,
+    revocation: revocationOf(row, status),
   };
+}
+
+function revocationOf(row: KeyRow, status: KeyStatus): KeyRevocation | null {
+  if (status === 'active') return null;
+  const leak = row.leakedAt ? { url: row.leakUrl ?? '', source: row.leakSource ?? '', reportedAt: row.leakedAt } : null;
+  if (row.revokedAt) return { reason: row.revocationReason ?? 'revoked', at: row.revokedAt, leak };
+  return { reason: 'expired', at: row.expiresAt!, leak };
 }
 
 /** " (rotated)" and " (rotated 2026-03-09)" suffixes, however many a name collected before. */
@@ -266,12 +297,20 @@ export class KeyService {
   /**
    * Revokes a key. Idempotent: revoking a revoked key answers the same, and
    * retries telling the fleet if an earlier attempt could not.
+   *
+   * With `leak` (a secret scanner found the key in public), the report is recorded first (`key.leaked`, once
+   * per key, url and source, so a report GitHub retries adds nothing) and the key is revoked only if still
+   * active, with the url and source in the audit details of its `key.revoked`.
    */
-  async revokeKey(input: { accountId: string; actor: Actor; keyId: string }, guard?: CommitGuard): Promise<KeyView> {
+  async revokeKey(
+    input: { accountId: string; actor: Actor; keyId: string; leak?: LeakReport },
+    guard?: CommitGuard,
+  ): Promise<KeyView> {
     const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
       // The account first, as every key change: locking the key row first deadlocked with a racing rotation.
       const expired = await this.lockAccountAndEndExpired(tx, input.accountId);
-      const revoked = await this.revokeIfActive(tx, input.accountId, input.keyId, input.actor);
+      if (input.leak) await this.recordLeak(tx, input.accountId, input.keyId, input.actor, input.leak);
+      const revoked = await this.revokeIfActive(tx, input.accountId, input.keyId, input.actor, input.leak);
       if (revoked) return [...expired, revoked];
       const [row] = await tx
         .select({ revokedAt: apiKeys.revokedAt })
@@ -353,20 +392,75 @@ export class KeyService {
     );
   }
 
-  /** Revokes the key if it is this account's and active; null when it is not (missing or already ended). */
+  /**
+   * Revokes the key if it is this account's and not revoked; null when it is not (missing or already ended).
+   * A leaked key is revoked only while active: an expired key stays expired.
+   */
   private async revokeIfActive(
     tx: Transaction,
     accountId: string,
     keyId: string,
     actor: Actor,
+    leak?: LeakReport,
   ): Promise<KeyEvent | null> {
     const [row] = await tx
       .update(apiKeys)
-      .set({ slot: null, revokedAt: sql`now()`, revokedBy: actor.userId ?? null })
-      .where(and(eq(apiKeys.id, keyId), eq(apiKeys.accountId, accountId), isNull(apiKeys.revokedAt)))
+      .set({
+        slot: null,
+        revokedAt: sql`now()`,
+        revokedBy: actor.userId ?? null,
+        revocationReason: leak ? 'leaked' : 'revoked',
+      })
+      .where(
+        and(
+          eq(apiKeys.id, keyId),
+          eq(apiKeys.accountId, accountId),
+          isNull(apiKeys.revokedAt),
+          leak ? isNotNull(apiKeys.slot) : undefined,
+        ),
+      )
       .returning({ expiresAt: apiKeys.expiresAt });
     if (!row) return null;
-    return this.recordEnd(tx, accountId, keyId, 'revoked', actor, row.expiresAt);
+    const details = leak ? { url: leak.url, source: leak.source } : undefined;
+    return this.recordEnd(tx, accountId, keyId, 'revoked', actor, row.expiresAt, details);
+  }
+
+  /**
+   * A report of the key found in public: the first report is kept in the key's row (what the dashboard
+   * shows), and each distinct place (url and source) once in the audit log. Runs under the account lock, so
+   * the same report arriving at two instances at once is recorded once.
+   */
+  private async recordLeak(
+    tx: Transaction,
+    accountId: string,
+    keyId: string,
+    actor: Actor,
+    leak: LeakReport,
+  ): Promise<void> {
+    await tx
+      .update(apiKeys)
+      .set({ leakedAt: sql`now()`, leakUrl: leak.url, leakSource: leak.source })
+      .where(and(eq(apiKeys.id, keyId), isNull(apiKeys.leakedAt)));
+    const [known] = await tx
+      .select({ id: auditEvents.id })
+      .from(auditEvents)
+      .where(
+        and(
+          eq(auditEvents.accountId, accountId),
+          eq(auditEvents.keyId, keyId),
+          eq(auditEvents.action, 'key.leaked'),
+          sql`${auditEvents.details}->>'url' = ${leak.url}`,
+          sql`${auditEvents.details}->>'source' = ${leak.source}`,
+        ),
+      )
+      .limit(1);
+    if (known) return;
+    await recordAudit(tx, actor, {
+      accountId,
+      action: 'key.leaked',
+      keyId,
+      details: { url: leak.url, source: leak.source, type: leak.type },
+    });
   }
 
   /** Ends keys now, as expired (a scheduled expiry that passed, or a rotation with no grace period). */
@@ -399,9 +493,15 @@ export class KeyService {
     reason: 'revoked' | 'expired',
     actor: Actor | null,
     expiresAt: Date | null,
+    details?: Record<string, string>,
   ): Promise<KeyEvent> {
     const event = await this.recordEvent(tx, accountId, keyId, reason, expiresAt);
-    await recordAudit(tx, actor, { accountId, action: reason === 'revoked' ? 'key.revoked' : 'key.expired', keyId });
+    await recordAudit(tx, actor, {
+      accountId,
+      action: reason === 'revoked' ? 'key.revoked' : 'key.expired',
+      keyId,
+      details,
+    });
     return event;
   }
 

@@ -2,6 +2,7 @@ import { sql, type SQL } from 'drizzle-orm';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Database } from '../db/database.js';
 import type { KeyService } from './keys.js';
+import { affectedRows } from '../db/driver-results.js';
 
 export interface Retention {
   usageMinuteHours: number;
@@ -94,10 +95,4 @@ export class Maintenance {
     clearInterval(this.timer);
     await this.running;
   }
-}
-
-/** postgres.js reports `count`, PGlite `affectedRows`. */
-function affectedRows(result: unknown): number {
-  const { count, affectedRows } = result as { count?: number; affectedRows?: number };
-  return Number(count ?? affectedRows ?? 0);
 }

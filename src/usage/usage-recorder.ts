@@ -4,6 +4,8 @@ import { sql } from 'drizzle-orm';
 import { boundedTransaction, type Database, type TransactionLimits } from '../db/database.js';
 import { keyCallers, keyRejectedCallers, keyUsage, usageFlushes } from '../db/schema.js';
 import { detached } from '../keys/key-format.js';
+import { settleWithin, TIMED_OUT } from '../timeouts.js';
+import { toArrayLiteral } from '../db/driver-results.js';
 
 interface CallerCount {
   requests: number;
@@ -306,28 +308,18 @@ export class UsageRecorder {
 
 /** How `promise` settled within `ms`, without ever rejecting. */
 async function settledWithin(promise: Promise<void>, ms: number): Promise<'written' | 'timeout' | { error: unknown }> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
-  try {
-    return await Promise.race([
-      promise.then(
-        () => 'written' as const,
-        (error: unknown) => ({ error }),
-      ),
-      timeout,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  const settled = await settleWithin(
+    promise.then(
+      () => 'written' as const,
+      (error: unknown) => ({ error }),
+    ),
+    ms,
+  );
+  return settled === TIMED_OUT ? 'timeout' : settled;
 }
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** A Postgres array literal of plain tokens (key ids, ISO timestamps) or NULLs: the same for postgres.js and PGlite. */
-function toArrayLiteral(values: Array<string | null>): string {
-  return `{${values.map((value) => (value === null ? 'NULL' : `"${value}"`)).join(',')}}`;
 }
 
 interface UsageRow {

@@ -1,6 +1,7 @@
 import { and, desc, eq, gt, sql } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
 import { keyCallers, keyRejectedCallers } from '../db/schema.js';
+import { rowsOf } from '../db/driver-results.js';
 
 export interface UsagePoint {
   start: Date;
@@ -83,9 +84,4 @@ export class UsageReport {
       },
     };
   }
-}
-
-/** postgres.js returns the rows themselves, PGlite an object with `rows`. */
-function rowsOf<T>(result: unknown): T[] {
-  return Array.isArray(result) ? (result as T[]) : (result as { rows: T[] }).rows;
 }

@@ -14,8 +14,11 @@ import { eventually } from '../support/wait.js';
  * takes its lease again by itself.
  */
 
-/** A request must never wait on the dead Redis: this bounds a hang, it is not a speed claim. */
-const NO_HANG_MS = 1000;
+/**
+ * A request must never wait on the dead Redis. This bounds a hang (ioredis' defaults wait ~74 s, a reconnect
+ * attempt 1 s), far above any scheduling delay of a busy test run: it is not a speed claim.
+ */
+const NO_HANG_MS = 5000;
 
 t.test('an instance rides out a Redis outage and recovers by itself', async (t) => {
   const redis = await PrivateRedis.start(t);
@@ -70,17 +73,15 @@ t.test('an instance rides out a Redis outage and recovers by itself', async (t) 
     t.equal(verifies.calls.length, 2, 'no argon2 ran: the cached digest proved the secret');
   });
 
-  let revokeStatus = 0;
   await t.test('(b) a key revoked while Redis is down is refused by this instance', async (t) => {
     const revoke = await app.inject({
       method: 'DELETE',
       url: `/v1/keys/${doomed.keyId}`,
       headers: { cookie: user.cookie },
     });
-    revokeStatus = revoke.statusCode;
-    // Nobody can relay the event while Redis is down: 503 is the honest answer, 200 would also be correct.
-    t.ok([200, 503].includes(revoke.statusCode), `DELETE answers 200 or 503 (got ${revoke.statusCode})`);
-    if (revoke.statusCode === 503) t.equal(revoke.json().error?.code, 'revocation_pending');
+    // The only instance cannot reach Redis, so nobody can relay the event: A must say it is not confirmed.
+    t.equal(revoke.statusCode, 503, 'DELETE answers 503: the revocation is committed but not confirmed');
+    t.equal(revoke.json().error?.code, 'revocation_pending');
     const [event] = await sql`SELECT published_at FROM key_events WHERE key_id = ${doomed.keyId}`;
     t.ok(event, 'the revocation is recorded in the outbox');
     t.equal(event?.published_at, null, 'and not published: Redis is unreachable');
@@ -128,7 +129,7 @@ t.test('an instance rides out a Redis outage and recovers by itself', async (t) 
       url: `/v1/keys/${doomed.keyId}`,
       headers: { cookie: user.cookie },
     });
-    t.equal(retry.statusCode, 200, `retrying the revoke (first answered ${revokeStatus}) now succeeds`);
+    t.equal(retry.statusCode, 200, 'retrying the revoke now succeeds');
     t.equal(retry.json().key.status, 'revoked');
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { TEST_ARGON2 } from '../helper.js';
-import { sleep } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 import { startServer } from './server-process.js';
 
 /*
@@ -36,7 +36,10 @@ t.test('SIGTERM with a keep-alive request in flight: answered, then a clean exit
     signup.write(body.slice(0, 10)); // the request is in flight: its body is still arriving
     setTimeout(() => signup.end(body.slice(10)), 500);
   });
-  await sleep(200);
+  t.ok(
+    await eventually(() => /"msg":"incoming request"/.test(server.output())),
+    'the server has the request (its log says so) before the signal',
+  );
   const exited = server.stop('SIGTERM');
 
   const { status } = await answered;

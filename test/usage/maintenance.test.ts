@@ -3,7 +3,7 @@ import postgres from 'postgres';
 import t, { type Test } from 'tap';
 import { loadEnv } from '../../src/env.js';
 import { callMe, createFleetServices, createKey, type FleetServices, signUp, startFleetInstance } from '../helper.js';
-import { sleep } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 /*
  * Maintenance (issue 4): on every instance, end keys whose scheduled expiry
@@ -333,16 +333,18 @@ t.test('maintenance', async (t) => {
     await sql`
       INSERT INTO audit_events (account_id, action, details, created_at)
       VALUES (${user.accountId}, 'key.created', '{"marker":"timer"}', now() - interval '30 days')`;
-    const deadline = Date.now() + 15_000;
     let state = { slot: 1 as number | null, old: 1 };
-    while (Date.now() < deadline) {
-      const [row] = await sql`
-        SELECT (SELECT slot FROM api_keys WHERE id = ${key.keyId}) AS slot,
-               (SELECT count(*)::int FROM audit_events WHERE details->>'marker' = 'timer') AS old`;
-      state = { slot: row!.slot as number | null, old: row!.old as number };
-      if (state.slot === null && state.old === 0) break;
-      await sleep(100);
-    }
+    await eventually(
+      async () => {
+        const [row] = await sql`
+          SELECT (SELECT slot FROM api_keys WHERE id = ${key.keyId}) AS slot,
+                 (SELECT count(*)::int FROM audit_events WHERE details->>'marker' = 'timer') AS old`;
+        state = { slot: row!.slot as number | null, old: row!.old as number };
+        return state.slot === null && state.old === 0;
+      },
+      15_000,
+      100,
+    );
     t.same(state, { slot: null, old: 0 }, 'the key was ended and the old record pruned without runOnce being called');
     t.same(
       c.lines.filter((line) => /maintenance failed/.test(line)),

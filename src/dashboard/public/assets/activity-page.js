@@ -29,6 +29,7 @@ const ACTIONS = {
   'key.renamed': ['Key renamed', 'key'],
   'password.changed': ['Password changed', 'warning'],
   'session.others_ended': ['Signed out other sessions', ''],
+  'key.leaked': ['Key found in public', 'danger'],
 };
 
 function keyName(keyId) {
@@ -50,6 +51,10 @@ function detailLine(event) {
   }
   if (event.action === 'key.created' && typeof details.expiresAt === 'string') {
     return ['Expires ', timeElement(details.expiresAt)];
+  }
+  if ((event.action === 'key.leaked' || event.action === 'key.revoked') && typeof details.source === 'string') {
+    // Reported by a secret scanner: shown as text, whatever it holds.
+    return [`Found in public at ${details.url || 'an unknown place'} (${details.source})`];
   }
   if (event.action === 'session.failed' && typeof details.email === 'string') {
     return [`As ${details.email}`];

@@ -3,6 +3,7 @@
 import { api } from './api.js';
 import { absoluteTime, describeUserAgent, formatNumber, plural, relativeTime, timeElement } from './format.js';
 import { guardSessionEnd, pageAlert, showPageError, signInUrl, startSignedInPage } from './shell.js';
+import { leakNote, renderLeakBanners } from './leaked-keys.js';
 import { recentRequests, sparkline } from './sparkline.js';
 import { alertBox, copyText, errorBox, h, icon, openModal, show, toast, whileBusy } from './ui.js';
 
@@ -405,7 +406,7 @@ function endedRow(key) {
     h('td', { 'data-label': 'Created' }, h('div', {}, created(key))),
     h('td', { 'data-label': 'Last used' }, lastUsed(key)),
     h('td', { 'data-label': 'Requests (24 h)', class: 'numeric' }, formatNumber(key.requestsLast24h)),
-    h('td', { 'data-label': 'Status' }, h('div', {}, statusBadge(key), stillCalledNote(key))),
+    h('td', { 'data-label': 'Status' }, h('div', {}, statusBadge(key), leakNote(key), stillCalledNote(key))),
   );
 }
 
@@ -475,6 +476,7 @@ function render() {
   const full = active.length >= state.maxActiveKeys;
 
   renderLimit(active);
+  renderLeakBanners($('[data-leak-banner]'), state.keys, { onGenerate: openGenerate });
   renderRotationBanner(active);
   show(
     $('[data-active-keys]'),
