@@ -35,6 +35,11 @@ export const ApiKeyRevoked = createError('KW_API_KEY_REVOKED', 'This API key has
 export const ApiKeyExpired = createError('KW_API_KEY_EXPIRED', 'This API key has expired.', 401, Error, false);
 export const SessionRequired = createError('KW_SESSION_REQUIRED', 'Sign in to the dashboard first.', 401);
 export const InvalidCredentials = createError('KW_INVALID_CREDENTIALS', 'Wrong email or password.', 401);
+export const WrongPassword = createError(
+  'KW_WRONG_PASSWORD',
+  'The current password is not right. Nothing was changed.',
+  403,
+);
 export const CsrfRejected = createError(
   'KW_CSRF_REJECTED',
   'Cross-site request refused: the Origin does not match this dashboard.',
@@ -77,9 +82,20 @@ export const TooManyFailedChecks = createError(
   Error,
   false,
 );
-export const TooManySignInFailures = createError(
+/**
+ * A wait in words for the people who read the dashboard's messages ("14 minutes", "40 seconds"),
+ * rounded up so that trying again at that time works. The Retry-After header still carries the seconds.
+ */
+export function waitInWords(seconds: number): string {
+  const unit = (count: number, name: string) => `${count} ${name}${count === 1 ? '' : 's'}`;
+  if (seconds < 60) return unit(Math.max(1, Math.ceil(seconds)), 'second');
+  if (seconds < 3600) return unit(Math.ceil(seconds / 60), 'minute');
+  return unit(Math.ceil(seconds / 3600), 'hour');
+}
+
+export const TooManySignInFailures = createError<[string]>(
   'KW_RATE_LIMITED',
-  'Too many failed sign-ins. Retry after the time in the Retry-After header.',
+  'Too many failed sign-ins. Try again in %s.',
   429,
 );
 export const MetricsTokenRequired = createError(
@@ -87,10 +103,10 @@ export const MetricsTokenRequired = createError(
   'GET /metrics needs the header Authorization: Bearer <KEYWARD_METRICS_TOKEN>.',
   401,
 );
-export const TooManySignUps = createError(
+export const TooManySignUps = createError<[string]>(
   'KW_RATE_LIMITED',
   // One message for both limits, so the answer never tells which one (nor anything about the email).
-  'Too many sign-up attempts from this address or for this email. Retry after the time in the Retry-After header.',
+  'Too many sign-up attempts from this address or for this email. Try again in %s.',
   429,
 );
 export const WebhookNotFound = createError('KW_WEBHOOK_NOT_FOUND', 'No such webhook endpoint in your account.', 404);

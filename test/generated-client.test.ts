@@ -66,7 +66,8 @@ t.test('the generated client drives the key lifecycle against a real keyward pro
   t.equal(rotated.response.status, 201, 'key rotated');
   const second = rotated.data!;
   t.equal(second.oldKey.id, first.key.id);
-  t.equal(second.key.name, 'production (rotated)');
+  t.match(second.key.name, /^production \(rotated \d{4}-\d{2}-\d{2}\)$/);
+  t.equal(second.key.replacesKeyId, first.key.id, 'the new key says which key it replaces');
 
   const third = await client.POST('/v1/keys', { body: {} });
   t.equal(third.response.status, 409, 'a third active key is refused');

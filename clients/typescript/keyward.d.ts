@@ -58,6 +58,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/account/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change the signed-in user's password
+         * @description Needs the current password (a wrong one answers 403 `wrong_password` and counts as a failed sign-in, under the same limits). The new password follows the sign-up rules (400 `weak_password` says which it breaks). Every other session of the user ends; this one stays signed in. Audited as `password.changed`.
+         */
+        post: operations["changePassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/others": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Sign out of every other session of the signed-in user
+         * @description This session stays signed in. Audited as `session.others_ended`.
+         */
+        delete: operations["endOtherSessions"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/session": {
         parameters: {
             query?: never;
@@ -113,7 +153,11 @@ export interface paths {
         delete: operations["revokeKey"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Rename a key
+         * @description Names are labels for people; they need not be unique (the hint tells keys apart). Audited as `key.renamed` with the old and the new name. Revoked and expired keys can be renamed too.
+         */
+        patch: operations["renameKey"];
         trace?: never;
     };
     "/v1/keys/{keyId}/rotate": {
@@ -365,6 +409,7 @@ export interface components {
          *       "requestsLast24h": 18342,
          *       "lastRejectedAt": null,
          *       "rejectedLast24h": 0,
+         *       "replacesKeyId": null,
          *       "revocation": null
          *     }
          * @example {
@@ -380,6 +425,7 @@ export interface components {
          *       "requestsLast24h": 18342,
          *       "lastRejectedAt": null,
          *       "rejectedLast24h": 0,
+         *       "replacesKeyId": null,
          *       "revocation": {
          *         "reason": "leaked",
          *         "at": "2026-03-09T17:05:12.000Z",
@@ -406,7 +452,7 @@ export interface components {
             createdAt: string;
             /** @description Email of the user who created it. */
             createdBy: string | null;
-            /** @description When a rotation scheduled this key to stop working. */
+            /** @description When this key stops (or stopped) working: set when it was generated, or by a rotation. */
             expiresAt: string | null;
             revokedAt: string | null;
             /** @description Latest request with this key, as of the last usage flush (every KEYWARD_USAGE_FLUSH_MS). */
@@ -417,6 +463,8 @@ export interface components {
             lastRejectedAt: string | null;
             /** @description Requests refused in the last 24 hours because this key was revoked or expired, as flushed. */
             rejectedLast24h: number;
+            /** @description The key this one was generated to replace (`POST /v1/keys/{keyId}/rotate`); null for a key generated on its own. Two active keys are a rotation only when one replaces the other. */
+            replacesKeyId: string | null;
             /** @description Why and when the key ended; null while it is active. */
             revocation: {
                 /** @description `revoked`: on request (dashboard, API, `keyward revoke-key`). `leaked`: revoked automatically because a secret scanner (GitHub) reported it found in public. `expired`: its scheduled expiry passed. */
@@ -715,6 +763,148 @@ export interface operations {
             };
         };
     };
+    changePassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "currentPassword": "correct horse battery",
+                 *       "newPassword": "a longer passphrase than before"
+                 *     }
+                 */
+                "application/json": {
+                    currentPassword: string;
+                    /** @description 10 to 256 characters (Unicode code points), used exactly as sent (never trimmed). No composition rules; refused with 400 weak_password when it is only spaces, repeats or sequences ("aaaaaaaaaa", "1234567890"), one of the 20,000 most common passwords (also with a few digits or symbols added, or in leetspeak), or built on the email, the account name or "keyward". The message says which. */
+                    newPassword: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "otherSessionsEnded": 2
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description Sessions of this user that were signed out (not this one). */
+                        otherSessionsEnded: number;
+                    };
+                };
+            };
+            /** @description Every error keyward returns. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    endOtherSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "sessionsEnded": 3
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description Sessions signed out. */
+                        sessionsEnded: number;
+                    };
+                };
+            };
+            /** @description Every error keyward returns. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     getSession: {
         parameters: {
             query?: never;
@@ -785,7 +975,7 @@ export interface operations {
                      *       "keys": [
                      *         {
                      *           "id": "9hVxR2mKc7TqLw3N",
-                     *           "name": "production (rotated)",
+                     *           "name": "production (rotated 2026-03-09)",
                      *           "hint": "kw_9hVxR2mKc7TqLw3N_…jt7n",
                      *           "status": "active",
                      *           "createdAt": "2026-03-09T17:00:00.000Z",
@@ -796,6 +986,7 @@ export interface operations {
                      *           "requestsLast24h": 0,
                      *           "lastRejectedAt": null,
                      *           "rejectedLast24h": 0,
+                     *           "replacesKeyId": "4ZbQ0cXw9LmT2pVa",
                      *           "revocation": null
                      *         },
                      *         {
@@ -811,6 +1002,7 @@ export interface operations {
                      *           "requestsLast24h": 18342,
                      *           "lastRejectedAt": null,
                      *           "rejectedLast24h": 0,
+                     *           "replacesKeyId": null,
                      *           "revocation": null
                      *         }
                      *       ],
@@ -861,6 +1053,11 @@ export interface operations {
                 "application/json": {
                     /** @example production */
                     name?: string;
+                    /**
+                     * @description The key stops working this many seconds after it is generated (at most KEYWARD_MAX_ROTATION_GRACE_SECONDS, as a rotation's grace period). Without it the key works until revoked.
+                     * @example 2592000
+                     */
+                    expiresInSeconds?: number;
                 };
             };
         };
@@ -887,6 +1084,7 @@ export interface operations {
                      *         "requestsLast24h": 0,
                      *         "lastRejectedAt": null,
                      *         "rejectedLast24h": 0,
+                     *         "replacesKeyId": null,
                      *         "revocation": null
                      *       }
                      *     }
@@ -984,11 +1182,117 @@ export interface operations {
                      *         "requestsLast24h": 18342,
                      *         "lastRejectedAt": null,
                      *         "rejectedLast24h": 0,
+                     *         "replacesKeyId": null,
                      *         "revocation": {
                      *           "reason": "revoked",
                      *           "at": "2026-03-09T17:05:12.000Z",
                      *           "leak": null
                      *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        key: components["schemas"]["Key"];
+                    };
+                };
+            };
+            /** @description Every error keyward returns. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    renameKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The key id (16 base62 characters).
+                 * @example 4ZbQ0cXw9LmT2pVa
+                 */
+                keyId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "production (eu-west-1)"
+                 *     }
+                 */
+                "application/json": {
+                    /** @example production */
+                    name: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "key": {
+                     *         "id": "4ZbQ0cXw9LmT2pVa",
+                     *         "name": "production (eu-west-1)",
+                     *         "hint": "kw_4ZbQ0cXw9LmT2pVa_…teCL",
+                     *         "status": "active",
+                     *         "createdAt": "2026-03-02T09:30:00.000Z",
+                     *         "createdBy": "ada@example.com",
+                     *         "expiresAt": null,
+                     *         "revokedAt": null,
+                     *         "lastUsedAt": "2026-03-09T16:12:40.000Z",
+                     *         "requestsLast24h": 18342,
+                     *         "lastRejectedAt": null,
+                     *         "rejectedLast24h": 0,
+                     *         "replacesKeyId": null,
+                     *         "revocation": null
                      *       }
                      *     }
                      */
@@ -1083,7 +1387,7 @@ export interface operations {
                      *       "apiKey": "kw_9hVxR2mKc7TqLw3N_EXAMPLEx0nly0n0tA0real0secret00023Djt7n",
                      *       "key": {
                      *         "id": "9hVxR2mKc7TqLw3N",
-                     *         "name": "production (rotated)",
+                     *         "name": "production (rotated 2026-03-09)",
                      *         "hint": "kw_9hVxR2mKc7TqLw3N_…jt7n",
                      *         "status": "active",
                      *         "createdAt": "2026-03-09T17:00:00.000Z",
@@ -1094,6 +1398,7 @@ export interface operations {
                      *         "requestsLast24h": 0,
                      *         "lastRejectedAt": null,
                      *         "rejectedLast24h": 0,
+                     *         "replacesKeyId": "4ZbQ0cXw9LmT2pVa",
                      *         "revocation": null
                      *       },
                      *       "oldKey": {
@@ -1109,6 +1414,7 @@ export interface operations {
                      *         "requestsLast24h": 18342,
                      *         "lastRejectedAt": null,
                      *         "rejectedLast24h": 0,
+                     *         "replacesKeyId": null,
                      *         "revocation": null
                      *       }
                      *     }
@@ -1330,7 +1636,7 @@ export interface operations {
                      *           "clientAddress": "203.0.113.24",
                      *           "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Safari/605.1.15",
                      *           "details": {
-                     *             "name": "production (rotated)",
+                     *             "name": "production (rotated 2026-03-09)",
                      *             "replaces": "4ZbQ0cXw9LmT2pVa"
                      *           }
                      *         },
@@ -1354,7 +1660,7 @@ export interface operations {
                         events: {
                             id: string;
                             /**
-                             * @description account.created, session.created, session.failed, session.ended, key.created, key.rotated, key.revoked, key.expired, key.expiry_scheduled, key.leaked (found in public by a secret scanner: details url, source, type; actor secret-scanning:github)
+                             * @description account.created, session.created, session.failed, session.ended, key.created, key.rotated, key.revoked, key.expired, key.expiry_scheduled, key.leaked (found in public by a secret scanning: details url, source, type; actor secret-scanning:github), key.renamed (details: from, name), password.changed, session.others_ended (details: sessions)
                              * @example key.revoked
                              */
                             action: string;

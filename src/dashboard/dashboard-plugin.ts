@@ -61,6 +61,7 @@ const PAGES: readonly Page[] = [
   { url: HOME_PATH, file: 'api-keys.html', access: 'signed-in' },
   { url: '/settings/webhooks', file: 'webhooks.html', access: 'signed-in' },
   { url: '/activity', file: 'activity.html', access: 'signed-in' },
+  { url: '/settings/account', file: 'account.html', access: 'signed-in' },
 ];
 
 function loadFile(path: string): StaticFile {
@@ -115,6 +116,15 @@ export const dashboard = fp<DashboardOptions>(
   async (app: FastifyInstance, { accounts }) => {
     const pages = new Map(PAGES.map((page) => [page, loadFile(join(DASHBOARD_PUBLIC_DIR, page.file))]));
     const assets = loadTree(join(DASHBOARD_PUBLIC_DIR, 'assets'));
+    const notFound = loadFile(join(DASHBOARD_PUBLIC_DIR, 'not-found.html'));
+    app.decorate('notFoundPage', (request: FastifyRequest, reply: FastifyReply) =>
+      reply
+        .code(404)
+        .headers(DASHBOARD_SECURITY_HEADERS)
+        .header('cache-control', 'no-store')
+        .header('content-type', notFound.contentType)
+        .send(request.method === 'HEAD' ? undefined : notFound.body),
+    );
 
     /** true or false; undefined when the database cannot say (the page then shows the API's error itself). */
     async function isSignedIn(request: FastifyRequest): Promise<boolean | undefined> {

@@ -81,6 +81,11 @@ export const apiKeys = pgTable(
     /** Latest request refused because the key was revoked or expired, as of the last usage flush. */
     lastRejectedAt: timestamp('last_rejected_at', { withTimezone: true }),
     /**
+     * The key this one was generated to replace (set by rotate), so the dashboard tells a rotation from two
+     * unrelated keys. Not a foreign key: keys are never deleted, and the id alone is what the API shows.
+     */
+    replacesKeyId: text('replaces_key_id'),
+    /**
      * Why the key was revoked: `revoked` on request (dashboard, API, CLI), `leaked` by a secret scanning
      * report. NULL while not revoked, and for keys revoked before this column existed (read as `revoked`).
      */
@@ -219,6 +224,9 @@ export const auditEvents = pgTable(
         'key.revoked',
         'key.expired',
         'key.expiry_scheduled',
+        'key.renamed',
+        'password.changed',
+        'session.others_ended',
         // Recorded by the secret-scanning endpoint (issue #14) beside the key.revoked of a leaked key.
         'key.leaked',
         'webhook.created',

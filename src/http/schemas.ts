@@ -5,6 +5,7 @@ import {
   ApiKeyRevoked,
   AuthUnavailable,
   CsrfRejected,
+  WrongPassword,
   EmailTaken,
   envelopeCode,
   errorEnvelope,
@@ -70,6 +71,7 @@ const ERROR_EXAMPLES = {
   weak_password: new WeakPassword(passwordProblem('1234567890')!),
   server_busy: new ServerBusy(),
   csrf_rejected: new CsrfRejected(),
+  wrong_password: new WrongPassword(),
   signup_closed: new SignupClosed(),
   key_not_found: new KeyNotFound(),
   email_taken: new EmailTaken(),
@@ -77,8 +79,8 @@ const ERROR_EXAMPLES = {
   key_not_active: new KeyNotActive(),
   rotation_pending: new RotationPending(),
   rate_limited: new TooManyFailedChecks(),
-  sign_in_limited: new TooManySignInFailures(),
-  sign_up_limited: new TooManySignUps(),
+  sign_in_limited: new TooManySignInFailures('14 minutes'),
+  sign_up_limited: new TooManySignUps('52 minutes'),
   service_unavailable: new ServiceUnavailable(),
   auth_unavailable: new AuthUnavailable(),
   revocation_pending: new RevocationPending(),
@@ -147,18 +149,21 @@ export function errors(...statuses: Array<number | readonly [number, ...ErrorExa
 }
 
 /** The body of POST /v1/signup; also what `keyward create-account` checks its arguments against. */
+/** A password being set (sign-up, password change): its rules are src/services/password-policy.ts. */
+export const NewPassword = Type.String({
+  maxLength: PASSWORD_MAX_LENGTH,
+  description:
+    `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters (Unicode code points), used exactly as ` +
+    'sent (never trimmed). No composition rules; refused with 400 weak_password when it is only spaces, ' +
+    'repeats or sequences ("aaaaaaaaaa", "1234567890"), one of the 20,000 most common passwords (also ' +
+    'with a few digits or symbols added, or in leetspeak), or built on the email, the account name or ' +
+    '"keyward". The message says which.',
+});
+
 export const SignUpBody = Type.Object(
   {
     email: Type.String({ format: 'email', maxLength: 254, examples: ['ada@example.com'] }),
-    password: Type.String({
-      maxLength: PASSWORD_MAX_LENGTH,
-      description:
-        `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters (Unicode code points), used exactly as ` +
-        'sent (never trimmed). No composition rules; refused with 400 weak_password when it is only spaces, ' +
-        'repeats or sequences ("aaaaaaaaaa", "1234567890"), one of the 20,000 most common passwords (also ' +
-        'with a few digits or symbols added, or in leetspeak), or built on the email, the account name or ' +
-        '"keyward". The message says which.',
-    }),
+    password: NewPassword,
     accountName: Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', examples: ['Acme Inc.'] }),
   },
   {
@@ -189,6 +194,7 @@ export const KEY_EXAMPLE = {
   requestsLast24h: 18342,
   lastRejectedAt: null,
   rejectedLast24h: 0,
+  replacesKeyId: null,
   revocation: null,
 } as const;
 
@@ -245,7 +251,7 @@ export const Key = Type.Object(
     createdAt: Type.String({ format: 'date-time' }),
     createdBy: Type.Union([Type.String(), Type.Null()], { description: 'Email of the user who created it.' }),
     expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
-      description: 'When a rotation scheduled this key to stop working.',
+      description: 'When this key stops (or stopped) working: set when it was generated, or by a rotation.',
     }),
     revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
     lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
@@ -260,6 +266,11 @@ export const Key = Type.Object(
     rejectedLast24h: Type.Integer({
       minimum: 0,
       description: 'Requests refused in the last 24 hours because this key was revoked or expired, as flushed.',
+    }),
+    replacesKeyId: Type.Union([Type.String(), Type.Null()], {
+      description:
+        'The key this one was generated to replace (`POST /v1/keys/{keyId}/rotate`); null for a key generated ' +
+        'on its own. Two active keys are a rotation only when one replaces the other.',
     }),
     revocation: KeyRevocation,
   },

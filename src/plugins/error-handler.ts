@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { sqlState } from '../db/database.js';
 import { closedForSlowness } from '../http/raw-answers.js';
@@ -29,6 +29,18 @@ function isDatabaseUnavailable(error: unknown): boolean {
     current = (current as { cause?: unknown }).cause;
   }
   return false;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Set by the dashboard: answers a browser's request for an unknown address with an HTML page (404). */
+    notFoundPage?: (request: FastifyRequest, reply: FastifyReply) => FastifyReply;
+  }
+}
+
+/** A browser navigating (Accept lists text/html), as opposed to an API client. */
+function asksForHtml(request: FastifyRequest): boolean {
+  return /(^|,)\s*text\/html\s*(;|,|$)/.test(request.headers.accept ?? '');
 }
 
 /** nginx's status for "client closed request": in metrics it tells a client that gave up from a failure. */
@@ -84,7 +96,11 @@ export const errorHandler = fp(
       return reply.code(status).send(errorEnvelope(code, message, request.id));
     });
 
-    app.setNotFoundHandler((request) => {
+    app.setNotFoundHandler((request, reply) => {
+      // A person who followed a bad link gets a page; API clients (Accept: application/json, */*) the envelope.
+      if (app.notFoundPage && (request.method === 'GET' || request.method === 'HEAD') && asksForHtml(request)) {
+        return app.notFoundPage(request, reply);
+      }
       throw new RouteNotFound(request.method, request.url.split('?')[0] ?? '/');
     });
   },

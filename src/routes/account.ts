@@ -5,6 +5,7 @@ import { actorOf, clientOf } from '../http/request-context.js';
 import {
   errors,
   EXAMPLE,
+  NewPassword,
   Session,
   SESSION_EXAMPLE,
   SESSION_SECURITY,
@@ -95,6 +96,81 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
       await accounts.logOut(request.sessionToken, actorOf(request), request.sessionUser.accountId);
       return reply.clearSessionCookie().code(204).send();
     },
+  );
+
+  app.post(
+    '/v1/account/password',
+    {
+      config: { session: true },
+      schema: {
+        operationId: 'changePassword',
+        summary: "Change the signed-in user's password",
+        description:
+          'Needs the current password (a wrong one answers 403 `wrong_password` and counts as a failed sign-in, ' +
+          'under the same limits). The new password follows the sign-up rules (400 `weak_password` says which it breaks). Every other session of the user ' +
+          'ends; this one stays signed in. Audited as `password.changed`.',
+        tags: ['account'],
+        security: SESSION_SECURITY,
+        body: Type.Object(
+          // The same rules as sign-up: one schema and one policy, so the two cannot drift apart.
+          { currentPassword: Type.String({ minLength: 1, maxLength: 256 }), newPassword: NewPassword },
+          {
+            additionalProperties: false,
+            examples: [{ currentPassword: 'correct horse battery', newPassword: 'a longer passphrase than before' }],
+          },
+        ),
+        response: {
+          200: Type.Object(
+            {
+              otherSessionsEnded: Type.Integer({
+                minimum: 0,
+                description: 'Sessions of this user that were signed out (not this one).',
+              }),
+            },
+            { examples: [{ otherSessionsEnded: 2 }] },
+          ),
+          ...errors(
+            [400, 'weak_password', 'invalid_body'],
+            401,
+            [403, 'wrong_password', 'csrf_rejected'],
+            [429, 'sign_in_limited'],
+            [503, 'service_unavailable', 'server_busy'],
+          ),
+        },
+      },
+    },
+    async (request) =>
+      accounts.changePassword(
+        {
+          token: request.sessionToken,
+          user: request.sessionUser,
+          currentPassword: request.body.currentPassword,
+          newPassword: request.body.newPassword,
+        },
+        actorOf(request),
+      ),
+  );
+
+  app.delete(
+    '/v1/sessions/others',
+    {
+      config: { session: true },
+      schema: {
+        operationId: 'endOtherSessions',
+        summary: 'Sign out of every other session of the signed-in user',
+        description: 'This session stays signed in. Audited as `session.others_ended`.',
+        tags: ['account'],
+        security: SESSION_SECURITY,
+        response: {
+          200: Type.Object(
+            { sessionsEnded: Type.Integer({ minimum: 0, description: 'Sessions signed out.' }) },
+            { examples: [{ sessionsEnded: 3 }] },
+          ),
+          ...errors(401, 403, 503),
+        },
+      },
+    },
+    async (request) => accounts.endOtherSessions(request.sessionToken, request.sessionUser, actorOf(request)),
   );
 
   app.get(

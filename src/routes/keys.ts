@@ -24,7 +24,8 @@ const ROTATED_KEY_EXAMPLES = {
     ...NEW_KEY_EXAMPLE,
     id: EXAMPLE.newKeyId,
     hint: EXAMPLE.newHint,
-    name: 'production (rotated)',
+    name: 'production (rotated 2026-03-09)',
+    replacesKeyId: EXAMPLE.keyId,
     createdAt: '2026-03-09T17:00:00.000Z',
   },
   oldKey: { ...KEY_EXAMPLE, expiresAt: '2026-03-10T17:00:00.000Z' },
@@ -73,8 +74,23 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
         tags: ['keys'],
         security: SESSION_SECURITY,
         body: Type.Object(
-          { name: Type.Optional(KeyName) },
-          { additionalProperties: false, examples: [{ name: 'production' }] },
+          {
+            name: Type.Optional(KeyName),
+            expiresInSeconds: Type.Optional(
+              Type.Integer({
+                minimum: 1,
+                maximum: maxGraceSeconds,
+                description:
+                  'The key stops working this many seconds after it is generated (at most ' +
+                  "KEYWARD_MAX_ROTATION_GRACE_SECONDS, as a rotation's grace period). Without it the key works until revoked.",
+                examples: [2592000],
+              }),
+            ),
+          },
+          {
+            additionalProperties: false,
+            examples: [{ name: 'production' }],
+          },
         ),
         response: {
           201: Type.Object(
@@ -91,11 +107,48 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
           accountId: request.sessionUser.accountId,
           actor: actorOf(request),
           name: request.body.name,
+          expiresInSeconds: request.body.expiresInSeconds,
         },
         request.deadline,
       );
       return reply.code(201).send({ apiKey: key, key: view });
     },
+  );
+
+  app.patch(
+    '/v1/keys/:keyId',
+    {
+      config: { session: true },
+      schema: {
+        operationId: 'renameKey',
+        summary: 'Rename a key',
+        description:
+          'Names are labels for people; they need not be unique (the hint tells keys apart). ' +
+          'Audited as `key.renamed` with the old and the new name. Revoked and expired keys can be renamed too.',
+        tags: ['keys'],
+        security: SESSION_SECURITY,
+        params: KeyIdParams,
+        body: Type.Object(
+          { name: KeyName },
+          { additionalProperties: false, examples: [{ name: 'production (eu-west-1)' }] },
+        ),
+        response: {
+          200: Type.Object(
+            { key: KeyRef },
+            { examples: [{ key: { ...KEY_EXAMPLE, name: 'production (eu-west-1)' } }] },
+          ),
+          ...errors([400, 'invalid_body', 'invalid_key_id'], 401, 403, 404, 503),
+        },
+      },
+    },
+    async (request) => ({
+      key: await keys.renameKey({
+        accountId: request.sessionUser.accountId,
+        actor: actorOf(request),
+        keyId: request.params.keyId,
+        name: request.body.name,
+      }),
+    }),
   );
 
   app.delete(

@@ -98,7 +98,7 @@ const AUDIT_EXAMPLE = {
       keyId: EXAMPLE.newKeyId,
       clientAddress: '203.0.113.24',
       userAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Safari/605.1.15',
-      details: { name: 'production (rotated)', replaces: EXAMPLE.keyId },
+      details: { name: 'production (rotated 2026-03-09)', replaces: EXAMPLE.keyId },
     },
     {
       id: '1288',
@@ -249,7 +249,8 @@ export const usageAndAuditRoutes: FastifyPluginAsyncTypebox<{
                     description:
                       'account.created, session.created, session.failed, session.ended, key.created, key.rotated, ' +
                       'key.revoked, key.expired, key.expiry_scheduled, key.leaked (found in public by a secret ' +
-                      'scanner: details url, source, type; actor secret-scanning:github)',
+                      'scanning: details url, source, type; actor secret-scanning:github), key.renamed (details: ' +
+                      'from, name), password.changed, session.others_ended (details: sessions)',
                   }),
                   at: DateTime,
                   actor: Type.Union([Type.String(), Type.Null()], { description: 'Email; null for the system.' }),

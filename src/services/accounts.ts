@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, eq, gt } from 'drizzle-orm';
+import { and, eq, gt, ne } from 'drizzle-orm';
 import {
   boundedTransaction,
   sqlState,
@@ -17,7 +17,9 @@ import {
   SignupClosed,
   TooManySignInFailures,
   TooManySignUps,
+  waitInWords,
   WeakPassword,
+  WrongPassword,
 } from '../errors.js';
 import type { FailureLimiter } from '../key-check/failure-limiter.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
@@ -34,6 +36,12 @@ export interface NewSession {
   token: string;
   expiresAt: Date;
   user: SessionUser;
+}
+
+/** A 429 that says in words when to try again, and carries the seconds for the Retry-After header. */
+function limited(LimitError: typeof TooManySignUps | typeof TooManySignInFailures, waitMs: number): Error {
+  const seconds = Math.ceil(waitMs / 1000);
+  return Object.assign(new LimitError(waitInWords(seconds)), { retryAfterSeconds: seconds });
 }
 
 function hashToken(token: string): string {
@@ -93,7 +101,7 @@ export class AccountService {
       this.signUpLimits.byAddress.retryAfterMs(client.clientAddress, now),
       this.signUpLimits.byEmail.retryAfterMs(email, now),
     );
-    if (waitMs > 0) throw Object.assign(new TooManySignUps(), { retryAfterSeconds: Math.ceil(waitMs / 1000) });
+    if (waitMs > 0) throw limited(TooManySignUps, waitMs);
     this.signUpLimits.byAddress.recordFailure(client.clientAddress, now);
     this.signUpLimits.byEmail.recordFailure(email, now);
     return this.createAccount(input, client, guard);
@@ -144,7 +152,7 @@ export class AccountService {
       this.signInLimits.byEmail.retryAfterMs(subject, now),
       this.signInLimits.byAddress.retryAfterMs(client.clientAddress, now),
     );
-    if (waitMs > 0) throw Object.assign(new TooManySignInFailures(), { retryAfterSeconds: Math.ceil(waitMs / 1000) });
+    if (waitMs > 0) throw limited(TooManySignInFailures, waitMs);
     const [row] = await this.db
       .select({
         userId: users.id,
@@ -204,6 +212,71 @@ export class AccountService {
       await tx.delete(sessions).where(eq(sessions.tokenHash, hashToken(token)));
       await recordAudit(tx, actor, { accountId, action: 'session.ended' });
     });
+  }
+
+  /**
+   * Changes the signed-in user's password after checking the current one, and ends the user's other
+   * sessions (whoever else was signed in with the old password is signed out); the current one stays.
+   * Wrong current passwords count as failed sign-ins (same limits), so a stolen session cannot guess it.
+   */
+  async changePassword(
+    input: { token: string; user: SessionUser; currentPassword: string; newPassword: string },
+    actor: Actor,
+  ): Promise<{ otherSessionsEnded: number }> {
+    // The sign-up rules, checked first: a weak new password costs no argon2 and counts as no failure.
+    const problem = passwordProblem(input.newPassword, {
+      email: input.user.email,
+      accountName: input.user.accountName,
+    });
+    if (problem !== null) throw new WeakPassword(problem);
+    const subject = emailSubject(input.user.email);
+    const now = Date.now();
+    const waitMs = Math.max(
+      this.signInLimits.byEmail.retryAfterMs(subject, now),
+      this.signInLimits.byAddress.retryAfterMs(actor.clientAddress, now),
+    );
+    if (waitMs > 0) throw limited(TooManySignInFailures, waitMs);
+    const [row] = await this.db
+      .select({ passwordHash: users.passwordHash })
+      .from(users)
+      .where(eq(users.id, input.user.userId));
+    if (!row || !(await this.hasher.verify(row.passwordHash, input.currentPassword))) {
+      this.signInLimits.byEmail.recordFailure(subject, now);
+      this.signInLimits.byAddress.recordFailure(actor.clientAddress, now);
+      throw new WrongPassword();
+    }
+    const passwordHash = await this.hasher.hash(input.newPassword);
+    return boundedTransaction(this.db, this.limits, undefined, async (tx) => {
+      await tx.update(users).set({ passwordHash }).where(eq(users.id, input.user.userId));
+      const ended = await this.deleteOtherSessions(tx, input.user.userId, input.token);
+      await recordAudit(tx, actor, {
+        accountId: input.user.accountId,
+        action: 'password.changed',
+        details: { otherSessionsEnded: ended },
+      });
+      return { otherSessionsEnded: ended };
+    });
+  }
+
+  /** Signs the user out everywhere but here (this session's token). */
+  async endOtherSessions(token: string, user: SessionUser, actor: Actor): Promise<{ sessionsEnded: number }> {
+    return boundedTransaction(this.db, this.limits, undefined, async (tx) => {
+      const ended = await this.deleteOtherSessions(tx, user.userId, token);
+      await recordAudit(tx, actor, {
+        accountId: user.accountId,
+        action: 'session.others_ended',
+        details: { sessionsEnded: ended },
+      });
+      return { sessionsEnded: ended };
+    });
+  }
+
+  private async deleteOtherSessions(tx: Transaction, userId: string, token: string): Promise<number> {
+    const deleted = await tx
+      .delete(sessions)
+      .where(and(eq(sessions.userId, userId), ne(sessions.tokenHash, hashToken(token))))
+      .returning({ tokenHash: sessions.tokenHash });
+    return deleted.length;
   }
 
   /** The account of a user's email, or an account id as given; null when neither exists. */

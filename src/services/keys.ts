@@ -55,6 +55,8 @@ export interface KeyView {
   lastRejectedAt: Date | null;
   /** Requests refused (revoked or expired) in the last 24 hours, as of the last usage flushes. */
   rejectedLast24h: number;
+  /** The key this one was generated to replace by a rotation; null for a key generated on its own. */
+  replacesKeyId: string | null;
   /** null while the key is active. */
   revocation: KeyRevocation | null;
 }
@@ -78,6 +80,7 @@ const keyColumns = {
   revokedAt: apiKeys.revokedAt,
   lastUsedAt: apiKeys.lastUsedAt,
   lastRejectedAt: apiKeys.lastRejectedAt,
+  replacesKeyId: apiKeys.replacesKeyId,
   revocationReason: apiKeys.revocationReason,
   leakedAt: apiKeys.leakedAt,
   leakUrl: apiKeys.leakUrl,
@@ -109,6 +112,7 @@ function toView(row: KeyRow, calls: CallCounts, now = new Date()): KeyView {
     requestsLast24h: calls.requests,
     lastRejectedAt: row.lastRejectedAt,
     rejectedLast24h: calls.rejected,
+    replacesKeyId: row.replacesKeyId,
     revocation: revocationOf(row, status),
   };
 }
@@ -122,6 +126,29 @@ function revocationOf(row: KeyRow, status: KeyStatus): KeyRevocation | null {
 
 /** A key that holds its slot past now: a passed expiry frees the slot at the account's next change. */
 const activeAfterNow = or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, sql`now()`));
+
+/** " (rotated)" and " (rotated 2026-03-09)" suffixes, however many a name collected before. */
+const ROTATED_SUFFIXES = /(?:\s*\(rotated(?: \d{4}-\d{2}-\d{2})?\))+$/;
+export const MAX_KEY_NAME_LENGTH = 100;
+
+/**
+ * The default name of a rotation's new key: the old name with the day of the rotation, e.g.
+ * "production (rotated 2026-03-09)". Rotating that key again replaces the suffix rather than adding
+ * one ("production (rotated) (rotated)" was the old behaviour), so names never grow.
+ */
+export function rotatedKeyName(oldName: string, now = new Date()): string {
+  const suffix = ` (rotated ${now.toISOString().slice(0, 10)})`;
+  const base = oldName.replace(ROTATED_SUFFIXES, '').trim() || 'API key';
+  return base.slice(0, MAX_KEY_NAME_LENGTH - suffix.length).trimEnd() + suffix;
+}
+
+export interface NewKey {
+  accountId: string;
+  actor: Actor;
+  name?: string;
+  /** The key stops working this many seconds after it is created (every check tier reads expires_at). */
+  expiresInSeconds?: number;
+}
 
 /** The key lifecycle: create, list, rotate, revoke. Postgres is the source of truth. */
 export class KeyService {
@@ -205,28 +232,22 @@ export class KeyService {
   }
 
   /** Creates a key; the returned `key` is the only time the full key exists outside its holder. */
-  createKey(
-    input: { accountId: string; actor: Actor; name?: string },
-    guard?: CommitGuard,
-  ): Promise<{ key: string; view: KeyView }> {
+  createKey(input: NewKey, guard?: CommitGuard): Promise<{ key: string; view: KeyView }> {
     return this.inTurn(input.accountId, () => this.createKeyInTurn(input, guard));
   }
 
-  private async createKeyInTurn(
-    input: { accountId: string; actor: Actor; name?: string },
-    guard?: CommitGuard,
-  ): Promise<{ key: string; view: KeyView }> {
+  private async createKeyInTurn(input: NewKey, guard?: CommitGuard): Promise<{ key: string; view: KeyView }> {
     await this.refuseWhenFull(input.accountId);
     const { key, keyId } = generateKey(this.keyPrefix);
     const secretHash = await this.hasher.hash(key); // before the transaction: never hold locks across argon2
     const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
       const ended = await this.lockAccountAndEndExpired(tx, input.accountId);
-      const name = await this.insertKey(tx, { ...input, keyId, key, secretHash });
+      const { name, expiresAt } = await this.insertKey(tx, { ...input, keyId, key, secretHash });
       await recordAudit(tx, input.actor, {
         accountId: input.accountId,
         action: 'key.created',
         keyId,
-        details: { name },
+        details: expiresAt ? { name, expiresAt: expiresAt.toISOString() } : { name },
       });
       return ended;
     });
@@ -291,13 +312,14 @@ export class KeyService {
           details: { expiresAt: scheduled!.expiresAt!.toISOString() },
         });
       }
-      const name = await this.insertKey(tx, {
+      const { name } = await this.insertKey(tx, {
         accountId: input.accountId,
         actor: input.actor,
-        name: input.name ?? `${old.name} (rotated)`,
+        name: input.name ?? rotatedKeyName(old.name),
         keyId,
         key,
         secretHash,
+        replacesKeyId: input.keyId,
       });
       await recordAudit(tx, input.actor, {
         accountId: input.accountId,
@@ -571,8 +593,17 @@ export class KeyService {
 
   private async insertKey(
     tx: Transaction,
-    input: { accountId: string; actor: Actor; name?: string; keyId: string; key: string; secretHash: string },
-  ): Promise<string> {
+    input: {
+      accountId: string;
+      actor: Actor;
+      name?: string;
+      keyId: string;
+      key: string;
+      secretHash: string;
+      expiresInSeconds?: number;
+      replacesKeyId?: string;
+    },
+  ): Promise<{ name: string; expiresAt: Date | null }> {
     const used = await tx
       .select({ slot: apiKeys.slot })
       .from(apiKeys)
@@ -581,21 +612,50 @@ export class KeyService {
     if (slot === undefined) throw new KeyLimitReached();
     const name = input.name?.trim() || 'API key';
     try {
-      await tx.insert(apiKeys).values({
-        id: input.keyId,
-        accountId: input.accountId,
-        name,
-        secretHash: input.secretHash,
-        hint: keyHint(input.key),
-        slot,
-        createdBy: input.actor.userId,
-      });
+      const [row] = await tx
+        .insert(apiKeys)
+        .values({
+          id: input.keyId,
+          accountId: input.accountId,
+          name,
+          secretHash: input.secretHash,
+          hint: keyHint(input.key),
+          slot,
+          createdBy: input.actor.userId,
+          // The database's clock, as for a rotation's grace period: every instance compares against it.
+          expiresAt:
+            input.expiresInSeconds === undefined ? null : sql`now() + make_interval(secs => ${input.expiresInSeconds})`,
+          replacesKeyId: input.replacesKeyId ?? null,
+        })
+        .returning({ expiresAt: apiKeys.expiresAt });
+      return { name, expiresAt: row!.expiresAt };
     } catch (error) {
       // The account lock makes this unreachable; the unique index is the last word regardless.
       if (sqlState(error) === UNIQUE_VIOLATION) throw new KeyLimitReached();
       throw error;
     }
-    return name;
+  }
+
+  /** Renames a key (active or ended); audited with the old and the new name. */
+  async renameKey(input: { accountId: string; actor: Actor; keyId: string; name: string }): Promise<KeyView> {
+    const name = input.name.trim();
+    await boundedTransaction(this.db, this.limits, undefined, async (tx) => {
+      const [old] = await tx
+        .select({ name: apiKeys.name })
+        .from(apiKeys)
+        .where(and(eq(apiKeys.id, input.keyId), eq(apiKeys.accountId, input.accountId)))
+        .for('update');
+      if (!old) throw new KeyNotFound();
+      if (old.name === name) return;
+      await tx.update(apiKeys).set({ name }).where(eq(apiKeys.id, input.keyId));
+      await recordAudit(tx, input.actor, {
+        accountId: input.accountId,
+        action: 'key.renamed',
+        keyId: input.keyId,
+        details: { from: old.name, name },
+      });
+    });
+    return this.getKey(input.accountId, input.keyId);
   }
 
   private async announce(events: KeyEvent[]): Promise<void> {

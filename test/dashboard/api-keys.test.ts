@@ -1,8 +1,6 @@
-import { join } from 'node:path';
 import t from 'tap';
 import {
   callMe,
-  DOCS_DIR,
   launchChromium,
   openPage,
   PASSWORD,
@@ -40,7 +38,7 @@ t.test('a user manages keys in the dashboard: generate, copy, limit, revoke, rot
   await waitForText(reveal, /This key will not be shown again/);
   const production = await reveal.getByLabel('API key “production”').inputValue();
   t.match(production, FULL_KEY, 'the full key is in the dialog');
-  await reveal.getByRole('button', { name: 'Copy' }).click();
+  await reveal.getByRole('button', { name: 'Copy', exact: true }).click();
   await waitForText(reveal.getByRole('button', { name: 'Copied' }), /Copied/);
   t.equal(
     await page.evaluate<string>('navigator.clipboard.readText()'),
@@ -83,6 +81,7 @@ t.test('a user manages keys in the dashboard: generate, copy, limit, revoke, rot
   await generate.getByRole('button', { name: 'Generate key' }).click();
   const staging = await reveal.getByLabel('API key “staging”').inputValue();
   t.match(staging, FULL_KEY);
+  await reveal.getByRole('button', { name: 'Copy', exact: true }).click();
   await reveal.getByRole('button', { name: "Done, I've saved the key" }).click();
   await waitForText(page.locator('[data-active-keys]'), /staging/);
   const generateButton = page.getByRole('button', { name: 'Generate API key' });
@@ -94,7 +93,7 @@ t.test('a user manages keys in the dashboard: generate, copy, limit, revoke, rot
   );
   t.equal(await generateButton.getAttribute('aria-describedby'), 'limit-note', 'the explanation describes the button');
   t.ok(await page.getByRole('button', { name: 'Rotate production' }).isDisabled(), 'rotating needs a free slot too');
-  await waitForText(page.locator('[data-rotation-banner]'), /Two keys are active/);
+  t.equal(await page.locator('[data-rotation-banner]').innerText(), '', 'two unrelated keys are no rotation');
 
   // Revoke "staging" with the trash button, after it was used: the dialog says so.
   t.equal((await callMe(server, staging)).status, 200);
@@ -142,17 +141,22 @@ t.test('a user manages keys in the dashboard: generate, copy, limit, revoke, rot
   await waitForText(newTraffic, /No requests yet/);
   for (let i = 0; i < 3; i++) t.equal((await callMe(server, production)).status, 200);
   await waitForText(oldTraffic, /Still receiving traffic/);
-  await waitForText(oldTraffic, /[4-9] requests in the last 5 minutes/);
+  await waitForText(oldTraffic, /[4-9] requests in the last 15 minutes/);
   for (let i = 0; i < 5; i++) t.equal((await callMe(server, production2)).status, 200);
-  await waitForText(newTraffic, /Receiving traffic 5 requests in the last 5 minutes · last used/);
+  await waitForText(newTraffic, /Receiving traffic 5 requests in the last 15 minutes · last used/);
   await screenshot(page, 'dashboard-rotation-step-2.png');
 
-  // Close mid-rotation: the page shows both keys with their traffic, and offers to resume.
+  // Close mid-rotation (the key copied): the page shows both keys with their traffic, and offers to resume.
+  await rotate.getByRole('button', { name: 'Copy', exact: true }).click();
   await rotate.getByRole('button', { name: 'Close' }).click();
-  await waitForText(page.locator('[data-rotation-banner]'), /Rotating\? Move your services to “production 2”/);
+  await waitForText(
+    page.locator('[data-rotation-banner]'),
+    /“production 2” replaces “production”\. Move your services/,
+  );
   await waitForText(page.locator('[data-active-keys] tr', { hasText: 'production 2' }), /5/);
   await page.mouse.move(0, 0);
-  await screenshot(page, 'dashboard-settings.png', join(DOCS_DIR, 'settings.png'));
+  // docs/settings*.png come from second-round.test.ts (light and dark, desktop and phone).
+  await screenshot(page, 'dashboard-settings.png');
   await page.getByRole('button', { name: 'Check traffic and finish' }).click();
   await waitForText(rotate.locator('[aria-current="step"]'), /Roll it out/);
   await waitForText(rotate, /The new key was shown once/);
@@ -162,6 +166,9 @@ t.test('a user manages keys in the dashboard: generate, copy, limit, revoke, rot
   await rotate.getByRole('button', { name: 'Continue to step 3' }).click();
   await waitForText(rotate, /This key was used (just now|\d+ seconds? ago) by 1 client\./);
   await rotate.getByRole('button', { name: 'Revoke old key' }).click();
+  // Still in use: asked again.
+  await waitForText(rotate.getByRole('alert'), /Revoke a key that is still in use\?/);
+  await rotate.getByRole('button', { name: 'Revoke anyway' }).click();
   await waitForText(rotate, /Rotation complete/);
   await waitForText(rotate.locator('[data-rejected-calls]'), /No calls with “production” since it was revoked/);
   // A forgotten service still sends the old key: the dialog shows its refused calls and who sent them.
@@ -189,7 +196,7 @@ t.test('a user manages keys in the dashboard: generate, copy, limit, revoke, rot
   await screenshot(page, 'dashboard-after-rotation.png');
 
   // Activity: every change, newest first.
-  await page.getByRole('link', { name: 'Activity' }).click();
+  await page.getByRole('link', { name: 'Activity', exact: true }).click();
   await page.waitForURL('**/activity');
   await waitForText(page.locator('[data-events]'), /Key revoked/);
   const actions = await page.locator('[data-events] tr .event-action').allInnerTexts();

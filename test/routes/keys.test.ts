@@ -139,7 +139,7 @@ t.test('key routes', async (t) => {
     });
     t.equal(rotate.statusCode, 201);
     const body = rotate.json();
-    t.equal(body.key.name, 'prod (rotated)');
+    t.match(body.key.name, /^prod \(rotated \d{4}-\d{2}-\d{2}\)$/);
     t.equal(body.oldKey.status, 'active');
     t.ok(body.oldKey.expiresAt, 'expiry scheduled');
     t.equal((await callMe(app, body.apiKey)).statusCode, 200);

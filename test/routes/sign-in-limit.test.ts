@@ -31,6 +31,11 @@ t.test('failed sign-ins are limited per email and per address, the same for unkn
     t.equal(blocked.statusCode, 429, `${email}: blocked`);
     t.equal(blocked.json().error.code, 'rate_limited');
     t.ok(Number(blocked.headers['retry-after']) > 0, 'Retry-After says when');
+    t.match(
+      blocked.json().error.message,
+      /^Too many failed sign-ins\. Try again in \d+ (seconds?|minutes?|hours?)\.$/,
+      'and the message says it in words, for the dashboard (#16)',
+    );
   }
   const known = await login(user.email, user.password, '10.0.1.98');
   const unknown = await login('nobody@example.com', 'anything at all', '10.0.1.98');

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import t from 'tap';
 import type { KeywardApp } from '../../src/app.js';
+import { rotatedKeyName } from '../../src/services/keys.js';
 import { buildTestApp, callMe, createKey, signUp } from '../helper.js';
 
 /*
@@ -252,7 +253,12 @@ t.test('audit log', async (t) => {
       rotate.rows,
       [
         { action: 'key.expiry_scheduled', ...by(21), keyId: keys.k1, details: { expiresAt } },
-        { action: 'key.rotated', ...by(21), keyId: keys.k2, details: { name: 'prod (rotated)', replaces: keys.k1 } },
+        {
+          action: 'key.rotated',
+          ...by(21),
+          keyId: keys.k2,
+          details: { name: rotatedKeyName('prod'), replaces: keys.k1 },
+        },
       ],
       'rotate with grace: key.expiry_scheduled (old key, its expiry) and key.rotated (new key)',
     );

@@ -2,8 +2,8 @@
 
 import { api } from './api.js';
 import { pageAlert, showPageError, startSignedInPage } from './shell.js';
-import { describeUserAgent, timeElement } from './format.js';
-import { h, show, whileBusy } from './ui.js';
+import { absoluteTime, describeUserAgent, timeElement } from './format.js';
+import { h, show, toast, whileBusy } from './ui.js';
 
 const PAGE_SIZE = 25;
 
@@ -12,7 +12,8 @@ const $ = (selector) => document.querySelector(selector);
 /** Key id → name, to show names instead of ids (the audit log has ids only). */
 let keyNames = new Map();
 let nextCursor = null;
-let shown = 0;
+/** Every event loaded so far, newest first; the filters choose which are shown (and exported). */
+const loaded = [];
 
 /** What each action means to a person, and its colour. */
 const ACTIONS = {
@@ -25,6 +26,9 @@ const ACTIONS = {
   'key.revoked': ['Key revoked', 'danger'],
   'key.expired': ['Key expired', 'warning'],
   'key.expiry_scheduled': ['Key expiry scheduled', 'warning'],
+  'key.renamed': ['Key renamed', 'key'],
+  'password.changed': ['Password changed', 'warning'],
+  'session.others_ended': ['Signed out other sessions', ''],
   'key.leaked': ['Key found in public', 'danger'],
 };
 
@@ -40,6 +44,12 @@ function detailLine(event) {
     return ['Replaces ', old ? `“${old}” ` : '', h('code', {}, details.replaces)];
   }
   if (event.action === 'key.expiry_scheduled' && typeof details.expiresAt === 'string') {
+    return ['Expires ', timeElement(details.expiresAt)];
+  }
+  if (event.action === 'key.renamed' && typeof details.from === 'string') {
+    return [`Was “${details.from}”`];
+  }
+  if (event.action === 'key.created' && typeof details.expiresAt === 'string') {
     return ['Expires ', timeElement(details.expiresAt)];
   }
   if ((event.action === 'key.leaked' || event.action === 'key.revoked') && typeof details.source === 'string') {
@@ -86,8 +96,12 @@ function eventRow(event) {
   const detail = detailLine(event);
   return h(
     'tr',
-    { 'data-event': event.action },
-    h('td', { 'data-label': 'When', class: 'nowrap' }, timeElement(event.at)),
+    { 'data-event': event.action, 'data-event-id': event.id },
+    h(
+      'td',
+      { 'data-label': 'When', class: 'nowrap' },
+      h('div', {}, timeElement(event.at), h('span', { class: 'cell-sub exact-time' }, absoluteTime(event.at))),
+    ),
     h(
       'td',
       { class: 'primary-cell' },
@@ -100,20 +114,108 @@ function eventRow(event) {
   );
 }
 
+// ---------- Filters and export (of what is loaded: "Load older" reaches further back) ----------
+
+function filtered() {
+  const keyId = $('[data-filter-key]').value;
+  const action = $('[data-filter-action]').value;
+  return loaded.filter((event) => (!keyId || event.keyId === keyId) && (!action || event.action === action));
+}
+
+/** The filter choices: every key and every kind of event among the loaded events (and the account's keys). */
+function renderFilterChoices() {
+  const keySelect = $('[data-filter-key]');
+  const actionSelect = $('[data-filter-action]');
+  const keyIds = new Set([...keyNames.keys(), ...loaded.flatMap((event) => (event.keyId ? [event.keyId] : []))]);
+  const keep = (select) => select.value;
+  const [keyValue, actionValue] = [keep(keySelect), keep(actionSelect)];
+  show(
+    keySelect,
+    h('option', { value: '' }, 'All keys'),
+    [...keyIds].map((id) => h('option', { value: id }, keyNames.has(id) ? `${keyNames.get(id)} (${id})` : id)),
+  );
+  const actions = new Set(loaded.map((event) => event.action));
+  show(
+    actionSelect,
+    h('option', { value: '' }, 'All events'),
+    Object.entries(ACTIONS)
+      .filter(([action]) => actions.has(action))
+      .map(([action, [label]]) => h('option', { value: action }, label)),
+  );
+  keySelect.value = keyIds.has(keyValue) ? keyValue : '';
+  actionSelect.value = actions.has(actionValue) ? actionValue : '';
+}
+
+function renderEvents() {
+  const body = $('[data-events]');
+  const events = filtered();
+  if (loaded.length === 0) {
+    show(body, h('tr', {}, h('td', { colspan: 5, class: 'empty-state' }, 'No activity yet.')));
+  } else if (events.length === 0) {
+    show(body, h('tr', {}, h('td', { colspan: 5, class: 'empty-state' }, 'No loaded event matches these filters.')));
+  } else {
+    show(body, events.map(eventRow));
+  }
+  const filtering = events.length !== loaded.length;
+  $('[data-filter-note]').textContent = filtering
+    ? `Showing ${events.length} of ${loaded.length} loaded events${nextCursor ? '; load older events to search further back' : ''}.`
+    : '';
+}
+
+const CSV_COLUMNS = ['id', 'at', 'action', 'keyId', 'keyName', 'actor', 'clientAddress', 'userAgent', 'details'];
+
+function csvCell(value) {
+  const text = value === null || value === undefined ? '' : String(value);
+  // Quoted always; a leading =, +, - or @ is neutralised so that a spreadsheet never runs it as a formula.
+  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+  return `"${safe.replaceAll('"', '""')}"`;
+}
+
+function exportRows(format) {
+  const events = filtered().map((event) => ({
+    id: event.id,
+    at: event.at,
+    action: event.action,
+    keyId: event.keyId,
+    keyName: event.keyId ? (keyNames.get(event.keyId) ?? null) : null,
+    actor: event.actor,
+    clientAddress: event.clientAddress,
+    userAgent: event.userAgent,
+    details: event.details,
+  }));
+  const body =
+    format === 'json'
+      ? JSON.stringify(events, null, 2)
+      : [
+          CSV_COLUMNS.join(','),
+          ...events.map((event) =>
+            CSV_COLUMNS.map((column) =>
+              csvCell(column === 'details' && event.details ? JSON.stringify(event.details) : event[column]),
+            ).join(','),
+          ),
+        ].join('\r\n');
+  const blob = new window.Blob([body], { type: format === 'json' ? 'application/json' : 'text/csv' });
+  const link = h('a', {
+    href: URL.createObjectURL(blob),
+    download: `keyward-activity-${new Date().toISOString().slice(0, 10)}.${format}`,
+  });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  toast(`Exported ${events.length} events as ${format.toUpperCase()}.`);
+}
+
 async function loadPage() {
   const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
   if (nextCursor) query.set('cursor', nextCursor);
   const page = await api('GET', `/v1/audit?${query}`);
-  const body = $('[data-events]');
-  if (shown === 0) show(body);
-  body.append(...page.events.map(eventRow));
-  shown += page.events.length;
-  if (shown === 0) {
-    show(body, h('tr', {}, h('td', { colspan: 5, class: 'empty-state' }, 'No activity yet.')));
-  }
+  loaded.push(...page.events);
   nextCursor = page.nextCursor;
+  renderFilterChoices();
+  renderEvents();
   $('[data-load-more-row]').hidden = nextCursor === null;
-  return page.events.length;
+  return page.events;
 }
 
 async function start() {
@@ -136,16 +238,24 @@ async function start() {
     show($('[data-events]'), h('tr', {}, h('td', { colspan: 5, class: 'empty-state' }, 'Activity unavailable.')));
   }
 
+  for (const select of document.querySelectorAll('[data-filter-key], [data-filter-action]')) {
+    select.addEventListener('change', renderEvents);
+  }
+  for (const button of document.querySelectorAll('[data-export]')) {
+    button.addEventListener('click', () => exportRows(button.dataset.export));
+  }
+
   const more = $('[data-load-more]');
   more.addEventListener('click', () =>
     whileBusy(more, 'Loading…', async () => {
       try {
-        const firstNew = shown;
-        const count = await loadPage();
+        const older = await loadPage();
         show(pageAlert());
-        // Keyboard users continue from the first older event, not from the top.
-        if (count > 0) {
-          const row = $('[data-events]').rows[firstNew];
+        // Keyboard users continue from the first older event shown, not from the top.
+        const visible = new Set(filtered().map((event) => event.id));
+        const first = older.find((event) => visible.has(event.id));
+        if (first) {
+          const row = document.querySelector(`[data-event-id="${CSS.escape(first.id)}"]`);
           row?.setAttribute('tabindex', '-1');
           if (nextCursor === null) row?.focus();
         }

@@ -2,7 +2,7 @@
 
 import { api } from './api.js';
 import { absoluteTime, describeUserAgent, formatNumber, plural, relativeTime, timeElement } from './format.js';
-import { pageAlert, showPageError, startSignedInPage } from './shell.js';
+import { guardSessionEnd, pageAlert, showPageError, signInUrl, startSignedInPage } from './shell.js';
 import { leakNote, renderLeakBanners } from './leaked-keys.js';
 import { recentRequests, sparkline } from './sparkline.js';
 import { alertBox, copyText, errorBox, h, icon, openModal, show, toast, whileBusy } from './ui.js';
@@ -10,10 +10,15 @@ import { alertBox, copyText, errorBox, h, icon, openModal, show, toast, whileBus
 /** How often the list refreshes, and how often while a rotation is being watched. */
 const REFRESH_MS = 10_000;
 const ROTATION_REFRESH_MS = 3_000;
-/** A key used within this many minutes "still receives traffic". */
-const RECENT_MINUTES = 5;
-/** The usage API's callers cover the last hour; "recently used" means the same. */
-const RECENT_USE_MS = 60 * 60 * 1000;
+/**
+ * One window for "recently used" everywhere: the rotation's verdicts and counts, the warnings before a
+ * revocation, and when revoking asks for a second confirmation.
+ */
+const RECENT_MINUTES = 15;
+const RECENT_MS = RECENT_MINUTES * 60_000;
+const IN_RECENT_WINDOW = `in the last ${RECENT_MINUTES} minutes`;
+/** Ended keys are watched for refused calls this long (the usage API's callers cover the last hour). */
+const REJECTED_WATCH_MS = 60 * 60 * 1000;
 const GRACE_PERIODS = [
   [3600, '1 hour'],
   [6 * 3600, '6 hours'],
@@ -36,6 +41,114 @@ const state = {
 
 const isActive = (key) => key.status === 'active';
 const quoted = (name) => `“${name}”`;
+/** "…a1b2": the end of the hint, enough to tell two keys of the same name apart. */
+const shortHint = (key) => `…${key.hint.slice(-4)}`;
+const hasTwin = (key) => state.keys.some((other) => other.id !== key.id && other.name === key.name);
+/** “production”, or “production” (…a1b2) when another key has the same name: for messages and dialogs. */
+const keyTitle = (key) => (hasTwin(key) ? `${quoted(key.name)} (${shortHint(key)})` : quoted(key.name));
+/** production, or production …a1b2: for accessible names of controls. */
+const keyLabelText = (key) => (hasTwin(key) ? `${key.name} ${shortHint(key)}` : key.name);
+const recentlyUsed = (lastUsedAt) => lastUsedAt !== null && Date.now() - Date.parse(lastUsedAt) < RECENT_MS;
+
+/** The one-time key while it is on screen (a dialog), and whether it was copied. */
+let secret = null;
+
+function holdSecret(noticeArea) {
+  secret = { copied: false, sessionEnded: false, noticeArea };
+  return secret;
+}
+
+/** The dialog showing the key closed: the key is gone; a session that ended meanwhile now goes to sign in. */
+function releaseSecret() {
+  const ended = secret?.sessionEnded;
+  secret = null;
+  if (ended) location.assign(signInUrl('expired'));
+}
+
+const secretAtRisk = () => secret !== null && !secret.copied;
+
+window.addEventListener('beforeunload', (event) => {
+  if (secretAtRisk()) event.preventDefault();
+});
+
+/**
+ * Escape (or Close) on a dialog that shows a key not yet copied asks first; Escape never discards the key
+ * (pressed again, it goes back to the key). `close` discards.
+ */
+function guardSecretDialog(dialog, area, close) {
+  const attempt = () => {
+    if (!secretAtRisk()) return close();
+    if ($('[data-keep-key]', area)) return backToKey(dialog, area);
+    askBeforeDiscarding(dialog, area, close);
+  };
+  // Escape is handled on keydown (Chromium then sends no cancel event); the cancel event covers other
+  // ways of closing (a browser's own close request), without acting twice on one Escape.
+  let escapeHandled = false;
+  dialog.addEventListener('keydown', (event) => {
+    if (event.key !== 'Escape' || !secretAtRisk()) return;
+    event.preventDefault();
+    escapeHandled = true;
+    setTimeout(() => (escapeHandled = false));
+    attempt();
+  });
+  dialog.addEventListener('cancel', (event) => {
+    if (!secretAtRisk()) return;
+    event.preventDefault();
+    if (!escapeHandled) attempt();
+  });
+  return attempt;
+}
+
+/** The server's default name for a rotation's new key (src/services/keys.ts rotatedKeyName), to show it. */
+function rotatedKeyName(oldName) {
+  const suffix = ` (rotated ${new Date().toISOString().slice(0, 10)})`;
+  const base = oldName.replace(/(?:\s*\(rotated(?: \d{4}-\d{2}-\d{2})?\))+$/, '').trim() || 'API key';
+  return base.slice(0, 100 - suffix.length).trimEnd() + suffix;
+}
+
+function backToKey(dialog, area) {
+  show(area, null);
+  const copy = $('[data-copy]', dialog);
+  if (copy) copy.focus();
+  else state.rotation?.go(2); // asked at step 3: the key is on step 2
+}
+
+function askBeforeDiscarding(dialog, area, close) {
+  const back = h('button', { class: 'button', type: 'button', 'data-keep-key': true }, 'Back to the key');
+  const discard = h('button', { class: 'button secondary', type: 'button' }, 'Close without copying');
+  back.addEventListener('click', () => backToKey(dialog, area));
+  discard.addEventListener('click', () => close());
+  show(
+    area,
+    alertBox(
+      'warning',
+      [
+        'You have not copied this key. keyward keeps only a hash of it: once this dialog closes, nobody can show it again, and you would have to generate a new key.',
+        h('div', { class: 'confirm-actions' }, back, discard),
+      ],
+      { title: 'Close without copying the key?', role: 'alert' },
+    ),
+  );
+  back.focus();
+}
+
+/** The session ended (signed out in another tab, or expired) while a key is shown: keep it on screen. */
+function sessionEndedWhileKeyShown() {
+  if (secret === null) return false;
+  if (!secret.sessionEnded) {
+    secret.sessionEnded = true;
+    clearTimeout(refreshTimer);
+    show(
+      secret.noticeArea,
+      alertBox(
+        'warning',
+        'You were signed out (in another tab, or the session expired). The key stays here until you close this dialog: copy it first, then sign in again.',
+        { title: 'Your session has ended', role: 'alert' },
+      ),
+    );
+  }
+  return true;
+}
 
 function usageUrl(keyId) {
   return `/v1/keys/${encodeURIComponent(keyId)}/usage?minutes=60&hours=1`;
@@ -49,7 +162,7 @@ let queued = null;
 
 /** A revoked or expired key that something called in the last hour (and was refused). */
 const recentlyRejected = (key) =>
-  key.lastRejectedAt !== null && Date.now() - Date.parse(key.lastRejectedAt) < RECENT_USE_MS;
+  key.lastRejectedAt !== null && Date.now() - Date.parse(key.lastRejectedAt) < REJECTED_WATCH_MS;
 
 async function loadKeys() {
   const list = await api('GET', '/v1/keys');
@@ -97,7 +210,7 @@ function refresh() {
 
 function scheduleRefresh() {
   clearTimeout(refreshTimer);
-  if (document.hidden) return;
+  if (document.hidden || secret?.sessionEnded) return;
   refreshTimer = setTimeout(refresh, state.rotation ? ROTATION_REFRESH_MS : REFRESH_MS);
 }
 
@@ -107,8 +220,41 @@ document.addEventListener('visibilitychange', () => {
 
 // ---------- Rendering the list ----------
 
+function copyIdButton(key) {
+  return h(
+    'button',
+    {
+      class: 'icon-button small',
+      type: 'button',
+      title: `Copy key id ${key.id}`,
+      'aria-label': `Copy the key id of ${keyLabelText(key)}`,
+      'data-copy-id': key.id,
+      onclick: async () => {
+        toast(
+          (await copyText(key.id)) ? `Key id ${key.id} copied.` : `Copying is blocked here. The key id is ${key.id}.`,
+        );
+      },
+    },
+    icon('copy'),
+  );
+}
+
 function keyLabel(key) {
-  return [h('div', { class: 'key-name' }, key.name), h('code', { class: 'key-hint' }, key.hint)];
+  return [
+    h(
+      'button',
+      {
+        class: 'key-name link-button',
+        type: 'button',
+        title: key.name,
+        'aria-label': `Details of ${keyLabelText(key)}`,
+        'data-focus-id': `details:${key.id}`,
+        onclick: (event) => openDetails(key, event.currentTarget),
+      },
+      key.name,
+    ),
+    h('div', { class: 'key-meta' }, h('code', { class: 'key-hint' }, key.hint), copyIdButton(key)),
+  ];
 }
 
 function statusBadge(key) {
@@ -124,23 +270,44 @@ function statusBadge(key) {
       h('span', { class: 'cell-sub' }, timeElement(key.expiresAt)),
     ];
   }
-  if (key.expiresAt) return h('span', { class: 'badge expiring' }, 'Expires ', timeElement(key.expiresAt));
+  // One child, so that a narrow cell wraps the words rather than squeezing them apart.
+  if (key.expiresAt)
+    return h('span', { class: 'badge expiring' }, h('span', {}, 'Expires ', timeElement(key.expiresAt)));
   return h('span', { class: 'badge active' }, 'Active');
 }
 
+/** "10.0.0.7 · curl/8.5.0 (+1)": who called with the key in the last hour, from the list itself. */
+function callersLine(key) {
+  const callers = state.usage.get(key.id)?.callers ?? [];
+  if (callers.length === 0) return null;
+  const [latest, ...others] = callers;
+  const text = `${latest.clientAddress} · ${describeUserAgent(latest.userAgent)}`;
+  const all = callers.map((caller) => `${caller.clientAddress} · ${caller.userAgent || 'no user agent'}`).join('\n');
+  return h(
+    'span',
+    { class: 'cell-sub truncate', title: all, 'data-callers': true },
+    text,
+    others.length > 0 ? ` (+${others.length})` : '',
+  );
+}
+
 function lastUsed(key) {
-  return key.lastUsedAt ? timeElement(key.lastUsedAt) : h('span', { class: 'faint' }, 'Never');
+  if (!key.lastUsedAt) return h('span', { class: 'faint' }, 'Never');
+  return h('div', {}, timeElement(key.lastUsedAt), callersLine(key));
 }
 
 function created(key) {
-  return [timeElement(key.createdAt), key.createdBy ? h('span', { class: 'cell-sub' }, `by ${key.createdBy}`) : null];
+  return [
+    timeElement(key.createdAt),
+    key.createdBy ? h('span', { class: 'cell-sub truncate', title: key.createdBy }, `by ${key.createdBy}`) : null,
+  ];
 }
 
 function trafficCell(key) {
   const usage = state.usage.get(key.id);
   if (!usage) return h('span', { class: 'faint' }, '—');
   const total = recentRequests(usage.minutes, 60);
-  const label = `${plural(total, 'request')} with ${quoted(key.name)} in the last 60 minutes`;
+  const label = `${plural(total, 'request')} with ${keyTitle(key)} in the last 60 minutes`;
   return h(
     'div',
     { class: 'traffic' },
@@ -158,7 +325,7 @@ function activeRow(key, full) {
           class: 'button secondary small',
           type: 'button',
           disabled: full,
-          'aria-label': `Rotate ${key.name}`,
+          'aria-label': `Rotate ${keyLabelText(key)}`,
           'aria-describedby': full ? 'limit-note' : null,
           'data-focus-id': `rotate:${key.id}`,
           onclick: (event) => openRotation({ oldKey: key, step: 1 }, event.currentTarget),
@@ -167,13 +334,25 @@ function activeRow(key, full) {
         'Rotate',
       )
     : null;
+  const rename = h(
+    'button',
+    {
+      class: 'icon-button',
+      type: 'button',
+      title: 'Rename key',
+      'aria-label': `Rename ${keyLabelText(key)}`,
+      'data-focus-id': `rename:${key.id}`,
+      onclick: (event) => openRename(key, event.currentTarget),
+    },
+    icon('pencil'),
+  );
   const revoke = h(
     'button',
     {
       class: 'icon-button danger',
       type: 'button',
       title: 'Revoke key',
-      'aria-label': `Revoke ${key.name}`,
+      'aria-label': `Revoke ${keyLabelText(key)}`,
       'data-focus-id': `revoke:${key.id}`,
       onclick: (event) => openRevoke(key, event.currentTarget),
     },
@@ -188,7 +367,7 @@ function activeRow(key, full) {
     h('td', { 'data-label': 'Requests (24 h)', class: 'numeric' }, formatNumber(key.requestsLast24h)),
     h('td', { 'data-label': 'Last 60 min' }, trafficCell(key)),
     h('td', { 'data-label': 'Status' }, h('div', {}, statusBadge(key))),
-    h('td', { class: 'actions-cell' }, h('div', { class: 'actions' }, rotate, revoke)),
+    h('td', { class: 'actions-cell' }, h('div', { class: 'actions' }, rotate, rename, revoke)),
   );
 }
 
@@ -231,12 +410,16 @@ function endedRow(key) {
   );
 }
 
-/** The older of two active keys is the one being replaced (or the one already set to expire). */
+/**
+ * A rotation in progress: an active key generated to replace another active key. Two keys generated on
+ * their own (production and staging) are not a rotation, however old each is.
+ */
 function rotationPair(active) {
-  if (active.length < 2) return null;
-  const [newer, older] = [...active].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
-  if (newer.expiresAt && !older.expiresAt) return { oldKey: newer, newKey: older };
-  return { oldKey: older, newKey: newer };
+  for (const newKey of active) {
+    const oldKey = active.find((key) => key.id === newKey.replacesKeyId);
+    if (oldKey) return { oldKey, newKey };
+  }
+  return null;
 }
 
 function renderLimit(active) {
@@ -253,7 +436,7 @@ function renderLimit(active) {
   note.textContent =
     `Generating is disabled: ${state.maxActiveKeys} keys are active, the most an account can have. ` +
     (expiring
-      ? `${quoted(expiring.name)} expires ${relativeTime(expiring.expiresAt)}; after that you can generate another, or revoke a key now.`
+      ? `${keyTitle(expiring)} expires ${relativeTime(expiring.expiresAt)}; after that you can generate another, or revoke a key now.`
       : 'Revoke one to generate or rotate another.');
 }
 
@@ -263,9 +446,9 @@ function renderRotationBanner(active) {
   if (!pair) return show(container, null);
   const { oldKey, newKey } = pair;
   const text = oldKey.expiresAt
-    ? `${quoted(oldKey.name)} stops working ${relativeTime(oldKey.expiresAt)}. Make sure your services use ${quoted(newKey.name)} by then.`
-    : `Rotating? Move your services to ${quoted(newKey.name)}, check that ${quoted(oldKey.name)} no longer receives traffic, then revoke it.`;
-  const banner = alertBox('info', text, { title: 'Two keys are active' });
+    ? `${keyTitle(oldKey)} stops working ${relativeTime(oldKey.expiresAt)}. Make sure your services use its replacement ${keyTitle(newKey)} by then.`
+    : `${keyTitle(newKey)} replaces ${keyTitle(oldKey)}. Move your services to it, check that ${keyTitle(oldKey)} no longer receives traffic, then revoke it.`;
+  const banner = alertBox('info', text, { title: 'A rotation is in progress' });
   banner.classList.add('rotation-banner');
   banner.append(
     h(
@@ -304,9 +487,17 @@ function render() {
           {},
           h(
             'td',
-            { colspan: 7, class: 'empty-state' },
+            { colspan: 7, class: 'empty-state', 'data-empty-state': true },
             h('strong', {}, 'No active keys'),
-            'Generate a key to start calling the API.',
+            h('p', {}, 'Generate a key, then check that it works:'),
+            curlBlock('empty-curl'),
+            h(
+              'p',
+              { class: 'hint' },
+              'Every endpoint, with examples: ',
+              h('a', { href: '/docs' }, 'the API reference'),
+              '.',
+            ),
           ),
         ),
   );
@@ -320,7 +511,33 @@ function render() {
 
 // ---------- The key, shown once ----------
 
-function keyReveal(apiKey, key) {
+/** The same first call everywhere (empty state and the one-time key): check a key with curl. */
+function curlSnippet() {
+  return `curl ${location.origin}/v1/me \\\n  -H "x-api-key: $KEYWARD_API_KEY"`;
+}
+
+function curlBlock(id) {
+  return h(
+    'div',
+    { class: 'snippet' },
+    h('pre', { id, 'data-curl': true }, h('code', {}, curlSnippet())),
+    h(
+      'button',
+      {
+        class: 'button secondary small',
+        type: 'button',
+        'aria-label': 'Copy the curl command',
+        onclick: async () =>
+          toast((await copyText(curlSnippet())) ? 'curl command copied.' : 'Copying is blocked here.'),
+      },
+      icon('copy'),
+      'Copy',
+    ),
+  );
+}
+
+/** The key, once, with Copy. `warningId` names the warning for the dialog's aria-describedby. */
+function keyReveal(apiKey, key, { warningId } = {}) {
   const inputId = `reveal-${key.id}`;
   const input = h('input', {
     id: inputId,
@@ -333,8 +550,13 @@ function keyReveal(apiKey, key) {
   input.value = apiKey;
   input.addEventListener('focus', () => input.select());
   const copy = h('button', { class: 'button secondary', type: 'button', 'data-copy': true }, icon('copy'), 'Copy');
+  // Ctrl+C on the selected field counts as copying too.
+  input.addEventListener('copy', () => {
+    if (secret) secret.copied = true;
+  });
   copy.addEventListener('click', async () => {
     if (await copyText(apiKey, input)) {
+      if (secret) secret.copied = true;
       copy.replaceChildren(icon('check'), 'Copied');
       toast('API key copied to the clipboard.');
     } else {
@@ -342,32 +564,58 @@ function keyReveal(apiKey, key) {
       input.focus();
     }
   });
+  const warning = alertBox(
+    'warning',
+    [
+      'Copy this key now and store it somewhere safe, such as your secret manager. keyward keeps only a hash of it: if you lose it, generate a new key.',
+    ],
+    { title: 'This key will not be shown again' },
+  );
+  if (warningId) warning.id = warningId;
   return h(
     'div',
     { class: 'key-reveal-block' },
-    alertBox(
-      'warning',
-      [
-        'Copy this key now and store it somewhere safe, such as your secret manager. keyward keeps only a hash of it: if you lose it, generate a new key.',
-      ],
-      { title: 'This key will not be shown again' },
-    ),
+    warning,
     h(
       'div',
       { class: 'field' },
       h('label', { for: inputId }, `API key ${quoted(key.name)}`),
       h('div', { class: 'key-reveal' }, input, copy),
-      h('p', { class: 'hint' }, 'Send it in the ', h('code', {}, 'x-api-key'), ' header of every request.'),
+      h(
+        'p',
+        { class: 'hint' },
+        'Send it in the ',
+        h('code', {}, 'x-api-key'),
+        ' header of every request. Try it (with the key in ',
+        h('code', {}, 'KEYWARD_API_KEY'),
+        '):',
+      ),
+      curlBlock(`${inputId}-curl`),
     ),
   );
 }
 
+const revealDialog = () => $('[data-reveal-dialog]');
+/** Close requests for the two dialogs that can show a key: they ask first while it is not copied. */
+let closeReveal;
+let closeRotation;
+
 function showReveal(apiKey, key, opener) {
-  const dialog = $('[data-reveal-dialog]');
+  const dialog = revealDialog();
   const body = $('[data-reveal-body]', dialog);
-  show(body, keyReveal(apiKey, key));
+  const notices = $('[data-reveal-notices]', dialog);
+  show(notices, null);
+  holdSecret(notices);
+  show(body, keyReveal(apiKey, key, { warningId: 'reveal-warning' }));
   // The secret leaves the page when the dialog does.
-  openModal(dialog, { opener, onClose: () => show(body, null) });
+  openModal(dialog, {
+    opener,
+    onClose: () => {
+      show(body, null);
+      show(notices, null);
+      releaseSecret();
+    },
+  });
   $('[data-copy]', body).focus();
 }
 
@@ -386,15 +634,170 @@ async function submitGenerate(event) {
   event.preventDefault();
   const dialog = $('[data-generate-dialog]');
   const name = $('#generate-name').value.trim();
+  const expiry = Number($('#generate-expiry').value);
   const submit = $('button[type="submit"]', dialog);
   await whileBusy(submit, 'Generating…', async () => {
     try {
-      const created = await api('POST', '/v1/keys', name ? { name } : {});
+      const body = name ? { name } : {};
+      if (expiry > 0) body.expiresInSeconds = expiry;
+      const created = await api('POST', '/v1/keys', body);
       dialog.close();
       showReveal(created.apiKey, created.key, $('[data-generate]'));
       void refresh();
     } catch (error) {
       show($('[data-dialog-alert]', dialog), errorBox(error));
+    }
+  });
+}
+
+// ---------- One key's page: details, 30 days of traffic, callers, audit events ----------
+
+/** Audit pages read to find a key's events (200 each): enough for any key's history in practice. */
+const DETAIL_AUDIT_PAGES = 5;
+const AUDIT_LABELS = {
+  'key.created': 'Generated',
+  'key.rotated': 'Generated by a rotation',
+  'key.revoked': 'Revoked',
+  'key.expired': 'Expired',
+  'key.expiry_scheduled': 'Expiry scheduled',
+  'key.renamed': 'Renamed',
+};
+
+async function keyAuditEvents(keyId) {
+  const events = [];
+  let cursor = null;
+  for (let page = 0; page < DETAIL_AUDIT_PAGES; page++) {
+    const query = new URLSearchParams({ limit: '200' });
+    if (cursor) query.set('cursor', cursor);
+    const result = await api('GET', `/v1/audit?${query}`);
+    events.push(...result.events.filter((event) => event.keyId === keyId || event.details?.replaces === keyId));
+    cursor = result.nextCursor;
+    if (!cursor) break;
+  }
+  return events;
+}
+
+function detailsFacts(key) {
+  const fact = (label, ...value) => [h('dt', {}, label), h('dd', {}, ...value)];
+  const replaces = key.replacesKeyId ? state.keys.find((other) => other.id === key.replacesKeyId) : null;
+  return h(
+    'dl',
+    { class: 'facts' },
+    fact('Key id', h('code', {}, key.id), ' ', copyIdButton(key)),
+    fact('Hint', h('code', { class: 'key-hint' }, key.hint)),
+    fact('Status', statusBadge(key)),
+    fact(
+      'Created',
+      timeElement(key.createdAt),
+      ` (${absoluteTime(key.createdAt)})`,
+      key.createdBy ? ` by ${key.createdBy}` : '',
+    ),
+    key.expiresAt ? fact(key.status === 'active' ? 'Expires' : 'Ended', absoluteTime(key.expiresAt)) : null,
+    key.replacesKeyId
+      ? fact('Replaces', replaces ? `${keyTitle(replaces)} ` : '', h('code', {}, key.replacesKeyId))
+      : null,
+    fact('Last used', key.lastUsedAt ? [timeElement(key.lastUsedAt), ` (${absoluteTime(key.lastUsedAt)})`] : 'Never'),
+  );
+}
+
+function hourlyChart(key, usage) {
+  const total = usage.hours.reduce((sum, point) => sum + point.requests, 0);
+  const chart = sparkline(usage.hours, {
+    label: `${plural(total, 'request')} with ${keyTitle(key)} in the last 30 days, per hour`,
+  });
+  chart.classList.add('chart-30d');
+  return h(
+    'div',
+    { 'data-chart-30d': true },
+    chart,
+    h('p', { class: 'cell-sub' }, `${plural(total, 'request')} in the last 30 days, one point per hour.`),
+  );
+}
+
+async function openDetails(key, opener) {
+  const dialog = $('[data-details-dialog]');
+  const body = $('[data-details-body]', dialog);
+  $('#details-title').textContent = keyTitle(key);
+  show(body, detailsFacts(key), h('p', { class: 'muted' }, 'Loading traffic and events…'));
+  openModal(dialog, { opener });
+  try {
+    const [usage, events] = await Promise.all([
+      api('GET', `/v1/keys/${encodeURIComponent(key.id)}/usage?minutes=60&hours=720`),
+      keyAuditEvents(key.id),
+    ]);
+    const callers = [...usage.callers, ...usage.rejected.callers];
+    show(
+      body,
+      detailsFacts(key),
+      h('h3', { class: 'section-title' }, 'Requests, last 30 days'),
+      hourlyChart(key, usage),
+      h('h3', { class: 'section-title' }, 'Callers in the last hour'),
+      callers.length > 0
+        ? h('ul', { class: 'callers', 'data-detail-callers': true }, callers.map(callerLine))
+        : h('p', { class: 'muted' }, 'No calls in the last hour.'),
+      h('h3', { class: 'section-title' }, 'Events'),
+      h(
+        'ul',
+        { class: 'key-events', 'data-detail-events': true },
+        events.map((event) =>
+          h(
+            'li',
+            {},
+            h('strong', {}, AUDIT_LABELS[event.action] ?? event.action),
+            event.action === 'key.renamed' && event.details?.from ? ` (was “${event.details.from}”)` : '',
+            ' · ',
+            timeElement(event.at),
+            ` (${absoluteTime(event.at)})`,
+            event.actor ? ` · ${event.actor}` : ' · keyward (automatic)',
+          ),
+        ),
+      ),
+      h('p', { class: 'hint' }, h('a', { href: '/activity' }, 'All activity')),
+    );
+  } catch (error) {
+    show(body, detailsFacts(key), errorBox(error, 'Could not load the traffic and events'));
+  }
+}
+
+// ---------- Rename ----------
+
+let renaming = null;
+
+function openRename(key, opener) {
+  const dialog = $('[data-rename-dialog]');
+  renaming = key;
+  $('#rename-title').textContent = `Rename ${keyTitle(key)}`;
+  show($('[data-dialog-alert]', dialog), null);
+  $('#rename-hint').textContent = `Key ${key.hint}. Names need not be unique; the hint tells keys apart.`;
+  const input = $('#rename-name');
+  input.value = key.name;
+  input.removeAttribute('aria-invalid');
+  openModal(dialog, { opener });
+  input.focus();
+  input.select();
+}
+
+async function submitRename(event) {
+  event.preventDefault();
+  const dialog = $('[data-rename-dialog]');
+  const input = $('#rename-name');
+  const name = input.value.trim();
+  if (name === '') {
+    input.setAttribute('aria-invalid', 'true');
+    show($('[data-dialog-alert]', dialog), alertBox('error', 'Enter a name.', { role: 'alert' }));
+    input.focus();
+    return;
+  }
+  const key = renaming;
+  const submit = $('button[type="submit"]', dialog);
+  await whileBusy(submit, 'Saving…', async () => {
+    try {
+      await api('PATCH', `/v1/keys/${encodeURIComponent(key.id)}`, { name });
+      dialog.close();
+      toast(`Renamed to ${quoted(name)}.`);
+      await refresh();
+    } catch (error) {
+      show($('[data-dialog-alert]', dialog), errorBox(error, 'The key was not renamed'));
     }
   });
 }
@@ -411,12 +814,16 @@ function callerLine(caller) {
   );
 }
 
+/** Clients seen with the key within the recent window, latest first. */
+const recentCallers = (usage) =>
+  (usage?.callers ?? []).filter((caller) => Date.now() - Date.parse(caller.lastSeenAt) < RECENT_MS);
+
 /** "This key was used 40 seconds ago by 2 clients", or when it was last used, or that it never was. */
 function recentUseNotice(key, usage) {
   const lastUsedAt = usage?.lastUsedAt ?? key.lastUsedAt;
   if (!lastUsedAt) return alertBox('info', 'This key has never been used.');
-  const callers = usage?.callers ?? [];
-  if (Date.now() - Date.parse(lastUsedAt) < RECENT_USE_MS) {
+  if (recentlyUsed(lastUsedAt)) {
+    const callers = recentCallers(usage);
     const by = callers.length > 0 ? ` by ${plural(callers.length, 'client')}` : '';
     const notice = alertBox(
       'warning',
@@ -424,17 +831,17 @@ function recentUseNotice(key, usage) {
         h('p', {}, 'This key was used ', timeElement(lastUsedAt), by, '.'),
         'Anything still using it will start getting 401 errors as soon as it is revoked.',
       ],
-      { title: 'Recently used' },
+      { title: `Used ${IN_RECENT_WINDOW}` },
     );
     if (callers.length > 0) $('.alert-body', notice).append(h('ul', { class: 'callers' }, callers.map(callerLine)));
     return notice;
   }
-  return alertBox('info', h('p', {}, 'Last used ', timeElement(lastUsedAt), '; no requests in the last hour.'));
+  return alertBox('info', h('p', {}, 'Last used ', timeElement(lastUsedAt), `; no requests ${IN_RECENT_WINDOW}.`));
 }
 
 function openRevoke(key, opener) {
   const dialog = $('[data-revoke-dialog]');
-  $('#revoke-title').textContent = `Revoke ${quoted(key.name)}?`;
+  $('#revoke-title').textContent = `Revoke ${keyTitle(key)}?`;
   show($('[data-dialog-alert]', dialog), null);
   const usageArea = $('[data-revoke-usage]', dialog);
   show(
@@ -451,7 +858,7 @@ function openRevoke(key, opener) {
       try {
         await api('DELETE', `/v1/keys/${encodeURIComponent(key.id)}`);
         dialog.close();
-        toast(`${quoted(key.name)} is revoked. Requests with it now fail with 401.`);
+        toast(`${keyTitle(key)} is revoked. Requests with it now fail with 401.`);
         await refresh();
         // The trash button that opened the dialog is gone with the key's row.
         if (document.activeElement === document.body) $('h1').focus();
@@ -464,15 +871,21 @@ function openRevoke(key, opener) {
 
 // ---------- Rotate: generate, roll out, retire ----------
 
-function trafficVerdict(key, usage, role) {
+/** Whether the key had requests within the recent window (counted, or by its last use). */
+function usedInWindow(key, usage) {
   const recent = usage ? recentRequests(usage.minutes, RECENT_MINUTES) : 0;
+  return recent > 0 || recentlyUsed(usage?.lastUsedAt ?? key.lastUsedAt);
+}
+
+function trafficVerdict(key, usage, role) {
   const lastUsedAt = usage?.lastUsedAt ?? key.lastUsedAt;
-  const usedRecently = lastUsedAt && Date.now() - Date.parse(lastUsedAt) < RECENT_MINUTES * 60_000;
+  const usedRecently = usedInWindow(key, usage);
   if (role === 'old') {
     if (key.status !== 'active') return { kind: 'quiet', text: 'Revoked: no longer accepted' };
-    if (recent > 0 || usedRecently) return { kind: 'busy', text: 'Still receiving traffic' };
-    return { kind: 'quiet', text: lastUsedAt ? `No traffic in the last ${RECENT_MINUTES} minutes` : 'Never used' };
+    if (usedRecently) return { kind: 'busy', text: 'Still receiving traffic' };
+    return { kind: 'quiet', text: lastUsedAt ? `No traffic ${IN_RECENT_WINDOW}` : 'Never used' };
   }
+  const recent = usage ? recentRequests(usage.minutes, RECENT_MINUTES) : 0;
   if (recent > 0 || usedRecently) return { kind: 'quiet', text: 'Receiving traffic' };
   return { kind: '', text: 'No requests yet' };
 }
@@ -502,7 +915,7 @@ function trafficCard(role, key, usage) {
       { class: 'traffic-key-body' },
       usage
         ? sparkline(usage.minutes, {
-            label: `Requests per minute with ${quoted(key.name)} over the last 60 minutes`,
+            label: `Requests per minute with ${keyTitle(key)} over the last 60 minutes`,
             variant: role === 'old' ? 'old' : '',
           })
         : null,
@@ -513,7 +926,7 @@ function trafficCard(role, key, usage) {
         h(
           'p',
           { class: 'cell-sub', 'data-recent': true },
-          `${plural(recent, 'request')} in the last ${RECENT_MINUTES} minutes · `,
+          `${plural(recent, 'request')} ${IN_RECENT_WINDOW} · `,
           lastUsedAt ? h('span', {}, 'last used ', timeElement(lastUsedAt)) : 'never used',
         ),
       ),
@@ -533,6 +946,8 @@ class Rotation {
     this.alert = $('[data-dialog-alert]', this.dialog);
     this.live = h('p', { class: 'visually-hidden', 'aria-live': 'polite' });
     this.lastVerdict = '';
+    this.secret = null;
+    this.close = () => closeRotation();
   }
 
   /** Latest versions of the two keys from the page's state (they change as the list refreshes). */
@@ -550,7 +965,7 @@ class Rotation {
     this.step = step;
     show(this.alert, null);
     this.sync();
-    $('#rotate-title').textContent = `Rotate ${quoted(this.oldKey.name)}`;
+    $('#rotate-title').textContent = `Rotate ${keyTitle(this.oldKey)}`;
     for (const marker of this.dialog.querySelectorAll('[data-step-marker]')) {
       const index = Number(marker.dataset.stepMarker);
       const current = step === 'done' ? 4 : step;
@@ -596,15 +1011,15 @@ class Rotation {
           id: 'rotate-name',
           type: 'text',
           maxlength: 100,
-          placeholder: `${old.name} (rotated)`,
+          placeholder: rotatedKeyName(old.name),
           'aria-describedby': 'rotate-name-hint',
         }),
-        h('p', { class: 'hint', id: 'rotate-name-hint' }, `Optional. Left empty: ${quoted(`${old.name} (rotated)`)}.`),
+        h('p', { class: 'hint', id: 'rotate-name-hint' }, `Optional. Left empty: ${quoted(rotatedKeyName(old.name))}.`),
       ),
       h(
         'fieldset',
         {},
-        h('legend', { class: 'legend' }, `When should ${quoted(old.name)} stop working?`),
+        h('legend', { class: 'legend' }, `When should ${keyTitle(old)} stop working?`),
         choice(
           'manual',
           'When I revoke it (recommended)',
@@ -659,10 +1074,12 @@ class Rotation {
       h(
         'p',
         { class: 'step-lead' },
-        `Deploy ${quoted(this.newKey.name)} everywhere ${quoted(this.oldKey.name)} is used. This page watches both keys: once the old key gets no more requests, continue.`,
+        `Deploy the new key ${keyTitle(this.newKey)} everywhere the old key ${keyTitle(this.oldKey)} is used. This page watches both keys: once the old key gets no more requests, continue.`,
       ),
     ];
     if (this.apiKey) {
+      // Held until the dialog closes: going to step 3 and back shows the same key again.
+      this.secret ??= holdSecret(this.alert);
       parts.push(keyReveal(this.apiKey, this.newKey));
       this.focusTarget = $('[data-copy]', parts[parts.length - 1]);
     } else {
@@ -681,7 +1098,7 @@ class Rotation {
     const next = this.button('Continue to step 3', {}, () => this.go(3));
     show(
       this.footer,
-      this.button('Close', { class: 'button secondary spacer' }, () => this.dialog.close()),
+      this.button('Close', { class: 'button secondary spacer' }, () => this.close()),
       next,
     );
     if (!this.apiKey) this.focusTarget = next;
@@ -694,19 +1111,25 @@ class Rotation {
     this.panel = h('div', { class: 'traffic-panel' });
     this.note = h('p', { class: 'poll-note' });
     this.usageNotice = h('div');
+    const revoke = () =>
+      whileBusy(revokeNow, 'Revoking…', async () => {
+        try {
+          await api('DELETE', `/v1/keys/${encodeURIComponent(old.id)}`);
+          await refresh();
+          this.go('done');
+        } catch (error) {
+          show(this.alert, errorBox(error, 'The old key was not revoked'));
+        }
+      });
     const revokeNow = this.button(
       old.expiresAt ? 'Revoke old key now' : 'Revoke old key',
       { class: 'button danger', 'data-revoke-old': true },
-      () =>
-        whileBusy(revokeNow, 'Revoking…', async () => {
-          try {
-            await api('DELETE', `/v1/keys/${encodeURIComponent(old.id)}`);
-            await refresh();
-            this.go('done');
-          } catch (error) {
-            show(this.alert, errorBox(error, 'The old key was not revoked'));
-          }
-        }),
+      () => {
+        this.sync();
+        // Still in use: a second, explicit confirmation, its safe answer focused.
+        if (usedInWindow(this.oldKey, state.usage.get(this.oldKey.id))) this.confirmRevoke(revoke, revokeNow);
+        else void revoke();
+      },
     );
     if (old.expiresAt) {
       this.content.append(
@@ -738,19 +1161,62 @@ class Rotation {
       );
     }
     this.content.append(this.usageNotice, this.panel, this.note, this.live);
+    // The safe choice has the focus: Enter alone never revokes.
+    const keep = old.expiresAt
+      ? this.button('Finish', { class: 'button secondary' }, () => this.close())
+      : this.button('Keep both keys for now', { class: 'button secondary' }, () => {
+          this.close();
+          if (!this.dialog.open) toast('Both keys stay active. Finish the rotation from the banner on this page.');
+        });
     show(
       this.footer,
       this.button('Back', { class: 'button secondary spacer' }, () => this.go(2)),
-      old.expiresAt
-        ? this.button('Finish', { class: 'button secondary' }, () => this.dialog.close())
-        : this.button('Keep both keys for now', { class: 'button secondary' }, () => {
-            this.dialog.close();
-            toast('Both keys stay active. Finish the rotation from the banner on this page.');
-          }),
+      keep,
       revokeNow,
     );
-    this.focusTarget = revokeNow;
+    this.focusTarget = keep;
     this.update();
+  }
+
+  /** The old key was used within the window: say by whom, and ask again before revoking. */
+  confirmRevoke(revoke, revokeNow) {
+    const usage = state.usage.get(this.oldKey.id);
+    const lastUsedAt = usage?.lastUsedAt ?? this.oldKey.lastUsedAt;
+    const callers = recentCallers(usage);
+    const cancel = h(
+      'button',
+      { class: 'button secondary', type: 'button', 'data-cancel-revoke': true },
+      "Don't revoke",
+    );
+    const confirm = h('button', { class: 'button danger', type: 'button' }, 'Revoke anyway');
+    cancel.addEventListener('click', () => {
+      show(this.alert, null);
+      revokeNow.focus();
+    });
+    confirm.addEventListener('click', () => {
+      show(this.alert, null);
+      void revoke();
+    });
+    show(
+      this.alert,
+      alertBox(
+        'warning',
+        [
+          h(
+            'p',
+            {},
+            `${keyTitle(this.oldKey)} is still receiving traffic: last used `,
+            lastUsedAt ? timeElement(lastUsedAt) : 'recently',
+            callers.length > 0 ? ` by ${plural(callers.length, 'client')}` : '',
+            '. Those requests will fail with 401 from the moment you revoke it.',
+          ),
+          callers.length > 0 ? h('ul', { class: 'callers' }, callers.map(callerLine)) : null,
+          h('div', { class: 'confirm-actions' }, cancel, confirm),
+        ].filter(Boolean),
+        { title: 'Revoke a key that is still in use?', role: 'alert' },
+      ),
+    );
+    cancel.focus();
   }
 
   renderDone() {
@@ -759,7 +1225,7 @@ class Rotation {
       this.content,
       alertBox(
         'success',
-        `${quoted(this.oldKey.name)} is revoked and no longer accepted anywhere. ${quoted(this.newKey.name)} is your active key.`,
+        `${keyTitle(this.oldKey)} is revoked and no longer accepted anywhere. ${keyTitle(this.newKey)} is your active key.`,
         { title: 'Rotation complete', role: 'status' },
       ),
       this.rejectedNotice,
@@ -779,7 +1245,7 @@ class Rotation {
         h(
           'p',
           { class: 'muted' },
-          `No calls with ${quoted(this.oldKey.name)} since it was revoked. This keeps watching while the dialog is open; counts can lag a few seconds behind.`,
+          `No calls with ${keyTitle(this.oldKey)} since it was revoked. This keeps watching while the dialog is open; counts can lag a few seconds behind.`,
         ),
       );
       return;
@@ -816,7 +1282,7 @@ class Rotation {
       h(
         'span',
         {},
-        `Updated ${new Date().toLocaleTimeString('en')}; refreshes every ${ROTATION_REFRESH_MS / 1000} seconds. Counts can lag a few seconds behind.`,
+        `Updated ${new Date().toLocaleTimeString()}; refreshes every ${ROTATION_REFRESH_MS / 1000} seconds. Counts can lag a few seconds behind.`,
       ),
     );
     if (this.step === 3 && !this.oldKey.expiresAt && this.usageNotice) {
@@ -838,10 +1304,12 @@ function openRotation(options, opener) {
   openModal(rotation.dialog, {
     opener,
     onClose: () => {
-      state.rotation = null;
+      if (state.rotation === rotation) state.rotation = null;
       // The secret leaves the page with the dialog.
       show(rotation.content);
       show(rotation.footer);
+      show(rotation.alert);
+      if (rotation.secret) releaseSecret();
       scheduleRefresh();
     },
   });
@@ -851,8 +1319,15 @@ function openRotation(options, opener) {
 // ---------- Start ----------
 
 async function start() {
+  const reveal = revealDialog();
+  closeReveal = guardSecretDialog(reveal, $('[data-reveal-notices]', reveal), () => reveal.close());
+  $('[data-reveal-done]', reveal).addEventListener('click', () => closeReveal());
+  const rotate = $('[data-rotate-dialog]');
+  closeRotation = guardSecretDialog(rotate, $('[data-dialog-alert]', rotate), () => rotate.close());
+  guardSessionEnd(sessionEndedWhileKeyShown);
   $('[data-generate]').addEventListener('click', (event) => openGenerate(event.currentTarget));
   $('[data-generate-form]').addEventListener('submit', submitGenerate);
+  $('[data-rename-form]').addEventListener('submit', submitRename);
   for (const button of document.querySelectorAll('dialog [data-close]')) {
     button.addEventListener('click', () => button.closest('dialog').close());
   }

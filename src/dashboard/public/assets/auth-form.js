@@ -20,7 +20,7 @@ function fieldMessage(input) {
 }
 
 /** Marks invalid fields with a message under each; returns false when any is invalid. */
-function checkFields(form) {
+export function checkFields(form) {
   let firstInvalid = null;
   for (const input of form.querySelectorAll('input')) {
     const error = document.getElementById(`${input.id}-error`);
@@ -80,7 +80,12 @@ export function startAuthForm(path, bodyOf) {
           passwordError.textContent = error.message;
           form.elements.password.focus();
         } else {
-          show(alertArea, errorBox(error));
+          const box = errorBox(error);
+          show(alertArea, box);
+          // The submit button was disabled while waiting, which dropped focus to the page body: bring it to the
+          // message, so a screen reader reads it and Tab goes on from there.
+          box.tabIndex = -1;
+          box.focus();
         }
       }
     });

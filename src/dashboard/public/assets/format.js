@@ -1,7 +1,10 @@
-// Dates and numbers as people read them: "3 minutes ago", with the exact time in a tooltip.
+// Dates and numbers as people read them: "3 minutes ago", with the exact time (browser locale, time zone) in a tooltip.
 
 const relative = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
-const absolute = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'long' });
+/** For the future: "in 1 day" rather than "tomorrow", which reads as a calendar day. */
+const ahead = new Intl.RelativeTimeFormat('en', { numeric: 'always' });
+/** Exact times in the browser's own locale, with the time zone ("5 Dec 2026, 07:02:11 CET"). */
+const absolute = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'long' });
 const numbers = new Intl.NumberFormat('en');
 
 const UNITS = [
@@ -19,6 +22,14 @@ export function relativeTime(date, now = Date.now()) {
   const seconds = Math.round((new Date(date).getTime() - now) / 1000);
   const size = Math.abs(seconds);
   if (size < 5) return 'just now';
+  // The future is rounded to the nearest unit, promoted from 95 %: a key created to expire in 7 days reads
+  // "in 7 days", not "in 6 days", and one at 59.9 minutes "in 1 hour". The past is truncated ("3 minutes ago").
+  if (seconds > 0) {
+    for (const [unit, unitSeconds] of UNITS) {
+      if (unit === 'week') continue;
+      if (size >= unitSeconds * 0.95 || unit === 'second') return ahead.format(Math.round(seconds / unitSeconds), unit);
+    }
+  }
   for (const [unit, unitSeconds] of UNITS) {
     if (size >= unitSeconds || unit === 'second') {
       return relative.format(Math.trunc(seconds / unitSeconds), unit);

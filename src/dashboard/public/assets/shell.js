@@ -8,7 +8,7 @@ import { alertBox, errorBox, show } from './ui.js';
 
 export const SIGN_IN_PATH = '/sign-in';
 
-function signInUrl(reason) {
+export function signInUrl(reason) {
   const params = new URLSearchParams({ next: location.pathname });
   if (reason) params.set(reason, '1');
   return `${SIGN_IN_PATH}?${params}`;
@@ -36,9 +36,22 @@ function showUnexpected(error) {
   );
 }
 
+let sessionEndGuard = null;
+
+/**
+ * `guard()` is asked first when the session turns out to have ended; answering true keeps the page
+ * (it shows a one-time key that must not vanish by itself) and makes the page responsible for going on.
+ */
+export function guardSessionEnd(guard) {
+  sessionEndGuard = guard;
+}
+
 /** Sets up the page; resolves with the session (user and account). */
 export async function startSignedInPage() {
-  setSessionExpiredHandler(() => location.assign(signInUrl('expired')));
+  setSessionExpiredHandler(() => {
+    if (sessionEndGuard?.()) return;
+    location.assign(signInUrl('expired'));
+  });
   window.addEventListener('error', (event) => showUnexpected(event.error ?? event.message));
   window.addEventListener('unhandledrejection', (event) => showUnexpected(event.reason));
 
@@ -57,6 +70,18 @@ export async function startSignedInPage() {
   setInterval(() => refreshTimes(), 15_000);
 
   const session = await api('GET', '/v1/session');
+  // The account's name and email lead to Settings → Account (password, sessions). Made a link here rather
+  // than in each page's header, so that every signed-in page gets it.
+  const who = document.querySelector('.account-who');
+  if (who && who.tagName !== 'A') {
+    const link = document.createElement('a');
+    link.className = who.className;
+    link.href = '/settings/account';
+    link.title = 'Account: password and sessions';
+    if (location.pathname === '/settings/account') link.setAttribute('aria-current', 'page');
+    link.append(...who.childNodes);
+    who.replaceWith(link);
+  }
   const name = document.querySelector('[data-account-name]');
   const email = document.querySelector('[data-account-email]');
   if (name) name.textContent = session.account.name;

@@ -38,6 +38,7 @@ const ICONS = {
   alert: ['M12 3l10 18H2z', 'M12 10v4', 'M12 17.5v.5'],
   info: ['M12 22a10 10 0 1 0 0-20 10 10 0 0 0 0 20z', 'M12 11v6', 'M12 7.5v.5'],
   ok: ['M12 22a10 10 0 1 0 0-20 10 10 0 0 0 0 20z', 'M8 12l3 3 5-6'],
+  pencil: ['M4 20h4L19 9l-4-4L4 16z', 'M13.5 6.5l4 4'],
 };
 
 /** A 24×24 stroke icon, hidden from assistive technology (the control carries the label). */
@@ -70,11 +71,15 @@ export function alertBox(kind, body, { title, role } = {}) {
   );
 }
 
-/** An API (or any) error, in plain words, with the request id to quote when there is one. */
+/**
+ * An API (or any) error, in plain words. The request id (to quote to support) only with a failure on
+ * keyward's side: a wrong password or a bad name is the user's to fix, and an id there is noise.
+ */
 export function errorBox(error, title) {
   const message = error && typeof error.message === 'string' ? error.message : 'Something went wrong.';
   const parts = [message];
-  if (error && error.requestId) {
+  const usersToFix = typeof error?.status === 'number' && error.status >= 400 && error.status < 500;
+  if (error && error.requestId && !usersToFix) {
     parts.push(h('p', { class: 'request-id' }, 'Request ID: ', h('code', {}, error.requestId)));
   }
   return alertBox('error', parts, { title });
