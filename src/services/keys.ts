@@ -150,6 +150,16 @@ export interface NewKey {
   expiresInSeconds?: number;
 }
 
+export interface KeyRotation {
+  accountId: string;
+  actor: Actor;
+  /** The key being replaced. */
+  keyId: string;
+  name?: string;
+  /** Schedules the old key's expiry this many seconds ahead (0 ends it at once); absent: it stays until revoked. */
+  expireOldKeyInSeconds?: number;
+}
+
 /** The key lifecycle: create, list, rotate, revoke. Postgres is the source of truth. */
 export class KeyService {
   constructor(
@@ -259,27 +269,12 @@ export class KeyService {
    * Creates the key that replaces `keyId` and, when `expireOldKeyInSeconds` is
    * given, schedules the old key's expiry (0 ends it at once).
    */
-  rotateKey(
-    input: {
-      accountId: string;
-      actor: Actor;
-      keyId: string;
-      name?: string;
-      expireOldKeyInSeconds?: number;
-    },
-    guard?: CommitGuard,
-  ): Promise<{ key: string; view: KeyView; oldKey: KeyView }> {
+  rotateKey(input: KeyRotation, guard?: CommitGuard): Promise<{ key: string; view: KeyView; oldKey: KeyView }> {
     return this.inTurn(input.accountId, () => this.rotateKeyInTurn(input, guard));
   }
 
   private async rotateKeyInTurn(
-    input: {
-      accountId: string;
-      actor: Actor;
-      keyId: string;
-      name?: string;
-      expireOldKeyInSeconds?: number;
-    },
+    input: KeyRotation,
     guard?: CommitGuard,
   ): Promise<{ key: string; view: KeyView; oldKey: KeyView }> {
     await this.refuseRotationEarly(input.accountId, input.keyId, input.expireOldKeyInSeconds);
