@@ -58,7 +58,8 @@ t.test('a leaked key is revoked and the dashboard says where it was found and wh
 
   // The key list says so too, under each key's status.
   await page.locator('[data-ended-summary]').click();
-  const ciRow = page.locator('[data-ended-keys] tr', { hasText: 'ci' }).first();
+  // By its exact name: hasText matches substrings, case-insensitively, and a random key id may hold "ci".
+  const ciRow = page.locator('[data-ended-keys] tr').filter({ has: page.getByText('ci', { exact: true }) });
   await waitForText(ciRow, /Revoked/);
   t.match(await ciRow.locator('[data-leak-note]').innerText(), `Revoked automatically: found in public at ${url}`);
   await screenshot(page, 'leaked-key.png');

@@ -15,7 +15,7 @@ t.test('webhooks page: add, secret shown once, deliveries and attempts, delete',
   const receiver = await startReceiver(t, 500);
 
   await signUpInBrowser(page, 'webhooks@example.com');
-  await page.getByRole('link', { name: 'Webhooks' }).click();
+  await page.getByRole('link', { name: 'Webhooks', exact: true }).click();
   await page.waitForURL('**/settings/webhooks');
   await waitForText(page.locator('[data-endpoints]'), /No endpoints yet/);
 

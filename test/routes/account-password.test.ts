@@ -29,8 +29,13 @@ t.test('password change and other sessions', async (t) => {
     t.equal(wrong.statusCode, 403);
     t.match(wrong.json(), { error: { code: 'wrong_password', message: /not right/, requestId: String } });
 
+    // The sign-up rules, before the current password is even checked (no argon2, no failed sign-in).
+    for (const newPassword of ['short', 'password12', user.email, 'aaaaaaaaaaaa']) {
+      const weak = await change({ currentPassword: 'not the current one', newPassword });
+      t.equal(weak.statusCode, 400, `weak: ${newPassword}`);
+      t.match(weak.json(), { error: { code: 'weak_password', message: String, requestId: String } });
+    }
     for (const [payload, message] of [
-      [{ currentPassword: user.password, newPassword: 'short' }, /^body\/newPassword must NOT have fewer than 10/],
       [{ currentPassword: user.password, newPassword: 'x'.repeat(257) }, /^body\/newPassword must NOT have more/],
       [{ currentPassword: user.password }, /^body must have required property 'newPassword'$/],
       [{ currentPassword: '', newPassword: 'a brand new passphrase' }, /^body\/currentPassword must NOT have fewer/],
