@@ -138,7 +138,7 @@ export const GitHubKeysUnavailable = createError(
 );
 export const ServerBusy = createError(
   'KW_SERVER_BUSY',
-  'keyward is busy checking API keys right now; nothing was changed. Retry after the time in the Retry-After header.',
+  'keyward is busy checking API keys right now; nothing was changed. Try again in a few seconds.',
   503,
 );
 export const WeakPassword = createError<[string]>('KW_WEAK_PASSWORD', '%s', 400);
