@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify';
+import type { Logger } from 'pino';
 import { createAuthenticator } from './core.js';
 import { dashboard } from './dashboard/dashboard-plugin.js';
 import { errorEnvelope, GENERIC_CODES, InvalidRequest, REQUEST_ID_PATTERN } from './errors.js';
@@ -43,15 +44,27 @@ function trustHops(hops: number) {
   return (_address: string, hop: number) => hop < hops;
 }
 
-/** The logger's options with the request serializer that keeps credentials in URLs out of the log. */
-function redactingLogger(logger: FastifyServerOptions['logger'], keyPrefix: string): FastifyServerOptions['logger'] {
-  if (typeof logger !== 'object') return logger;
-  return { ...logger, serializers: { ...logger.serializers, req: requestLogSerializer(keyPrefix) } };
+/**
+ * The logger with the request serializer that keeps credentials in URLs out of the log: options (Fastify
+ * builds the logger, e.g. in tests) or the process's one pino logger (src/serve.ts, shared with the runtime).
+ */
+function redactingLogger(
+  logger: FastifyServerOptions['logger'] | Logger,
+  keyPrefix: string,
+): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
+  const req = requestLogSerializer(keyPrefix);
+  if (isLogger(logger)) return { loggerInstance: logger.child({}, { serializers: { req } }) };
+  if (typeof logger !== 'object') return { logger };
+  return { logger: { ...logger, serializers: { ...logger.serializers, req } } };
 }
 
-export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['logger'] = false) {
+function isLogger(logger: unknown): logger is Logger {
+  return typeof (logger as Logger | undefined)?.child === 'function';
+}
+
+export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['logger'] | Logger = false) {
   const app = Fastify({
-    logger: redactingLogger(logger, runtime.env.KEYWARD_KEY_PREFIX),
+    ...redactingLogger(logger, runtime.env.KEYWARD_KEY_PREFIX),
     bodyLimit: BODY_LIMIT_BYTES,
     // Behind N load balancers, the client address is the Nth from the right in X-Forwarded-For.
     // (false when there are none: request.ip is then the socket address, with no per-request parsing).

@@ -20,7 +20,7 @@ export async function serve(): Promise<void> {
   const env = loadEnv();
   const log = pino({ level: env.LOG_LEVEL, redact: LOG_REDACT });
   const runtime = await openRuntime(env, log);
-  const app = await buildApp(runtime, { level: env.LOG_LEVEL, redact: LOG_REDACT });
+  const app = await buildApp(runtime, log);
 
   const shutdown = async (signal: string) => {
     if (runtime.shuttingDown) return;

@@ -14,6 +14,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { slotCheck } from '../keys/active-key-slots.js';
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 
@@ -66,9 +67,8 @@ export const apiKeys = pgTable(
     /** What the dashboard shows: prefix, id and the last 4 characters (`kw_<id>_…abcd`). */
     hint: text('hint').notNull(),
     /**
-     * 1 or 2 while the key is active, NULL once it is revoked or expired. The
-     * unique index on (account_id, slot) is what enforces "at most two active
-     * keys per account" in the database itself.
+     * One of ACTIVE_SLOTS while the key is active, NULL once it is revoked or expired. The unique index on
+     * (account_id, slot) and the slot check are what enforce src/keys/active-key-slots.ts in the database.
      */
     slot: smallint('slot'),
     createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
@@ -102,7 +102,7 @@ export const apiKeys = pgTable(
   (table) => [
     uniqueIndex('api_keys_active_slot_key').on(table.accountId, table.slot),
     index('api_keys_account_idx').on(table.accountId, table.createdAt),
-    check('api_keys_slot_check', sql`${table.slot} IN (1, 2)`),
+    check('api_keys_slot_check', slotCheck(table.slot)),
     check('api_keys_ended_has_no_slot', sql`${table.revokedAt} IS NULL OR ${table.slot} IS NULL`),
   ],
 );

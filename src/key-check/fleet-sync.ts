@@ -1,4 +1,4 @@
-import type { CachedStatus } from './key-cache.js';
+import type { KeyStatus } from '../keys/key-status.js';
 
 export type KeyEventKind = 'revoked' | 'expired' | 'expiry_scheduled';
 
@@ -20,7 +20,7 @@ export interface HotEntry {
   a: string;
   /** Scheduled expiry, epoch ms. */
   e?: number;
-  s: CachedStatus;
+  s: KeyStatus;
 }
 
 export interface HotLookup {

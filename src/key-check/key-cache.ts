@@ -1,14 +1,13 @@
 import { detached } from '../keys/key-format.js';
-
-/** Status of a cached key. Revoked and expired are final, so they need no lease to be believed. */
-export type CachedStatus = 'active' | 'revoked' | 'expired';
+import type { KeyStatus } from '../keys/key-status.js';
 
 export interface CachedKey {
   digest: string;
   accountId: string;
   /** Epoch ms of a scheduled expiry, or null. */
   expiresAt: number | null;
-  status: CachedStatus;
+  /** Revoked and expired are final, so they need no lease to be believed. */
+  status: KeyStatus;
   /** FleetSync epoch the entry was confirmed in; an older one must be re-confirmed. */
   epoch: number;
   /** Date.now() when cached, for the hard TTL. */

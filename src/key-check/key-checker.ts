@@ -6,7 +6,8 @@ import { detached, KEY_ID_LENGTH, keyIdOffset, keyLength, parseKey, type ParsedK
 import type { SecretHasher } from '../keys/secret-hashing.js';
 import { digestsEqual, keyDigest } from './digest.js';
 import type { FleetSync, HotEntry } from './fleet-sync.js';
-import type { CachedKey, CachedStatus, KeyCache } from './key-cache.js';
+import type { CachedKey, KeyCache } from './key-cache.js';
+import type { KeyStatus } from '../keys/key-status.js';
 import { settleWithin, TIMED_OUT } from '../timeouts.js';
 
 export type KeyCheck =
@@ -36,7 +37,7 @@ export interface ColdCheckObserver {
   coldCheck(tier: CheckTier, seconds: number): void;
 }
 
-function outcomeOf(entry: Pick<CachedKey, 'status' | 'expiresAt'>, now: number): CachedStatus {
+function outcomeOf(entry: Pick<CachedKey, 'status' | 'expiresAt'>, now: number): KeyStatus {
   if (entry.status !== 'active') return entry.status;
   return entry.expiresAt !== null && entry.expiresAt <= now ? 'expired' : 'active';
 }
@@ -212,7 +213,7 @@ export class KeyChecker {
       digest,
       accountId: row.accountId,
       expiresAt: row.expiresAt?.getTime() ?? null,
-      status: (row.revokedAt ? 'revoked' : 'active') as CachedStatus,
+      status: (row.revokedAt ? 'revoked' : 'active') as KeyStatus,
     };
     remember(entry);
     if (trusted && fleet.hotStore && hot) {

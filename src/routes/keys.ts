@@ -2,9 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { errors, EXAMPLE, KEY_EXAMPLE, KeyIdParams, KeyRef, SESSION_SECURITY } from '../http/schemas.js';
 import { actorOf } from '../http/request-context.js';
-import { MAX_ACTIVE_KEYS, type KeyService } from '../services/keys.js';
+import { MAX_ACTIVE_KEYS, MAX_ACTIVE_KEYS_IN_WORDS } from '../keys/active-key-slots.js';
+import { MAX_KEY_NAME_LENGTH } from '../keys/key-names.js';
+import type { KeyService } from '../services/keys.js';
 
-const KeyName = Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', examples: ['production'] });
+const KeyName = Type.String({ minLength: 1, maxLength: MAX_KEY_NAME_LENGTH, pattern: '\\S', examples: ['production'] });
 const FullKey = Type.String({
   description: 'The full API key. Shown this once: keyward keeps only a hash of it.',
   examples: [EXAMPLE.apiKey],
@@ -69,8 +71,8 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
       config: { session: true },
       schema: {
         operationId: 'createKey',
-        summary: 'Generate a key (at most two active per account)',
-        description: 'Answers 409 `key_limit_reached` when two keys are active: revoke one first.',
+        summary: `Generate a key (at most ${MAX_ACTIVE_KEYS_IN_WORDS} active per account)`,
+        description: `Answers 409 \`key_limit_reached\` when ${MAX_ACTIVE_KEYS_IN_WORDS} keys are active: revoke one first.`,
         tags: ['keys'],
         security: SESSION_SECURITY,
         body: Type.Object(

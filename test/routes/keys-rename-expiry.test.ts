@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import t from 'tap';
 import { waitInWords } from '../../src/errors.js';
-import { rotatedKeyName } from '../../src/services/keys.js';
+import { rotatedKeyName } from '../../src/keys/key-names.js';
 import { callMe, createFleetServices, createKey, signUp, startFleetInstance } from '../helper.js';
 
 // Issue #16: rename, expiry at creation, and which key a rotation replaces.

@@ -1,0 +1,25 @@
+/** Key names: what a key is called when nobody named it, and the name a rotation gives the new key. */
+
+export const MAX_KEY_NAME_LENGTH = 100;
+
+/** The name of a key created without one. */
+export const DEFAULT_KEY_NAME = 'API key';
+
+/** The name as stored: trimmed, and the default when nothing is left. */
+export function keyName(requested: string | undefined): string {
+  return requested?.trim() || DEFAULT_KEY_NAME;
+}
+
+/** " (rotated)" and " (rotated 2026-03-09)" suffixes, however many a name collected before. */
+const ROTATED_SUFFIXES = /(?:\s*\(rotated(?: \d{4}-\d{2}-\d{2})?\))+$/;
+
+/**
+ * The default name of a rotation's new key: the old name with the day of the rotation, e.g.
+ * "production (rotated 2026-03-09)". Rotating that key again replaces the suffix rather than adding
+ * one ("production (rotated) (rotated)" was the old behaviour), so names never grow.
+ */
+export function rotatedKeyName(oldName: string, now = new Date()): string {
+  const suffix = ` (rotated ${now.toISOString().slice(0, 10)})`;
+  const base = keyName(oldName.replace(ROTATED_SUFFIXES, ''));
+  return base.slice(0, MAX_KEY_NAME_LENGTH - suffix.length).trimEnd() + suffix;
+}
