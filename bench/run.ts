@@ -9,8 +9,8 @@
  *
  * `npm run bench -- --report` only rewrites BENCHMARKS.md and the chart from
  * the existing bench/results.json (after a change to the report's wording).
- * `npm run bench -- --only fleetScale` reruns that one section (it needs no
- * bench database or servers) into the existing results, marked as a rerun.
+ * `npm run bench -- --only fleetScale` (or `--only revocation`) reruns that one
+ * section (neither needs the bench servers) into the existing results, marked as a rerun.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -223,20 +223,37 @@ async function main(): Promise<number> {
   return Object.values(sections).some((outcome) => outcome.error) ? 1 : 0;
 }
 
-/** `--only fleetScale`: the sections that need neither the bench database nor its servers. */
+/**
+ * `--only fleetScale` or `--only revocation`: one section that needs no bench server (revocation starts its
+ * own instances on a fresh bench database), rerun into the existing results.
+ */
 async function rerunAlone(startedAt: string): Promise<number> {
   const name = process.argv[process.argv.indexOf('--only') + 1];
-  if (name !== 'fleetScale') throw new Error(`--only takes: fleetScale (got ${String(name)})`);
+  if (name !== 'fleetScale' && name !== 'revocation') {
+    throw new Error(`--only takes: fleetScale, revocation (got ${String(name)})`);
+  }
   const results = JSON.parse(readFileSync(RESULTS_PATH, 'utf8')) as BenchResults;
   const machine = await describeMachine();
-  const outcome = await section('fleet scale', () => runFleetScale({ plan, log }));
-  results.sections.fleetScale = { ...outcome, rerun: { startedAt, commit: machine.git.commit } };
-  results.plan.fleetScale = plan.fleetScale;
+  const rerun = { startedAt, commit: machine.git.commit };
+  let failed: boolean;
+  if (name === 'fleetScale') {
+    const outcome = await section('fleet scale', () => runFleetScale({ plan, log }));
+    results.sections.fleetScale = { ...outcome, rerun };
+    results.plan.fleetScale = plan.fleetScale;
+    failed = outcome.error !== undefined;
+  } else {
+    const databaseUrl = await environment.createDatabase('main');
+    const context = { plan, env: environment, databaseUrl, log } as unknown as BenchContext;
+    const outcome = await section('revocation', () => runRevocation(context));
+    results.sections.revocation = { ...outcome, rerun };
+    results.plan.revocation = plan.revocation;
+    failed = outcome.error !== undefined;
+  }
   await cleanup();
   writeFileSync(RESULTS_PATH, JSON.stringify(results, null, 2) + '\n');
   writeOutputs(results);
-  log('done')('reran fleetScale into bench/results.json, BENCHMARKS.md and bench/throughput.svg');
-  return outcome.error ? 1 : 0;
+  log('done')(`reran ${name} into bench/results.json, BENCHMARKS.md and bench/throughput.svg`);
+  return failed ? 1 : 0;
 }
 
 main()

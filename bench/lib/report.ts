@@ -476,7 +476,7 @@ function revocationSection(results: BenchResults): string {
   const outcome = results.sections.revocation;
   if (!outcome.result) return failed('The revocation section', outcome);
   const r = outcome.result;
-  return `${r.instances} keyward instances (\`node --import tsx src/server.ts\`, as test/process/server-process.ts starts them) on the
+  return `${rerunNote(outcome, 'revocation')}${r.instances} keyward instances (\`node --import tsx src/server.ts\`, as test/process/server-process.ts starts them) on the
 bench database and one Redis prefix. For each of ${r.revocations} revocations: a fresh key is created, accepted by every
 instance, then polled on every instance (one request at a time per instance, about every millisecond) while it is
 revoked through one instance (a different one each time, \`DELETE /v1/keys/{id}\`). Times run from sending the revoke
@@ -523,9 +523,9 @@ ${table(
 `;
 }
 
-function rerunNote(outcome: SectionOutcome<unknown>): string {
+function rerunNote(outcome: SectionOutcome<unknown>, name: 'fleetScale' | 'revocation'): string {
   return outcome.rerun
-    ? `_Rerun alone (\`npm run bench -- --only fleetScale\`) on ${outcome.rerun.startedAt.slice(0, 16).replace('T', ' ')} UTC, commit ${outcome.rerun.commit}; the other sections are from the run described above._\n\n`
+    ? `_Rerun alone (\`npm run bench -- --only ${name}\`) on ${outcome.rerun.startedAt.slice(0, 16).replace('T', ' ')} UTC, commit ${outcome.rerun.commit}; the other sections are from the run described above._\n\n`
     : '';
 }
 
@@ -535,7 +535,7 @@ function fleetScaleSection(results: BenchResults): string {
   if (!outcome.result) return failed('The fleet-scale section', outcome);
   const r = outcome.result;
   const kib = (bytes: number) => number(bytes / 1024, 1);
-  return `${rerunNote(outcome)}Simulated members, each the real \`RedisFleetSync\` an instance runs (three Redis connections, its
+  return `${rerunNote(outcome, 'fleetScale')}Simulated members, each the real \`RedisFleetSync\` an instance runs (three Redis connections, its
 lease renewed every ${number(r.leaseMs / 6, 0)} ms, the events subscription, acknowledgements; no HTTP server, no
 Postgres), spread over ${r.memberProcesses} processes (bench/lib/fleet-members.ts), on a redis-server of the section's
 own. _At rest_: ${r.restWindowSec} s with no key changes, so only leases and heartbeats (each heartbeat is one script
@@ -725,7 +725,7 @@ ${peersSection()}
 127.0.0.1:5432 (user postgres, trust) and Redis at 127.0.0.1:6379 (or \`BENCH_DATABASE_URL\` / \`BENCH_REDIS_URL\`),
 creates its own databases (\`keyward_bench_<run>_*\`) and Redis prefix (\`keyward_bench:<run>:\`), and removes both at
 the end, also on Ctrl-C. \`npm run bench -- --report\` rewrites this file and the chart from bench/results.json without
-measuring again; \`npm run bench -- --only fleetScale\` reruns section 8 alone into them. The first run installs the
+measuring again; \`npm run bench -- --only fleetScale\` (or \`revocation\`) reruns section 8 (or 4) alone into them. The first run installs the
 peers it measures (better-auth) into bench/peers/node_modules from their own lockfile (\`npm ci --legacy-peer-deps\`);
 without a registry it says so and measures the rest. CI does not run it; no test asserts on time.
 `;

@@ -1,7 +1,7 @@
-import { and, desc, eq, lt } from 'drizzle-orm';
+import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
 import type { Database, Transaction } from '../db/database.js';
 import { auditEvents } from '../db/schema.js';
-import { enqueueWebhookEvent } from '../webhooks/outbox.js';
+import { webhookDeliveries } from '../webhooks/outbox.js';
 
 /** Where a request came from, as recorded in the audit log. */
 export interface ClientContext {
@@ -27,26 +27,31 @@ export interface AuditEntry {
 const MAX_USER_AGENT_LENGTH = 200;
 
 /**
- * Writes one audit event; call it with the transaction of the change it records. A key change also
- * becomes webhook deliveries here, in the same transaction (see src/webhooks/outbox.ts).
+ * The statements that record one audit event: its row and, for a key change, the account's webhook
+ * deliveries (src/webhooks/outbox.ts). Run them in the transaction of the change they record (as
+ * {@link recordAudit} does), or as parts of the change's own statement with `onlyIf`, a condition on that
+ * statement's other parts (the one-statement revocation in src/services/key-changes.ts).
  */
+export function auditStatements(who: Actor | ClientContext | null, entry: AuditEntry, onlyIf: SQL = sql`true`): SQL[] {
+  const actorEmail = who && 'email' in who ? who.email : null;
+  const row = sql`
+    INSERT INTO audit_events (account_id, actor_user_id, actor_email, action, key_id, client_address, user_agent, details)
+    SELECT ${entry.accountId}::uuid, ${who && 'userId' in who ? who.userId : null}::uuid, ${actorEmail}::text,
+      ${entry.action}::text, ${entry.keyId ?? null}::text, ${who?.clientAddress ?? null}::text,
+      ${who?.userAgent?.slice(0, MAX_USER_AGENT_LENGTH) ?? null}::text,
+      ${entry.details === undefined ? null : JSON.stringify(entry.details)}::jsonb
+    WHERE ${onlyIf}`;
+  const deliveries = webhookDeliveries({ ...entry, actorEmail }, onlyIf);
+  return deliveries === undefined ? [row] : [row, deliveries];
+}
+
+/** Writes one audit event (and its webhook deliveries); call it with the transaction of the change it records. */
 export async function recordAudit(
   tx: Transaction | Database,
   who: Actor | ClientContext | null,
   entry: AuditEntry,
 ): Promise<void> {
-  const actorEmail = who && 'email' in who ? who.email : null;
-  await tx.insert(auditEvents).values({
-    accountId: entry.accountId,
-    actorUserId: who && 'userId' in who ? who.userId : null,
-    actorEmail,
-    action: entry.action,
-    keyId: entry.keyId ?? null,
-    clientAddress: who?.clientAddress ?? null,
-    userAgent: who?.userAgent?.slice(0, MAX_USER_AGENT_LENGTH) ?? null,
-    details: entry.details ?? null,
-  });
-  await enqueueWebhookEvent(tx, { ...entry, actorEmail });
+  for (const statement of auditStatements(who, entry)) await tx.execute(statement);
 }
 
 export interface AuditView {

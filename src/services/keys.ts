@@ -13,6 +13,7 @@ import {
   insertKey,
   lockAccountAndEndExpired,
   recordLeak,
+  revokeActiveKeyAtOnce,
   revokeIfActive,
   scheduleExpiry,
   unpublishedEvents,
@@ -221,6 +222,11 @@ export class KeyService {
     input: { accountId: string; actor: Actor; keyId: string; leak?: LeakReport },
     guard?: CommitGuard,
   ): Promise<KeyView> {
+    if (!input.leak) {
+      guard?.enterCommit(); // the statement is its own transaction
+      const revoked = await revokeActiveKeyAtOnce(this.db, input.accountId, input.keyId, input.actor);
+      if (revoked) return this.answerAfterAnnouncing(input.accountId, input.keyId, [revoked]);
+    }
     const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
       // The account first, as every key change: locking the key row first deadlocked with a racing rotation.
       const expired = await lockAccountAndEndExpired(tx, input.accountId);
@@ -236,8 +242,12 @@ export class KeyService {
       const unpublished = await unpublishedEvents(tx, input.keyId);
       return [...expired.filter((event) => event.keyId !== input.keyId), ...unpublished];
     });
-    // The view is read while the fleet is told: the commit is done, so it shows the key revoked.
-    const [view] = await Promise.all([this.getKey(input.accountId, input.keyId), this.announce(ended)]);
+    return this.answerAfterAnnouncing(input.accountId, input.keyId, ended);
+  }
+
+  /** The view is read while the fleet is told: the commit is done, so it shows the key revoked. */
+  private async answerAfterAnnouncing(accountId: string, keyId: string, ended: KeyEvent[]): Promise<KeyView> {
+    const [view] = await Promise.all([this.getKey(accountId, keyId), this.announce(ended)]);
     return view;
   }
 

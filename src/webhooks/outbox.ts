@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'drizzle-orm';
-import type { Database, Transaction } from '../db/database.js';
+import { sql, type SQL } from 'drizzle-orm';
 
 /*
  * The webhook outbox. Every key change already writes its audit event in the change's own transaction
@@ -58,13 +57,14 @@ function revocationReason(actorEmail: string | null): RevocationReason {
 }
 
 /**
- * Writes one delivery per endpoint of the account for an audit event that is a webhook event; nothing for
- * the others, or when the account has no endpoint. Call it with the change's transaction. The body names
- * the key by id and hint (read from api_keys in the same statement), never the key; `details` are the
- * audit event's own (names, dates, the leak's url), which never hold a secret either.
+ * The statement that writes one delivery per endpoint of the account for an audit event that is a webhook
+ * event; undefined for the others. With no endpoint it inserts nothing (one index probe on
+ * webhook_endpoints). Run it in the change's transaction (src/services/audit.ts does), or with `onlyIf` as
+ * part of the change's own statement. The body names the key by id and hint (read from api_keys in the same
+ * statement), never the key; `details` are the audit event's own (names, dates, the leak's url), which
+ * never hold a secret either.
  */
-export async function enqueueWebhookEvent(
-  tx: Transaction | Database,
+export function webhookDeliveries(
   entry: {
     accountId: string | null;
     action: string;
@@ -72,17 +72,17 @@ export async function enqueueWebhookEvent(
     actorEmail: string | null;
     details?: Record<string, string | number | null>;
   },
-): Promise<void> {
+  onlyIf: SQL,
+): SQL | undefined {
   const event = webhookEventOf(entry.action, entry.actorEmail);
-  if (event === undefined || entry.accountId === null || entry.keyId === undefined) return;
+  if (event === undefined || entry.accountId === null || entry.keyId === undefined) return undefined;
   const data: Record<string, unknown> = {
     ...entry.details,
     keyId: entry.keyId,
     accountId: entry.accountId,
     ...(event.reason === undefined ? {} : { reason: event.reason }),
   };
-  // One statement; with no endpoint it inserts nothing (one index probe on webhook_endpoints).
-  await tx.execute(sql`
+  return sql`
     INSERT INTO webhook_deliveries (endpoint_id, account_id, message_id, event_type, payload)
     SELECT e.id, e.account_id, ${`msg_${randomUUID().replaceAll('-', '')}`}, ${event.type},
       jsonb_build_object(
@@ -92,5 +92,5 @@ export async function enqueueWebhookEvent(
           || jsonb_build_object('keyHint', (SELECT k.hint FROM api_keys k WHERE k.id = ${entry.keyId}))
       )
     FROM webhook_endpoints e
-    WHERE e.account_id = ${entry.accountId}`);
+    WHERE e.account_id = ${entry.accountId} AND ${onlyIf}`;
 }
