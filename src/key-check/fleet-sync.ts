@@ -14,7 +14,7 @@ export interface KeyEvent {
 
 /** What the Redis hot lookup set keeps per key id (never the key or secret). */
 export interface HotEntry {
-  /** keyDigest of the full key. */
+  /** The full key's digest in its shared form (base64, `sharedDigest` in digest.ts). */
   d: string;
   /** Account id. */
   a: string;

@@ -4,7 +4,7 @@ import type { Database } from '../db/database.js';
 import { apiKeys } from '../db/schema.js';
 import { detached, KEY_ID_LENGTH, keyIdOffset, keyLength, parseKey, type ParsedKey } from '../keys/key-format.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
-import { digestsEqual, keyDigest } from './digest.js';
+import { digestsEqual, fromSharedDigest, keyDigest, sharedDigest } from './digest.js';
 import type { FleetSync, HotEntry } from './fleet-sync.js';
 import type { CachedKey, KeyCache } from './key-cache.js';
 import type { KeyStatus } from '../keys/key-status.js';
@@ -161,7 +161,7 @@ export class KeyChecker {
     const hot = trusted && fleet.hotStore ? await fleet.hotStore.lookup(parsed.keyId) : null;
     if (hot?.entry) {
       const entry = {
-        digest: hot.entry.d,
+        digest: fromSharedDigest(hot.entry.d),
         accountId: hot.entry.a,
         expiresAt: hot.entry.e ?? null,
         status: hot.entry.s,
@@ -217,7 +217,7 @@ export class KeyChecker {
     };
     remember(entry);
     if (trusted && fleet.hotStore && hot) {
-      const hotEntry: HotEntry = { d: digest, a: entry.accountId, s: entry.status };
+      const hotEntry: HotEntry = { d: sharedDigest(digest), a: entry.accountId, s: entry.status };
       if (entry.expiresAt !== null) hotEntry.e = entry.expiresAt;
       void fleet.hotStore.fill(parsed.keyId, hotEntry, hot.generation);
     }

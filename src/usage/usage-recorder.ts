@@ -8,6 +8,9 @@ import { settleWithin, TIMED_OUT } from '../timeouts.js';
 import { toArrayLiteral } from '../db/driver-results.js';
 
 interface CallerCount {
+  /** The address and user agent it is counted under (its keys in CallerCounts). */
+  address: string;
+  agent: string;
   requests: number;
   firstSeen: number;
   lastSeen: number;
@@ -30,6 +33,13 @@ interface KeyCounts {
   rejectedCallers: CallerCounts;
   /** Distinct callers in both maps. */
   callerCount: number;
+  /**
+   * The caller of the latest request counted in each map: a client sending a
+   * key again is counted without looking its address and user agent up (a
+   * user agent is a fresh string per request, so a lookup hashes it again).
+   */
+  lastCaller: CallerCount | undefined;
+  lastRejectedCaller: CallerCount | undefined;
 }
 
 interface MinuteCounts {
@@ -63,6 +73,12 @@ const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
 /** User agents are client-chosen text: keep what identifies a client, not a payload. */
 const MAX_USER_AGENT_LENGTH = 200;
+
+/** The user agent a request is counted under. */
+function agentOf(userAgent: string | undefined): string {
+  if (userAgent === undefined) return '';
+  return userAgent.length > MAX_USER_AGENT_LENGTH ? userAgent.slice(0, MAX_USER_AGENT_LENGTH) : userAgent;
+}
 
 /**
  * Counts requests per key in memory and adds them to Postgres on an
@@ -99,7 +115,13 @@ export class UsageRecorder {
     if (counts === undefined) return;
     counts.requests++;
     counts.lastSeen = now;
-    this.countCaller(counts, counts.callers, clientAddress, userAgent, now);
+    const last = counts.lastCaller;
+    if (last !== undefined && last.address === clientAddress && last.agent === agentOf(userAgent)) {
+      last.requests++;
+      last.lastSeen = now;
+      return;
+    }
+    counts.lastCaller = this.countCaller(counts, counts.callers, clientAddress, userAgent, now);
   }
 
   /** Counts a request refused because the key is revoked or expired. */
@@ -114,7 +136,13 @@ export class UsageRecorder {
     if (counts === undefined) return;
     counts.rejected++;
     counts.lastRejected = now;
-    this.countCaller(counts, counts.rejectedCallers, clientAddress, userAgent, now);
+    const last = counts.lastRejectedCaller;
+    if (last !== undefined && last.address === clientAddress && last.agent === agentOf(userAgent)) {
+      last.requests++;
+      last.lastSeen = now;
+      return;
+    }
+    counts.lastRejectedCaller = this.countCaller(counts, counts.rejectedCallers, clientAddress, userAgent, now);
   }
 
   /** The key's counts for the current minute, or undefined when the bound on keys is reached. */
@@ -139,39 +167,38 @@ export class UsageRecorder {
         lastRejected: 0,
         rejectedCallers: new Map(),
         callerCount: 0,
+        lastCaller: undefined,
+        lastRejectedCaller: undefined,
       };
       this.current.keys.set(detached(keyId), counts);
     }
     return counts;
   }
 
+  /** Counts the request under its caller; returns that caller, or undefined when the bound on callers is reached. */
   private countCaller(
     counts: KeyCounts,
     callers: CallerCounts,
     clientAddress: string,
     userAgent: string | undefined,
     now: number,
-  ): void {
-    const agent =
-      userAgent === undefined
-        ? ''
-        : userAgent.length > MAX_USER_AGENT_LENGTH
-          ? userAgent.slice(0, MAX_USER_AGENT_LENGTH)
-          : userAgent;
+  ): CallerCount | undefined {
+    const agent = agentOf(userAgent);
     let byAgent = callers.get(clientAddress);
     let caller = byAgent?.get(agent);
     if (caller === undefined) {
-      if (counts.callerCount >= this.options.maxCallersPerKey) return;
+      if (counts.callerCount >= this.options.maxCallersPerKey) return undefined;
       if (byAgent === undefined) {
         byAgent = new Map();
         callers.set(clientAddress, byAgent);
       }
-      caller = { requests: 0, firstSeen: now, lastSeen: now };
+      caller = { address: clientAddress, agent, requests: 0, firstSeen: now, lastSeen: now };
       byAgent.set(agent, caller);
       counts.callerCount++;
     }
     caller.requests++;
     caller.lastSeen = now;
+    return caller;
   }
 
   /** Writes everything counted so far; flushes run one at a time. */

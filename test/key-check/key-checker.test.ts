@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import t from 'tap';
 import type { Test } from 'tap';
 import { KeyChecker, type KeyCheck } from '../../src/key-check/key-checker.js';
@@ -342,3 +343,33 @@ t.test('a hot-set entry this version cannot read is not trusted: Postgres decide
   }
   t.ok(hasher.verifications >= 1, 'the secret was proven in Postgres');
 });
+
+t.test(
+  'the hot set holds the digest every version reads: base64 SHA-256 over secret, NUL, key (rolling deploys)',
+  async (t) => {
+    const built = await buildTestApp(t, { env: { KEYWARD_LEASE_MS: '60000' } });
+    const { apiKey, keyId, user } = await freshKey(built);
+    const shared = createHash('sha256').update(`${built.runtime.serverSecret}\u0000${apiKey}`).digest('base64');
+    t.match(await built.runtime.keyChecking.checker.check(apiKey), { outcome: 'valid' }, 'checked once: hot in Redis');
+    const redis = new Redis((await testServices()).redisUrl);
+    t.teardown(() => redis.disconnect());
+    const entryKey = `${built.redisPrefix}key:${keyId}`;
+    t.equal(JSON.parse((await redis.get(entryKey))!).d, shared, 'written in the shared form');
+
+    // An entry as any version writes it: a cold check here proves the key from it, with no argon2.
+    await redis.set(entryKey, JSON.stringify({ d: shared, a: user.accountId, s: 'active' }), 'PX', 60_000);
+    const forget = () => built.runtime.keyChecking.checker.cache.changed(keyId, 'expiry_scheduled', Date.now());
+    forget();
+    const { checker, hasher } = countingChecker(built.runtime);
+    t.same(await checker.check(apiKey), { outcome: 'valid', accountId: user.accountId, keyId, tier: 'redis' });
+    t.same(
+      checker.check(apiKey),
+      { outcome: 'valid', accountId: user.accountId, keyId, tier: 'memory' },
+      'then cached',
+    );
+    forget();
+    const wrongSecret = generateKey(built.runtime.env.KEYWARD_KEY_PREFIX, keyId).key;
+    t.same(await checker.check(wrongSecret), { outcome: 'invalid', tier: 'redis' }, 'another secret for the id');
+    t.equal(hasher.verifications, 0, 'no argon2');
+  },
+);
