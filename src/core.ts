@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { openPostgres, type DatabaseHandle, type PostgresOptions } from './db/database.js';
 import { ConfigError, type Env } from './env.js';
 import { ApiKeyAuthenticator, type KeyCheckCounter } from './key-check/api-key-authenticator.js';
-import { openKeyChecking, type KeyChecking } from './key-check/key-checking.js';
+import { openKeyChecking, type KeyChecking } from './key-check/open-key-checking.js';
 import { SecretHasher } from './keys/secret-hashing.js';
 
 /**

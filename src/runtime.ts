@@ -8,7 +8,7 @@ import { migratePostgresDatabase, type DatabaseHandle } from './db/database.js';
 import { EmbeddedDataLock } from './db/embedded-lock.js';
 import { ConfigError, type Env } from './env.js';
 import { AccountService } from './services/accounts.js';
-import type { KeyChecking } from './key-check/key-checking.js';
+import type { KeyChecking } from './key-check/open-key-checking.js';
 import { Metrics } from './plugins/metrics.js';
 import { AuditLog } from './services/audit.js';
 import { KeyService } from './services/keys.js';

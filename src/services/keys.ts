@@ -1,8 +1,7 @@
 import { and, eq, isNotNull, lte, sql } from 'drizzle-orm';
 import { boundedTransaction, type CommitGuard, type Database, type TransactionLimits } from '../db/database.js';
 import { apiKeys } from '../db/schema.js';
-import { KeyLimitReached, KeyNotActive, KeyNotFound, RotationPending } from '../errors.js';
-import { hasRoomFor } from '../keys/active-key-slots.js';
+import { KeyNotActive, KeyNotFound, RotationPending } from '../errors.js';
 import { generateKey } from '../keys/key-format.js';
 import { rotatedKeyName } from '../keys/key-names.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
@@ -19,6 +18,7 @@ import {
   unpublishedEvents,
   type LeakReport,
 } from './key-changes.js';
+import { refuseRotationEarly, refuseWhenFull } from './key-prechecks.js';
 import { KeyViews, type KeyView } from './key-views.js';
 
 export type { LeakReport } from './key-changes.js';
@@ -31,9 +31,6 @@ export type { KeyView } from './key-views.js';
 export interface KeyEventAnnouncer {
   announce(events: KeyEvent[]): Promise<void>;
 }
-
-/** A key that holds its slot past now: a passed expiry frees the slot at the account's next change. */
-const activeAfterNow = sql`(${apiKeys.expiresAt} IS NULL OR ${apiKeys.expiresAt} > now())`;
 
 export interface NewKey {
   accountId: string;
@@ -108,7 +105,7 @@ export class KeyService {
   }
 
   private async createKeyInTurn(input: NewKey, guard?: CommitGuard): Promise<{ key: string; view: KeyView }> {
-    await this.refuseWhenFull(input.accountId);
+    await refuseWhenFull(this.db, input.accountId);
     const { key, keyId } = generateKey(this.keyPrefix);
     const secretHash = await this.hasher.hash(key); // before the transaction: never hold locks across argon2
     const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
@@ -138,7 +135,7 @@ export class KeyService {
     input: KeyRotation,
     guard?: CommitGuard,
   ): Promise<{ key: string; view: KeyView; oldKey: KeyView }> {
-    await this.refuseRotationEarly(input.accountId, input.keyId, input.expireOldKeyInSeconds);
+    await refuseRotationEarly(this.db, input.accountId, input.keyId, input.expireOldKeyInSeconds);
     const { key, keyId } = generateKey(this.keyPrefix);
     const secretHash = await this.hasher.hash(key);
     const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
@@ -180,34 +177,6 @@ export class KeyService {
       this.getKey(input.accountId, input.keyId),
     ]);
     return { key, view, oldKey };
-  }
-
-  /**
-   * The cheap read before argon2: an account whose slots are all held by keys that stay active answers 409
-   * without hashing a key it could not store. Only a hint: the transaction decides again under the
-   * account's lock, and the unique index on (account, slot) is the last word.
-   */
-  private async refuseWhenFull(accountId: string): Promise<void> {
-    const [row] = await this.db
-      .select({ held: sql<number>`count(*)`.mapWith(Number) })
-      .from(apiKeys)
-      .where(and(eq(apiKeys.accountId, accountId), isNotNull(apiKeys.slot), activeAfterNow));
-    if (!hasRoomFor(row!.held)) throw new KeyLimitReached();
-  }
-
-  /** The rotation's refusals that need no argon2, read before hashing (and decided again in the transaction). */
-  private async refuseRotationEarly(accountId: string, keyId: string, expireOldKeyInSeconds?: number): Promise<void> {
-    const [old] = await this.db
-      .select({ slot: apiKeys.slot, expiresAt: apiKeys.expiresAt })
-      .from(apiKeys)
-      .where(and(eq(apiKeys.id, keyId), eq(apiKeys.accountId, accountId)));
-    if (!old) throw new KeyNotFound();
-    if (old.slot === null || (old.expiresAt !== null && old.expiresAt.getTime() <= Date.now())) {
-      throw new KeyNotActive();
-    }
-    if (old.expiresAt !== null) throw new RotationPending();
-    // Ending the old key at once frees its slot for the new one; otherwise the new key needs a free slot.
-    if (expireOldKeyInSeconds !== 0) await this.refuseWhenFull(accountId);
   }
 
   /**

@@ -150,6 +150,8 @@ t.test('#16.2/#16.6 the one-time key: described for screen readers, Escape asks 
   await generate.getByRole('button', { name: 'Generate key' }).click();
   await waitForText(reveal, /This key will not be shown again/);
   await reveal.getByRole('button', { name: 'Copy', exact: true }).click();
+  // Copying is asynchronous (the clipboard API): the key counts as copied once the button says so.
+  await waitForText(reveal.locator('[data-copy]'), /Copied/);
   await page.keyboard.press('Escape');
   t.notOk(await reveal.isVisible(), 'a copied key closes on Escape without asking');
   t.same(problems.errors, []);
