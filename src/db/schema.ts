@@ -16,6 +16,9 @@ import {
 } from 'drizzle-orm/pg-core';
 import { slotCheck } from '../keys/active-key-slots.js';
 
+/** User agents are client-chosen text: audit events and key callers keep this much of one, what identifies a client. */
+export const MAX_USER_AGENT_LENGTH = 200;
+
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 
 export const accounts = pgTable('accounts', {

@@ -1,6 +1,6 @@
 import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
 import type { Database, Transaction } from '../db/database.js';
-import { auditEvents } from '../db/schema.js';
+import { auditEvents, MAX_USER_AGENT_LENGTH } from '../db/schema.js';
 import { webhookDeliveries } from '../webhooks/outbox.js';
 
 /** Where a request came from, as recorded in the audit log. */
@@ -23,8 +23,6 @@ export interface AuditEntry {
   keyId?: string;
   details?: Record<string, string | number | null>;
 }
-
-const MAX_USER_AGENT_LENGTH = 200;
 
 /**
  * The statements that record one audit event: its row and, for a key change, the account's webhook
