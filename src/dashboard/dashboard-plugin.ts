@@ -50,26 +50,81 @@ interface StaticFile {
 
 interface Page {
   url: string;
+  /** The page's <main> and what follows it; layout.html (and topbar.html when signed in) goes around it. */
   file: string;
   /** Pages for signed-in users send everyone else to sign in, and the other way round. */
   access: 'signed-in' | 'signed-out';
+  /** The <title>, before " · keyward". */
+  title: string;
+  /** The page's module under assets/. */
+  script?: string;
 }
 
 const PAGES: readonly Page[] = [
-  { url: SIGN_IN_PATH, file: 'sign-in.html', access: 'signed-out' },
-  { url: '/sign-up', file: 'sign-up.html', access: 'signed-out' },
-  { url: HOME_PATH, file: 'api-keys.html', access: 'signed-in' },
-  { url: '/settings/webhooks', file: 'webhooks.html', access: 'signed-in' },
-  { url: '/activity', file: 'activity.html', access: 'signed-in' },
-  { url: '/settings/account', file: 'account.html', access: 'signed-in' },
+  { url: SIGN_IN_PATH, file: 'sign-in.html', access: 'signed-out', title: 'Sign in', script: 'sign-in-page.js' },
+  {
+    url: '/sign-up',
+    file: 'sign-up.html',
+    access: 'signed-out',
+    title: 'Create an account',
+    script: 'sign-up-page.js',
+  },
+  { url: HOME_PATH, file: 'api-keys.html', access: 'signed-in', title: 'API keys', script: 'api-keys-page.js' },
+  {
+    url: '/settings/webhooks',
+    file: 'webhooks.html',
+    access: 'signed-in',
+    title: 'Webhooks',
+    script: 'webhooks-page.js',
+  },
+  { url: '/activity', file: 'activity.html', access: 'signed-in', title: 'Activity', script: 'activity-page.js' },
+  {
+    url: '/settings/account',
+    file: 'account.html',
+    access: 'signed-in',
+    title: 'Account',
+    script: 'account-page.js',
+  },
 ];
 
-function loadFile(path: string): StaticFile {
-  const body = readFileSync(path);
-  const contentType = CONTENT_TYPES[extname(path)];
-  if (contentType === undefined) throw new Error(`keyward dashboard: no content type for ${path}`);
+/** Served for any address nothing else answers. */
+const NOT_FOUND_PAGE: Page = { url: '', file: 'not-found.html', access: 'signed-out', title: 'Page not found' };
+
+function staticFile(body: Buffer, contentType: string): StaticFile {
   const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
   return { body, contentType, etag };
+}
+
+function loadFile(path: string): StaticFile {
+  const contentType = CONTENT_TYPES[extname(path)];
+  if (contentType === undefined) throw new Error(`keyward dashboard: no content type for ${path}`);
+  return staticFile(readFileSync(path), contentType);
+}
+
+const readText = (file: string) => readFileSync(join(DASHBOARD_PUBLIC_DIR, file), 'utf8');
+
+/** Puts `values` in for the {{name}} placeholders of `template`. */
+function fill(template: string, values: Readonly<Record<string, string>>): string {
+  return template.replace(/\{\{(\w+)\}\}/g, (placeholder: string, name: string) => {
+    const value = values[name];
+    if (value === undefined) throw new Error(`keyward dashboard: nothing for ${placeholder}`);
+    return value;
+  });
+}
+
+/**
+ * The pages share their <head> (layout.html) and, when signed in, the header with the navigation
+ * (topbar.html, where the page's own link is marked as the current one); each file holds the rest.
+ */
+function loadPage(page: Page): StaticFile {
+  const currentLink = `<a href="${page.url}">`;
+  const topbar = readText('topbar.html').replace(currentLink, `<a href="${page.url}" aria-current="page">`);
+  const html = fill(readText('layout.html'), {
+    title: page.title,
+    script: page.script === undefined ? '' : `<script type="module" src="/assets/${page.script}"></script>`,
+    body: (page.access === 'signed-in' ? topbar : '') + readText(page.file),
+  });
+  return staticFile(Buffer.from(html), CONTENT_TYPES['.html']!);
 }
 
 /** Every file below `dir`, by its URL path relative to it ("sparkline.js", "icons/key.svg"). */
@@ -114,9 +169,9 @@ export interface DashboardOptions {
  */
 export const dashboard = fp<DashboardOptions>(
   async (app: FastifyInstance, { accounts }) => {
-    const pages = new Map(PAGES.map((page) => [page, loadFile(join(DASHBOARD_PUBLIC_DIR, page.file))]));
+    const pages = new Map(PAGES.map((page) => [page, loadPage(page)]));
     const assets = loadTree(join(DASHBOARD_PUBLIC_DIR, 'assets'));
-    const notFound = loadFile(join(DASHBOARD_PUBLIC_DIR, 'not-found.html'));
+    const notFound = loadPage(NOT_FOUND_PAGE);
     app.decorate('notFoundPage', (request: FastifyRequest, reply: FastifyReply) =>
       reply
         .code(404)

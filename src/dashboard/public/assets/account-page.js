@@ -62,11 +62,7 @@ function startSessions() {
 async function start() {
   startPasswordForm();
   startSessions();
-  try {
-    await startSignedInPage();
-  } catch (error) {
-    showPageError(error, 'Could not load your account');
-  }
+  await startSignedInPage();
 }
 
 void start();

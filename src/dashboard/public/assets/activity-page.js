@@ -219,12 +219,7 @@ async function loadPage() {
 }
 
 async function start() {
-  try {
-    await startSignedInPage();
-  } catch (error) {
-    showPageError(error, 'Could not load your account');
-    return;
-  }
+  if (!(await startSignedInPage())) return;
   try {
     const { keys } = await api('GET', '/v1/keys');
     keyNames = new Map(keys.map((key) => [key.id, key.name]));

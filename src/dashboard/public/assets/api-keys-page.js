@@ -5,7 +5,7 @@ import { absoluteTime, describeUserAgent, formatNumber, plural, relativeTime, ti
 import { guardSessionEnd, pageAlert, showPageError, signInUrl, startSignedInPage } from './shell.js';
 import { leakNote, renderLeakBanners } from './leaked-keys.js';
 import { recentRequests, sparkline } from './sparkline.js';
-import { alertBox, copyText, errorBox, h, icon, openModal, show, toast, whileBusy } from './ui.js';
+import { alertBox, copyText, errorBox, h, icon, openModal, secretField, show, toast, whileBusy } from './ui.js';
 
 /** How often the list refreshes, and how often while a rotation is being watched. */
 const REFRESH_MS = 10_000;
@@ -539,30 +539,14 @@ function curlBlock(id) {
 /** The key, once, with Copy. `warningId` names the warning for the dialog's aria-describedby. */
 function keyReveal(apiKey, key, { warningId } = {}) {
   const inputId = `reveal-${key.id}`;
-  const input = h('input', {
+  const field = secretField(apiKey, {
     id: inputId,
-    type: 'text',
-    readonly: true,
-    spellcheck: 'false',
-    autocomplete: 'off',
-    'data-api-key': true,
-  });
-  input.value = apiKey;
-  input.addEventListener('focus', () => input.select());
-  const copy = h('button', { class: 'button secondary', type: 'button', 'data-copy': true }, icon('copy'), 'Copy');
-  // Ctrl+C on the selected field counts as copying too.
-  input.addEventListener('copy', () => {
-    if (secret) secret.copied = true;
-  });
-  copy.addEventListener('click', async () => {
-    if (await copyText(apiKey, input)) {
+    attribute: 'data-api-key',
+    copied: 'API key copied to the clipboard.',
+    select: 'select the key',
+    onCopy: () => {
       if (secret) secret.copied = true;
-      copy.replaceChildren(icon('check'), 'Copied');
-      toast('API key copied to the clipboard.');
-    } else {
-      toast('Copying is blocked here: select the key and press Ctrl+C (⌘C on a Mac).');
-      input.focus();
-    }
+    },
   });
   const warning = alertBox(
     'warning',
@@ -580,7 +564,7 @@ function keyReveal(apiKey, key, { warningId } = {}) {
       'div',
       { class: 'field' },
       h('label', { for: inputId }, `API key ${quoted(key.name)}`),
-      h('div', { class: 'key-reveal' }, input, copy),
+      field,
       h(
         'p',
         { class: 'hint' },
@@ -1331,11 +1315,7 @@ async function start() {
   for (const button of document.querySelectorAll('dialog [data-close]')) {
     button.addEventListener('click', () => button.closest('dialog').close());
   }
-  try {
-    await startSignedInPage();
-  } catch (error) {
-    showPageError(error, 'Could not load your account');
-  }
+  await startSignedInPage();
   await refresh();
 }
 

@@ -46,7 +46,10 @@ export function guardSessionEnd(guard) {
   sessionEndGuard = guard;
 }
 
-/** Sets up the page; resolves with the session (user and account). */
+/**
+ * Sets up the page; resolves with the session (user and account), or with null when it could not be
+ * loaded (the page's alert then says why).
+ */
 export async function startSignedInPage() {
   setSessionExpiredHandler(() => {
     if (sessionEndGuard?.()) return;
@@ -69,7 +72,13 @@ export async function startSignedInPage() {
 
   setInterval(() => refreshTimes(), 15_000);
 
-  const session = await api('GET', '/v1/session');
+  let session;
+  try {
+    session = await api('GET', '/v1/session');
+  } catch (error) {
+    showPageError(error, 'Could not load your account');
+    return null;
+  }
   // The account's name and email lead to Settings → Account (password, sessions). Made a link here rather
   // than in each page's header, so that every signed-in page gets it.
   const who = document.querySelector('.account-who');

@@ -124,6 +124,36 @@ export async function copyText(text, fallbackInput) {
 }
 
 /**
+ * A secret shown once: a read-only field holding it and a Copy button. `onCopy` runs when it is copied, by the
+ * button or by Ctrl+C in the field; the toasts say `copied` or, where copying is blocked, to `select …` by hand.
+ */
+export function secretField(secret, { id, attribute, copied, select, onCopy }) {
+  const input = h('input', {
+    id,
+    type: 'text',
+    readonly: true,
+    spellcheck: 'false',
+    autocomplete: 'off',
+    [attribute]: true,
+  });
+  input.value = secret;
+  input.addEventListener('focus', () => input.select());
+  if (onCopy) input.addEventListener('copy', onCopy);
+  const copy = h('button', { class: 'button secondary', type: 'button', 'data-copy': true }, icon('copy'), 'Copy');
+  copy.addEventListener('click', async () => {
+    if (await copyText(secret, input)) {
+      onCopy?.();
+      copy.replaceChildren(icon('check'), 'Copied');
+      toast(copied);
+    } else {
+      toast(`Copying is blocked here: ${select} and press Ctrl+C (⌘C on a Mac).`);
+      input.focus();
+    }
+  });
+  return h('div', { class: 'key-reveal' }, input, copy);
+}
+
+/**
  * Opens a modal <dialog> and gives focus back to what opened it when it closes
  * (by a button, Escape or the page).
  */

@@ -4,7 +4,7 @@
 import { api } from './api.js';
 import { pageAlert, showPageError, startSignedInPage } from './shell.js';
 import { timeElement } from './format.js';
-import { alertBox, copyText, errorBox, h, icon, openModal, show, toast, whileBusy } from './ui.js';
+import { alertBox, errorBox, h, icon, openModal, secretField, show, toast, whileBusy } from './ui.js';
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -19,25 +19,11 @@ const STATUS_TONES = { pending: 'expiring', delivered: 'active', failed: 'revoke
 let refreshTimer;
 
 function secretReveal(secret, webhook) {
-  const input = h('input', {
+  const field = secretField(secret, {
     id: 'webhook-secret',
-    type: 'text',
-    readonly: true,
-    spellcheck: 'false',
-    autocomplete: 'off',
-    'data-webhook-secret': true,
-  });
-  input.value = secret;
-  input.addEventListener('focus', () => input.select());
-  const copy = h('button', { class: 'button secondary', type: 'button', 'data-copy': true }, icon('copy'), 'Copy');
-  copy.addEventListener('click', async () => {
-    if (await copyText(secret, input)) {
-      copy.replaceChildren(icon('check'), 'Copied');
-      toast('Signing secret copied to the clipboard.');
-    } else {
-      toast('Copying is blocked here: select the secret and press Ctrl+C (⌘C on a Mac).');
-      input.focus();
-    }
+    attribute: 'data-webhook-secret',
+    copied: 'Signing secret copied to the clipboard.',
+    select: 'select the secret',
   });
   const done = h('button', { class: 'button', type: 'button', 'data-secret-done': true }, "Done, I've saved it");
   const block = h(
@@ -52,12 +38,7 @@ function secretReveal(secret, webhook) {
       ],
       { title: 'This secret will not be shown again' },
     ),
-    h(
-      'div',
-      { class: 'field' },
-      h('label', { for: 'webhook-secret' }, 'Signing secret'),
-      h('div', { class: 'key-reveal' }, input, copy),
-    ),
+    h('div', { class: 'field' }, h('label', { for: 'webhook-secret' }, 'Signing secret'), field),
     done,
   );
   // The secret leaves the page when the user says it is saved.
@@ -230,12 +211,7 @@ function confirmDelete(webhook, opener) {
 }
 
 async function start() {
-  try {
-    await startSignedInPage();
-  } catch (error) {
-    showPageError(error, 'Could not load your account');
-    return;
-  }
+  if (!(await startSignedInPage())) return;
   try {
     await load();
   } catch (error) {
