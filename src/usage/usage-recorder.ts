@@ -92,13 +92,14 @@ export class UsageRecorder {
   ): void {
     tally.requests++;
     tally.last = now;
+    const agent = agentOf(userAgent);
     const last = tally.lastCaller;
-    if (last !== undefined && last.address === clientAddress && last.agent === agentOf(userAgent)) {
+    if (last !== undefined && last.address === clientAddress && last.agent === agent) {
       last.requests++;
       last.lastSeen = now;
       return;
     }
-    tally.lastCaller = this.countCaller(counts, tally, clientAddress, userAgent, now);
+    tally.lastCaller = this.countCaller(counts, tally, clientAddress, agent, now);
   }
 
   /** The key's counts for the current minute, or undefined when the bound on keys is reached. */
@@ -125,10 +126,10 @@ export class UsageRecorder {
     counts: KeyCounts,
     { callers }: Tally,
     clientAddress: string,
-    userAgent: string | undefined,
+    /** As counted: {@link agentOf} the request's user agent. */
+    agent: string,
     now: number,
   ): CallerCount | undefined {
-    const agent = agentOf(userAgent);
     let byAgent = callers.get(clientAddress);
     let caller = byAgent?.get(agent);
     if (caller === undefined) {
