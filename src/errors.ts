@@ -13,7 +13,7 @@ export function envelopeCode(errorCode: string | undefined): string | undefined 
 }
 /**
  * The body of every error keyward answers, wherever it is written (Fastify, raw sockets, Express, the metrics
- * listener); its schema is `ErrorEnvelope` in http/schemas.ts.
+ * listener); its schema is `ErrorEnvelope` in http/error-responses.ts.
  */
 export function errorEnvelope(code: string, message: string, requestId: string) {
   return { error: { code, message, requestId } };

@@ -1,154 +1,9 @@
-import { Type, type TSchema } from '@sinclair/typebox';
-import type { FastifyError } from 'fastify';
-import {
-  ApiKeyExpired,
-  ApiKeyRevoked,
-  AuthUnavailable,
-  CsrfRejected,
-  WrongPassword,
-  EmailTaken,
-  envelopeCode,
-  errorEnvelope,
-  GitHubKeysUnavailable,
-  InvalidApiKey,
-  InvalidCredentials,
-  InvalidRequest,
-  KeyLimitReached,
-  KeyNotActive,
-  KeyNotFound,
-  ReportTooLarge,
-  RevocationPending,
-  RotationPending,
-  RouteNotFound,
-  ServerBusy,
-  ServiceUnavailable,
-  SessionRequired,
-  SignatureInvalid,
-  SignupClosed,
-  TooManyFailedChecks,
-  TooManySignInFailures,
-  TooManySignUps,
-  WeakPassword,
-  WebhookLimitReached,
-  WebhookNotFound,
-  WebhookUrlRefused,
-} from '../errors.js';
+import { Type } from '@sinclair/typebox';
 import { KEY_ID_PATTERN } from '../keys/key-format.js';
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, passwordProblem } from '../services/password-policy.js';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../services/password-policy.js';
+import { ErrorEnvelope } from './error-responses.js';
+import { EXAMPLE } from './examples.js';
 
-/**
- * Values the OpenAPI examples share, so the examples of different calls tell one consistent story. The keys
- * have the real format (valid checksums, so they parse), but their secrets spell out that they are examples.
- */
-export const EXAMPLE = {
-  userId: '0b9d6c52-3f8e-4a1d-9c27-5e4f8a6b1d30',
-  accountId: 'c3f1a8e2-6b4d-4f7a-8e19-2d5c7b9a0e64',
-  email: 'ada@example.com',
-  accountName: 'Acme Inc.',
-  keyId: '4ZbQ0cXw9LmT2pVa',
-  apiKey: 'kw_4ZbQ0cXw9LmT2pVa_EXAMPLEx0nly0n0tA0real0secret00010BteCL',
-  hint: 'kw_4ZbQ0cXw9LmT2pVa_…teCL',
-  newKeyId: '9hVxR2mKc7TqLw3N',
-  newApiKey: 'kw_9hVxR2mKc7TqLw3N_EXAMPLEx0nly0n0tA0real0secret00023Djt7n',
-  newHint: 'kw_9hVxR2mKc7TqLw3N_…jt7n',
-  requestId: '9f1c2e7a-54b3-4d8e-a6f0-3b2d1c9e8f47',
-} as const;
-
-/**
- * Example error bodies, by example name, built from the errors keyward really raises (so their codes and
- * messages cannot drift from the code). Validation messages are Ajv's, as the error handler sends them.
- */
-const ERROR_EXAMPLES = {
-  invalid_body: new InvalidRequest("body must NOT have additional property 'colour'"),
-  invalid_key_id: new InvalidRequest('params/keyId must match pattern "^[0-9A-Za-z]{16}$"'),
-  invalid_query: new InvalidRequest("querystring must NOT have additional property 'colour'"),
-  invalid_api_key: new InvalidApiKey(),
-  api_key_revoked: new ApiKeyRevoked(),
-  api_key_expired: new ApiKeyExpired(),
-  session_required: new SessionRequired(),
-  invalid_credentials: new InvalidCredentials(),
-  // A sequence: refused before the list of common passwords is read, so building the document never reads it.
-  weak_password: new WeakPassword(passwordProblem('1234567890')!),
-  server_busy: new ServerBusy(),
-  csrf_rejected: new CsrfRejected(),
-  wrong_password: new WrongPassword(),
-  signup_closed: new SignupClosed(),
-  key_not_found: new KeyNotFound(),
-  email_taken: new EmailTaken(),
-  key_limit_reached: new KeyLimitReached(),
-  key_not_active: new KeyNotActive(),
-  rotation_pending: new RotationPending(),
-  rate_limited: new TooManyFailedChecks(),
-  sign_in_limited: new TooManySignInFailures('14 minutes'),
-  sign_up_limited: new TooManySignUps('52 minutes'),
-  service_unavailable: new ServiceUnavailable(),
-  auth_unavailable: new AuthUnavailable(),
-  revocation_pending: new RevocationPending(),
-  webhook_not_found: new WebhookNotFound(),
-  webhook_limit_reached: new WebhookLimitReached(10),
-  webhook_url_refused: new WebhookUrlRefused(
-    "The URL's host 10.0.0.7 is a loopback, private, link-local or reserved address; " +
-      'keyward sends webhooks to public addresses only.',
-  ),
-  webhook_url_not_https: new WebhookUrlRefused('Webhook URLs must use https.'),
-  invalid_webhook_id: new InvalidRequest('params/webhookId must match format "uuid"'),
-  signature_invalid: new SignatureInvalid(),
-  route_not_found: new RouteNotFound('POST', '/v1/secret-scanning/github'),
-  report_too_large: new ReportTooLarge(),
-  github_keys_unavailable: new GitHubKeysUnavailable(),
-  too_many_matches: new InvalidRequest('A report may carry at most 1000 matches; this one has 1200.'),
-  invalid_report: new InvalidRequest('The body must be a JSON array of {token, type, url, source} objects.'),
-} satisfies Record<string, FastifyError>;
-
-export type ErrorExample = keyof typeof ERROR_EXAMPLES;
-
-/** The example shown for a status when a route does not name its own. */
-const DEFAULT_ERROR_EXAMPLES: Record<number, ErrorExample> = {
-  400: 'invalid_body',
-  401: 'session_required',
-  403: 'csrf_rejected',
-  404: 'key_not_found',
-  409: 'key_limit_reached',
-  429: 'rate_limited',
-  503: 'service_unavailable',
-};
-
-function errorExample(name: ErrorExample) {
-  const error = ERROR_EXAMPLES[name];
-  return errorEnvelope(envelopeCode(error.code)!, error.message, EXAMPLE.requestId);
-}
-
-export const ErrorEnvelope = Type.Object(
-  {
-    error: Type.Object({
-      code: Type.String({ description: 'Stable machine-readable code (see README).', examples: ['key_limit_reached'] }),
-      message: Type.String({ description: 'Plain-language explanation for people.' }),
-      requestId: Type.String({ description: 'Quote this when reporting a problem.' }),
-    }),
-  },
-  {
-    $id: 'ErrorEnvelope',
-    title: 'ErrorEnvelope',
-    description: 'Every error keyward returns.',
-    examples: [errorExample('key_limit_reached')],
-  },
-);
-
-/**
- * Error responses a route can give, by status, all in the one envelope. A status alone documents its usual
- * error as the example; `[status, ...examples]` names the errors this route gives with that status.
- */
-export function errors(...statuses: Array<number | readonly [number, ...ErrorExample[]]>): Record<number, TSchema> {
-  return Object.fromEntries(
-    statuses.map((entry) => {
-      const [status, ...names] = typeof entry === 'number' ? [entry] : entry;
-      const examples = names.length > 0 ? names : [DEFAULT_ERROR_EXAMPLES[status]!];
-      return [status, Type.Ref(ErrorEnvelope.$id!, { examples: examples.map(errorExample) })];
-    }),
-  );
-}
-
-/** The body of POST /v1/signup; also what `keyward create-account` checks its arguments against. */
 /** A password being set (sign-up, password change): its rules are src/services/password-policy.ts. */
 export const NewPassword = Type.String({
   maxLength: PASSWORD_MAX_LENGTH,
@@ -160,6 +15,7 @@ export const NewPassword = Type.String({
     '"keyward". The message says which.',
 });
 
+/** The body of POST /v1/signup; also what `keyward create-account` checks its arguments against. */
 export const SignUpBody = Type.Object(
   {
     email: Type.String({ format: 'email', maxLength: 254, examples: ['ada@example.com'] }),

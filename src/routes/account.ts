@@ -2,16 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { AccountService, NewSession } from '../services/accounts.js';
 import { actorOf, clientOf } from '../http/request-context.js';
-import {
-  errors,
-  EXAMPLE,
-  NewPassword,
-  Session,
-  SESSION_EXAMPLE,
-  SESSION_SECURITY,
-  SessionRef,
-  SignUpBody,
-} from '../http/schemas.js';
+import { errors } from '../http/error-responses.js';
+import { EXAMPLE } from '../http/examples.js';
+import { NewPassword, Session, SESSION_EXAMPLE, SESSION_SECURITY, SessionRef, SignUpBody } from '../http/schemas.js';
 
 function sessionBody(session: NewSession) {
   return {

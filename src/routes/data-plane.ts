@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { API_KEY_SECURITY, errors, EXAMPLE, type ErrorExample } from '../http/schemas.js';
+import { errors, type ErrorExample } from '../http/error-responses.js';
+import { EXAMPLE } from '../http/examples.js';
+import { API_KEY_SECURITY } from '../http/schemas.js';
 
 /** Every way a key check can fail, for the examples. */
 const KEY_CHECK_ERRORS = [

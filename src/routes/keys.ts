@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { errors, EXAMPLE, KEY_EXAMPLE, KeyIdParams, KeyRef, SESSION_SECURITY } from '../http/schemas.js';
+import { errors } from '../http/error-responses.js';
+import { EXAMPLE } from '../http/examples.js';
+import { KEY_EXAMPLE, KeyIdParams, KeyRef, SESSION_SECURITY } from '../http/schemas.js';
 import { actorOf } from '../http/request-context.js';
 import { MAX_ACTIVE_KEYS, MAX_ACTIVE_KEYS_IN_WORDS } from '../keys/active-key-slots.js';
 import { MAX_KEY_NAME_LENGTH } from '../keys/key-names.js';

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { errors, EXAMPLE, KeyIdParams, SESSION_SECURITY } from '../http/schemas.js';
+import { errors } from '../http/error-responses.js';
+import { EXAMPLE } from '../http/examples.js';
+import { KeyIdParams, SESSION_SECURITY } from '../http/schemas.js';
 import { InvalidRequest } from '../errors.js';
 import type { AuditLog } from '../services/audit.js';
 import type { KeyService } from '../services/keys.js';

@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { actorOf } from '../http/request-context.js';
-import { errors, EXAMPLE, SESSION_SECURITY } from '../http/schemas.js';
+import { errors } from '../http/error-responses.js';
+import { EXAMPLE } from '../http/examples.js';
+import { SESSION_SECURITY } from '../http/schemas.js';
 import type { WebhookService } from '../services/webhooks.js';
 import { WEBHOOK_EVENT_TYPES } from '../webhooks/outbox.js';
 

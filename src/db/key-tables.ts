@@ -1,0 +1,86 @@
+/** The keys, and the log of key changes every cache must hear about. */
+import { sql } from 'drizzle-orm';
+import { bigserial, check, index, pgTable, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { slotCheck } from '../keys/active-key-slots.js';
+import { accounts, users } from './account-tables.js';
+import { createdAt } from './columns.js';
+
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    /** The public key id, also the lookup id embedded in the key itself. */
+    id: text('id').primaryKey(),
+    accountId: uuid('account_id')
+      .notNull()
+      .references(() => accounts.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    /** argon2id PHC string of the full key; the key itself is never stored. */
+    secretHash: text('secret_hash').notNull(),
+    /** What the dashboard shows: prefix, id and the last 4 characters (`kw_<id>_…abcd`). */
+    hint: text('hint').notNull(),
+    /**
+     * One of ACTIVE_SLOTS while the key is active, NULL once it is revoked or expired. The unique index on
+     * (account_id, slot) and the slot check are what enforce src/keys/active-key-slots.ts in the database.
+     */
+    slot: smallint('slot'),
+    createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    revokedBy: uuid('revoked_by').references(() => users.id, { onDelete: 'set null' }),
+    /** Latest request seen with the key, as of the last usage flush of any instance. */
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    /** Latest request refused because the key was revoked or expired, as of the last usage flush. */
+    lastRejectedAt: timestamp('last_rejected_at', { withTimezone: true }),
+    /**
+     * The key this one was generated to replace (set by rotate), so the dashboard tells a rotation from two
+     * unrelated keys. Not a foreign key: keys are never deleted, and the id alone is what the API shows.
+     */
+    replacesKeyId: text('replaces_key_id'),
+    /**
+     * Why the key was revoked: `revoked` on request (dashboard, API, CLI), `leaked` by a secret scanning
+     * report. NULL while not revoked, and for keys revoked before this column existed (read as `revoked`).
+     */
+    revocationReason: text('revocation_reason', { enum: ['revoked', 'leaked'] }),
+    /**
+     * The first report that the key was found in public (GitHub secret scanning): when, where (a URL, possibly
+     * empty) and in what (GitHub's `source`, e.g. `commit`). Kept in the row, not only in the audit log, so
+     * the dashboard can still say why the key ended after the audit retention has pruned the event.
+     */
+    leakedAt: timestamp('leaked_at', { withTimezone: true }),
+    leakUrl: text('leak_url'),
+    leakSource: text('leak_source'),
+  },
+  (table) => [
+    uniqueIndex('api_keys_active_slot_key').on(table.accountId, table.slot),
+    index('api_keys_account_idx').on(table.accountId, table.createdAt),
+    check('api_keys_slot_check', slotCheck(table.slot)),
+    check('api_keys_ended_has_no_slot', sql`${table.revokedAt} IS NULL OR ${table.slot} IS NULL`),
+  ],
+);
+
+/**
+ * Append-only log of changes that caches must hear about: a key revoked,
+ * expired, or given an expiry (rotation), in commit order. Written in the
+ * same transaction as the change. `published_at` stays NULL until the event
+ * reached Redis; any instance relays events left unpublished (outbox).
+ */
+export const keyEvents = pgTable(
+  'key_events',
+  {
+    seq: bigserial('seq', { mode: 'number' }).primaryKey(),
+    keyId: text('key_id').notNull(),
+    accountId: uuid('account_id').notNull(),
+    kind: text('kind', { enum: ['revoked', 'expired', 'expiry_scheduled'] }).notNull(),
+    /** The key's expiry after this change (expiry_scheduled, expired). */
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    publishedAt: timestamp('published_at', { withTimezone: true }),
+  },
+  (table) => [
+    index('key_events_unpublished_idx')
+      .on(table.seq)
+      .where(sql`${table.publishedAt} IS NULL`),
+    index('key_events_key_idx').on(table.keyId),
+  ],
+);
