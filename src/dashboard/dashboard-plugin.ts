@@ -114,7 +114,8 @@ function fill(template: string, values: Readonly<Record<string, string>>): strin
 
 /**
  * The pages share their <head> (layout.html) and, when signed in, the header with the navigation
- * (topbar.html, where the page's own link is marked as the current one); each file holds the rest.
+ * (topbar.html, where the page's own link is marked as the current one); each file holds the rest, where
+ * {{emailField}} stands for the email field sign-in and sign-up share (email-field.html).
  */
 function loadPage(page: Page): StaticFile {
   const currentLink = `<a href="${page.url}">`;
@@ -122,7 +123,9 @@ function loadPage(page: Page): StaticFile {
   const html = fill(readText('layout.html'), {
     title: page.title,
     script: page.script === undefined ? '' : `<script type="module" src="/assets/${page.script}"></script>`,
-    body: (page.access === 'signed-in' ? topbar : '') + readText(page.file),
+    body:
+      (page.access === 'signed-in' ? topbar : '') +
+      fill(readText(page.file), { emailField: readText('email-field.html') }),
   });
   return staticFile(Buffer.from(html), CONTENT_TYPES['.html']!);
 }
