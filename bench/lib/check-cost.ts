@@ -85,6 +85,7 @@ function flat(value: string): string {
 }
 
 const valid = cached('active');
+const unknown = generateKey(PREFIX).key;
 const inputs: Record<CheckCase, string> = {
   cachedValid: valid,
   cachedRevoked: cached('revoked'),
@@ -92,7 +93,7 @@ const inputs: Record<CheckCase, string> = {
   /** A cached key with its last character changed: the checksum fails. */
   mistyped: valid.slice(0, -1) + (valid.endsWith('x') ? 'y' : 'x'),
   /** The right length and shape, any id, a wrong checksum. */
-  malformed: generateKey(PREFIX).key.slice(0, -1) + '0',
+  malformed: unknown.slice(0, -1) + (unknown.endsWith('0') ? '1' : '0'),
 };
 
 const viaCheck = (header: string) => checker.check(header, Date.now());

@@ -7,6 +7,7 @@ import { createRedisPrefix, createTestDatabase, TEST_ARGON2 } from '../helper.js
 import { startServer, type ServerProcess } from '../process/server-process.js';
 import { generateSigningKey, signedHeaders, startGitHubStandIn } from '../support/github-stand-in.js';
 import { sleep } from '../support/wait.js';
+import { withLastCharacterChanged } from '../support/keys.js';
 
 /*
  * GitHub's secret scanning partner contract, through real processes: two keyward instances (separate
@@ -96,7 +97,7 @@ t.test('GitHub secret scanning reports across a two-instance fleet', async (t) =
   );
   // A look-alike: a real id and a valid checksum, but not the secret of that key.
   const lookAlike = generateKey('kw', active.key.id).key;
-  const badChecksum = active.apiKey.slice(0, -1) + (active.apiKey.endsWith('A') ? 'B' : 'A');
+  const badChecksum = withLastCharacterChanged(active.apiKey);
 
   t.equal(await me(second, active.apiKey), 200, 'the other instance serves the key before the report (cached)');
 
