@@ -40,6 +40,12 @@ export const LOG_REDACT = [
   'res.headers["set-cookie"]',
 ];
 
+/**
+ * Trust the nearest `hops` addresses of the chain (the socket's peer first), as the operator declared
+ * with KEYWARD_TRUSTED_PROXY_HOPS. Not `trustProxy: hops`: Fastify 5.12 turns a number into "trust
+ * nothing", since a count alone cannot tell a proxy from a direct client; here the operator vouches
+ * that every connection comes through that many proxies (README, Configuration).
+ */
 function trustHops(hops: number) {
   return (_address: string, hop: number) => hop < hops;
 }
