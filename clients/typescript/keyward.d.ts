@@ -447,19 +447,30 @@ export interface components {
              * @example kw_4ZbQ0cXw9LmT2pVa_…teCL
              */
             hint: string;
+            /** @enum {string} */
             status: "active" | "revoked" | "expired";
             /** Format: date-time */
             createdAt: string;
             /** @description Email of the user who created it. */
             createdBy: string | null;
-            /** @description When this key stops (or stopped) working: set when it was generated, or by a rotation. */
+            /**
+             * Format: date-time
+             * @description When this key stops (or stopped) working: set when it was generated, or by a rotation.
+             */
             expiresAt: string | null;
+            /** Format: date-time */
             revokedAt: string | null;
-            /** @description Latest request with this key, as of the last usage flush (every KEYWARD_USAGE_FLUSH_MS). */
+            /**
+             * Format: date-time
+             * @description Latest request with this key, as of the last usage flush (every KEYWARD_USAGE_FLUSH_MS).
+             */
             lastUsedAt: string | null;
             /** @description Requests in the last 24 hours, as flushed. */
             requestsLast24h: number;
-            /** @description Latest request refused because this key was revoked or expired, as of the last usage flush: a service still sending it. */
+            /**
+             * Format: date-time
+             * @description Latest request refused because this key was revoked or expired, as of the last usage flush: a service still sending it.
+             */
             lastRejectedAt: string | null;
             /** @description Requests refused in the last 24 hours because this key was revoked or expired, as flushed. */
             rejectedLast24h: number;
@@ -467,7 +478,10 @@ export interface components {
             replacesKeyId: string | null;
             /** @description Why and when the key ended; null while it is active. */
             revocation: {
-                /** @description `revoked`: on request (dashboard, API, `keyward revoke-key`). `leaked`: revoked automatically because a secret scanner (GitHub) reported it found in public. `expired`: its scheduled expiry passed. */
+                /**
+                 * @description `revoked`: on request (dashboard, API, `keyward revoke-key`). `leaked`: revoked automatically because a secret scanner (GitHub) reported it found in public. `expired`: its scheduled expiry passed.
+                 * @enum {string}
+                 */
                 reason: "revoked" | "leaked" | "expired";
                 /**
                  * Format: date-time
@@ -1514,6 +1528,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         keyId: string;
+                        /** Format: date-time */
                         lastUsedAt: string | null;
                         requestsLast24h: number;
                         /** @description Oldest first, zero-filled, ending with this minute. */
@@ -1540,6 +1555,7 @@ export interface operations {
                         }[];
                         /** @description Calls refused because the key is revoked or expired (sent with its right secret): the services a rotation forgot, or that a revocation cut off. */
                         rejected: {
+                            /** Format: date-time */
                             lastRejectedAt: string | null;
                             requestsLast24h: number;
                             /** @description The same minutes as `minutes`. */
@@ -2023,12 +2039,18 @@ export interface operations {
                             id: string;
                             /** @description The `webhook-id` header: the same on every retry. */
                             messageId: string;
+                            /** @enum {string} */
                             eventType: "key.created" | "key.rotated" | "key.expiry_scheduled" | "key.revoked" | "key.leaked";
-                            /** @description failed: no attempt got a 2xx within KEYWARD_WEBHOOK_MAX_AGE_SECONDS. */
+                            /**
+                             * @description failed: no attempt got a 2xx within KEYWARD_WEBHOOK_MAX_AGE_SECONDS.
+                             * @enum {string}
+                             */
                             status: "pending" | "delivered" | "failed";
                             /** Format: date-time */
                             createdAt: string;
+                            /** Format: date-time */
                             nextAttemptAt: string | null;
+                            /** Format: date-time */
                             endedAt: string | null;
                             /** @description The JSON body sent (names the key by id and hint, never the key). */
                             payload: {
@@ -2048,7 +2070,10 @@ export interface operations {
                                 statusCode: number | null;
                                 /** @description Why there was no answer (timeout, refused…). */
                                 error: string | null;
-                                /** @description When the next attempt was scheduled; null when this was the last. */
+                                /**
+                                 * Format: date-time
+                                 * @description When the next attempt was scheduled; null when this was the last.
+                                 */
                                 retryAt: string | null;
                             }[];
                         }[];
@@ -2270,6 +2295,7 @@ export interface operations {
                         /** @description SHA-256 of the token, lowercase hex. */
                         token_hash: string;
                         token_type: string;
+                        /** @enum {string} */
                         label: "true_positive" | "false_positive";
                     }[];
                 };
@@ -2375,10 +2401,14 @@ export interface operations {
                      *     }
                      */
                     "application/json": {
+                        /** @enum {string} */
                         status: "ready" | "degraded" | "unavailable";
                         checks: {
+                            /** @enum {string} */
                             postgres: "ok" | "failing" | "not used";
+                            /** @enum {string} */
                             redis: "ok" | "failing" | "not used";
+                            /** @enum {string} */
                             subscription: "ok" | "failing" | "not used";
                         };
                     };
@@ -2401,10 +2431,14 @@ export interface operations {
                      *     }
                      */
                     "application/json": {
+                        /** @enum {string} */
                         status: "ready" | "degraded" | "unavailable";
                         checks: {
+                            /** @enum {string} */
                             postgres: "ok" | "failing" | "not used";
+                            /** @enum {string} */
                             redis: "ok" | "failing" | "not used";
+                            /** @enum {string} */
                             subscription: "ok" | "failing" | "not used";
                         };
                     };

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { KEY_ID_PATTERN } from '../keys/key-format.js';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../services/password-policy.js';
 import { ErrorEnvelope } from './error-responses.js';
+import { Nullable, StringEnum } from './json-types.js';
 import { EXAMPLE } from './examples.js';
 
 /** A password being set (sign-up, password change): its rules are src/services/password-policy.ts. */
@@ -70,31 +71,25 @@ export const LEAKED_KEY_EXAMPLE = {
   },
 } as const;
 
-export const KeyRevocation = Type.Union(
-  [
-    Type.Object({
-      reason: Type.Union([Type.Literal('revoked'), Type.Literal('leaked'), Type.Literal('expired')], {
-        description:
-          '`revoked`: on request (dashboard, API, `keyward revoke-key`). `leaked`: revoked automatically because ' +
-          'a secret scanner (GitHub) reported it found in public. `expired`: its scheduled expiry passed.',
-      }),
-      at: Type.String({ format: 'date-time', description: 'When the key stopped working.' }),
-      leak: Type.Union(
-        [
-          Type.Object({
-            url: Type.String({ description: 'Where it was found, as reported (may be empty).' }),
-            source: Type.String({
-              description: "What it was found in, GitHub's `source`: `commit`, `content`, `issue_comment`, …",
-            }),
-            reportedAt: Type.String({ format: 'date-time', description: 'When the first report arrived.' }),
-          }),
-          Type.Null(),
-        ],
-        { description: 'The first report of this key found in public, also when it had ended before.' },
-      ),
+export const KeyRevocation = Nullable(
+  Type.Object({
+    reason: StringEnum(['revoked', 'leaked', 'expired'], {
+      description:
+        '`revoked`: on request (dashboard, API, `keyward revoke-key`). `leaked`: revoked automatically because ' +
+        'a secret scanner (GitHub) reported it found in public. `expired`: its scheduled expiry passed.',
     }),
-    Type.Null(),
-  ],
+    at: Type.String({ format: 'date-time', description: 'When the key stopped working.' }),
+    leak: Nullable(
+      Type.Object({
+        url: Type.String({ description: 'Where it was found, as reported (may be empty).' }),
+        source: Type.String({
+          description: "What it was found in, GitHub's `source`: `commit`, `content`, `issue_comment`, …",
+        }),
+        reportedAt: Type.String({ format: 'date-time', description: 'When the first report arrived.' }),
+      }),
+      { description: 'The first report of this key found in public, also when it had ended before.' },
+    ),
+  }),
   { description: 'Why and when the key ended; null while it is active.' },
 );
 
@@ -103,18 +98,18 @@ export const Key = Type.Object(
     id: Type.String({ examples: [EXAMPLE.keyId] }),
     name: Type.String({ examples: ['production'] }),
     hint: Type.String({ description: 'Prefix, id and last 4 characters; never the secret.', examples: [EXAMPLE.hint] }),
-    status: Type.Union([Type.Literal('active'), Type.Literal('revoked'), Type.Literal('expired')]),
+    status: StringEnum(['active', 'revoked', 'expired']),
     createdAt: Type.String({ format: 'date-time' }),
-    createdBy: Type.Union([Type.String(), Type.Null()], { description: 'Email of the user who created it.' }),
-    expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+    createdBy: Nullable(Type.String(), { description: 'Email of the user who created it.' }),
+    expiresAt: Nullable(Type.String({ format: 'date-time' }), {
       description: 'When this key stops (or stopped) working: set when it was generated, or by a rotation.',
     }),
-    revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-    lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+    revokedAt: Nullable(Type.String({ format: 'date-time' })),
+    lastUsedAt: Nullable(Type.String({ format: 'date-time' }), {
       description: 'Latest request with this key, as of the last usage flush (every KEYWARD_USAGE_FLUSH_MS).',
     }),
     requestsLast24h: Type.Integer({ minimum: 0, description: 'Requests in the last 24 hours, as flushed.' }),
-    lastRejectedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+    lastRejectedAt: Nullable(Type.String({ format: 'date-time' }), {
       description:
         'Latest request refused because this key was revoked or expired, as of the last usage flush: ' +
         'a service still sending it.',
@@ -123,7 +118,7 @@ export const Key = Type.Object(
       minimum: 0,
       description: 'Requests refused in the last 24 hours because this key was revoked or expired, as flushed.',
     }),
-    replacesKeyId: Type.Union([Type.String(), Type.Null()], {
+    replacesKeyId: Nullable(Type.String(), {
       description:
         'The key this one was generated to replace (`POST /v1/keys/{keyId}/rotate`); null for a key generated ' +
         'on its own. Two active keys are a rotation only when one replaces the other.',

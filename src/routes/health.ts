@@ -3,11 +3,12 @@ import { Type } from '@sinclair/typebox';
 import { pingDatabase, type Database } from '../db/database.js';
 import type { FleetSync } from '../key-check/fleet-sync.js';
 import { settleWithin } from '../timeouts.js';
+import { StringEnum } from '../http/json-types.js';
 
-const Check = Type.Union([Type.Literal('ok'), Type.Literal('failing'), Type.Literal('not used')]);
+const Check = StringEnum(['ok', 'failing', 'not used']);
 const Readiness = Type.Object(
   {
-    status: Type.Union([Type.Literal('ready'), Type.Literal('degraded'), Type.Literal('unavailable')]),
+    status: StringEnum(['ready', 'degraded', 'unavailable']),
     checks: Type.Object({ postgres: Check, redis: Check, subscription: Check }),
   },
   { examples: [{ status: 'ready', checks: { postgres: 'ok', redis: 'ok', subscription: 'ok' } }] },

@@ -8,6 +8,7 @@ import { EXAMPLE } from '../http/examples.js';
 import { clientOf } from '../http/request-context.js';
 import type { GitHubPublicKeys } from '../secret-scanning/github-public-keys.js';
 import { GITHUB_SCANNER, sha256Hex, type LeakedKeyReports } from '../secret-scanning/leaked-key-reports.js';
+import { StringEnum } from '../http/json-types.js';
 
 /** Where GitHub posts its reports; the URL a deployer gives GitHub when enrolling. */
 export const GITHUB_SECRET_SCANNING_PATH = '/v1/secret-scanning/github';
@@ -111,7 +112,7 @@ export const secretScanningRoutes: FastifyPluginAsyncTypebox<{
             Type.Object({
               token_hash: Type.String({ description: 'SHA-256 of the token, lowercase hex.' }),
               token_type: Type.String(),
-              label: Type.Union([Type.Literal('true_positive'), Type.Literal('false_positive')]),
+              label: StringEnum(['true_positive', 'false_positive']),
             }),
             { description: 'One feedback entry per match, in order.', examples: [FEEDBACK_EXAMPLE] },
           ),

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { errors } from '../http/error-responses.js';
 import { EXAMPLE } from '../http/examples.js';
+import { Nullable, ScalarOrNull } from '../http/json-types.js';
 import { KeyIdParams, SESSION_SECURITY } from '../http/schemas.js';
 import { InvalidRequest } from '../errors.js';
 import type { AuditLog } from '../services/audit.js';
@@ -12,7 +13,7 @@ const UsagePointSchema = Type.Object({ start: Type.String({ format: 'date-time' 
 const DateTime = Type.String({ format: 'date-time' });
 const CallerSchema = Type.Object({
   clientAddress: Type.String(),
-  userAgent: Type.Union([Type.String(), Type.Null()]),
+  userAgent: Nullable(Type.String()),
   requests: Type.Integer(),
   firstSeenAt: DateTime,
   lastSeenAt: DateTime,
@@ -164,7 +165,7 @@ export const usageAndAuditRoutes: FastifyPluginAsyncTypebox<{
           200: Type.Object(
             {
               keyId: Type.String(),
-              lastUsedAt: Type.Union([DateTime, Type.Null()]),
+              lastUsedAt: Nullable(DateTime),
               requestsLast24h: Type.Integer(),
               minutes: Type.Array(UsagePointSchema, {
                 description: 'Oldest first, zero-filled, ending with this minute.',
@@ -175,7 +176,7 @@ export const usageAndAuditRoutes: FastifyPluginAsyncTypebox<{
               }),
               rejected: Type.Object(
                 {
-                  lastRejectedAt: Type.Union([DateTime, Type.Null()]),
+                  lastRejectedAt: Nullable(DateTime),
                   requestsLast24h: Type.Integer(),
                   minutes: Type.Array(UsagePointSchema, { description: 'The same minutes as `minutes`.' }),
                   hours: Type.Array(UsagePointSchema, { description: 'The same hours as `hours`.' }),
@@ -255,17 +256,14 @@ export const usageAndAuditRoutes: FastifyPluginAsyncTypebox<{
                       'from, name), password.changed, session.others_ended (details: sessions)',
                   }),
                   at: DateTime,
-                  actor: Type.Union([Type.String(), Type.Null()], { description: 'Email; null for the system.' }),
-                  keyId: Type.Union([Type.String(), Type.Null()]),
-                  clientAddress: Type.Union([Type.String(), Type.Null()]),
-                  userAgent: Type.Union([Type.String(), Type.Null()]),
-                  details: Type.Union([
-                    Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()])),
-                    Type.Null(),
-                  ]),
+                  actor: Nullable(Type.String(), { description: 'Email; null for the system.' }),
+                  keyId: Nullable(Type.String()),
+                  clientAddress: Nullable(Type.String()),
+                  userAgent: Nullable(Type.String()),
+                  details: Nullable(Type.Record(Type.String(), ScalarOrNull)),
                 }),
               ),
-              nextCursor: Type.Union([Type.String(), Type.Null()]),
+              nextCursor: Nullable(Type.String()),
             },
             { examples: [AUDIT_EXAMPLE] },
           ),

@@ -6,11 +6,12 @@ import { EXAMPLE } from '../http/examples.js';
 import { SESSION_SECURITY } from '../http/schemas.js';
 import type { WebhookService } from '../services/webhooks.js';
 import { WEBHOOK_EVENT_TYPES } from '../webhooks/outbox.js';
+import { Nullable, ScalarOrNull, StringEnum } from '../http/json-types.js';
 
 /** A date-time in the document; the services hand Dates, which Fastify's serializer writes as ISO strings. */
 const DateTime = (options: { description?: string } = {}) =>
   Type.Unsafe<Date | string>({ type: 'string', format: 'date-time', ...options });
-const NullableDateTime = (options: { description?: string } = {}) => Type.Union([DateTime(), Type.Null()], options);
+const NullableDateTime = (options: { description?: string } = {}) => Nullable(DateTime(), options);
 
 const WEBHOOK_ID = '7d1e3c9a-2b4f-4e6a-9c8d-0f1a2b3c4d5e';
 const ENDPOINT_EXAMPLE = {
@@ -50,7 +51,7 @@ const WebhookEndpoint = Type.Object(
     id: Type.String({ format: 'uuid' }),
     url: Type.String({ examples: [ENDPOINT_EXAMPLE.url] }),
     createdAt: DateTime(),
-    createdBy: Type.Union([Type.String(), Type.Null()], { description: 'Email of the user who added it.' }),
+    createdBy: Nullable(Type.String(), { description: 'Email of the user who added it.' }),
   },
   { examples: [ENDPOINT_EXAMPLE] },
 );
@@ -58,10 +59,10 @@ const WebhookEndpoint = Type.Object(
 const WebhookAttempt = Type.Object({
   attemptedAt: DateTime(),
   durationMs: Type.Integer({ minimum: 0 }),
-  statusCode: Type.Union([Type.Integer(), Type.Null()], {
+  statusCode: Nullable(Type.Integer(), {
     description: "The receiver's HTTP status; null: no answer.",
   }),
-  error: Type.Union([Type.String(), Type.Null()], { description: 'Why there was no answer (timeout, refused…).' }),
+  error: Nullable(Type.String(), { description: 'Why there was no answer (timeout, refused…).' }),
   retryAt: NullableDateTime({
     description: 'When the next attempt was scheduled; null when this was the last.',
   }),
@@ -71,8 +72,8 @@ const WebhookDelivery = Type.Object(
   {
     id: Type.String({ format: 'uuid' }),
     messageId: Type.String({ description: 'The `webhook-id` header: the same on every retry.' }),
-    eventType: Type.Union(WEBHOOK_EVENT_TYPES.map((type) => Type.Literal(type))),
-    status: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')], {
+    eventType: StringEnum(WEBHOOK_EVENT_TYPES),
+    status: StringEnum(['pending', 'delivered', 'failed'], {
       description: 'failed: no attempt got a 2xx within KEYWARD_WEBHOOK_MAX_AGE_SECONDS.',
     }),
     createdAt: DateTime(),
@@ -82,7 +83,7 @@ const WebhookDelivery = Type.Object(
       {
         type: Type.String(),
         timestamp: DateTime(),
-        data: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Null()])),
+        data: Type.Record(Type.String(), ScalarOrNull),
       },
       { description: 'The JSON body sent (names the key by id and hint, never the key).' },
     ),
