@@ -12,6 +12,7 @@ export const TARGETS = {
   floodRatio: 0.8,
   cachedCheckNs: 600,
   revocationP99Ms: 10,
+  revokeCallP99Ms: 20,
 };
 
 /** More than this 1-minute load average means other work shared the machine (the bench alone keeps ~2–3 busy). */
@@ -175,6 +176,28 @@ function summaryRows(results: BenchResults): string[][] {
       `≤ ${TARGETS.revocationP99Ms} ms`,
       verdict(revocation.firstRejectionMs.p99 <= TARGETS.revocationP99Ms),
     ]);
+    if (revocation.warm) {
+      rows.push([
+        "… without each instance's first revocation (warm instances)",
+        `${number(revocation.warm.firstRejectionMs.p99, 1)} ms (p50 ${number(revocation.warm.firstRejectionMs.median, 1)}, max ${number(revocation.warm.firstRejectionMs.max, 1)}, n=${revocation.warm.firstRejectionMs.n})`,
+        `(≤ ${TARGETS.revocationP99Ms} ms)`,
+        verdict(revocation.warm.firstRejectionMs.p99 <= TARGETS.revocationP99Ms),
+      ]);
+    }
+    rows.push([
+      'Revocation: revoke call duration, p99',
+      `${number(revocation.revokeCallMs.p99, 1)} ms (p50 ${number(revocation.revokeCallMs.median, 1)}, max ${number(revocation.revokeCallMs.max, 1)}, n=${revocation.revokeCallMs.n})`,
+      `≤ ${TARGETS.revokeCallP99Ms} ms`,
+      verdict(revocation.revokeCallMs.p99 <= TARGETS.revokeCallP99Ms),
+    ]);
+    if (revocation.warm) {
+      rows.push([
+        "… without each instance's first revocation (warm instances)",
+        `${number(revocation.warm.revokeCallMs.p99, 1)} ms (p50 ${number(revocation.warm.revokeCallMs.median, 1)}, max ${number(revocation.warm.revokeCallMs.max, 1)}, n=${revocation.warm.revokeCallMs.n})`,
+        `(≤ ${TARGETS.revokeCallP99Ms} ms)`,
+        verdict(revocation.warm.revokeCallMs.p99 <= TARGETS.revokeCallP99Ms),
+      ]);
+    }
     rows.push([
       'Revocation: other instances after the revoking one (propagation through Redis), p99',
       `${number(revocation.afterRevokerMs.p99, 1)} ms (p50 ${number(revocation.afterRevokerMs.median, 1)}, n=${revocation.afterRevokerMs.n})`,
@@ -472,6 +495,10 @@ Valid requests that failed during floods: ${Object.values(flood.limiters).reduce
 `;
 }
 
+function warmRow(figure: string, summary: Summary & { p99: number }): string[] {
+  return [figure, number(summary.median, 1), number(summary.p99, 1), number(summary.max, 1), String(summary.n)];
+}
+
 function revocationSection(results: BenchResults): string {
   const outcome = results.sections.revocation;
   if (!outcome.result) return failed('The revocation section', outcome);
@@ -514,9 +541,26 @@ ${table(
       number(r.revokeCallMs.max, 1),
       String(r.revokeCallMs.n),
     ],
+    ...(r.warm
+      ? [
+          warmRow(
+            "revoke call → first rejection, every instance, without each instance's first revocation",
+            r.warm.firstRejectionMs,
+          ),
+          warmRow("revoke call duration, without each instance's first revocation", r.warm.revokeCallMs),
+        ]
+      : []),
   ],
 )}
-
+${
+  r.warm
+    ? `
+An instance's first revocation runs code paths and statements that process (and its pool's connections) had not run yet (the
+first ${r.instances - 1} revocations are the first through instances 1–${r.instances - 1}; instance 0's was the unrecorded warm-up), so the
+figures are given with and without them.
+`
+    : ''
+}
 - Requests sent after the revoke call returned and still accepted: **${r.acceptedAfterReturn}** (of ${r.totalPolls.toLocaleString('en-US')} polls in all).
 - Requests accepted while the call was in flight (allowed): ${r.acceptedDuringCall}.
 - Other answers than 200/401: ${Object.keys(r.unexpectedStatuses).length === 0 ? 'none' : JSON.stringify(r.unexpectedStatuses)}.

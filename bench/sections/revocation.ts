@@ -29,6 +29,11 @@ export interface RevocationResult {
   afterRevokerMs: Summary & { p99: number };
   /** Duration of the revoke call (DELETE /v1/keys/{id}), ms. */
   revokeCallMs: Summary & { p99: number };
+  /**
+   * The two figures above without each instance's first revocation (code paths and statements not yet run
+   * in that process): what a fleet that has been serving for a while sees.
+   */
+  warm?: { firstRejectionMs: Summary & { p99: number }; revokeCallMs: Summary & { p99: number } };
   /** Requests sent after the revoke call returned that were accepted, all instances and revocations (must be 0). */
   acceptedAfterReturn: number;
   /** Requests accepted while the revoke call was in flight (allowed: the call had not returned). */
@@ -161,6 +166,8 @@ export async function runRevocation(context: BenchContext): Promise<RevocationRe
     const revokerFirstRejection: number[] = [];
     const afterRevoker: number[] = [];
     const revokeCall: number[] = [];
+    const warmFirstRejection: number[] = [];
+    const warmRevokeCall: number[] = [];
     const gaps: number[] = [];
     const unexpectedStatuses: Record<string, number> = {};
     let acceptedAfterReturn = 0;
@@ -184,6 +191,12 @@ export async function runRevocation(context: BenchContext): Promise<RevocationRe
       if (revocation === 0) continue;
 
       revokeCall.push(returnedAt - startedAt);
+      // Revocations 1 … n−1 are the first through instances 1 … n−1 (instance 0's was the warm-up).
+      const warm = revocation >= instances.length;
+      if (warm) {
+        warmRevokeCall.push(returnedAt - startedAt);
+        warmFirstRejection.push(...firstAt.map((at) => at - startedAt));
+      }
       for (const [index, list] of polls.entries()) {
         totalPolls += list.length;
         for (let i = 1; i < list.length; i++) gaps.push(list[i]!.sentAt - list[i - 1]!.sentAt);
@@ -212,6 +225,7 @@ export async function runRevocation(context: BenchContext): Promise<RevocationRe
       revokerFirstRejectionMs: summarize(revokerFirstRejection),
       afterRevokerMs: withP99(afterRevoker),
       revokeCallMs: withP99(revokeCall),
+      warm: { firstRejectionMs: withP99(warmFirstRejection), revokeCallMs: withP99(warmRevokeCall) },
       acceptedAfterReturn,
       acceptedDuringCall,
       unexpectedStatuses,
