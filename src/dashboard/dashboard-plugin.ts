@@ -141,6 +141,14 @@ function loadTree(dir: string): Map<string, StaticFile> {
   return files;
 }
 
+/** The stylesheet, /assets/dashboard.css: the files of `dir` (styles/), one part each, in the order of their names. */
+function loadStylesheet(dir: string): StaticFile {
+  const parts = readdirSync(dir)
+    .filter((name) => name.endsWith('.css'))
+    .sort();
+  return staticFile(Buffer.concat(parts.map((name) => readFileSync(join(dir, name)))), CONTENT_TYPES['.css']!);
+}
+
 function matchesEtag(request: FastifyRequest, etag: string): boolean {
   const header = request.headers['if-none-match'];
   if (header === undefined) return false;
@@ -174,6 +182,7 @@ export const dashboard = fp<DashboardOptions>(
   async (app: FastifyInstance, { accounts }) => {
     const pages = new Map(PAGES.map((page) => [page, loadPage(page)]));
     const assets = loadTree(join(DASHBOARD_PUBLIC_DIR, 'assets'));
+    assets.set('dashboard.css', loadStylesheet(join(DASHBOARD_PUBLIC_DIR, 'styles')));
     const notFound = loadPage(NOT_FOUND_PAGE);
     app.decorate('notFoundPage', (request: FastifyRequest, reply: FastifyReply) =>
       reply

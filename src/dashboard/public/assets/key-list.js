@@ -1,0 +1,256 @@
+// The list of keys: active ones with live traffic and their actions, ended ones, the limit and a rotation's banner.
+
+import { describeUserAgent, formatNumber, plural, relativeTime, timeElement } from './format.js';
+import { leakNote, renderLeakBanners } from './leaked-keys.js';
+import { recentRequests, sparkline } from './sparkline.js';
+import { alertBox, h, icon, show } from './ui.js';
+import { $, isActive, keyLabelText, keyTitle, rejectedLastHour, state } from './keys-page-state.js';
+import { openDetails, openRename, openRevoke } from './key-dialogs.js';
+import { copyIdButton, statusBadge } from './key-parts.js';
+import { openRotation } from './key-rotation.js';
+import { curlBlock, openGenerate } from './one-time-key.js';
+
+function keyLabel(key) {
+  return [
+    h(
+      'button',
+      {
+        class: 'key-name link-button',
+        type: 'button',
+        title: key.name,
+        'aria-label': `Details of ${keyLabelText(key)}`,
+        'data-focus-id': `details:${key.id}`,
+        onclick: (event) => openDetails(key, event.currentTarget),
+      },
+      key.name,
+    ),
+    h('div', { class: 'key-meta' }, h('code', { class: 'key-hint' }, key.hint), copyIdButton(key)),
+  ];
+}
+
+/** "10.0.0.7 · curl/8.5.0 (+1)": who called with the key in the last hour, from the list itself. */
+function callersLine(key) {
+  const callers = state.usage.get(key.id)?.callers ?? [];
+  if (callers.length === 0) return null;
+  const [latest, ...others] = callers;
+  const text = `${latest.clientAddress} · ${describeUserAgent(latest.userAgent)}`;
+  const all = callers.map((caller) => `${caller.clientAddress} · ${caller.userAgent || 'no user agent'}`).join('\n');
+  return h(
+    'span',
+    { class: 'cell-sub truncate', title: all, 'data-callers': true },
+    text,
+    others.length > 0 ? ` (+${others.length})` : '',
+  );
+}
+
+function lastUsed(key) {
+  if (!key.lastUsedAt) return h('span', { class: 'faint' }, 'Never');
+  return h('div', {}, timeElement(key.lastUsedAt), callersLine(key));
+}
+
+function created(key) {
+  return [
+    timeElement(key.createdAt),
+    key.createdBy ? h('span', { class: 'cell-sub truncate', title: key.createdBy }, `by ${key.createdBy}`) : null,
+  ];
+}
+
+function trafficCell(key) {
+  const usage = state.usage.get(key.id);
+  if (!usage) return h('span', { class: 'faint' }, '—');
+  const total = recentRequests(usage.minutes, 60);
+  const label = `${plural(total, 'request')} with ${keyTitle(key)} in the last 60 minutes`;
+  return h(
+    'div',
+    { class: 'traffic' },
+    sparkline(usage.minutes, { label }),
+    h('span', { class: 'traffic-total', 'aria-hidden': 'true' }, formatNumber(total)),
+  );
+}
+
+function activeRow(key, full) {
+  const rotatable = !key.expiresAt;
+  const rotate = rotatable
+    ? h(
+        'button',
+        {
+          class: 'button secondary small',
+          type: 'button',
+          disabled: full,
+          'aria-label': `Rotate ${keyLabelText(key)}`,
+          'aria-describedby': full ? 'limit-note' : null,
+          'data-focus-id': `rotate:${key.id}`,
+          onclick: (event) => openRotation({ oldKey: key, step: 1 }, event.currentTarget),
+        },
+        icon('rotate'),
+        'Rotate',
+      )
+    : null;
+  const rename = h(
+    'button',
+    {
+      class: 'icon-button',
+      type: 'button',
+      title: 'Rename key',
+      'aria-label': `Rename ${keyLabelText(key)}`,
+      'data-focus-id': `rename:${key.id}`,
+      onclick: (event) => openRename(key, event.currentTarget),
+    },
+    icon('pencil'),
+  );
+  const revoke = h(
+    'button',
+    {
+      class: 'icon-button danger',
+      type: 'button',
+      title: 'Revoke key',
+      'aria-label': `Revoke ${keyLabelText(key)}`,
+      'data-focus-id': `revoke:${key.id}`,
+      onclick: (event) => openRevoke(key, event.currentTarget),
+    },
+    icon('trash'),
+  );
+  return h(
+    'tr',
+    { 'data-key-id': key.id },
+    h('td', { class: 'primary-cell' }, keyLabel(key)),
+    h('td', { 'data-label': 'Created' }, h('div', {}, created(key))),
+    h('td', { 'data-label': 'Last used' }, lastUsed(key)),
+    h('td', { 'data-label': 'Requests (24 h)', class: 'numeric' }, formatNumber(key.requestsLast24h)),
+    h('td', { 'data-label': 'Last 60 min' }, trafficCell(key)),
+    h('td', { 'data-label': 'Status' }, h('div', {}, statusBadge(key))),
+    h('td', { class: 'actions-cell' }, h('div', { class: 'actions' }, rotate, rename, revoke)),
+  );
+}
+
+/** " by 10.0.0.7 curl 8.5 and 2 other clients": who sent the refused calls, latest first. */
+function rejectedCallersText(callers) {
+  if (callers.length === 0) return '';
+  const [latest, ...others] = callers;
+  const more = others.length > 0 ? ` and ${plural(others.length, 'other client')}` : '';
+  return ` by ${latest.clientAddress} ${describeUserAgent(latest.userAgent)}${more}`;
+}
+
+/** "Still called 230 times in the last hour by 10.0.0.7 curl 8.5": a service the rotation forgot. */
+function stillCalledNote(key) {
+  const total = rejectedLastHour(key);
+  if (total === 0) return null;
+  const { callers } = state.usage.get(key.id).rejected;
+  return h(
+    'span',
+    { class: 'still-called', 'data-still-called': true },
+    icon('alert'),
+    `Still called ${plural(total, 'time')} in the last hour${rejectedCallersText(callers)}; each call is refused.`,
+  );
+}
+
+function endedRow(key) {
+  return h(
+    'tr',
+    { class: 'ended', 'data-key-id': key.id },
+    h('td', { class: 'primary-cell' }, keyLabel(key)),
+    h('td', { 'data-label': 'Created' }, h('div', {}, created(key))),
+    h('td', { 'data-label': 'Last used' }, lastUsed(key)),
+    h('td', { 'data-label': 'Requests (24 h)', class: 'numeric' }, formatNumber(key.requestsLast24h)),
+    h('td', { 'data-label': 'Status' }, h('div', {}, statusBadge(key), leakNote(key), stillCalledNote(key))),
+  );
+}
+
+/**
+ * A rotation in progress: an active key generated to replace another active key. Two keys generated on
+ * their own (production and staging) are not a rotation, however old each is.
+ */
+function rotationPair(active) {
+  for (const newKey of active) {
+    const oldKey = active.find((key) => key.id === newKey.replacesKeyId);
+    if (oldKey) return { oldKey, newKey };
+  }
+  return null;
+}
+
+function renderLimit(active) {
+  const full = active.length >= state.maxActiveKeys;
+  const button = $('[data-generate]');
+  const note = $('[data-limit-note]');
+  button.disabled = full;
+  note.hidden = false;
+  if (!full) {
+    note.textContent = `${active.length} of ${state.maxActiveKeys} active keys in use.`;
+    return;
+  }
+  const expiring = active.find((key) => key.expiresAt);
+  note.textContent =
+    `Generating is disabled: ${state.maxActiveKeys} keys are active, the most an account can have. ` +
+    (expiring
+      ? `${keyTitle(expiring)} expires ${relativeTime(expiring.expiresAt)}; after that you can generate another, or revoke a key now.`
+      : 'Revoke one to generate or rotate another.');
+}
+
+function renderRotationBanner(active) {
+  const container = $('[data-rotation-banner]');
+  const pair = rotationPair(active);
+  if (!pair) return show(container, null);
+  const { oldKey, newKey } = pair;
+  const text = oldKey.expiresAt
+    ? `${keyTitle(oldKey)} stops working ${relativeTime(oldKey.expiresAt)}. Make sure your services use its replacement ${keyTitle(newKey)} by then.`
+    : `${keyTitle(newKey)} replaces ${keyTitle(oldKey)}. Move your services to it, check that ${keyTitle(oldKey)} no longer receives traffic, then revoke it.`;
+  const banner = alertBox('info', text, { title: 'A rotation is in progress' });
+  banner.classList.add('rotation-banner');
+  banner.append(
+    h(
+      'div',
+      { class: 'alert-actions' },
+      h(
+        'button',
+        {
+          class: 'button secondary small',
+          type: 'button',
+          'data-focus-id': 'resume-rotation',
+          onclick: (event) => openRotation({ ...pair, step: 2 }, event.currentTarget),
+        },
+        'Check traffic and finish',
+      ),
+    ),
+  );
+  show(container, banner);
+}
+
+export function render() {
+  const focusId = document.activeElement?.dataset?.focusId;
+  const active = state.keys.filter(isActive);
+  const ended = state.keys.filter((key) => !isActive(key));
+  const full = active.length >= state.maxActiveKeys;
+
+  renderLimit(active);
+  renderLeakBanners($('[data-leak-banner]'), state.keys, { onGenerate: openGenerate });
+  renderRotationBanner(active);
+  show(
+    $('[data-active-keys]'),
+    active.length > 0
+      ? active.map((key) => activeRow(key, full))
+      : h(
+          'tr',
+          {},
+          h(
+            'td',
+            { colspan: 7, class: 'empty-state', 'data-empty-state': true },
+            h('strong', {}, 'No active keys'),
+            h('p', {}, 'Generate a key, then check that it works:'),
+            curlBlock('empty-curl'),
+            h(
+              'p',
+              { class: 'hint' },
+              'Every endpoint, with examples: ',
+              h('a', { href: '/docs' }, 'the API reference'),
+              '.',
+            ),
+          ),
+        ),
+  );
+
+  $('[data-ended-section]').hidden = ended.length === 0;
+  $('[data-ended-summary]').textContent = `Revoked and expired keys (${ended.length})`;
+  show($('[data-ended-keys]'), ended.map(endedRow));
+
+  if (focusId) document.querySelector(`[data-focus-id="${CSS.escape(focusId)}"]`)?.focus();
+}
