@@ -8,7 +8,7 @@ import { $, keyTitle, quoted, state, usageUrl } from './keys-page-state.js';
 import { callerLine, copyIdButton, recentUseNotice, statusBadge } from './key-parts.js';
 import { refresh } from './key-polling.js';
 
-/* Details: 30 days of traffic, callers, audit events. */
+// ---------- Details: 30 days of traffic, callers, audit events ----------
 
 /** Audit pages read to find a key's events (200 each): enough for any key's history in practice. */
 const DETAIL_AUDIT_PAGES = 5;
@@ -117,6 +117,8 @@ export async function openDetails(key, opener) {
   }
 }
 
+// ---------- Rename ----------
+
 let renaming = null;
 
 export function openRename(key, opener) {
@@ -157,6 +159,8 @@ export async function submitRename(event) {
     }
   });
 }
+
+// ---------- Revoke ----------
 
 export function openRevoke(key, opener) {
   const dialog = $('[data-revoke-dialog]');
