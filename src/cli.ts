@@ -11,7 +11,7 @@ import { migratePostgresDatabase } from './db/database.js';
 import { ConfigError, loadEnv } from './env.js';
 import { SignUpBody } from './http/schemas.js';
 import { bodyValidator } from './http/validation.js';
-import { isKeyId, parseKey } from './keys/key-format.js';
+import { isKeyId, parseKey } from '../packages/member/src/key-format.js';
 import { openRuntime, type Runtime } from './runtime.js';
 import { scanPaths, type Finding } from './scan/key-scan.js';
 import { reportStartupError, serve } from './serve.js';

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { MAX_PREFIX_LENGTH } from './keys/key-format.js';
+import { MAX_PREFIX_LENGTH } from '../packages/member/src/key-format.js';
 
 /**
  * Every environment variable keyward reads, with its default. The README's

@@ -25,4 +25,4 @@ export {
 } from './library/connection.js';
 export { ApiKeyExpired, ApiKeyRevoked, AuthUnavailable, InvalidApiKey, TooManyFailedChecks } from './errors.js';
 export { ConfigError } from './env.js';
-export { keyPattern, parseKey, type ParsedKey } from './keys/key-format.js';
+export { keyPattern, parseKey, type ParsedKey } from '../packages/member/src/key-format.js';

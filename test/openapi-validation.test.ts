@@ -1,6 +1,6 @@
 import t from 'tap';
 import { examplesOf, validateOpenApiDocument } from '../scripts/openapi-validation.js';
-import { keyHint, parseKey } from '../src/keys/key-format.js';
+import { keyHint, parseKey } from '../packages/member/src/key-format.js';
 import { generateOpenApiDocument } from '../src/openapi-document.js';
 
 type JsonObject = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

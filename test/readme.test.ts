@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { EnvSchema } from '../src/env.js';
-import { keyPattern } from '../src/keys/key-format.js';
+import { keyPattern } from '../packages/member/src/key-format.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 

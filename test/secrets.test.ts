@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import t from 'tap';
-import { generateKey } from '../src/keys/key-format.js';
+import { generateKey } from '../packages/member/src/key-format.js';
 import { buildTestApp, callMe, createKey, signUp, testServices } from './helper.js';
 
 t.test('no key, secret or password is stored or logged in plain text', async (t) => {

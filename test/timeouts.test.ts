@@ -1,5 +1,5 @@
 import t from 'tap';
-import { settleWithin, TIMED_OUT } from '../src/timeouts.js';
+import { settleWithin, TIMED_OUT } from '../packages/member/src/timeouts.js';
 
 t.test('settleWithin: the value when in time, TIMED_OUT when not, rejections unchanged', async (t) => {
   t.equal(await settleWithin(Promise.resolve(42), 1000), 42);

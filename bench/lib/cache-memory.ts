@@ -13,9 +13,9 @@
  * cached id keeps the whole presented key in memory.
  */
 import { randomUUID } from 'node:crypto';
-import { keyDigest } from '../../src/key-check/digest.js';
-import { KeyCache } from '../../src/key-check/key-cache.js';
-import { generateKey, parseKey } from '../../src/keys/key-format.js';
+import { keyDigest } from '../../packages/member/src/digest.js';
+import { KeyCache } from '../../packages/member/src/key-cache.js';
+import { generateKey, parseKey } from '../../packages/member/src/key-format.js';
 
 export interface CacheMemoryResult {
   entries: number;

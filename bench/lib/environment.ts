@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { migratePostgresDatabase } from '../../src/db/database.js';
 import { loadEnv } from '../../src/env.js';
-import { generateKey, keyHint } from '../../src/keys/key-format.js';
+import { generateKey, keyHint } from '../../packages/member/src/key-format.js';
 import { SecretHasher } from '../../src/keys/secret-hashing.js';
 
 export const ADMIN_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';

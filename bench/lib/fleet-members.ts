@@ -8,7 +8,7 @@
  */
 import pino from 'pino';
 import type { KeyEventLog } from '../../src/key-check/key-event-outbox.js';
-import { KeyCache } from '../../src/key-check/key-cache.js';
+import { KeyCache } from '../../packages/member/src/key-cache.js';
 import { RedisFleetSync } from '../../src/key-check/redis-fleet-sync.js';
 import { serveRequests } from './worker-side.js';
 

@@ -6,7 +6,7 @@
  * address, hence this small generator.
  */
 import { performance } from 'node:perf_hooks';
-import { generateKey } from '../../src/keys/key-format.js';
+import { generateKey } from '../../packages/member/src/key-format.js';
 import { HttpConnection } from './http-connection.js';
 import { sleep } from './util.js';
 import { serveRequests } from './worker-side.js';

@@ -5,7 +5,7 @@
  * and 5. the same Postgres + argon2 check with the small (10 k) and the large (1 M) key table,
  * interleaved sample by sample, plus an unknown key id (one Postgres read, no argon2) on both.
  */
-import { generateKey } from '../../src/keys/key-format.js';
+import { generateKey } from '../../packages/member/src/key-format.js';
 import { countKeys, defaultHasher, insertFiller, insertKeys, KEY_PREFIX, type BenchKey } from '../lib/environment.js';
 import { HttpConnection } from '../lib/http-connection.js';
 import type { BenchServer } from '../lib/servers.js';

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { KeyCache } from '../../src/key-check/key-cache.js';
+import { KeyCache } from '../../packages/member/src/key-cache.js';
 import { RedisFleetSync } from '../../src/key-check/redis-fleet-sync.js';
 import type { FleetMembersRequest, FleetMembersStats } from '../lib/fleet-members.js';
 import { freePort, Worker } from '../lib/processes.js';

@@ -1,7 +1,7 @@
 import { timestamp } from 'drizzle-orm/pg-core';
 
 /** User agents are client-chosen text: audit events and key callers keep this much of one, what identifies a client. */
-export const MAX_USER_AGENT_LENGTH = 200;
+export { MAX_USER_AGENT_LENGTH } from '../../packages/member/src/usage-counts.js';
 
 /** The `created_at` column most tables have: when the row was written. */
 export const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { KEY_ID_LENGTH } from '../keys/key-format.js';
+import { KEY_ID_LENGTH } from '../../packages/member/src/key-format.js';
 
 export const REDACTED = '[REDACTED]';
 

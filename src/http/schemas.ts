@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { KEY_ID_PATTERN } from '../keys/key-format.js';
+import { KEY_ID_PATTERN } from '../../packages/member/src/key-format.js';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../services/password-policy.js';
 import { ErrorEnvelope } from './error-responses.js';
 import { Nullable, StringEnum } from './json-types.js';

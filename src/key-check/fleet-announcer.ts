@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { RevocationPending } from '../errors.js';
 import type { AckMessage, FleetKeys, KeyEventMessage, ScriptedRedis } from './fleet-protocol.js';
 import type { KeyEvent } from './fleet-sync.js';
-import type { KeyCache } from './key-cache.js';
+import type { KeyCache } from '../../packages/member/src/key-cache.js';
 import type { KeyEventLog } from './key-event-outbox.js';
 
 export interface FleetAnnouncerOptions {

@@ -1,4 +1,4 @@
-import type { KeyStatus } from '../keys/key-status.js';
+import type { KeyStatus } from '../../packages/member/src/key-status.js';
 
 export type KeyEventKind = 'revoked' | 'expired' | 'expiry_scheduled';
 

@@ -2,13 +2,13 @@ import { performance } from 'node:perf_hooks';
 import { eq } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
 import { apiKeys } from '../db/schema.js';
-import { detached, KEY_ID_LENGTH, keyIdOffset, keyLength, parseKey, type ParsedKey } from '../keys/key-format.js';
+import { detached, KEY_ID_LENGTH, keyIdOffset, keyLength, parseKey, type ParsedKey } from '../../packages/member/src/key-format.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
-import { digestsEqual, fromSharedDigest, keyDigest, sharedDigest } from './digest.js';
+import { digestsEqual, fromSharedDigest, keyDigest, sharedDigest } from '../../packages/member/src/digest.js';
 import type { FleetSync, HotEntry } from './fleet-sync.js';
-import type { CachedKey, KeyCache } from './key-cache.js';
-import type { KeyStatus } from '../keys/key-status.js';
-import { settleWithin, TIMED_OUT } from '../timeouts.js';
+import type { CachedKey, KeyCache } from '../../packages/member/src/key-cache.js';
+import type { KeyStatus } from '../../packages/member/src/key-status.js';
+import { settleWithin, TIMED_OUT } from '../../packages/member/src/timeouts.js';
 
 export type KeyCheck =
   /** The secret is proven: the key is this account's, and active, revoked or expired. */

@@ -1,5 +1,5 @@
 import type { FleetStatus, FleetSync, KeyEvent } from './fleet-sync.js';
-import type { KeyCache } from './key-cache.js';
+import type { KeyCache } from '../../packages/member/src/key-cache.js';
 
 /** Single-instance mode: the only cache is this process's, so announcing is applying. */
 export class LocalFleetSync implements FleetSync {

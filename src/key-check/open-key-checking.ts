@@ -2,16 +2,29 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Database } from '../db/database.js';
 import type { Env } from '../env.js';
+import { writeUsageBatch } from '../usage/usage-writes.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
 import { PostgresKeyEventLog } from './key-event-outbox.js';
 import { clientSubjects } from './client-subject.js';
 import { FailureLimiter } from './failure-limiter.js';
 import type { FleetSync } from './fleet-sync.js';
-import { KeyCache } from './key-cache.js';
+import { KeyCache } from '../../packages/member/src/key-cache.js';
 import { KeyChecker } from './key-checker.js';
 import { LocalFleetSync } from './local-fleet-sync.js';
 import { RedisFleetSync } from './redis-fleet-sync.js';
-import { UsageRecorder } from '../usage/usage-recorder.js';
+import { UsageRecorder, type UsageBatchWriter } from '../../packages/member/src/usage-recorder.js';
+
+/** Most distinct callers (address × user agent) kept per key per minute. */
+export const MAX_CALLERS_PER_KEY = 100;
+
+/** Usage batches written to keyward's Postgres (idempotent per batch id: see usage-writes.ts). */
+export function postgresUsageWriter(db: Database, env: Env): UsageBatchWriter {
+  const limits = {
+    statementTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
+    idleTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
+  };
+  return (batchId, minutes) => writeUsageBatch(db, limits, batchId, minutes);
+}
 
 /** Everything an instance needs to check keys and hear about changes to them. */
 export interface KeyChecking {
@@ -84,17 +97,13 @@ export async function openKeyChecking(
   });
   const usage = env.KEYWARD_USAGE_TRACKING
     ? new UsageRecorder({
-        db: deps.db,
-        transactionLimits: {
-          statementTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
-          idleTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
-        },
+        write: postgresUsageWriter(deps.db, env),
         log: deps.log,
         flushIntervalMs: env.KEYWARD_USAGE_FLUSH_MS,
         // One transaction of a few statements, each bounded by the database timeout.
         flushTimeoutMs: 2 * env.KEYWARD_DATABASE_TIMEOUT_MS,
         maxKeysPerMinute: env.KEYWARD_CACHE_MAX_KEYS,
-        maxCallersPerKey: 100,
+        maxCallersPerKey: MAX_CALLERS_PER_KEY,
       })
     : null;
   return {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { FleetAnnouncer } from './fleet-announcer.js';
-import { FleetLease } from './fleet-lease.js';
+import { FleetLease } from '../../packages/member/src/fleet-lease.js';
 import {
   connectRedis,
   FleetKeys,
@@ -11,7 +11,7 @@ import {
   type ScriptedRedis,
 } from './fleet-protocol.js';
 import type { FleetStatus, FleetSync, KeyEvent } from './fleet-sync.js';
-import type { KeyCache } from './key-cache.js';
+import type { KeyCache } from '../../packages/member/src/key-cache.js';
 import { relayUnpublished, type KeyEventLog } from './key-event-outbox.js';
 import { RedisHotSet } from './redis-hot-set.js';
 

@@ -11,8 +11,8 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { errorEnvelope, MetricsTokenRequired } from '../errors.js';
-import type { KeyCache } from '../key-check/key-cache.js';
-import { settleWithin } from '../timeouts.js';
+import type { KeyCache } from '../../packages/member/src/key-cache.js';
+import { settleWithin } from '../../packages/member/src/timeouts.js';
 
 const TIERS: CheckTier[] = ['format', 'memory', 'redis', 'postgres'];
 const OUTCOMES: KeyCheck['outcome'][] = ['valid', 'invalid', 'revoked', 'expired', 'unavailable', 'limited'];

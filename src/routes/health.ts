@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { pingDatabase, type Database } from '../db/database.js';
 import type { FleetSync } from '../key-check/fleet-sync.js';
-import { settleWithin } from '../timeouts.js';
+import { settleWithin } from '../../packages/member/src/timeouts.js';
 import { StringEnum } from '../http/json-types.js';
 
 const Check = StringEnum(['ok', 'failing', 'not used']);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { parseKey } from '../keys/key-format.js';
+import { parseKey } from '../../packages/member/src/key-format.js';
 import type { Actor } from '../services/audit.js';
 import type { KeyService, LeakReport } from '../services/keys.js';
 

@@ -10,7 +10,7 @@ import { rowsOf } from '../db/driver-results.js';
 import { accounts, apiKeys, auditEvents, keyEvents } from '../db/schema.js';
 import { KeyLimitReached } from '../errors.js';
 import { freeSlot } from '../keys/active-key-slots.js';
-import { keyHint } from '../keys/key-format.js';
+import { keyHint } from '../../packages/member/src/key-format.js';
 import { keyName } from '../keys/key-names.js';
 import type { KeyEvent } from '../key-check/fleet-sync.js';
 import { auditStatements, recordAudit, type Actor } from './audit.js';

@@ -2,7 +2,7 @@ import { and, desc, eq, gt, sql, type SQL } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
 import { apiKeys, keyUsage, users } from '../db/schema.js';
 import { KeyNotFound } from '../errors.js';
-import type { KeyStatus } from '../keys/key-status.js';
+import type { KeyStatus } from '../../packages/member/src/key-status.js';
 
 /** Why and when a key ended, and where it was found if it leaked. */
 export interface KeyRevocation {

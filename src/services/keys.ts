@@ -2,7 +2,7 @@ import { and, eq, isNotNull, lte, sql } from 'drizzle-orm';
 import { boundedTransaction, type CommitGuard, type Database, type TransactionLimits } from '../db/database.js';
 import { apiKeys } from '../db/schema.js';
 import { KeyNotActive, KeyNotFound, RotationPending } from '../errors.js';
-import { generateKey } from '../keys/key-format.js';
+import { generateKey } from '../../packages/member/src/key-format.js';
 import { rotatedKeyName } from '../keys/key-names.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
 import type { KeyEvent } from '../key-check/fleet-sync.js';

@@ -2,7 +2,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import postgres from 'postgres';
 import t from 'tap';
 import type { Test } from 'tap';
-import { generateKey } from '../../src/keys/key-format.js';
+import { generateKey } from '../../packages/member/src/key-format.js';
 import { buildTestApp, callMe, createKey, createTestDatabase, signUp } from '../helper.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { eventually } from '../support/wait.js';

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import type { InjectOptions } from 'fastify';
 import t, { type Test } from 'tap';
 import { BODY_LIMIT_BYTES } from '../../src/app.js';
-import { generateKey, keyPattern, parseKey } from '../../src/keys/key-format.js';
+import { generateKey, keyPattern, parseKey } from '../../packages/member/src/key-format.js';
 import { buildTestApp, createKey, signUp } from '../helper.js';
 import {
   DatabaseFingerprint,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import t from 'tap';
 import type { Test } from 'tap';
 import { KeyChecker, type KeyCheck } from '../../src/key-check/key-checker.js';
-import { generateKey } from '../../src/keys/key-format.js';
+import { generateKey } from '../../packages/member/src/key-format.js';
 import { SecretHasher } from '../../src/keys/secret-hashing.js';
 import type { Runtime } from '../../src/runtime.js';
 import { Redis } from 'ioredis';

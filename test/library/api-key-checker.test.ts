@@ -11,7 +11,7 @@ import {
 } from '../../src/index.js';
 import { buildTestApp, createKey, signUp } from '../helper.js';
 import { sleep } from '../support/wait.js';
-import { generateKey } from '../../src/keys/key-format.js';
+import { generateKey } from '../../packages/member/src/key-format.js';
 
 /*
  * The framework-neutral checker: what an Express, Koa, Hono or NestJS service

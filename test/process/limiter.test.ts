@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { generateKey } from '../../src/keys/key-format.js';
+import { generateKey } from '../../packages/member/src/key-format.js';
 import { startKeywardProcess } from '../helper.js';
 import { eventually, sleep } from '../support/wait.js';
 

@@ -1,6 +1,6 @@
 import postgres from 'postgres';
 import t from 'tap';
-import { generateKey } from '../../src/keys/key-format.js';
+import { generateKey } from '../../packages/member/src/key-format.js';
 import { buildTestApp, callMe, createKey, signUp } from '../helper.js';
 import { withLastCharacterChanged } from '../support/keys.js';
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { generateKey } from '../../src/keys/key-format.js';
+import { generateKey } from '../../packages/member/src/key-format.js';
 import { buildTestApp, createKey, signUp } from '../helper.js';
 
 /*

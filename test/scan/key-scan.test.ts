@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import t from 'tap';
-import { generateKey, keyHint } from '../../src/keys/key-format.js';
+import { generateKey, keyHint } from '../../packages/member/src/key-format.js';
 import { callMe, createKey, signUp } from '../helper.js';
 import { appWithCliEnv, runCli } from '../process/cli-process.js';
 

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import postgres from 'postgres';
 import t from 'tap';
-import { generateKey } from '../../src/keys/key-format.js';
+import { generateKey } from '../../packages/member/src/key-format.js';
 import { createRedisPrefix, createTestDatabase, TEST_ARGON2 } from '../helper.js';
 import { startServer, type ServerProcess } from '../process/server-process.js';
 import { generateSigningKey, signedHeaders, startGitHubStandIn } from '../support/github-stand-in.js';

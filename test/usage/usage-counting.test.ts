@@ -1,7 +1,7 @@
 import postgres from 'postgres';
 import type { KeywardApp } from '../../src/app.js';
 import t, { type Test } from 'tap';
-import { generateKey } from '../../src/keys/key-format.js';
+import { generateKey } from '../../packages/member/src/key-format.js';
 import {
   createFleetServices,
   createKey,

@@ -2,7 +2,8 @@ import pino from 'pino';
 import postgres from 'postgres';
 import t, { type Test } from 'tap';
 import { openPostgres } from '../../src/db/database.js';
-import { UsageRecorder } from '../../src/usage/usage-recorder.js';
+import { UsageRecorder } from '../../packages/member/src/usage-recorder.js';
+import { writeUsageBatch } from '../../src/usage/usage-writes.js';
 import { createTestDatabase } from '../helper.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
@@ -28,8 +29,8 @@ async function recorderBehindProxy(t: Test) {
   const warnings: string[] = [];
   const log = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line).msg) });
   const recorder = new UsageRecorder({
-    db: handle.db,
-    transactionLimits: { statementTimeoutMs: 1000, idleTimeoutMs: 1000 },
+    write: (batchId, minutes) =>
+      writeUsageBatch(handle.db, { statementTimeoutMs: 1000, idleTimeoutMs: 1000 }, batchId, minutes),
     log,
     flushIntervalMs: 3_600_000, // flushed by the test only
     flushTimeoutMs: FLUSH_TIMEOUT_MS,

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { KeyCache, type CachedKey } from '../../src/key-check/key-cache.js';
+import { KeyCache, type CachedKey } from '../../packages/member/src/key-cache.js';
 
 /*
  * The in-process tier on its own. Time is passed in, so TTLs are tested

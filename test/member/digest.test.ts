@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import t from 'tap';
-import { digestsEqual, fromSharedDigest, keyDigest, sharedDigest } from '../../src/key-check/digest.js';
-import { generateKey } from '../../src/keys/key-format.js';
+import { digestsEqual, fromSharedDigest, keyDigest, sharedDigest } from '../../packages/member/src/digest.js';
+import { generateKey } from '../../packages/member/src/key-format.js';
 import { withLastCharacterChanged } from '../support/keys.js';
 
 t.test('the digest depends on the server secret and the whole key', async (t) => {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { FleetLease } from '../../src/key-check/fleet-lease.js';
+import { FleetLease } from '../../packages/member/src/fleet-lease.js';
 import { hotEntryOf } from '../../src/key-check/fleet-protocol.js';
 
 /*

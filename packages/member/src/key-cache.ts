@@ -1,5 +1,5 @@
-import { detached } from '../keys/key-format.js';
-import type { KeyStatus } from '../keys/key-status.js';
+import { detached } from './key-format.js';
+import type { KeyStatus } from './key-status.js';
 
 export interface CachedKey {
   digest: string;

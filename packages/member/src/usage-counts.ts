@@ -1,5 +1,7 @@
 /** The in-memory shape of usage counts, shared by the recorder (src/usage/usage-recorder.ts) and its writes. */
-import { MAX_USER_AGENT_LENGTH } from '../db/schema.js';
+
+/** Longest user agent kept per caller (the database column's bound too). */
+export const MAX_USER_AGENT_LENGTH = 200;
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { generateKey, isKeyId, keyHint, keyPattern, parseKey } from '../../src/keys/key-format.js';
+import { generateKey, isKeyId, keyHint, keyPattern, parseKey } from '../../packages/member/src/key-format.js';
 
 t.test('a generated key parses back to its id and matches the documented regex', async (t) => {
   for (let i = 0; i < 200; i++) {

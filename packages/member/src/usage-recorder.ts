@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { FastifyBaseLogger } from 'fastify';
-import type { Database, TransactionLimits } from '../db/database.js';
-import { detached } from '../keys/key-format.js';
-import { settleWithin, TIMED_OUT } from '../timeouts.js';
+import { detached } from './key-format.js';
+import { settleWithin, TIMED_OUT } from './timeouts.js';
 import {
   agentOf,
   emptyTally,
@@ -12,9 +10,8 @@ import {
   type MinuteCounts,
   type Tally,
 } from './usage-counts.js';
-import { writeUsageBatch } from './usage-writes.js';
 
-/** Counts on their way to Postgres, under the id that makes writing them idempotent. */
+/** Counts on their way to be written, under the id that makes writing them idempotent. */
 interface Batch {
   id: string;
   minutes: MinuteCounts[];
@@ -22,11 +19,17 @@ interface Batch {
   tried: boolean;
 }
 
+/** Where a batch goes: Postgres in keyward's server, keyward's API in a fleet member. Idempotent per batch id. */
+export type UsageBatchWriter = (batchId: string, minutes: MinuteCounts[]) => Promise<void>;
+
+/** The part of a pino (or console-like) logger the recorder writes to. */
+export interface WarningLog {
+  warn(details: object, message: string): void;
+}
+
 export interface UsageRecorderOptions {
-  db: Database;
-  /** Bounds on each flush's transaction, so that Postgres ends one its client gave up on. */
-  transactionLimits: TransactionLimits;
-  log: FastifyBaseLogger;
+  write: UsageBatchWriter;
+  log: WarningLog;
   flushIntervalMs: number;
   /** Longest a flush waits for a write; the next flush writes the batch again (idempotent). */
   flushTimeoutMs: number;
@@ -37,8 +40,8 @@ export interface UsageRecorderOptions {
 }
 
 /**
- * Counts requests per key in memory and adds them to Postgres on an
- * interval, so the hot path never writes the database. Counts are added with
+ * Counts requests per key in memory and hands them to a writer on an
+ * interval, so the hot path never writes anywhere. Counts are added with
  * upserts, so the flushes of every instance sum exactly. A crash loses at
  * most the counts since the last flush (one interval); a graceful shutdown
  * flushes.
@@ -158,11 +161,7 @@ export class UsageRecorder {
     while (this.unconfirmed.length > 0) {
       const batch = this.unconfirmed[0]!;
       batch.tried = true;
-      const { db, transactionLimits, flushTimeoutMs } = this.options;
-      const outcome = await settledWithin(
-        writeUsageBatch(db, transactionLimits, batch.id, batch.minutes),
-        flushTimeoutMs,
-      );
+      const outcome = await settledWithin(this.options.write(batch.id, batch.minutes), this.options.flushTimeoutMs);
       if (outcome !== 'written') {
         // Kept for the next flush; lost only if this process dies first.
         this.options.log.warn(
