@@ -6,6 +6,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY packages/member/src ./packages/member/src
 RUN npm run build
 
 # Run: production dependencies and compiled output only, as a non-root user,

@@ -11,7 +11,7 @@ import { requestLogSerializer } from './http/log-redaction.js';
 import { answerClientError, answerUnknownExpectation } from './http/raw-answers.js';
 import { httpServerOptions } from './http/server-options.js';
 import { hasLoneSurrogate, hostHeaderProblem, validatorCompiler } from './http/validation.js';
-import { apiKeyAuth } from './plugins/api-key-auth.js';
+import { apiKeyAuth } from '../packages/member/src/fastify.js';
 import { errorHandler } from './plugins/error-handler.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { managementDeadline } from './plugins/management-deadline.js';
@@ -19,6 +19,7 @@ import { openapi } from './plugins/openapi.js';
 import { sessionAuth } from './plugins/session-auth.js';
 import { accountRoutes } from './routes/account.js';
 import { dataPlaneRoutes } from './routes/data-plane.js';
+import { memberRoutes } from './fleet/member-routes.js';
 import { healthRoutes } from './routes/health.js';
 import { keyRoutes } from './routes/keys.js';
 import { secretScanningRoutes } from './routes/secret-scanning.js';
@@ -137,7 +138,8 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
     publicOrigin: runtime.env.KEYWARD_PUBLIC_ORIGIN,
   });
   await app.register(metricsPlugin, { metrics: runtime.metrics, token: runtime.env.KEYWARD_METRICS_TOKEN });
-  await app.register(apiKeyAuth, { authenticator: createAuthenticator(runtime.keyChecking, runtime.metrics) });
+  const authenticator = createAuthenticator(runtime.keyChecking, runtime.metrics);
+  await app.register(apiKeyAuth, { checker: { check: (...request) => authenticator.authenticate(...request) } });
 
   await app.register(accountRoutes, { accounts: runtime.accounts });
   await app.register(keyRoutes, {
@@ -156,6 +158,12 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
     maxEndpoints: runtime.env.KEYWARD_WEBHOOK_MAX_ENDPOINTS,
   });
   await app.register(dataPlaneRoutes);
+  await app.register(memberRoutes, {
+    env: runtime.env,
+    db: runtime.database.db,
+    credentials: runtime.members,
+    keyChecking: runtime.keyChecking,
+  });
   // Off unless configured: an unconfigured deployment answers 404 there, like any unknown route.
   const keysUrl = githubKeysUrl(runtime.env);
   await app.register(secretScanningRoutes, {

@@ -8,6 +8,7 @@ import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { migratePostgresDatabase } from './db/database.js';
+import { memberAclCommand } from './fleet/member-redis-acl.js';
 import { ConfigError, loadEnv } from './env.js';
 import { SignUpBody } from './http/schemas.js';
 import { bodyValidator } from './http/validation.js';
@@ -29,6 +30,11 @@ const USAGE = `usage: keyward <command> [arguments]
                                  stdin), skipping .git and node_modules (--all: not) and binary or huge files;
                                  prints file:line: <hint>, never the key; exits 1 when it found any, else 0.
                                  --revoke revokes what it found, on every instance (needs the database)
+  members create <name>          create a member credential for a service of the fleet (printed once)
+  members list                   list member credentials
+  members revoke <member id>     revoke a member credential: its services stop checking keys at once
+  members redis-acl <user>       print the Redis ACL of a member user (listen and acknowledge only), with
+                                 the password from KEYWARD_MEMBER_REDIS_PASSWORD
   create-account --email E --name N
                                  create an account and its first user (also when sign-up is closed);
                                  the password is read from KEYWARD_NEW_PASSWORD (the sign-up password
@@ -213,6 +219,68 @@ async function createAccount(args: string[]): Promise<void> {
   });
 }
 
+/** `keyward members …`: the credentials services of the fleet check keys with. */
+async function members(args: string[]): Promise<void> {
+  const [action, argument] = args;
+  if (action === 'redis-acl') {
+    const password = process.env.KEYWARD_MEMBER_REDIS_PASSWORD;
+    if (!argument || !/^[A-Za-z0-9._-]{1,64}$/.test(argument)) {
+      throw new ConfigError('members redis-acl needs a user name ([A-Za-z0-9._-], e.g. keyward-member)');
+    }
+    if (!password || password.length < 32 || /[\s'"]/.test(password)) {
+      throw new ConfigError(
+        'set KEYWARD_MEMBER_REDIS_PASSWORD to a password of at least 32 characters, no spaces or quotes',
+      );
+    }
+    console.log(memberAclCommand(loadEnv().REDIS_KEY_PREFIX, argument, password));
+    return;
+  }
+  await withRuntime(async (runtime) => {
+    switch (action) {
+      case 'create': {
+        if (!argument) throw new ConfigError('members create needs a name, e.g. keyward members create orders-api');
+        let created;
+        try {
+          created = await runtime.members.create(argument, operator());
+        } catch (error) {
+          if (error instanceof RangeError) throw new ConfigError(error.message);
+          throw error;
+        }
+        console.log(printable(`created member ${created.member.id} (${created.member.name})`));
+        console.log(`credential (shown once; give it to the service as KEYWARD_MEMBER_CREDENTIAL):`);
+        console.log(created.credential);
+        return;
+      }
+      case 'list': {
+        const rows = (await runtime.members.list()).map((member) => ({
+          id: member.id,
+          name: member.name,
+          status: member.revokedAt ? 'revoked' : 'active',
+          created: member.createdAt.toISOString(),
+          'last seen': member.lastSeenAt?.toISOString() ?? 'never',
+        }));
+        if (rows.length === 0) console.log('no members');
+        else printTable(rows);
+        return;
+      }
+      case 'revoke': {
+        if (!argument) throw new ConfigError('members revoke needs a member id (keyward members list)');
+        const member = await runtime.members.revoke(argument, operator());
+        if (!member) throw new ConfigError(printable(`no member ${argument}`));
+        await runtime.keyChecking.fleet.members?.memberRevoked(member.id).catch(() => {
+          console.error('Redis did not take the news: the member stops at its next heartbeat (a fraction of a second)');
+        });
+        console.log(
+          printable(`revoked member ${member.id} (${member.name}): its services refuse every key from now on`),
+        );
+        return;
+      }
+      default:
+        throw new ConfigError('usage: keyward members create <name> | list | revoke <member id>');
+    }
+  });
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command = 'serve', ...rest] = argv;
   switch (command) {
@@ -234,6 +302,8 @@ async function main(argv: string[]): Promise<void> {
       return createAccount(rest);
     case 'scan':
       return scan(rest);
+    case 'members':
+      return members(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -159,3 +159,15 @@ export const GENERIC_CODES: Record<number, string> = {
   500: 'internal_error',
   503: 'service_unavailable',
 };
+export const MemberCredentialInvalid = createError(
+  'KW_MEMBER_CREDENTIAL_INVALID',
+  'A valid member credential (kwm_…) is required in the Authorization header: Bearer <credential>. ' +
+    'It may have been revoked: ask the operator (keyward members list).',
+  401,
+);
+export const NoFleetToJoin = createError(
+  'KW_NO_FLEET',
+  'This keyward runs without Redis (single-instance mode): there is no fleet to join. Set REDIS_URL on keyward, ' +
+    'or open the member with withoutFleet: true to check every key with keyward.',
+  409,
+);

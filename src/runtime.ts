@@ -4,6 +4,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { openCore } from './core.js';
+import { assertFleetSecret } from './fleet/secret-fingerprint.js';
+import { MemberCredentials } from './fleet/member-credentials.js';
 import { migratePostgresDatabase, type DatabaseHandle } from './db/database.js';
 import { EmbeddedDataLock } from './db/embedded-lock.js';
 import { ConfigError, type Env } from './env.js';
@@ -32,6 +34,8 @@ export interface Runtime {
   accounts: AccountService;
   keys: KeyService;
   keyChecking: KeyChecking;
+  /** The services allowed to check keys through this fleet. */
+  members: MemberCredentials;
   metrics: Metrics;
   usageReport: UsageReport;
   auditLog: AuditLog;
@@ -113,6 +117,7 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
     const core = await openCore(env, log, { serverSecret, database: embedded });
     cleanups.push(() => core.close());
     const { database, hasher, keyChecking } = core;
+    await assertFleetSecret(database.db, serverSecret);
     const transactionLimits = {
       statementTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
       idleTimeoutMs: env.KEYWARD_REQUEST_TIMEOUT_MS,
@@ -205,6 +210,7 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
       ),
       keys,
       keyChecking,
+      members: new MemberCredentials(database.db),
       metrics,
       usageReport: new UsageReport(database.db),
       auditLog: new AuditLog(database.db),

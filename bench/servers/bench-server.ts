@@ -1,6 +1,8 @@
 /**
- * The service a fleet would run: a small Fastify server that registers
- * keyward's exported `apiKeyAuth` plugin with connection settings. Four routes
+ * A keyward replica's key check in a small Fastify server: the package's
+ * `apiKeyAuth` plugin over the tiers keyward itself opens (in-process cache,
+ * Redis hot set, Postgres and argon2), as keyward's own routes use it. (A fleet
+ * member's cached hit is the same code: cache lookup and digest.) Four routes
  * with one and the same handler, so the only difference between them is how
  * (and whether) the caller is authenticated:
  *
@@ -19,7 +21,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyReply, type FastifyRequest, type HookHandlerDoneFunction } from 'fastify';
 import { Redis } from 'ioredis';
-import { apiKeyAuth } from '../../src/fastify.js';
+import pino from 'pino';
+import { apiKeyAuth } from '../../packages/member/src/fastify.js';
+import { createAuthenticator, openCore } from '../../src/core.js';
+import { loadEnv } from '../../src/env.js';
 import { SecretHasher } from '../../src/keys/secret-hashing.js';
 
 export interface BenchServerConfig {
@@ -27,7 +32,7 @@ export interface BenchServerConfig {
   redisUrl: string;
   redisKeyPrefix: string;
   secret: string;
-  /** keyward settings passed to the plugin as `settings`. */
+  /** keyward settings (environment variables) of the key check. */
   settings: Record<string, string>;
   /** Keys the in-memory set accepts. */
   setKeys: string[];
@@ -53,13 +58,17 @@ SecretHasher.prototype.verify = function countedVerify(this: SecretHasher, hash:
 };
 
 const app = Fastify({ logger: false });
-await app.register(apiKeyAuth, {
-  databaseUrl: config.databaseUrl,
-  redisUrl: config.redisUrl,
-  redisKeyPrefix: config.redisKeyPrefix,
-  secret: config.secret,
-  settings: config.settings,
+const keywardEnv = loadEnv({
+  ...config.settings,
+  DATABASE_URL: config.databaseUrl,
+  REDIS_URL: config.redisUrl,
+  REDIS_KEY_PREFIX: config.redisKeyPrefix,
+  KEYWARD_SECRET: config.secret,
 });
+const core = await openCore(keywardEnv, pino({ level: 'warn' }), { serverSecret: config.secret });
+app.addHook('onClose', () => core.close());
+const authenticator = createAuthenticator(core.keyChecking);
+await app.register(apiKeyAuth, { checker: { check: (...request) => authenticator.authenticate(...request) } });
 
 class Unauthorized extends Error {
   readonly statusCode = 401;

@@ -34,6 +34,9 @@ export const auditEvents = pgTable(
         'key.leaked',
         'webhook.created',
         'webhook.deleted',
+        // Operator actions on member credentials: no account (account_id NULL), shown to no customer.
+        'member.created',
+        'member.revoked',
       ],
     }).notNull(),
     keyId: text('key_id'),

@@ -8,3 +8,4 @@ export * from './key-tables.js';
 export * from './usage-tables.js';
 export * from './audit-tables.js';
 export * from './webhook-tables.js';
+export * from './fleet-tables.js';

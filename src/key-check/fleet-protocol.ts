@@ -5,7 +5,8 @@
  * validated and what cannot be read is ignored (then Postgres decides).
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import type { HotEntry, KeyEvent } from './fleet-sync.js';
+import type { HotEntry } from './fleet-sync.js';
+export type { AckMessage, KeyEventMessage } from '../../packages/member/src/fleet-messages.js';
 
 /** Redis key and channel names of one deployment (its `REDIS_KEY_PREFIX`) and one instance. */
 export class FleetKeys {
@@ -24,12 +25,26 @@ export class FleetKeys {
   ) {
     this.registry = `${prefix}instances`;
     this.events = `${prefix}key-events`;
-    this.echo = `${prefix}echo:${instanceId}`;
+    this.echo = this.echoOf(instanceId);
     this.acks = this.acksOf(instanceId);
   }
 
   acksOf(instanceId: string): string {
-    return `${this.prefix}acks:${instanceId}`;
+    return `${this.acksPrefix}${instanceId}`;
+  }
+
+  /** Every instance's acks channel begins with this. */
+  get acksPrefix(): string {
+    return `${this.prefix}acks:`;
+  }
+
+  echoOf(instanceId: string): string {
+    return `${this.prefix}echo:${instanceId}`;
+  }
+
+  /** Ids of revoked member credentials, for the members that hold them. */
+  get memberRevocations(): string {
+    return `${this.prefix}member-revocations`;
   }
 
   /** A key's hot-set entry. */
@@ -41,23 +56,6 @@ export class FleetKeys {
   generation(keyId: string): string {
     return `${this.prefix}gen:${keyId}`;
   }
-}
-
-/** Published on the events channel. */
-export interface KeyEventMessage {
-  /** Announcement id, echoed in acks. */
-  r: string;
-  /** Instance to ack to. */
-  f: string;
-  ev: Array<{ k: KeyEvent['kind']; id: string; e: number | null }>;
-}
-
-/** Published on the announcer's acks channel. */
-export interface AckMessage {
-  /** Announcement id. */
-  r: string;
-  /** Acknowledging instance. */
-  i: string;
 }
 
 const HOT_STATUSES: ReadonlySet<unknown> = new Set(['active', 'revoked', 'expired']);

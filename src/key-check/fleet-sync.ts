@@ -1,6 +1,8 @@
 import type { KeyStatus } from '../../packages/member/src/key-status.js';
 
-export type KeyEventKind = 'revoked' | 'expired' | 'expiry_scheduled';
+import type { KeyEventKind, MemberJoin } from '../../packages/member/src/fleet-messages.js';
+
+export type { KeyEventKind };
 
 /** A committed change to a key that every instance's caches must apply. */
 export interface KeyEvent {
@@ -37,6 +39,23 @@ export interface HotKeyStore {
   fill(keyId: string, entry: HotEntry, generation: string): Promise<void>;
 }
 
+/**
+ * What keyward does in Redis on behalf of its fleet's members (services that
+ * check keys through keyward): they may only listen and acknowledge there, so
+ * their registry entries and echoes are written by keyward, under an instance
+ * id bound to their credential.
+ */
+export interface MemberRelay {
+  /** The channels and lease a member instance joins with. */
+  channels(instanceId: string): NonNullable<MemberJoin['fleet']>;
+  /** Renews a member instance's lease in the registry and publishes `nonce` to its echo channel. */
+  renew(instanceId: string, nonce: string): Promise<void>;
+  /** Takes a member instance out of the registry (it closed): announcers stop waiting for it. */
+  leave(instanceId: string): Promise<void>;
+  /** Tells the instances of a revoked member to stop at once. */
+  memberRevoked(memberId: string): Promise<void>;
+}
+
 export interface FleetStatus {
   mode: 'redis' | 'single-instance';
   /** The in-process cache may be believed without asking anyone. */
@@ -60,6 +79,8 @@ export interface FleetSync {
    * instance of the fleet can still act on the old state.
    */
   announce(events: KeyEvent[]): Promise<void>;
+  /** null in single-instance mode: there is no fleet for a member to join. */
+  readonly members: MemberRelay | null;
   status(): FleetStatus;
   close(): Promise<void>;
 }

@@ -2,7 +2,14 @@ import { performance } from 'node:perf_hooks';
 import { eq } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
 import { apiKeys } from '../db/schema.js';
-import { detached, KEY_ID_LENGTH, keyIdOffset, keyLength, parseKey, type ParsedKey } from '../../packages/member/src/key-format.js';
+import {
+  detached,
+  KEY_ID_LENGTH,
+  keyIdOffset,
+  keyLength,
+  parseKey,
+  type ParsedKey,
+} from '../../packages/member/src/key-format.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
 import { digestsEqual, fromSharedDigest, keyDigest, sharedDigest } from '../../packages/member/src/digest.js';
 import type { FleetSync, HotEntry } from './fleet-sync.js';
@@ -12,7 +19,14 @@ import { settleWithin, TIMED_OUT } from '../../packages/member/src/timeouts.js';
 
 export type KeyCheck =
   /** The secret is proven: the key is this account's, and active, revoked or expired. */
-  | { outcome: 'valid' | 'revoked' | 'expired'; accountId: string; keyId: string; tier: CheckTier }
+  | {
+      outcome: 'valid' | 'revoked' | 'expired';
+      accountId: string;
+      keyId: string;
+      /** Epoch ms of a scheduled expiry, or null. */
+      expiresAt: number | null;
+      tier: CheckTier;
+    }
   | { outcome: 'invalid'; tier: CheckTier }
   /** The key could not be checked (Postgres unreachable, argon2 queue full): answer 503, never 401 or 200. */
   | { outcome: 'unavailable'; tier: CheckTier }
@@ -50,7 +64,13 @@ function provenCheck(
   tier: CheckTier,
 ): KeyCheck {
   const status = outcomeOf(entry, now);
-  return { outcome: status === 'active' ? 'valid' : status, accountId: entry.accountId, keyId, tier };
+  return {
+    outcome: status === 'active' ? 'valid' : status,
+    accountId: entry.accountId,
+    keyId,
+    expiresAt: entry.expiresAt,
+    tier,
+  };
 }
 
 // Answers that name no key are shared: a refusal allocates nothing.
@@ -113,11 +133,14 @@ export class KeyChecker {
         outcome: 'valid',
         accountId: entry.accountId,
         keyId: detached(keyId),
+        expiresAt: entry.expiresAt,
         tier: 'memory',
       }));
     }
     // Revoked and expired are final: they need no lease to be believed.
-    if (status !== 'active') return { outcome: status, accountId: entry.accountId, keyId, tier: 'memory' };
+    if (status !== 'active') {
+      return { outcome: status, accountId: entry.accountId, keyId, expiresAt: entry.expiresAt, tier: 'memory' };
+    }
     return this.singleFlight({ keyId, fullKey: headerValue }, digest);
   }
 

@@ -5,6 +5,7 @@ import type { KeyCache } from '../../packages/member/src/key-cache.js';
 export class LocalFleetSync implements FleetSync {
   readonly epoch = 0;
   readonly hotStore = null;
+  readonly members = null;
 
   constructor(private readonly cache: KeyCache) {}
 

@@ -3,17 +3,12 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { FleetAnnouncer } from './fleet-announcer.js';
 import { FleetLease } from '../../packages/member/src/fleet-lease.js';
-import {
-  connectRedis,
-  FleetKeys,
-  type AckMessage,
-  type KeyEventMessage,
-  type ScriptedRedis,
-} from './fleet-protocol.js';
-import type { FleetStatus, FleetSync, KeyEvent } from './fleet-sync.js';
+import { connectRedis, FleetKeys, type AckMessage, type ScriptedRedis } from './fleet-protocol.js';
+import type { FleetStatus, FleetSync, KeyEvent, MemberRelay } from './fleet-sync.js';
 import type { KeyCache } from '../../packages/member/src/key-cache.js';
 import { relayUnpublished, type KeyEventLog } from './key-event-outbox.js';
 import { RedisHotSet } from './redis-hot-set.js';
+import { keyEventMessageOf } from '../../packages/member/src/fleet-messages.js';
 
 export interface RedisFleetSyncOptions {
   redisUrl: string;
@@ -124,6 +119,32 @@ export class RedisFleetSync implements FleetSync {
     return this.announcer.announce(events);
   }
 
+  readonly members: MemberRelay = {
+    channels: (instanceId) => ({
+      events: this.keys.events,
+      echo: this.keys.echoOf(instanceId),
+      acksPrefix: this.keys.acksPrefix,
+      memberRevocations: this.keys.memberRevocations,
+      leaseMs: this.options.leaseMs,
+    }),
+    renew: async (instanceId, nonce) => {
+      const { registry } = this.keys;
+      await this.control.keywardHeartbeat(
+        registry,
+        this.keys.echoOf(instanceId),
+        instanceId,
+        this.options.leaseMs,
+        nonce,
+      );
+    },
+    leave: async (instanceId) => {
+      await this.control.zrem(this.keys.registry, instanceId);
+    },
+    memberRevoked: async (memberId) => {
+      await this.control.publish(this.keys.memberRevocations, memberId);
+    },
+  };
+
   /** The hot-path connection, shared with the failed-check limiter. */
   get hotConnection(): Redis {
     return this.hot;
@@ -150,7 +171,11 @@ export class RedisFleetSync implements FleetSync {
     if (channel === this.keys.echo) return this.lease.onEcho(message);
     try {
       if (channel === this.keys.acks) this.announcer.onAck(JSON.parse(message) as AckMessage);
-      else if (channel === this.keys.events) this.announcer.receive(JSON.parse(message) as KeyEventMessage);
+      else if (channel === this.keys.events) {
+        const event = keyEventMessageOf(message);
+        if (event === null) this.options.log.warn({ channel }, 'ignored malformed key-events message');
+        else this.announcer.receive(event);
+      }
     } catch (error) {
       this.options.log.warn({ err: error, channel }, 'ignored malformed message');
     }

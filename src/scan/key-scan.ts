@@ -1,6 +1,12 @@
 import { lstat, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KEY_ID_LENGTH, CHECKSUM_LENGTH, SECRET_LENGTH, keyHint, parseKey } from '../../packages/member/src/key-format.js';
+import {
+  KEY_ID_LENGTH,
+  CHECKSUM_LENGTH,
+  SECRET_LENGTH,
+  keyHint,
+  parseKey,
+} from '../../packages/member/src/key-format.js';
 
 /*
  * `keyward scan`: finds keys of this deployment in files, for pre-commit hooks and CI. A candidate must have

@@ -7,7 +7,13 @@ import { sql } from 'drizzle-orm';
 import { boundedTransaction, type Database, type TransactionLimits } from '../db/database.js';
 import { toArrayLiteral } from '../db/driver-results.js';
 import { keyCallers, keyRejectedCallers, keyUsage, usageFlushes } from '../db/schema.js';
-import { HOUR_MS, MINUTE_MS, type CallerCounts, type KeyCounts, type MinuteCounts } from '../../packages/member/src/usage-counts.js';
+import {
+  HOUR_MS,
+  MINUTE_MS,
+  type CallerCounts,
+  type KeyCounts,
+  type MinuteCounts,
+} from '../../packages/member/src/usage-counts.js';
 
 export async function writeUsageBatch(
   db: Database,

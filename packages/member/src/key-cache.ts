@@ -1,7 +1,17 @@
 import { detached } from './key-format.js';
 import type { KeyStatus } from './key-status.js';
 
-export interface CachedKey {
+/** keyward's own answer to a valid hit (see src/key-check/key-checker.ts). */
+export type MemoryHit = Readonly<{
+  outcome: 'valid';
+  accountId: string;
+  keyId: string;
+  expiresAt: number | null;
+  tier: 'memory';
+}>;
+
+/** `Hit`: the answer to a valid hit, built once per entry by whoever checks keys with the cache. */
+export interface CachedKey<Hit = MemoryHit> {
   digest: string;
   accountId: string;
   /** Epoch ms of a scheduled expiry, or null. */
@@ -13,7 +23,7 @@ export interface CachedKey {
   /** Date.now() when cached, for the hard TTL. */
   cachedAt: number;
   /** The answer to a valid hit, built on the first one: hits allocate nothing. */
-  hit?: Readonly<{ outcome: 'valid'; accountId: string; keyId: string; tier: 'memory' }>;
+  hit?: Hit;
 }
 
 /** How long a change mark is remembered: far longer than any check can run (bounded by timeouts). */
@@ -28,8 +38,8 @@ const CHANGE_MEMORY_MS = 10 * 60_000;
  * a counter, a check takes `changeMark()` before it reads, and `set` refuses
  * an entry whose key changed since that mark.
  */
-export class KeyCache {
-  private readonly entries = new Map<string, CachedKey>();
+export class KeyCache<Hit = MemoryHit> {
+  private readonly entries = new Map<string, CachedKey<Hit>>();
   private readonly unknownUntil = new Map<string, number>();
   private readonly changes = new Map<string, { mark: number; at: number }>();
   private changeCounter = 0;
@@ -45,7 +55,7 @@ export class KeyCache {
   }
 
   /** The entry, unless it is older than the TTL (then it must be confirmed again). */
-  get(keyId: string, now: number): CachedKey | undefined {
+  get(keyId: string, now: number): CachedKey<Hit> | undefined {
     const entry = this.entries.get(keyId);
     if (entry === undefined || now - entry.cachedAt > this.ttlMs) return undefined;
     return entry;
@@ -65,7 +75,7 @@ export class KeyCache {
   }
 
   /** Stores an entry unless the key changed after `mark` was taken. */
-  set(keyId: string, entry: CachedKey, mark: number): boolean {
+  set(keyId: string, entry: CachedKey<Hit>, mark: number): boolean {
     const change = this.changes.get(keyId);
     if (change !== undefined && change.mark > mark) return false;
     this.entries.delete(keyId); // re-insert at the end: eviction order is insertion order

@@ -1,13 +1,13 @@
+/**
+ * `@keyward/member/express`: middleware over the framework-neutral checker.
+ *
+ *   const checker = await openApiKeyChecker({ keywardUrl, credential, redisUrl });
+ *   app.get('/orders', apiKeyMiddleware(checker), (req, res) => res.json({ account: req.apiKey?.accountId }));
+ */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { envelopeCode, errorEnvelope, REQUEST_ID_PATTERN } from '../errors.js';
-import {
-  isKeyRefusal,
-  type ApiKeyChecker,
-  type ApiKeyIdentity,
-  type KeyCheckResult,
-  type KeyRefusal,
-} from './api-key-checker.js';
+import { isKeyRefusal, type ApiKeyChecker, type ApiKeyIdentity, type KeyCheckResult } from './api-key-checker.js';
+import { refusalEnvelope, REQUEST_ID_PATTERN, type KeyRefusal } from './refusals.js';
 
 declare global {
   // Merges into Express's own Request type, the way Express's declarations are meant to be extended.
@@ -32,8 +32,7 @@ export type NextFunction = (error?: unknown) => void;
 /**
  * Express middleware over an open {@link ApiKeyChecker}: on a valid key it sets
  * `request.apiKey` and calls `next()`; otherwise it answers the refusal itself
- * (401, 429 with `Retry-After`, or 503) in keyward's error envelope
- * `{ error: { code, message, requestId } }`.
+ * (401, 429 with `Retry-After`, or 503) in keyward's error envelope.
  */
 export function apiKeyMiddleware(checker: ApiKeyChecker) {
   return function requireApiKey(request: KeyCheckedRequest, response: ServerResponse, next: NextFunction): void {
@@ -47,6 +46,11 @@ export function apiKeyMiddleware(checker: ApiKeyChecker) {
   };
 }
 
+/** The caller of a request the middleware let through, or undefined. */
+export function getApiKey(request: KeyCheckedRequest): ApiKeyIdentity | undefined {
+  return request.apiKey;
+}
+
 function finish(request: KeyCheckedRequest, response: ServerResponse, next: NextFunction, result: KeyCheckResult) {
   if (!isKeyRefusal(result)) {
     request.apiKey = result;
@@ -58,10 +62,11 @@ function finish(request: KeyCheckedRequest, response: ServerResponse, next: Next
 function refuse(request: KeyCheckedRequest, response: ServerResponse, refusal: KeyRefusal): void {
   const incoming = request.headers['x-request-id'];
   const requestId = typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
-  const body = JSON.stringify(errorEnvelope(envelopeCode(refusal.code)!, refusal.message, requestId));
   response.statusCode = refusal.statusCode;
   if (refusal.retryAfterSeconds !== undefined) response.setHeader('retry-after', String(refusal.retryAfterSeconds));
   response.setHeader('content-type', 'application/json; charset=utf-8');
   response.setHeader('x-request-id', requestId);
-  response.end(body);
+  response.end(JSON.stringify(refusalEnvelope(refusal, requestId)));
 }
+
+export * from './index.js';

@@ -1,0 +1,367 @@
+import { randomBytes } from 'node:crypto';
+import { digestsEqual, keyDigest } from './digest.js';
+import type { MemberCheckAnswer, MemberJoin, UsageBatchBody } from './fleet-messages.js';
+import { FleetMembership } from './fleet-membership.js';
+import { KeyCache, type CachedKey } from './key-cache.js';
+import { detached, KEY_ID_LENGTH, keyIdOffset, keyLength, parseKey } from './key-format.js';
+import type { KeyStatus } from './key-status.js';
+import { KeywardClient } from './keyward-client.js';
+import { MemberError } from './member-error.js';
+import { STDERR_LOG, type MemberLog } from './member-log.js';
+import { KeyRefusal, REFUSED } from './refusals.js';
+import { UsageRecorder } from './usage-recorder.js';
+import type { MinuteCounts, Tally } from './usage-counts.js';
+
+/** The caller a valid key identifies. */
+export interface ApiKeyIdentity {
+  accountId: string;
+  keyId: string;
+}
+
+export type KeyCheckResult = ApiKeyIdentity | KeyRefusal;
+
+/** Whether a check refused the caller. */
+export function isKeyRefusal(result: KeyCheckResult): result is KeyRefusal {
+  return result instanceof KeyRefusal;
+}
+
+/** keyward's key checking for any framework, or none. */
+export interface ApiKeyChecker {
+  /**
+   * Checks an `x-api-key` header value (anything JavaScript hands it: a
+   * non-string is refused as an invalid key). `clientAddress` is the caller's
+   * address as the failed-check limiter counts it; `userAgent` is counted with
+   * the key's usage. A key this process has cached is answered synchronously.
+   */
+  check(headerValue: unknown, clientAddress?: unknown, userAgent?: unknown): KeyCheckResult | Promise<KeyCheckResult>;
+  /** Sends the usage counted so far, leaves the fleet; every later check is refused (503). */
+  close(): Promise<void>;
+}
+
+export interface MemberOptions {
+  /** keyward's base URL as this service reaches it, e.g. `https://keyward.internal`. */
+  keywardUrl: string;
+  /** The member credential (`kwm_…`) the operator created with `keyward members create <name>`. */
+  credential: string;
+  /**
+   * Redis as this service reaches it, with the member ACL user's name and
+   * password (docs/fleet-members.md): where revocations are heard. Required,
+   * unless `withoutFleet` says otherwise.
+   */
+  redisUrl?: string;
+  /**
+   * Check every key with keyward and cache no valid key in this process: no
+   * Redis needed, every request costs a round trip to keyward. Logs a warning
+   * at start. For one process or tests; never reached by a missing setting.
+   */
+  withoutFleet?: boolean;
+  /** Longest a call to keyward may take (default 2000 ms); a cold check that takes longer answers 503. */
+  requestTimeoutMs?: number;
+  /** A pino logger or anything with `warn(details, message)` and `error(details, message)`; default: standard error. */
+  logger?: MemberLog;
+}
+
+const CREDENTIAL_PATTERN = /^kwm_[0-9A-Za-z]{16}_[A-Za-z0-9_-]{32}$/;
+const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
+/** An address as the failed-check limiter counts it: printable ASCII, as long as an IPv6 address with a zone can be. */
+const ADDRESS_PATTERN = /^[\x21-\x7e]{1,100}$/;
+/** Without an address (or with one that is not an address), failures are counted under this name. */
+const UNKNOWN_CLIENT = 'unknown';
+/** Most client addresses remembered as limited. */
+const MAX_LIMITED_CLIENTS = 100_000;
+/** A failing cold check is logged at most this often. */
+const LOG_EVERY_MS = 10_000;
+
+function configError(message: string): MemberError {
+  return new MemberError('KW_MEMBER_CONFIG', `keyward member: ${message}`);
+}
+
+/** The options, checked before anything is contacted: a wrong one is an error at start, with its cause. */
+function validated(options: MemberOptions): { url: URL; timeoutMs: number } {
+  if (typeof options !== 'object' || options === null) throw configError('options are required');
+  let url: URL;
+  try {
+    url = new URL(String(options.keywardUrl));
+  } catch {
+    throw configError(`keywardUrl must be keyward's URL (http or https), not ${JSON.stringify(options.keywardUrl)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw configError('keywardUrl must be http or https');
+  if (typeof options.credential !== 'string' || !CREDENTIAL_PATTERN.test(options.credential)) {
+    throw configError('credential must be a member credential (kwm_…) from `keyward members create <name>`');
+  }
+  if (options.withoutFleet !== undefined && typeof options.withoutFleet !== 'boolean') {
+    throw configError('withoutFleet must be true or false');
+  }
+  if (!options.withoutFleet && (typeof options.redisUrl !== 'string' || options.redisUrl === '')) {
+    throw configError(
+      'redisUrl is required: without it revocations cannot reach this process. ' +
+        '(To check every key with keyward instead, with no cache, pass withoutFleet: true.)',
+    );
+  }
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 60_000) {
+    throw configError('requestTimeoutMs must be an integer from 1 to 60000');
+  }
+  return { url, timeoutMs };
+}
+
+/** What the in-process cache may be believed under: the fleet lease, or nothing (withoutFleet). */
+interface Trust {
+  readonly epoch: number;
+  isTrusted(): boolean;
+  close(): Promise<void>;
+}
+
+interface ColdAnswer {
+  result: KeyCheckResult;
+  accountId?: string;
+  keyId?: string;
+}
+
+const NO_TRUST: Trust = { epoch: 0, isTrusted: () => false, close: async () => {} };
+
+/**
+ * Opens key checking for a service of the fleet: keys this process has
+ * checked are answered from memory (no I/O); any other key is checked by
+ * keyward (`POST /v1/fleet/check`, argon2 on keyward's side); revocations are
+ * heard through Redis and acknowledged before keyward's revoke call returns.
+ * Fails, saying why, when it could not keep that promise: keyward unreachable
+ * or refusing the credential, Redis unreachable or refusing the member user.
+ */
+export async function openApiKeyChecker(options: MemberOptions): Promise<ApiKeyChecker> {
+  const { url, timeoutMs } = validated(options);
+  const log = options.logger ?? STDERR_LOG;
+  const keyward = new KeywardClient(url, options.credential, timeoutMs);
+  const join = await keyward.post<MemberJoin>('/v1/fleet/join', {});
+  const checker = new MemberKeyChecker(join, keyward, log);
+  if (options.withoutFleet) {
+    log.warn(
+      { keyward: url.origin },
+      'keyward member without the fleet: every key is checked with keyward, none is cached (withoutFleet: true)',
+    );
+    return checker;
+  }
+  if (join.fleet === null) {
+    throw new MemberError(
+      'KW_NO_FLEET',
+      `keyward at ${url.origin} runs without Redis (single-instance mode): there is no fleet to join. ` +
+        'Set REDIS_URL on keyward, or open this member with withoutFleet: true.',
+    );
+  }
+  checker.trust = await FleetMembership.join({
+    redisUrl: options.redisUrl!,
+    channels: join.fleet,
+    memberId: join.memberId,
+    instanceId: join.instanceId,
+    keyward,
+    cache: checker.cache,
+    log,
+    onCredentialRevoked: () => checker.stop('the member credential was revoked'),
+    joinTimeoutMs: Math.max(3 * join.fleet.leaseMs, timeoutMs, 3000),
+  });
+  return checker;
+}
+
+class MemberKeyChecker implements ApiKeyChecker {
+  readonly cache: KeyCache<ApiKeyIdentity>;
+  trust: Trust = NO_TRUST;
+  private readonly usage: UsageRecorder | null;
+  /** Digests here are under a secret of this process's own: nothing in memory is useful anywhere else. */
+  private readonly digestSecret = randomBytes(32).toString('base64');
+  private readonly keyLength: number;
+  private readonly keyIdStart: number;
+  private readonly inFlight = new Map<string, Promise<ColdAnswer>>();
+  private readonly limitedUntil = new Map<string, number>();
+  private stoppedBecause: string | null = null;
+  private lastColdFailureLog = 0;
+
+  constructor(
+    private readonly join: MemberJoin,
+    private readonly keyward: KeywardClient,
+    private readonly log: MemberLog,
+  ) {
+    this.cache = new KeyCache(join.cache.maxKeys, join.cache.ttlMs, join.cache.negativeTtlMs);
+    this.keyLength = keyLength(join.keyPrefix);
+    this.keyIdStart = keyIdOffset(join.keyPrefix);
+    this.usage =
+      join.usage &&
+      new UsageRecorder({
+        write: (batchId, minutes) => keyward.post('/v1/fleet/usage', usageBody(batchId, minutes)),
+        log,
+        flushIntervalMs: join.usage.flushIntervalMs,
+        flushTimeoutMs: 2 * DEFAULT_REQUEST_TIMEOUT_MS,
+        maxKeysPerMinute: join.usage.maxKeysPerMinute,
+        maxCallersPerKey: join.usage.maxCallersPerKey,
+      });
+  }
+
+  /**
+   * The common case first, allocating nothing: a key cached here is looked up
+   * by the id at its fixed offset, and the digest match proves the whole
+   * string is the key checked when it was cached.
+   */
+  check(headerValue: unknown, clientAddress?: unknown, userAgent?: unknown): KeyCheckResult | Promise<KeyCheckResult> {
+    if (this.stoppedBecause !== null) return REFUSED.unavailable;
+    if (typeof headerValue !== 'string' || headerValue.length !== this.keyLength) return REFUSED.invalid;
+    const now = Date.now();
+    const address = addressOf(clientAddress);
+    const agent = typeof userAgent === 'string' ? userAgent : undefined;
+    const keyId = headerValue.slice(this.keyIdStart, this.keyIdStart + KEY_ID_LENGTH);
+    const entry = this.cache.get(keyId, now);
+    if (entry !== undefined) {
+      const digest = keyDigest(this.digestSecret, headerValue);
+      if (!digestsEqual(entry.digest, digest)) return REFUSED.invalid;
+      const status = statusOf(entry, now);
+      if (status === 'active' && entry.epoch === this.trust.epoch && this.trust.isTrusted()) {
+        this.usage?.record(keyId, entry.accountId, address, agent, now);
+        return (entry.hit ??= Object.freeze({ accountId: entry.accountId, keyId: detached(keyId) }));
+      }
+      // Revoked and expired are final: they need no lease to be believed.
+      if (status !== 'active') return this.refuseKnown(status, keyId, entry.accountId, address, agent, now);
+      return this.singleFlight(headerValue, digest, address, agent);
+    }
+    if (parseKey(headerValue, this.join.keyPrefix) === null) return REFUSED.invalid;
+    if (this.cache.isUnknown(keyId, now)) return REFUSED.invalid;
+    const limitedFor = this.limitedMs(address, now);
+    if (limitedFor > 0) return new KeyRefusal('KW_RATE_LIMITED', Math.ceil(limitedFor / 1000));
+    return this.singleFlight(headerValue, keyDigest(this.digestSecret, headerValue), address, agent);
+  }
+
+  private refuseKnown(
+    status: 'revoked' | 'expired',
+    keyId: string,
+    accountId: string,
+    address: string,
+    agent: string | undefined,
+    now: number,
+  ): KeyRefusal {
+    this.usage?.recordRejected(keyId, accountId, address, agent, now);
+    return status === 'revoked' ? REFUSED.revoked : REFUSED.expired;
+  }
+
+  private limitedMs(address: string, now: number): number {
+    if (this.limitedUntil.size === 0) return 0;
+    const until = this.limitedUntil.get(address);
+    if (until === undefined) return 0;
+    if (until > now) return until - now;
+    this.limitedUntil.delete(address);
+    return 0;
+  }
+
+  /** One cold check per distinct key (and caller) at a time: a burst for a cold key costs keyward one check. */
+  private singleFlight(key: string, digest: string, address: string, agent: string | undefined) {
+    const flight = `${digest}\u0000${address}`;
+    let pending = this.inFlight.get(flight);
+    if (pending === undefined) {
+      pending = this.checkCold(key, digest, address).finally(() => this.inFlight.delete(flight));
+      this.inFlight.set(flight, pending);
+    }
+    return pending.then(({ result, accountId, keyId }) => {
+      if (accountId !== undefined && keyId !== undefined) {
+        if (isKeyRefusal(result)) this.usage?.recordRejected(keyId, accountId, address, agent, Date.now());
+        else this.usage?.record(keyId, accountId, address, agent, Date.now());
+      }
+      return result;
+    });
+  }
+
+  /** keyward's answer, with the key's account and id when its secret was proven (for usage counts). */
+  private async checkCold(key: string, digest: string, address: string): Promise<ColdAnswer> {
+    const parsed = parseKey(key, this.join.keyPrefix)!;
+    const mark = this.cache.changeMark();
+    const epoch = this.trust.epoch;
+    const trusted = this.trust.isTrusted();
+    let answer: MemberCheckAnswer;
+    try {
+      answer = await this.keyward.post<MemberCheckAnswer>('/v1/fleet/check', { key, clientAddress: address });
+    } catch (error) {
+      this.logColdFailure(error);
+      return { result: REFUSED.unavailable };
+    }
+    const now = Date.now();
+    switch (answer.outcome) {
+      case 'invalid':
+        this.cache.markUnknown(parsed.keyId, now, mark);
+        return { result: REFUSED.invalid };
+      case 'limited':
+        this.limit(address, now + answer.retryAfterSeconds * 1000);
+        return { result: new KeyRefusal('KW_RATE_LIMITED', answer.retryAfterSeconds) };
+      case 'valid':
+      case 'revoked':
+      case 'expired': {
+        const status: KeyStatus = answer.outcome === 'valid' ? 'active' : answer.outcome;
+        const entry: CachedKey<ApiKeyIdentity> = {
+          digest,
+          accountId: answer.accountId,
+          expiresAt: answer.expiresAt,
+          status,
+          epoch: trusted ? epoch : -1,
+          cachedAt: now,
+          hit: Object.freeze({ accountId: answer.accountId, keyId: detached(parsed.keyId) }),
+        };
+        this.cache.set(parsed.keyId, entry, mark);
+        const current = statusOf(entry, now);
+        const result = current === 'active' ? entry.hit! : current === 'revoked' ? REFUSED.revoked : REFUSED.expired;
+        return { result, accountId: answer.accountId, keyId: entry.hit!.keyId };
+      }
+      default:
+        return { result: REFUSED.unavailable }; // an answer this version does not know: fail closed
+    }
+  }
+
+  private limit(address: string, until: number): void {
+    this.limitedUntil.set(address, until);
+    if (this.limitedUntil.size > MAX_LIMITED_CLIENTS) this.limitedUntil.delete(this.limitedUntil.keys().next().value!);
+  }
+
+  private logColdFailure(error: unknown): void {
+    const now = Date.now();
+    if (now - this.lastColdFailureLog < LOG_EVERY_MS) return;
+    this.lastColdFailureLog = now;
+    this.log.error({ err: error }, 'keyward member: a key could not be checked with keyward (answered 503)');
+  }
+
+  /** Refuses every check from now on, and says why once. */
+  stop(reason: string): void {
+    if (this.stoppedBecause !== null) return;
+    this.stoppedBecause = reason;
+    this.log.error({ reason }, `keyward member stopped: ${reason}; every key is refused (503)`);
+    void this.trust.close();
+  }
+
+  async close(): Promise<void> {
+    if (this.stoppedBecause === 'closed') return;
+    this.stoppedBecause = 'closed';
+    await this.usage?.close();
+    await this.trust.close();
+  }
+}
+
+function addressOf(clientAddress: unknown): string {
+  return typeof clientAddress === 'string' && ADDRESS_PATTERN.test(clientAddress) ? clientAddress : UNKNOWN_CLIENT;
+}
+
+function statusOf(entry: Pick<CachedKey<unknown>, 'status' | 'expiresAt'>, now: number): KeyStatus {
+  if (entry.status !== 'active') return entry.status;
+  return entry.expiresAt !== null && entry.expiresAt <= now ? 'expired' : 'active';
+}
+
+/** The recorder's counts as the member API takes them. */
+function usageBody(batchId: string, minutes: MinuteCounts[]): UsageBatchBody {
+  const tally = ({ requests, last, callers }: Tally) => ({
+    requests,
+    last,
+    callers: [...callers.values()].flatMap((byAgent) => [...byAgent.values()]),
+  });
+  return {
+    batchId,
+    minutes: minutes.map(({ minute, keys }) => ({
+      minute,
+      keys: [...keys].map(([keyId, counts]) => ({
+        keyId,
+        accepted: tally(counts.accepted),
+        rejected: tally(counts.rejected),
+      })),
+    })),
+  };
+}
