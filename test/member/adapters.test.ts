@@ -59,10 +59,10 @@ t.test('refusals have one face: the same status, envelope and code everywhere', 
   for (const [name, url] of [
     ['fastify', `${fastifyUrl}/orders`],
     ['express', `${expressUrl}/orders`],
-  ]) {
-    const response = await call(url!);
+  ] as const) {
+    const response = await call(url);
     t.equal(response.status, 401, name);
-    const body = await response.json();
+    const body = (await response.json()) as { error: Record<string, unknown> };
     t.match(body, { error: { code: 'invalid_api_key', message: String } }, name);
     t.same(Object.keys(body.error).sort(), ['code', 'message', 'requestId'], name);
     if (neutral instanceof Error) t.same(body.error.code, refusalEnvelope(neutral, 'x').error.code);
