@@ -7,7 +7,6 @@
  * Run as `node --import tsx bench/lib/check-cost.ts`; prints one JSON line
  * (CheckCostResult).
  */
-import type { FastifyBaseLogger } from 'fastify';
 import type { Database } from '../../src/db/database.js';
 import { ApiKeyAuthenticator } from '../../src/key-check/api-key-authenticator.js';
 import { keyDigest } from '../../packages/member/src/digest.js';
