@@ -380,7 +380,7 @@ function memorySection(results: BenchResults): string {
   const outcome = results.sections.memory;
   if (!outcome.result) return failed('The memory section', outcome);
   const memory = outcome.result;
-  return `A \`KeyCache\` (src/key-check/key-cache.ts) filled with ${memory.entries.toLocaleString('en-US')} realistic entries
+  return `A \`KeyCache\` (packages/member/src/key-cache.ts) filled with ${memory.entries.toLocaleString('en-US')} realistic entries
 in a separate \`node --expose-gc\` process (bench/lib/cache-memory.ts): the id as \`parseKey\` returns it from a presented
 key, the SHA-256 digest, a UUID account id, status, epoch and timestamps (every tenth with an expiry). Heap used is read
 after full collections before and after.
