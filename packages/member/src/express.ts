@@ -22,9 +22,9 @@ declare global {
 
 /** What the middleware reads from and writes to an Express (or any Node.js HTTP) request. */
 export interface KeyCheckedRequest extends IncomingMessage {
-  /** Express's client address: honours its `trust proxy` setting. */
-  ip?: string;
-  apiKey?: ApiKeyIdentity;
+  /** Express's client address: honours its `trust proxy` setting. (`| undefined`: Express's own type says so.) */
+  ip?: string | undefined;
+  apiKey?: ApiKeyIdentity | undefined;
 }
 
 export type NextFunction = (error?: unknown) => void;
