@@ -85,7 +85,6 @@ export const memberRoutes: FastifyPluginAsyncTypebox<MemberRouteOptions> = async
         cache: {
           maxKeys: env.KEYWARD_CACHE_MAX_KEYS,
           ttlMs: env.KEYWARD_CACHE_TTL_SECONDS * 1000,
-          negativeTtlMs: env.KEYWARD_NEGATIVE_CACHE_TTL_SECONDS * 1000,
         },
         usage: env.KEYWARD_USAGE_TRACKING
           ? {
@@ -140,16 +139,22 @@ export const memberRoutes: FastifyPluginAsyncTypebox<MemberRouteOptions> = async
       config: { member: true },
       schema: {
         ...hidden,
-        body: Type.Object({ key: Type.String({ maxLength: 200 }), clientAddress: Type.String({ maxLength: 100 }) }),
+        body: Type.Object({
+          key: Type.String({ maxLength: 200 }),
+          clientAddress: Type.String({ maxLength: 100 }),
+          /** The member holds this key's digest already: no guess, so a limited client is still checked. */
+          secretProven: Type.Optional(Type.Boolean()),
+        }),
       },
     },
     async (request): Promise<MemberCheckAnswer> => {
-      const { key, clientAddress } = request.body;
+      const { key, clientAddress, secretProven = false } = request.body;
       const { checker, failedChecks } = keyChecking;
       const now = Date.now();
       const retryAfterMs = failedChecks.retryAfterMs(clientAddress, now);
       const limited = () => ({ outcome: 'limited' as const, retryAfterSeconds: Math.ceil(retryAfterMs / 1000) });
-      const result = await checker.check(key, now, retryAfterMs > 0);
+      // A member that lied about a proven secret gains nothing: a wrong key is counted as a failure all the same.
+      const result = await checker.check(key, now, retryAfterMs > 0 && !secretProven);
       switch (result.outcome) {
         case 'valid':
         case 'revoked':

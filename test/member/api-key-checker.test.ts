@@ -3,6 +3,7 @@ import { isKeyRefusal, MemberError, openApiKeyChecker, type ApiKeyChecker } from
 import { callMe, createKey, signUp } from '../helper.js';
 import { freePort } from '../support/redis-server.js';
 import { withLastCharacterChanged } from '../support/keys.js';
+import { generateKey } from '../../packages/member/src/key-format.js';
 import { keywardForMembers, OPERATOR } from './member-support.js';
 
 /*
@@ -161,4 +162,32 @@ t.test("keyward's own check is unchanged by members", async (t) => {
   const { apiKey } = await freshKey();
   await member.check(apiKey);
   t.equal((await callMe(keyward.app, apiKey)).statusCode, 200);
+});
+
+t.test('a wrong secret with a real key id never takes the key down on a member', async (t) => {
+  const { user, apiKey, keyId } = await freshKey();
+  const fresh = await open();
+  for (let i = 0; i < 3; i++)
+    t.match(await fresh.check(withLastCharacterChanged(apiKey), '198.51.100.9'), { code: 'KW_INVALID_API_KEY' });
+  t.same(await fresh.check(apiKey, '198.51.100.10'), { accountId: user.accountId, keyId });
+});
+
+t.test('a limited client is refused with 429 and Retry-After, but still served for a key already proven', async (t) => {
+  const limited = await keywardForMembers(t, { KEYWARD_FAILED_AUTH_LIMIT: '3' });
+  const fresh = await openApiKeyChecker({
+    keywardUrl: limited.url,
+    credential: limited.credential,
+    redisUrl,
+    logger: quiet,
+  });
+  t.teardown(() => fresh.close());
+  const user = await signUp(limited.app);
+  const { apiKey, keyId } = await createKey(limited.app, user.cookie);
+  const address = '192.0.2.44';
+  t.same(await fresh.check(apiKey, address), { accountId: user.accountId, keyId });
+  // Guesses: well-formed keys (valid checksum) of ids that do not exist.
+  const guesses = [];
+  for (let i = 0; i < 6; i++) guesses.push(await fresh.check(generateKey('kw').key, address));
+  t.match(guesses.at(-1), { code: 'KW_RATE_LIMITED', statusCode: 429, retryAfterSeconds: Number });
+  t.same(await fresh.check(apiKey, address), { accountId: user.accountId, keyId }, 'the proven key still works');
 });

@@ -180,7 +180,8 @@ class MemberKeyChecker implements ApiKeyChecker {
     private readonly keyward: KeywardClient,
     private readonly log: MemberLog,
   ) {
-    this.cache = new KeyCache(join.cache.maxKeys, join.cache.ttlMs, join.cache.negativeTtlMs);
+    // No negative cache (see checkCold): keyward's limiter stops floods of unknown ids.
+    this.cache = new KeyCache(join.cache.maxKeys, join.cache.ttlMs, 0);
     this.keyLength = keyLength(join.keyPrefix);
     this.keyIdStart = keyIdOffset(join.keyPrefix);
     this.usage =
@@ -221,10 +222,17 @@ class MemberKeyChecker implements ApiKeyChecker {
       return this.singleFlight(headerValue, digest, address, agent);
     }
     if (parseKey(headerValue, this.join.keyPrefix) === null) return REFUSED.invalid;
-    if (this.cache.isUnknown(keyId, now)) return REFUSED.invalid;
+    const digest = keyDigest(this.digestSecret, headerValue);
     const limitedFor = this.limitedMs(address, now);
-    if (limitedFor > 0) return new KeyRefusal('KW_RATE_LIMITED', Math.ceil(limitedFor / 1000));
-    return this.singleFlight(headerValue, keyDigest(this.digestSecret, headerValue), address, agent);
+    if (limitedFor > 0) {
+      // A limited client is still served for a key whose secret this process has proven before (it is no
+      // guess), so a straggler or an attacker behind the same address cannot take a valid key down.
+      const known = this.cache.knownDigest(keyId);
+      if (known === undefined || !digestsEqual(known, digest)) {
+        return new KeyRefusal('KW_RATE_LIMITED', Math.ceil(limitedFor / 1000));
+      }
+    }
+    return this.singleFlight(headerValue, digest, address, agent);
   }
 
   private refuseKnown(
@@ -273,7 +281,12 @@ class MemberKeyChecker implements ApiKeyChecker {
     const trusted = this.trust.isTrusted();
     let answer: MemberCheckAnswer;
     try {
-      answer = await this.keyward.post<MemberCheckAnswer>('/v1/fleet/check', { key, clientAddress: address });
+      const secretProven = this.cache.knownDigest(parsed.keyId) === digest;
+      answer = await this.keyward.post<MemberCheckAnswer>('/v1/fleet/check', {
+        key,
+        clientAddress: address,
+        secretProven,
+      });
     } catch (error) {
       this.logColdFailure(error);
       return { result: REFUSED.unavailable };
@@ -281,7 +294,8 @@ class MemberKeyChecker implements ApiKeyChecker {
     const now = Date.now();
     switch (answer.outcome) {
       case 'invalid':
-        this.cache.markUnknown(parsed.keyId, now, mark);
+        // Not remembered as unknown: keyward's 'invalid' is also a wrong secret for a real id, and key ids
+        // are public, so a remembered refusal would let anyone take a valid key down on this process.
         return { result: REFUSED.invalid };
       case 'limited':
         this.limit(address, now + answer.retryAfterSeconds * 1000);

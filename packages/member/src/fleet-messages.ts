@@ -65,7 +65,7 @@ export interface MemberJoin {
     memberRevocations: string;
     leaseMs: number;
   } | null;
-  cache: { maxKeys: number; ttlMs: number; negativeTtlMs: number };
+  cache: { maxKeys: number; ttlMs: number };
   /** null when keyward counts no usage (KEYWARD_USAGE_TRACKING off). */
   usage: { flushIntervalMs: number; maxKeysPerMinute: number; maxCallersPerKey: number } | null;
 }
