@@ -1,5 +1,6 @@
 /** The in-memory shape of usage counts, shared by the recorder (src/usage/usage-recorder.ts) and its writes. */
 import { MAX_USER_AGENT_LENGTH } from '../db/schema.js';
+import { cutText } from '../text/cut-text.js';
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
@@ -50,5 +51,5 @@ export function emptyTally(): Tally {
 /** The user agent a request is counted under: client-chosen text, kept to what identifies a client. */
 export function agentOf(userAgent: string | undefined): string {
   if (userAgent === undefined) return '';
-  return userAgent.length > MAX_USER_AGENT_LENGTH ? userAgent.slice(0, MAX_USER_AGENT_LENGTH) : userAgent;
+  return cutText(userAgent, MAX_USER_AGENT_LENGTH);
 }
