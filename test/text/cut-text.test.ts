@@ -67,6 +67,10 @@ t.test('grapheme clusters stay whole where one fits', async (t) => {
   t.equal(cutText('ab👩‍👩‍👧', 4), 'ab', 'a family emoji (5 code points) is not split');
   t.equal(cutText('🇫🇷🇩🇪', 3), '🇫🇷', 'nor a flag');
   t.equal(cutText('cafe\u0301s', 4), 'caf', 'nor a letter and its accent');
+  const flags = '🇫🇷'.repeat(60); // a run longer than the segmenter's window: pairs still counted from its start
+  t.equal(cutText(flags, 99), '🇫🇷'.repeat(49));
+  t.equal(cutText('a' + flags, 100), 'a' + '🇫🇷'.repeat(49));
+  t.equal(cutText('a'.repeat(300) + '\r\n', 301), 'a'.repeat(300), 'nor CR LF');
   const heavy = 'x' + '\u0300'.repeat(300);
   t.equal(cutText(heavy, 10), heavy.slice(0, 10), 'one cluster longer than the bound is cut between code points');
 });
