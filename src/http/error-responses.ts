@@ -69,7 +69,7 @@ const ERROR_EXAMPLES = {
   webhook_not_found: new WebhookNotFound(),
   webhook_limit_reached: new WebhookLimitReached(10),
   webhook_url_refused: new WebhookUrlRefused(
-    "The URL's host 10.0.0.7 is a loopback, private, link-local or reserved address; " +
+    "The URL's host 10.0.0.7 is a loopback, private, link-local or reserved address (Private-Use); " +
       'keyward sends webhooks to public addresses only.',
   ),
   webhook_url_not_https: new WebhookUrlRefused('Webhook URLs must use https.'),

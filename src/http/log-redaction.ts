@@ -1,3 +1,4 @@
+import { unescape as percentDecode } from 'node:querystring';
 import type { FastifyRequest } from 'fastify';
 import { KEY_ID_LENGTH } from '../../packages/member/src/key-format.js';
 
@@ -9,12 +10,13 @@ export const REDACTED = '[REDACTED]';
  */
 const CREDENTIAL_NAME = /key|token|secret|pass|session|sig|auth|cred/i;
 
+/**
+ * The text as a person or a URL parser reads it: every valid %XX escape decoded, a malformed one (`%ZZ`, a
+ * cut UTF-8 sequence) kept as sent, as URLSearchParams does. decodeURIComponent gives up on the whole text
+ * at one malformed escape, and a key written `%ZZkw%5F…` was then matched undecoded and logged.
+ */
 function decoded(text: string): string {
-  try {
-    return decodeURIComponent(text.replace(/\+/g, ' '));
-  } catch {
-    return text; // a malformed escape: matched as sent
-  }
+  return percentDecode(text.replace(/\+/g, ' '));
 }
 
 /**

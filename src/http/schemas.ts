@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { KEY_ID_PATTERN } from '../../packages/member/src/key-format.js';
+import { MAX_EMAIL_LENGTH } from '../db/columns.js';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../services/password-policy.js';
 import { ErrorEnvelope } from './error-responses.js';
 import { Nullable, StringEnum } from './json-types.js';
@@ -19,7 +20,7 @@ export const NewPassword = Type.String({
 /** The body of POST /v1/signup; also what `keyward create-account` checks its arguments against. */
 export const SignUpBody = Type.Object(
   {
-    email: Type.String({ format: 'email', maxLength: 254, examples: ['ada@example.com'] }),
+    email: Type.String({ format: 'email', maxLength: MAX_EMAIL_LENGTH, examples: ['ada@example.com'] }),
     password: NewPassword,
     accountName: Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', examples: ['Acme Inc.'] }),
   },

@@ -1,5 +1,8 @@
 /** Key names: what a key is called when nobody named it, and the name a rotation gives the new key. */
 
+import { cutText } from '../../packages/member/src/cut-text.js';
+
+/** In code points, as the request schema's `maxLength` counts them. */
 export const MAX_KEY_NAME_LENGTH = 100;
 
 /** The name of a key created without one. */
@@ -16,10 +19,12 @@ const ROTATED_SUFFIXES = /(?:\s*\(rotated(?: \d{4}-\d{2}-\d{2})?\))+$/;
 /**
  * The default name of a rotation's new key: the old name with the day of the rotation, e.g.
  * "production (rotated 2026-03-09)". Rotating that key again replaces the suffix rather than adding
- * one ("production (rotated) (rotated)" was the old behaviour), so names never grow.
+ * one ("production (rotated) (rotated)" was the old behaviour), so names never grow. A long name is cut
+ * by whole characters: cut by UTF-16 code units, a name with an emoji at the cut kept half of it, and the
+ * rotation failed (issue 29).
  */
 export function rotatedKeyName(oldName: string, now = new Date()): string {
   const suffix = ` (rotated ${now.toISOString().slice(0, 10)})`;
   const base = keyName(oldName.replace(ROTATED_SUFFIXES, ''));
-  return base.slice(0, MAX_KEY_NAME_LENGTH - suffix.length).trimEnd() + suffix;
+  return cutText(base, MAX_KEY_NAME_LENGTH - suffix.length).trimEnd() + suffix;
 }

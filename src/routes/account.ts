@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { AccountService, NewSession } from '../services/accounts.js';
 import { actorOf, clientOf } from '../http/request-context.js';
+import { MAX_EMAIL_LENGTH } from '../db/columns.js';
 import { errors } from '../http/error-responses.js';
 import { EXAMPLE } from '../http/examples.js';
 import { NewPassword, Session, SESSION_EXAMPLE, SESSION_SECURITY, SessionRef, SignUpBody } from '../http/schemas.js';
@@ -52,7 +53,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
         summary: 'Sign in to the dashboard (sets the session cookie)',
         tags: ['account'],
         body: Type.Object(
-          { email: Type.String({ maxLength: 254 }), password: Type.String({ maxLength: 256 }) },
+          { email: Type.String({ maxLength: MAX_EMAIL_LENGTH }), password: Type.String({ maxLength: 256 }) },
           { additionalProperties: false, examples: [{ email: EXAMPLE.email, password: 'correct horse battery' }] },
         ),
         response: {

@@ -9,6 +9,7 @@ import { clientOf } from '../http/request-context.js';
 import type { GitHubPublicKeys } from '../secret-scanning/github-public-keys.js';
 import { GITHUB_SCANNER, sha256Hex, type LeakedKeyReports } from '../secret-scanning/leaked-key-reports.js';
 import { StringEnum } from '../http/json-types.js';
+import { cutText } from '../../packages/member/src/cut-text.js';
 
 /** Where GitHub posts its reports; the URL a deployer gives GitHub when enrolling. */
 export const GITHUB_SECRET_SCANNING_PATH = '/v1/secret-scanning/github';
@@ -136,7 +137,7 @@ export const secretScanningRoutes: FastifyPluginAsyncTypebox<{
       const verdict = await publicKeys.check(identifier, signature, raw);
       if (verdict === 'unavailable') throw new GitHubKeysUnavailable();
       if (verdict !== 'valid') {
-        request.log.warn({ keyIdentifier: identifier.slice(0, 100), verdict }, 'secret scanning report refused');
+        request.log.warn({ keyIdentifier: cutText(identifier, 100), verdict }, 'secret scanning report refused');
         throw new SignatureInvalid();
       }
       const matches = parseReport(raw);

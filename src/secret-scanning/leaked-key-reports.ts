@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { parseKey } from '../../packages/member/src/key-format.js';
 import type { Actor } from '../services/audit.js';
 import type { KeyService, LeakReport } from '../services/keys.js';
+import { storableText } from '../../packages/member/src/cut-text.js';
 
 /** One match of a secret scanning report, as GitHub posts it. */
 export interface SecretMatch {
@@ -35,14 +36,6 @@ export function sha256Hex(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
-/** In a `u` regex a paired surrogate is one code point of another category: this finds lone ones only. */
-const LONE_SURROGATES = /\p{Surrogate}/gu;
-
-/** Text Postgres can store (no NUL, no lone surrogate), bounded. */
-function storable(text: string, maxLength: number): string {
-  return text.replaceAll('\u0000', '').slice(0, maxLength).replace(LONE_SURROGATES, '\ufffd');
-}
-
 /**
  * Acts on secret scanning reports: labels every match, and revokes each key of this deployment found in
  * public through KeyService.revokeKey, so the revocation has the same fleet-wide guarantee as a DELETE.
@@ -72,9 +65,9 @@ export class LeakedKeyReports {
         ours.add(token);
         for (const place of places) {
           const leak: LeakReport = {
-            url: storable(place.url, MAX_URL_LENGTH),
-            source: storable(place.source, MAX_SOURCE_LENGTH),
-            type: storable(place.type, MAX_SOURCE_LENGTH),
+            url: storableText(place.url, MAX_URL_LENGTH),
+            source: storableText(place.source, MAX_SOURCE_LENGTH),
+            type: storableText(place.type, MAX_SOURCE_LENGTH),
           };
           await this.keys.revokeKey({ ...key, actor, leak });
         }

@@ -10,7 +10,7 @@ import {
   type TransactionLimits,
 } from '../db/database.js';
 import { recordAudit, type Actor, type ClientContext } from './audit.js';
-import { accounts, sessions, users } from '../db/schema.js';
+import { accounts, MAX_EMAIL_LENGTH, sessions, users } from '../db/schema.js';
 import {
   EmailTaken,
   InvalidCredentials,
@@ -24,6 +24,7 @@ import {
 import type { FailureLimiter } from '../key-check/failure-limiter.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
 import { passwordProblem } from './password-policy.js';
+import { cutText } from '../../packages/member/src/cut-text.js';
 
 export interface SessionUser {
   userId: string;
@@ -173,7 +174,7 @@ export class AccountService {
       await recordAudit(this.db, client, {
         accountId: row?.accountId ?? null,
         action: 'session.failed',
-        details: { email: email.slice(0, 254) },
+        details: { email: cutText(email, MAX_EMAIL_LENGTH) },
       });
       throw new InvalidCredentials();
     }

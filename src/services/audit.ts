@@ -1,6 +1,7 @@
 import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
 import type { Database, Transaction } from '../db/database.js';
 import { auditEvents, MAX_USER_AGENT_LENGTH } from '../db/schema.js';
+import { cutText } from '../../packages/member/src/cut-text.js';
 import { webhookDeliveries } from '../webhooks/outbox.js';
 
 /** Where a request came from, as recorded in the audit log. */
@@ -32,11 +33,12 @@ export interface AuditEntry {
  */
 export function auditStatements(who: Actor | ClientContext | null, entry: AuditEntry, onlyIf: SQL = sql`true`): SQL[] {
   const actorEmail = who && 'email' in who ? who.email : null;
+  const userAgent = who?.userAgent ?? null;
   const row = sql`
     INSERT INTO audit_events (account_id, actor_user_id, actor_email, action, key_id, client_address, user_agent, details)
     SELECT ${entry.accountId}::uuid, ${who && 'userId' in who ? who.userId : null}::uuid, ${actorEmail}::text,
       ${entry.action}::text, ${entry.keyId ?? null}::text, ${who?.clientAddress ?? null}::text,
-      ${who?.userAgent?.slice(0, MAX_USER_AGENT_LENGTH) ?? null}::text,
+      ${userAgent === null ? null : cutText(userAgent, MAX_USER_AGENT_LENGTH)}::text,
       ${entry.details === undefined ? null : JSON.stringify(entry.details)}::jsonb
     WHERE ${onlyIf}`;
   const deliveries = webhookDeliveries({ ...entry, actorEmail }, onlyIf);

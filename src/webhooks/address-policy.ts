@@ -1,79 +1,31 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import { classifyAddress } from '../net/special-purpose-addresses.js';
 
 /*
  * SSRF guard for webhook URLs. A webhook makes keyward's own network send a request wherever an account
- * says, so addresses inside the network are refused: loopback, private, link-local (cloud metadata at
- * 169.254.169.254), CGNAT, unspecified, multicast, reserved, and their IPv6 forms (ULA, link-local,
- * IPv4-mapped and NAT64 addresses are judged by the IPv4 address they carry). Checked when an endpoint is
- * registered and again on every delivery, on the address the connection then really uses: the `lookup`
- * below is handed to the HTTP client, so a DNS answer that changes between the check and the connect
- * (rebinding) is checked itself. Decimal and hex IPv4 forms (`2130706433`, `0x7f.1`) need nothing special:
- * the WHATWG URL parser turns them into dotted quads before anything here sees them.
+ * says, so only globally reachable addresses are admitted, by the IANA special-purpose registries
+ * (src/net/special-purpose-addresses.ts): loopback, private, link-local (cloud metadata at 169.254.169.254),
+ * CGNAT, documentation, benchmarking, multicast, reserved, ULA, and every IPv6 form that carries an IPv4
+ * address (IPv4-mapped, -compatible and -translated, NAT64, 6to4, Teredo) unless what it carries is public.
+ * Checked when an endpoint is registered and again on every delivery, on the address the connection then
+ * really uses: the `lookup` below is handed to the HTTP client, so a DNS answer that changes between the
+ * check and the connect (rebinding) is checked itself. Decimal and hex IPv4 forms (`2130706433`, `0x7f.1`)
+ * need nothing special: the WHATWG URL parser turns them into dotted quads before anything here sees them.
  */
-
-const blocked = new BlockList();
-for (const [network, prefix] of [
-  ['0.0.0.0', 8], // "this network", unspecified
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10], // CGNAT
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16], // link-local, cloud metadata
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24], // IETF protocol assignments
-  ['192.0.2.0', 24], // documentation
-  ['192.88.99.0', 24], // 6to4 relay
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15], // benchmarking
-  ['198.51.100.0', 24],
-  ['203.0.113.0', 24],
-  ['224.0.0.0', 4], // multicast
-  ['240.0.0.0', 4], // reserved, broadcast
-] as const) {
-  blocked.addSubnet(network, prefix, 'ipv4');
-}
-for (const [network, prefix] of [
-  ['::', 96], // unspecified, loopback and the deprecated IPv4-compatible addresses
-  ['100::', 64], // discard
-  ['2001::', 23], // IETF protocol assignments (Teredo, ORCHID…)
-  ['2001:db8::', 32], // documentation
-  ['fc00::', 7], // unique local
-  ['fe80::', 10], // link-local
-  ['fec0::', 10], // site-local (deprecated)
-  ['ff00::', 8], // multicast
-] as const) {
-  blocked.addSubnet(network, prefix, 'ipv6');
-}
-
-/** The 8 groups of an IPv6 address (any textual form Node accepts). */
-function ipv6Groups(address: string): number[] {
-  // The URL parser writes every IPv6 address in one canonical, compressed hex form.
-  const canonical = new URL(`http://[${address}]/`).hostname.slice(1, -1);
-  const [head, tail] = canonical.includes('::') ? canonical.split('::') : [canonical, undefined];
-  const headGroups = head ? head.split(':') : [];
-  const tailGroups = tail ? tail.split(':') : [];
-  const groups = [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
-  return groups.map((group) => parseInt(group, 16));
-}
-
-/** The IPv4 address an IPv6 address carries: IPv4-mapped (`::ffff:a.b.c.d`) or NAT64 (`64:ff9b::a.b.c.d`). */
-function embeddedIPv4(groups: number[]): string | undefined {
-  const mapped = groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff;
-  const nat64 = groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0);
-  if (!mapped && !nat64) return undefined;
-  const [high, low] = [groups[6]!, groups[7]!];
-  return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
-}
 
 /** Whether a webhook may connect to this IP address (v4 or v6) when private networks are not allowed. */
 export function isPublicAddress(address: string): boolean {
-  const family = isIP(address);
-  if (family === 4) return !blocked.check(address, 'ipv4');
-  if (family !== 6) return false;
-  const groups = ipv6Groups(address);
-  const ipv4 = embeddedIPv4(groups);
-  if (ipv4 !== undefined) return !blocked.check(ipv4, 'ipv4');
-  return !blocked.check(address, 'ipv6');
+  return classifyAddress(address).globallyReachable;
+}
+
+/** The first address of a DNS answer that is not public, with why; undefined when all are. */
+function firstRefused(addresses: LookupAddress[]): { address: string; reason: string } | undefined {
+  for (const { address } of addresses) {
+    const verdict = classifyAddress(address);
+    if (!verdict.globallyReachable) return { address, reason: verdict.reason };
+  }
+  return undefined;
 }
 
 export class WebhookAddressRefused extends Error {
@@ -125,7 +77,8 @@ export async function checkWebhookUrl(
   if (policy.allowPrivateNetworks) return url;
   const literal = ipLiteral(url);
   if (literal !== undefined) {
-    if (!isPublicAddress(literal)) throw new WebhookAddressRefused(privateMessage(url.hostname));
+    const verdict = classifyAddress(literal);
+    if (!verdict.globallyReachable) throw new WebhookAddressRefused(privateMessage(url.hostname, verdict.reason));
     return url;
   }
   let addresses: LookupAddress[];
@@ -134,16 +87,18 @@ export async function checkWebhookUrl(
   } catch {
     throw new WebhookAddressRefused(`The host ${url.hostname} does not resolve.`);
   }
-  const refused = addresses.find((entry) => !isPublicAddress(entry.address));
+  const refused = firstRefused(addresses);
   if (addresses.length === 0 || refused !== undefined) {
-    throw new WebhookAddressRefused(privateMessage(`${url.hostname} (${refused?.address ?? 'no address'})`));
+    throw new WebhookAddressRefused(
+      privateMessage(`${url.hostname} (${refused?.address ?? 'no address'})`, refused?.reason ?? 'no address'),
+    );
   }
   return url;
 }
 
-function privateMessage(host: string): string {
+function privateMessage(host: string, reason: string): string {
   return (
-    `The URL's host ${host} is a loopback, private, link-local or reserved address; ` +
+    `The URL's host ${host} is a loopback, private, link-local or reserved address (${reason}); ` +
     'keyward sends webhooks to public addresses only.'
   );
 }
@@ -164,10 +119,10 @@ export function connectLookup(policy: WebhookAddressPolicy, resolve: LookupAll =
   return (hostname, options, callback) => {
     resolve(hostname).then(
       (addresses) => {
-        const refused = addresses.find((entry) => !isPublicAddress(entry.address));
+        const refused = policy.allowPrivateNetworks ? undefined : firstRefused(addresses);
         if (!policy.allowPrivateNetworks && (addresses.length === 0 || refused !== undefined)) {
           const error: NodeJS.ErrnoException = new WebhookAddressRefused(
-            privateMessage(`${hostname} (${refused?.address ?? 'no address'})`),
+            privateMessage(`${hostname} (${refused?.address ?? 'no address'})`, refused?.reason ?? 'no address'),
           );
           error.code = 'KW_WEBHOOK_ADDRESS_REFUSED';
           return callback(error, []);
@@ -186,5 +141,7 @@ export function checkLiteralAtDelivery(url: URL, policy: WebhookAddressPolicy): 
   if (policy.allowPrivateNetworks) return;
   if (url.protocol !== 'https:') throw new WebhookAddressRefused('Webhook URLs must use https.');
   const literal = ipLiteral(url);
-  if (literal !== undefined && !isPublicAddress(literal)) throw new WebhookAddressRefused(privateMessage(url.hostname));
+  if (literal === undefined) return;
+  const verdict = classifyAddress(literal);
+  if (!verdict.globallyReachable) throw new WebhookAddressRefused(privateMessage(url.hostname, verdict.reason));
 }

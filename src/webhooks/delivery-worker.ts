@@ -11,6 +11,7 @@ import {
   type WebhookAddressPolicy,
 } from './address-policy.js';
 import { signatureHeaders, type SigningSecretBox } from './signing.js';
+import { storableText } from '../../packages/member/src/cut-text.js';
 
 /** The worker's bounds, all from src/env.ts (KEYWARD_WEBHOOK_*). */
 export interface DeliverySettings {
@@ -275,5 +276,5 @@ function describeError(error: unknown, timeoutMs: number): string {
   const { name, code, message } = error as { name?: string; code?: string; message?: string };
   if (name === 'TimeoutError' || name === 'AbortError') return `timeout: no answer within ${timeoutMs} ms`;
   const text = code && message ? `${code}: ${message}` : (message ?? String(error));
-  return text.slice(0, MAX_ERROR_LENGTH);
+  return storableText(text, MAX_ERROR_LENGTH);
 }

@@ -41,6 +41,16 @@ const PRIVATE_URLS = [
   'https://[::ffff:7f00:1]/hook',
   'https://[::ffff:169.254.169.254]/hook',
   'https://[64:ff9b::a00:1]/hook', // NAT64 of 10.0.0.1
+  // Issue 29: internal addresses in IPv6 clothing.
+  'https://[64:ff9b:1::7f00:1]/', // local-use NAT64 (RFC 8215) of 127.0.0.1
+  'https://[64:ff9b:1::a9fe:a9fe]/', // … of 169.254.169.254
+  'https://[::ffff:0:7f00:1]/', // SIIT IPv4-translated 127.0.0.1
+  'https://[2002:7f00:1::]/', // 6to4 of 127.0.0.1
+  'https://[2002:a9fe:a9fe::]/', // 6to4 of 169.254.169.254
+  'https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/', // Teredo, client 127.0.0.1
+  'https://[::127.0.0.1]/', // IPv4-compatible (deprecated)
+  'https://[2001:db8::1]/', // documentation
+  'https://192.0.2.1/', // documentation (TEST-NET-1)
   'https://2130706433/hook', // decimal 127.0.0.1
   'https://0x7f000001/hook', // hex
   'https://0x7f.1/hook',
@@ -83,6 +93,15 @@ t.test('private, loopback and link-local URLs are refused at registration', asyn
     payload: { url: 'http://93.184.215.14/hook' },
   });
   t.match(http.json().error.message, /must use https/);
+  const clothed = await app.inject({
+    method: 'POST',
+    url: '/v1/webhooks',
+    headers: { cookie: user.cookie },
+    payload: { url: 'https://[2002:a9fe:a9fe::]/' },
+  });
+  t.match(clothed.json(), {
+    error: { code: 'webhook_url_refused', message: /6to4 carrying 169\.254\.169\.254/, requestId: String },
+  });
   const list = await app.inject({ method: 'GET', url: '/v1/webhooks', headers: { cookie: user.cookie } });
   t.same(list.json().webhooks, [], 'nothing was registered');
 
@@ -109,6 +128,10 @@ t.test('the address classification', async (t) => {
     '::ffff:127.0.0.1',
     '::ffff:10.0.0.1',
     '64:ff9b::7f00:1',
+    '64:ff9b:1::7f00:1',
+    '::ffff:0:7f00:1',
+    '2002:a9fe:a9fe::',
+    '2001:0:4136:e378:8000:63bf:80ff:fffe',
     '255.255.255.255',
     'not-an-ip',
   ]) {
@@ -121,6 +144,7 @@ t.test('the address classification', async (t) => {
     '2606:4700:4700::1111',
     '::ffff:8.8.8.8',
     '64:ff9b::808:808',
+    '2002:808:808::1', // 6to4 of 8.8.8.8
   ]) {
     t.ok(isPublicAddress(address), `${address} is public`);
   }
@@ -166,6 +190,13 @@ t.test('a name is checked on every address it resolves to, and again when connec
   )) as NodeJS.ErrnoException;
   t.equal(error.code, 'KW_WEBHOOK_ADDRESS_REFUSED');
   t.equal(receiver.requests.length, 0, 'nothing reached the loopback receiver');
+  // A name answering an internal address in IPv6 clothing (issue 29) is refused at connect time too.
+  for (const clothed of ['64:ff9b:1::7f00:1', '::ffff:0:7f00:1', '2002:7f00:1::', '2002:a9fe:a9fe::']) {
+    const refused = (await post(connectLookup(policy, rebindingResolver([[clothed]]))).catch(
+      (caught: unknown) => caught,
+    )) as NodeJS.ErrnoException;
+    t.equal(refused.code, 'KW_WEBHOOK_ADDRESS_REFUSED', clothed);
+  }
   // With private networks allowed, the same lookup connects to the address it resolved.
   t.equal(await post(connectLookup({ allowPrivateNetworks: true }, rebindingResolver([['127.0.0.1']]))), 200);
   t.equal(receiver.requests.length, 1);

@@ -1,4 +1,5 @@
 /** The in-memory shape of usage counts, shared by the recorder (src/usage/usage-recorder.ts) and its writes. */
+import { cutText } from './cut-text.js';
 
 /** Longest user agent kept per caller (the database column's bound too). */
 export const MAX_USER_AGENT_LENGTH = 200;
@@ -52,5 +53,5 @@ export function emptyTally(): Tally {
 /** The user agent a request is counted under: client-chosen text, kept to what identifies a client. */
 export function agentOf(userAgent: string | undefined): string {
   if (userAgent === undefined) return '';
-  return userAgent.length > MAX_USER_AGENT_LENGTH ? userAgent.slice(0, MAX_USER_AGENT_LENGTH) : userAgent;
+  return cutText(userAgent, MAX_USER_AGENT_LENGTH);
 }

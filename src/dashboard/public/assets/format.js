@@ -1,5 +1,7 @@
 // Dates and numbers as people read them: "3 minutes ago", with the exact time (browser locale, time zone) in a tooltip.
 
+import { cutText, isLongerThan } from './cut-text.js';
+
 const relative = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
 /** For the future: "in 1 day" rather than "tomorrow", which reads as a calendar day. */
 const ahead = new Intl.RelativeTimeFormat('en', { numeric: 'always' });
@@ -93,5 +95,5 @@ export function describeUserAgent(agent) {
     if (match) return `${name} ${match[1]}${system ? ` on ${system}` : ''}`;
   }
   const product = agent.split(/\s+/)[0];
-  return product.length > 40 ? `${product.slice(0, 39)}…` : product;
+  return isLongerThan(product, 40) ? `${cutText(product, 39)}…` : product;
 }

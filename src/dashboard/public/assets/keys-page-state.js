@@ -1,5 +1,6 @@
 // The API keys page's state and the small facts about keys every part of the page uses.
 
+import { cutText } from './cut-text.js';
 import { recentRequests } from './sparkline.js';
 
 /** How often the list refreshes, and how often while a rotation is being watched. */
@@ -49,7 +50,7 @@ export const recentlyUsed = (lastUsedAt) => lastUsedAt !== null && Date.now() - 
 export function rotatedKeyName(oldName) {
   const suffix = ` (rotated ${new Date().toISOString().slice(0, 10)})`;
   const base = oldName.replace(/(?:\s*\(rotated(?: \d{4}-\d{2}-\d{2})?\))+$/, '').trim() || 'API key';
-  return base.slice(0, 100 - suffix.length).trimEnd() + suffix;
+  return cutText(base, 100 - suffix.length).trimEnd() + suffix;
 }
 
 export function usageUrl(keyId) {
