@@ -25,11 +25,17 @@ export async function startProcess(options: {
   cwd: string;
   env: Record<string, string>;
   timeoutMs?: number;
+  /**
+   * Starts the process as the leader of a process group of its own; `stop()` then signals the whole group,
+   * as a terminal's Ctrl+C, systemd (KillMode=control-group) or an orchestrator does.
+   */
+  detached?: boolean;
 }): Promise<ServerProcess> {
   const child = spawn(process.execPath, options.args, {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -55,7 +61,8 @@ export async function startProcess(options: {
     output: () => output,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill(signal);
+      if (options.detached) process.kill(-child.pid!, signal);
+      else child.kill(signal);
       const [code] = await once(child, 'exit');
       return code as number | null;
     },
