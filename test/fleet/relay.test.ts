@@ -48,7 +48,10 @@ for (const { expect, revokeConfirmTimeoutMs } of PATHS) {
       },
     });
     const fleetA = a.runtime.keyChecking.fleet;
-    t.ok(fleetA.status().trusted && b.runtime.keyChecking.fleet.status().trusted, 'both hold a lease');
+    t.ok(
+      await eventually(() => fleetA.status().trusted && b.runtime.keyChecking.fleet.status().trusted, 10_000),
+      'both hold a lease',
+    );
 
     const sql = postgres(b.databaseUrl!, { max: 1, onnotice: () => {} });
     t.teardown(() => sql.end());
