@@ -37,6 +37,7 @@ export default tseslint.config(
           'window',
           'document',
           'location',
+          'localStorage',
           'navigator',
           'fetch',
           'setTimeout',

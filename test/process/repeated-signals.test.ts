@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { createRedisPrefix, createTestDatabase, TEST_ARGON2 } from '../helper.js';
 import { eventually } from '../support/wait.js';
-import { startProcess, startServer, type ServerProcess } from './server-process.js';
+import { startProcess, startServer } from './server-process.js';
 
 /*
  * Issue 29: one signal often reaches the server more than once. `npm start`
