@@ -38,6 +38,7 @@ export default tseslint.config(
           'window',
           'document',
           'location',
+          'localStorage',
           'navigator',
           'fetch',
           'setTimeout',

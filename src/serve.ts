@@ -23,7 +23,6 @@ export async function serve(): Promise<void> {
   const app = await buildApp(runtime, log);
 
   const shutdown = async (signal: string) => {
-    if (runtime.shuttingDown) return;
     runtime.shuttingDown = true;
     log.info({ signal }, 'shutting down: finishing in-flight requests');
     setTimeout(() => {
@@ -44,13 +43,22 @@ export async function serve(): Promise<void> {
     // (after an outage) must not keep the process alive.
     process.exit(0);
   };
+  // One signal often arrives more than once: Ctrl+C on `npm start` signals the whole process group and tsx
+  // relays it again, and systemd (KillMode=control-group) or an orchestrator signals every process of a group.
+  // The handler therefore stays registered (with `process.once`, Node's default action for the second signal
+  // would end the process mid-shutdown, before usage counts are flushed) and a repeat is only logged: the
+  // grace deadline above, or SIGKILL, is the way to end a shutdown early.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () =>
+    process.on(signal, () => {
+      if (runtime.shuttingDown) {
+        log.info({ signal }, 'already shutting down; signal ignored');
+        return;
+      }
       shutdown(signal).catch((error: unknown) => {
         log.error({ err: error }, 'shutdown failed');
         process.exit(1);
-      }),
-    );
+      });
+    });
   }
 
   await app.listen({ port: env.PORT, host: env.HOST });

@@ -119,8 +119,15 @@ export async function createTestDatabase(t: Test): Promise<string> {
   const name = `keyward_test_${randomBytes(6).toString('hex')}`;
   const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   templatePromise ??= migratedTemplate(admin, databaseUrl);
-  const template = await templatePromise;
-  await admin.unsafe(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+  try {
+    await admin.unsafe(`CREATE DATABASE ${name} TEMPLATE ${await templatePromise}`);
+  } catch (error) {
+    // Checkouts with other migrations share this Postgres, and the one that builds its template drops the
+    // others: build ours again (invalid_catalog_name: the template is gone).
+    if ((error as { code?: string }).code !== '3D000') throw error;
+    templatePromise = migratedTemplate(admin, databaseUrl);
+    await admin.unsafe(`CREATE DATABASE ${name} TEMPLATE ${await templatePromise}`);
+  }
   t.teardown(async () => {
     await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.end();

@@ -249,8 +249,55 @@ t.test('#16.2/#16.3 rotation: the new key survives Escape and a lost session; st
   t.match(await rotate.locator('[data-api-key]').inputValue(), /^kw_/, 'the new key is still on screen');
   await rotate.getByRole('button', { name: 'Copy', exact: true }).click();
   await rotate.getByRole('button', { name: 'Close' }).click();
-  await page.waitForURL('**/sign-in?**expired=1');
-  t.pass('after the dialog closes, sign in again');
+  await page.waitForURL('**/sign-in?**signed-out=1');
+  await waitForText(page.locator('[data-page-alert]'), /You have signed out\./);
+  t.pass('after the dialog closes, sign in again: told that the other tab signed out');
+  t.same(problems.errors, []);
+});
+
+/** Has the page refresh what it shows at once (as it does when its tab is shown again), not at its next poll. */
+const refreshNow = (page: Page) =>
+  page.evaluate("document.dispatchEvent(new Event('visibilitychange'))").catch((error: unknown) => {
+    // The page may have found the session ended by itself and left already; where it went is checked next.
+    if (!/Execution context was destroyed/.test(String(error))) throw error;
+  });
+
+t.test('#29 signing out wins over the poll that finds the session ended, in this tab and in another', async (t) => {
+  const { page, context, problems } = await openPage(browser, server);
+  await signUpInBrowser(page, 'sign-out-race@example.com');
+  const other = await context.newPage();
+  await other.goto('/settings/api-keys');
+  await waitForText(other.locator('main'), /Generate/);
+
+  // The race CI lost by chance, made certain: the answer to Sign out is held until this tab's own refresh has
+  // found the session ended and the tab has left for the sign-in page.
+  await page.route('**/v1/logout', async (route) => {
+    const response = await route.fetch(); // keyward has ended the session
+    await refreshNow(page);
+    await page.waitForURL('**/sign-in?**');
+    await route.fulfill({ response }).catch(() => {}); // the page that asked is gone
+  });
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL('**/sign-in?signed-out=1');
+  await waitForText(page.locator('[data-page-alert]'), /You have signed out\./);
+  t.pass('the tab that signed out says so, though its refresh saw the session end first');
+
+  await refreshNow(other);
+  await other.waitForURL('**/sign-in?next=%2Fsettings%2Fapi-keys&signed-out=1');
+  await waitForText(other.locator('[data-page-alert]'), /You have signed out\./);
+  t.pass('so does the other tab, when it finds the session ended');
+
+  // Signed in again, a session that ends without anyone signing out here has expired.
+  await page.getByLabel('Email').fill('sign-out-race@example.com');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL('**/settings/api-keys');
+  await waitForText(page.locator('main'), /Generate/);
+  t.equal((await page.request.post('/v1/logout')).status(), 204, 'the session ended from outside the dashboard');
+  await refreshNow(page);
+  await page.waitForURL('**/sign-in?next=%2Fsettings%2Fapi-keys&expired=1');
+  await waitForText(page.locator('[data-page-alert]'), /Your session has ended\./);
+  t.pass('is told it expired');
   t.same(problems.errors, []);
 });
 

@@ -8,17 +8,18 @@ import { eventually, sleep } from '../support/wait.js';
 
 /*
  * The failed-check limiter counts guesses (unknown key ids, wrong secrets)
- * per client; past the limit the client gets 429 for the rest of the window
- * for anything this instance cannot prove without a cold lookup, while keys
- * whose secret the instance already knows keep working. Malformed keys and
- * revoked or expired keys sent with their right secret are not guesses and
- * never count. With Redis the count is the fleet's. Addresses come from
- * inject's remoteAddress (no trusted proxy hops, so it is request.ip) or from
- * X-Forwarded-For behind one trusted hop.
+ * per client; past the limit the client gets 429, until its count over the
+ * last window falls below the limit, for anything this instance cannot prove
+ * without a cold lookup, while keys whose secret the instance already knows
+ * keep working. Malformed keys and revoked or expired keys sent with their
+ * right secret are not guesses and never count. With Redis the count is the
+ * fleet's. Addresses come from inject's remoteAddress (no trusted proxy hops,
+ * so it is request.ip) or from X-Forwarded-For behind one trusted hop.
  */
 
 const LIMIT = 6;
-// Windows are aligned to multiples of their length: a day-long one practically never rolls over mid-test.
+// A day-long window: the count hardly decays during a test, even across a window's edge (the previous
+// window's failures carry over, weighted by how much of the last day they still cover).
 const WINDOW_SECONDS = 86_400;
 const LIMIT_ENV = {
   KEYWARD_FAILED_AUTH_LIMIT: String(LIMIT),

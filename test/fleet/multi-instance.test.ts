@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import t from 'tap';
 import { createRedisPrefix, createTestDatabase, TEST_ARGON2 } from '../helper.js';
+import { eventually } from '../support/wait.js';
 import { startServer, type ServerProcess } from '../process/server-process.js';
 
 /*
@@ -62,7 +63,9 @@ t.test('a revocation is effective on every instance before the revoke call retur
     }
   };
   const clients = instances.flatMap((instance, index) => [hammer(index, instance.url), hammer(index, instance.url)]);
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Every instance has served the key before the revoke (counted, not timed: a loaded machine is slower).
+  const servedBy = (index: number) => samples.some((sample) => sample.instance === index && sample.status === 200);
+  t.ok(await eventually(() => instances.every((_, index) => servedBy(index)), 10_000), 'every instance serves it');
 
   // Revoke through the last instance, so the revoker is not the one that created the key.
   const revoker = instances[2]!;
@@ -71,7 +74,10 @@ t.test('a revocation is effective on every instance before the revoke call retur
   const revokeReturnedAt = performance.now();
   t.equal(revoke.status, 200);
 
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  // And has been asked a few times since it returned.
+  const askedAfter = (index: number) =>
+    samples.filter((sample) => sample.instance === index && sample.sentAt >= revokeReturnedAt).length >= 5;
+  await eventually(() => instances.every((_, index) => askedAfter(index)), 10_000);
   hammering = false;
   await Promise.all(clients);
 

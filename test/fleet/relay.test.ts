@@ -4,7 +4,7 @@ import postgres from 'postgres';
 import t from 'tap';
 import { buildTestApp, callMe, createKey, keepCalling, signUp, testServices } from '../helper.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
-import { eventually, sleep } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 /*
  * Two instances on one database and Redis prefix: A reaches Redis through a
@@ -48,7 +48,10 @@ for (const { expect, revokeConfirmTimeoutMs } of PATHS) {
       },
     });
     const fleetA = a.runtime.keyChecking.fleet;
-    t.ok(fleetA.status().trusted && b.runtime.keyChecking.fleet.status().trusted, 'both hold a lease');
+    t.ok(
+      await eventually(() => fleetA.status().trusted && b.runtime.keyChecking.fleet.status().trusted, 10_000),
+      'both hold a lease',
+    );
 
     const sql = postgres(b.databaseUrl!, { max: 1, onnotice: () => {} });
     t.teardown(() => sql.end());
@@ -73,6 +76,7 @@ for (const { expect, revokeConfirmTimeoutMs } of PATHS) {
 
     // A client of B keeps sending the doomed key until well after A's call returned.
     const { samples, stop: stopCalling } = keepCalling(t, b.app, doomed.apiKey, 10);
+    await eventually(() => samples.some((sample) => sample.status === 200));
 
     proxy.cut();
     t.ok(await eventually(() => !fleetA.status().subscribed, 3000), 'A notices it lost Redis');
@@ -114,7 +118,8 @@ for (const { expect, revokeConfirmTimeoutMs } of PATHS) {
     t.equal((await callMe(b.app, kept.apiKey)).statusCode, 200, 'B still accepts the other key');
     t.equal((await callMe(a.app, kept.apiKey)).statusCode, 200, 'A still accepts the other key');
 
-    await sleep(300);
+    // A few requests to B after A's call returned (counted, not timed).
+    await eventually(() => samples.filter((sample) => sample.sentAt >= revokeReturnedAt).length >= 5);
     await stopCalling();
     t.ok(
       samples.some((sample) => sample.sentAt < revokeStartedAt && sample.status === 200),

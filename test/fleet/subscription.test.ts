@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import t from 'tap';
 import { buildTestApp, callMe, createKey, keepCalling, signUp } from '../helper.js';
 import { PrivateRedis } from '../support/redis-server.js';
-import { eventually, sleep } from '../support/wait.js';
+import { eventually } from '../support/wait.js';
 
 /*
  * Two instances, A and B, on one database, one Redis key prefix and one
@@ -63,7 +63,10 @@ for (const scenario of scenarios) {
       },
     });
     const fleetB = b.runtime.keyChecking.fleet;
-    t.ok(a.runtime.keyChecking.fleet.status().trusted && fleetB.status().trusted, 'both hold a lease');
+    t.ok(
+      await eventually(() => a.runtime.keyChecking.fleet.status().trusted && fleetB.status().trusted, 10_000),
+      'both hold a lease',
+    );
 
     // `doomed` is hammered on B throughout; `quiet` is not asked of B again until B has its lease
     // back, so B still holds it as active from before the kill; `kept` (another account) stays valid.
@@ -87,7 +90,7 @@ for (const scenario of scenarios) {
 
     // A client of B keeps sending the doomed key from before the kill until B is back.
     const { samples, stop: stopCalling } = keepCalling(t, b.app, doomed.apiKey, 5);
-    await sleep(50);
+    await eventually(() => samples.some((sample) => sample.status === 200));
 
     const epochBefore = fleetB.status().epoch;
     if (scenario.holdOff) await admin.acl('SETUSER', B_USER, 'off');
@@ -131,7 +134,8 @@ for (const scenario of scenarios) {
     t.equal(quietOnB.statusCode, 401, 'the recovered B refuses the key it never heard was revoked');
     t.equal(quietOnB.json().error?.code, 'api_key_revoked');
 
-    await sleep(200); // a few more requests to the recovered B
+    // A few more requests to the recovered B (counted, not timed).
+    await eventually(() => samples.filter((sample) => sample.sentAt >= revokeDoomed.returnedAt).length >= 5);
     await stopCalling();
     changed.restore();
 

@@ -1,6 +1,7 @@
 // Sign-in and sign-up forms: field checks in the browser, then the API's answer in plain words.
 
 import { api } from './api.js';
+import { clearSignedOut } from './session-end.js';
 import { alertBox, errorBox, show, whileBusy } from './ui.js';
 
 const HOME_PATH = '/settings/api-keys';
@@ -71,6 +72,7 @@ export function startAuthForm(path, bodyOf) {
     await whileBusy(submit, 'One moment…', async () => {
       try {
         await api('POST', path, bodyOf(form));
+        clearSignedOut(); // a session that ends from now on was not signed out by an earlier sign-out
         location.assign(nextPath());
       } catch (error) {
         // A refused password is said under its field, where the next one is typed.

@@ -2,6 +2,7 @@
 
 import { api } from './api.js';
 import { signInUrl } from './shell.js';
+import { sessionEndReason } from './session-end.js';
 import { alertBox, copyText, errorBox, h, icon, openModal, secretField, show, toast, whileBusy } from './ui.js';
 import { $, quoted, state } from './keys-page-state.js';
 import { pauseRefreshing, refresh } from './key-polling.js';
@@ -18,7 +19,7 @@ export function holdSecret(noticeArea) {
 export function releaseSecret() {
   const ended = secret?.sessionEnded;
   secret = null;
-  if (ended) location.assign(signInUrl('expired'));
+  if (ended) location.assign(signInUrl(sessionEndReason()));
 }
 
 const secretAtRisk = () => secret !== null && !secret.copied;

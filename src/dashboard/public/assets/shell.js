@@ -4,6 +4,7 @@
 
 import { api, setSessionExpiredHandler } from './api.js';
 import { refreshTimes } from './format.js';
+import { clearSignedOut, markSignedOut, sessionEndReason } from './session-end.js';
 import { alertBox, errorBox, show } from './ui.js';
 
 export const SIGN_IN_PATH = '/sign-in';
@@ -37,6 +38,11 @@ function showUnexpected(error) {
 }
 
 let sessionEndGuard = null;
+/** Set while this tab signs out: a call that finds the session ended meanwhile goes where signing out goes. */
+let signingOut = false;
+/** Set once the page is leaving for the sign-in page (its calls still pending then fail: that is no error). */
+let leaving = false;
+const SIGNED_OUT_URL = `${SIGN_IN_PATH}?signed-out=1`;
 
 /**
  * `guard()` is asked first when the session turns out to have ended; answering true keeps the page
@@ -52,8 +58,9 @@ export function guardSessionEnd(guard) {
  */
 export async function startSignedInPage() {
   setSessionExpiredHandler(() => {
-    if (sessionEndGuard?.()) return;
-    location.assign(signInUrl('expired'));
+    if (!signingOut && sessionEndGuard?.()) return;
+    leaving = true;
+    location.assign(signingOut ? SIGNED_OUT_URL : signInUrl(sessionEndReason()));
   });
   window.addEventListener('error', (event) => showUnexpected(event.error ?? event.message));
   window.addEventListener('unhandledrejection', (event) => showUnexpected(event.reason));
@@ -61,10 +68,16 @@ export async function startSignedInPage() {
   const signOut = document.querySelector('[data-sign-out]');
   signOut?.addEventListener('click', async () => {
     signOut.disabled = true;
+    // Marked before asking: this tab's polling, or another tab's, may find the session ended before the answer.
+    signingOut = true;
+    markSignedOut();
     try {
       await api('POST', '/v1/logout');
-      location.assign(`${SIGN_IN_PATH}?signed-out=1`);
+      location.assign(SIGNED_OUT_URL);
     } catch (error) {
+      if (leaving) return; // the request was cut by leaving for the sign-in page: the session has ended
+      signingOut = false;
+      clearSignedOut();
       signOut.disabled = false;
       showPageError(error, 'Could not sign out');
     }
