@@ -10,7 +10,8 @@
  * the two to the same answers.
  */
 
-const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+/** Made on the first cut that needs it: loading the segmenter's ICU data takes ~16 ms, which a fleet member would pay at import. */
+let graphemes: Intl.Segmenter | undefined;
 
 /**
  * The longest grapheme cluster kept whole, in code units; a longer one (a letter under dozens of combining
@@ -53,7 +54,10 @@ function clusterStartAt(text: string, end: number): number {
   // Regional indicators pair up from the start of their run: a window starting inside one would pair them wrong.
   while (from >= 2 && isRegionalIndicator(text, from - 2)) from -= 2;
   const window = text.slice(from, Math.min(text.length, end + MAX_CLUSTER_UNITS));
-  const clusterStart = from + graphemes.segment(window).containing(end - from)!.index;
+  const clusterStart =
+    from +
+    (graphemes ??= new Intl.Segmenter(undefined, { granularity: 'grapheme' })).segment(window).containing(end - from)!
+      .index;
   const tooLong = clusterStart === 0 || (clusterStart === from && from > 0);
   return tooLong ? end : clusterStart;
 }
