@@ -26,28 +26,29 @@ function number(value: number | undefined, digits: number): string {
 }
 
 /**
- * Measured by hand, not by this bench (installing from the registry is no
- * benchmark): what a service of the fleet gets when it installs keyward.
+ * Measured by hand and by test/package/packed-member.test.ts, not by this bench (installing from the
+ * registry is no benchmark): what a service of the fleet gets when it installs keyward's key checking.
  */
 function packageSizeSection(): string {
-  return `What a service of the fleet installs: \`npm pack\` of the package, installed into an empty project with
-\`npm install --omit=dev\` and npm's defaults (npm 11.19.1, Node 20.20.2), then \`du -sh node_modules\`; packages
-counted in \`node_modules/.package-lock.json\`, keyward included. Measured by hand on 2026-12-01, not by this bench.
+  return `What a service of the fleet installs to check keys: \`npm pack\`, installed into an empty ESM project with
+\`npm install --omit=dev\` (npm 11.19.1, Node 20.20.2), then \`du -sk node_modules\`; packages counted with
+\`npm ls --all --parseable\`. Before: the \`keyward\` package at commit b1edef8 (the checker shipped inside the
+server's package; fastify a required peer). After: \`@keyward/member\` (issue #24). Both measured in one session on
+2026-12-07, one after the other; import times are medians of 7 fresh processes, alternated, on a machine loaded by
+other work (load average ~20 on 2 cores), so read them as ratios within a row.
 
-| | before (commit 91d6f3d) | after (issue #13) |
-| --- | --- | --- |
-| tarball | 176 files, 423 kB (no \`files\` list: tests, bench, docs, sources) | 148 files, 157 kB (\`dist/src\`, \`drizzle\`, the dashboard's static files) |
-| production dependency tree | 103 MB, 115 packages | 62 MB, 101 packages |
-| install scripts run | keyward's postinstall (patched the consumer's \`postgres\`), argon2's node-gyp build, esbuild's | none |
-| TypeScript at run time | tsx and esbuild | none: compiled JavaScript |
-| with \`--ignore-scripts\` | postgres left unpatched; importing argon2 segfaults (exit 139) | the same tree, works |
+| | before: \`keyward\` (+ fastify, a required peer) | after: \`@keyward/member\` alone | + fastify@5 | + express@5 |
+| --- | --- | --- | --- | --- |
+| installed | 63.2 MB, 101 packages | 1.7 MB, 10 packages | 16.7 MB, 58 packages | 6.0 MB, 76 packages |
+| tarball | 347 kB, 255 files | 27 kB, 37 files | | |
+| \`EBADENGINE\` on Node 20 | 2 (cookie@2.0.2 via @fastify/cookie, content-disposition@3.1.0 via swagger-ui) | none (also none on Node 20.15.0, its lowest) | 1, fastify's own (light-my-request → cookie@2.0.2) | none |
+| \`import()\` against ioredis alone, same run | 1,920 ms against 765 ms: **2.5×** | 619 ms against 662 ms: **0.93×** (the package test, quieter: 203 against 178 ms, 1.14×) | | |
+| RSS added to a Fastify process | +26.5 MiB | +11.8 MiB | | |
+| holds | \`DATABASE_URL\`, \`KEYWARD_SECRET\` | a member credential, keyward's URL, a listen-only Redis user | | |
 
-What left the tree: tsx and esbuild (development only now), PGlite (27 MB; an optional peer, loaded only by the
-server's embedded mode), argon2 and its build helpers (replaced by @node-rs/argon2, one prebuilt binary per
-platform). fastify is a peer dependency now: a Fastify service shares its own (npm installs one where there is none,
-3.9 MB of this tree). Still installed, for keyward's own server, but never loaded by \`keyward\`, \`keyward/fastify\`
-or \`keyward/express\`: @fastify/swagger and swagger-ui, @fastify/cookie, prom-client
-(test/package/packed-library.test.ts deletes them from its install before running a Fastify and an Express service).
+What left a service's tree: drizzle-orm and its migrator, two copies of postgres.js, @node-rs/argon2, typebox,
+pino, @fastify/swagger and swagger-ui, @fastify/cookie, prom-client, fastify-plugin and fastify itself (an optional
+peer now). The member depends on ioredis alone; argon2 runs on keyward, which answers a member's cold checks.
 `;
 }
 
