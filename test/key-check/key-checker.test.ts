@@ -140,7 +140,13 @@ function checkerTests(t: Test, built: TestApp) {
     const results = await Promise.all(burst);
     t.same(
       results,
-      Array.from({ length: 50 }, () => ({ outcome: 'valid', accountId: user.accountId, keyId, tier: 'postgres' })),
+      Array.from({ length: 50 }, () => ({
+        outcome: 'valid',
+        accountId: user.accountId,
+        keyId,
+        expiresAt: null,
+        tier: 'postgres',
+      })),
     );
     t.equal(hasher.verifications, 1, 'exactly one argon2 for 50 concurrent checks');
     t.equal(io.database.get('select'), 1, 'and one Postgres query');
@@ -148,7 +154,7 @@ function checkerTests(t: Test, built: TestApp) {
 
     const hit = checker.check(apiKey);
     t.notOk(hit instanceof Promise, 'a hit is answered synchronously, not with a Promise');
-    t.same(hit, { outcome: 'valid', accountId: user.accountId, keyId, tier: 'memory' });
+    t.same(hit, { outcome: 'valid', accountId: user.accountId, keyId, expiresAt: null, tier: 'memory' });
 
     // Same id, valid checksum, other secret: the cached digest refutes it without argon2.
     const wrong = checker.check(generateKey('kw', keyId).key);
@@ -279,7 +285,7 @@ function checkerTests(t: Test, built: TestApp) {
 
     const after = checker.check(apiKey);
     t.notOk(after instanceof Promise, 'synchronous');
-    t.same(after, { outcome: 'revoked', accountId: user.accountId, keyId, tier: 'memory' });
+    t.same(after, { outcome: 'revoked', accountId: user.accountId, keyId, expiresAt: null, tier: 'memory' });
     t.same(checker.check(generateKey('kw', keyId).key), { outcome: 'invalid', tier: 'memory' }, 'wrong secret');
     t.equal(hasher.verifications, 1, 'no argon2 after the first check');
     t.equal(total(io.database), 1, 'no query after the first check');
@@ -362,10 +368,16 @@ t.test(
     const forget = () => built.runtime.keyChecking.checker.cache.changed(keyId, 'expiry_scheduled', Date.now());
     forget();
     const { checker, hasher } = countingChecker(built.runtime);
-    t.same(await checker.check(apiKey), { outcome: 'valid', accountId: user.accountId, keyId, tier: 'redis' });
+    t.same(await checker.check(apiKey), {
+      outcome: 'valid',
+      accountId: user.accountId,
+      keyId,
+      expiresAt: null,
+      tier: 'redis',
+    });
     t.same(
       checker.check(apiKey),
-      { outcome: 'valid', accountId: user.accountId, keyId, tier: 'memory' },
+      { outcome: 'valid', accountId: user.accountId, keyId, expiresAt: null, tier: 'memory' },
       'then cached',
     );
     forget();
