@@ -21,7 +21,7 @@ function typescriptBlocks(markdown: string): string[] {
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
 const section = readme.slice(
   readme.indexOf('## Using keyward from another service'),
-  readme.indexOf('## Keys leaked on GitHub'),
+  readme.indexOf('## Documentation'),
 );
 const blocks = [
   ...typescriptBlocks(readFileSync(join(ROOT, 'docs/fleet-members.md'), 'utf8')),
