@@ -132,7 +132,7 @@ t.test('the packed member installs light, with no framework, no install script a
   }>;
   tarball = join(scratch, packed!.filename);
   t.ok(
-    packed!.files.every((file) => /^(package\.json|README\.md|dist\/[^/]+\.(js|d\.ts))$/.test(file.path)),
+    packed!.files.every((file) => /^(package\.json|README\.md|LICENSE|dist\/[^/]+\.(js|d\.ts))$/.test(file.path)),
     'only compiled files ship',
   );
 
