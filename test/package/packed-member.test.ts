@@ -12,7 +12,7 @@ import { MemberCredentials } from '../../src/fleet/member-credentials.js';
 import { memberAclRules } from '../../src/fleet/member-redis-acl.js';
 import { startKeywardProcess } from '../helper.js';
 import { PrivateRedis } from '../support/redis-server.js';
-import { runFailingServer, startProcess, type ServerProcess } from '../process/server-process.js';
+import { runFailingServer, startProcess, startServer, type ServerProcess } from '../process/server-process.js';
 
 /*
  * @keyward/member as another team installs it: `npm pack` of packages/member,
@@ -232,6 +232,9 @@ t.test(
       REDIS_KEY_PREFIX: prefix,
       KEYWARD_SECRET: secret,
     });
+    // A second replica of the same fleet: the Express service asks it, the Fastify service the first.
+    const secondReplica = await startServer(keyward.env);
+    t.teardown(() => secondReplica.stop('SIGKILL'));
     const admin = new Redis(redis.url);
     t.teardown(() => admin.disconnect());
     const password = randomBytes(24).toString('base64url');
@@ -252,11 +255,11 @@ t.test(
     };
 
     const services: ServerProcess[] = [];
-    for (const [script, cwd] of [
-      ['fastify-app.mjs', projects.fastify],
-      ['express-app.mjs', projects.express],
+    for (const [script, cwd, replica] of [
+      ['fastify-app.mjs', projects.fastify, keyward.url],
+      ['express-app.mjs', projects.express, secondReplica.url],
     ] as const) {
-      const service = await startProcess({ args: [script], cwd, env: memberEnv });
+      const service = await startProcess({ args: [script], cwd, env: { ...memberEnv, KEYWARD_URL: replica } });
       t.teardown(() => service.stop());
       services.push(service);
     }
