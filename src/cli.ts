@@ -155,7 +155,7 @@ async function scan(args: string[]): Promise<void> {
   const keys = new Map<string, Finding>(result.findings.map((finding) => [finding.key, finding]));
   console.error(
     `${result.findings.length} key${result.findings.length === 1 ? '' : 's'} found (${keys.size} distinct) ` +
-      `in ${result.filesScanned} files; ${result.skipped.length} skipped (binary, too large, unreadable)`,
+      `in ${result.filesScanned} file${result.filesScanned === 1 ? '' : 's'}; ${result.skipped.length} skipped (binary, too large, unreadable)`,
   );
   if (values.revoke && keys.size > 0) await revokeFound([...keys.values()]);
   process.exitCode = result.findings.length > 0 ? 1 : 0;
@@ -281,8 +281,27 @@ async function members(args: string[]): Promise<void> {
   });
 }
 
+/** The usage of one command: its lines of {@link USAGE} (it and the lines that continue it). */
+function usageOf(command: string): string | undefined {
+  const lines = USAGE.split('\n');
+  const start = lines.findIndex((line) => line.startsWith(`  ${command} `) || line === `  ${command}`);
+  if (start === -1) return undefined;
+  let end = start + 1;
+  // Its other forms (`  members list`) and the indented lines that continue any of them.
+  while (end < lines.length && (lines[end]!.startsWith(`  ${command} `) || /^ {4,}\S/.test(lines[end]!))) end++;
+  return `usage: keyward ${command} …\n\n${lines.slice(start, end).join('\n')}`;
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command = 'serve', ...rest] = argv;
+  // `keyward <command> --help` prints that command's usage and opens nothing.
+  if (rest.includes('--help') || rest.includes('-h')) {
+    const usage = usageOf(command);
+    if (usage !== undefined) {
+      console.log(usage);
+      return;
+    }
+  }
   switch (command) {
     case 'serve':
       return serve();
