@@ -13,7 +13,7 @@ import {
 import type { SecretHasher } from '../keys/secret-hashing.js';
 import { digestsEqual, fromSharedDigest, keyDigest, sharedDigest } from '../../packages/member/src/digest.js';
 import type { FleetSync, HotEntry } from './fleet-sync.js';
-import type { CachedKey, KeyCache } from '../../packages/member/src/key-cache.js';
+import { statusAt, type CachedKey, type KeyCache } from '../../packages/member/src/key-cache.js';
 import type { KeyStatus } from '../../packages/member/src/key-status.js';
 import { settleWithin, TIMED_OUT } from '../../packages/member/src/timeouts.js';
 
@@ -51,11 +51,6 @@ export interface ColdCheckObserver {
   coldCheck(tier: CheckTier, seconds: number): void;
 }
 
-function outcomeOf(entry: Pick<CachedKey, 'status' | 'expiresAt'>, now: number): KeyStatus {
-  if (entry.status !== 'active') return entry.status;
-  return entry.expiresAt !== null && entry.expiresAt <= now ? 'expired' : 'active';
-}
-
 /** The answer for a key whose secret is proven. */
 function provenCheck(
   entry: Pick<CachedKey, 'status' | 'expiresAt' | 'accountId'>,
@@ -63,7 +58,7 @@ function provenCheck(
   now: number,
   tier: CheckTier,
 ): KeyCheck {
-  const status = outcomeOf(entry, now);
+  const status = statusAt(entry, now);
   return {
     outcome: status === 'active' ? 'valid' : status,
     accountId: entry.accountId,
@@ -127,7 +122,7 @@ export class KeyChecker {
     if (!digestsEqual(entry.digest, digest)) {
       return parseKey(headerValue, this.options.keyPrefix) === null ? INVALID_FORMAT : INVALID_IN_MEMORY;
     }
-    const status = outcomeOf(entry, now);
+    const status = statusAt(entry, now);
     if (status === 'active' && entry.epoch === fleet.epoch && fleet.isTrusted()) {
       return (entry.hit ??= Object.freeze({
         outcome: 'valid',

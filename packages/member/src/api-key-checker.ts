@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { digestsEqual, keyDigest } from './digest.js';
 import type { MemberCheckAnswer, MemberJoin, UsageBatchBody } from './fleet-messages.js';
 import { FleetMembership } from './fleet-membership.js';
-import { KeyCache, type CachedKey } from './key-cache.js';
+import { KeyCache, statusAt, type CachedKey } from './key-cache.js';
 import { detached, KEY_ID_LENGTH, keyIdOffset, keyLength, parseKey } from './key-format.js';
 import type { KeyStatus } from './key-status.js';
 import { KeywardClient } from './keyward-client.js';
@@ -212,7 +212,7 @@ class MemberKeyChecker implements ApiKeyChecker {
     if (entry !== undefined) {
       const digest = keyDigest(this.digestSecret, headerValue);
       if (!digestsEqual(entry.digest, digest)) return REFUSED.invalid;
-      const status = statusOf(entry, now);
+      const status = statusAt(entry, now);
       if (status === 'active' && entry.epoch === this.trust.epoch && this.trust.isTrusted()) {
         this.usage?.record(keyId, entry.accountId, address, agent, now);
         return (entry.hit ??= Object.freeze({ accountId: entry.accountId, keyId: detached(keyId) }));
@@ -281,7 +281,8 @@ class MemberKeyChecker implements ApiKeyChecker {
     const trusted = this.trust.isTrusted();
     let answer: MemberCheckAnswer;
     try {
-      const secretProven = this.cache.knownDigest(parsed.keyId) === digest;
+      const known = this.cache.knownDigest(parsed.keyId);
+      const secretProven = known !== undefined && digestsEqual(known, digest);
       answer = await this.keyward.post<MemberCheckAnswer>('/v1/fleet/check', {
         key,
         clientAddress: address,
@@ -314,7 +315,7 @@ class MemberKeyChecker implements ApiKeyChecker {
           hit: Object.freeze({ accountId: answer.accountId, keyId: detached(parsed.keyId) }),
         };
         this.cache.set(parsed.keyId, entry, mark);
-        const current = statusOf(entry, now);
+        const current = statusAt(entry, now);
         const result = current === 'active' ? entry.hit! : current === 'revoked' ? REFUSED.revoked : REFUSED.expired;
         return { result, accountId: answer.accountId, keyId: entry.hit!.keyId };
       }
@@ -353,11 +354,6 @@ class MemberKeyChecker implements ApiKeyChecker {
 
 function addressOf(clientAddress: unknown): string {
   return typeof clientAddress === 'string' && ADDRESS_PATTERN.test(clientAddress) ? clientAddress : UNKNOWN_CLIENT;
-}
-
-function statusOf(entry: Pick<CachedKey<unknown>, 'status' | 'expiresAt'>, now: number): KeyStatus {
-  if (entry.status !== 'active') return entry.status;
-  return entry.expiresAt !== null && entry.expiresAt <= now ? 'expired' : 'active';
 }
 
 /** The recorder's counts as the member API takes them. */

@@ -26,6 +26,12 @@ export interface CachedKey<Hit = MemoryHit> {
   hit?: Hit;
 }
 
+/** Where a cached key stands at `now`: an active key whose scheduled expiry has passed is expired. */
+export function statusAt(entry: Pick<CachedKey<unknown>, 'status' | 'expiresAt'>, now: number): KeyStatus {
+  if (entry.status !== 'active') return entry.status;
+  return entry.expiresAt !== null && entry.expiresAt <= now ? 'expired' : 'active';
+}
+
 /** How long a change mark is remembered: far longer than any check can run (bounded by timeouts). */
 const CHANGE_MEMORY_MS = 10 * 60_000;
 
