@@ -27,7 +27,7 @@ export interface BenchResults {
   durationSec: number;
   machine: MachineInfo;
   plan: BenchPlan;
-  /** keyward's defaults in effect (src/env.ts at the time of the run). */
+  /** keyward's defaults in effect (src/config/env.ts at the time of the run). */
   keywardDefaults: Record<string, unknown>;
   setup: { seconds: number; smallFillerInsertMs: number };
   sections: {

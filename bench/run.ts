@@ -16,7 +16,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
-import { loadEnv } from '../src/env.js';
+import { loadEnv } from '../src/config/env.js';
 import { FULL_PLAN, QUICK_PLAN } from './config.js';
 import {
   BenchEnvironment,

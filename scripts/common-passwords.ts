@@ -1,5 +1,5 @@
 /**
- * Writes src/services/common-passwords.txt, the list the password policy refuses: the 20,000 most common
+ * Writes src/accounts/common-passwords.txt, the list the password policy refuses: the 20,000 most common
  * passwords of @zxcvbn-ts/language-common (MIT; a frequency-ordered list from leaked-password corpora),
  * lowercased, one a line. 20,000 keeps the file at ~150 KB in every install of the package; the policy's
  * variants (a common word with digits or symbols around it, leetspeak) catch much of the longer tail.
@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
-const LIST_PATH = 'src/services/common-passwords.txt';
+const LIST_PATH = 'src/accounts/common-passwords.txt';
 const COUNT = 20_000;
 
 const packageDir = dirname(createRequire(import.meta.url).resolve('@zxcvbn-ts/language-common/package.json'));

@@ -1,6 +1,6 @@
 /** Validates the committed openapi/openapi.json (see scripts/openapi-validation.ts); exits 1 when it is invalid. */
 import { readFileSync } from 'node:fs';
-import { OPENAPI_PATH } from '../src/openapi-document.js';
+import { OPENAPI_PATH } from '../src/app/openapi-document.js';
 import { validateOpenApiDocument } from './openapi-validation.js';
 
 const { errors, warnings } = await validateOpenApiDocument(JSON.parse(readFileSync(OPENAPI_PATH, 'utf8')));

@@ -3,7 +3,7 @@
  * `check`: exits 1 when the committed file differs from what the code generates.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { generateOpenApiDocument, OPENAPI_PATH } from '../src/openapi-document.js';
+import { generateOpenApiDocument, OPENAPI_PATH } from '../src/app/openapi-document.js';
 
 const mode = process.argv[2];
 const generated = await generateOpenApiDocument();

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import openapiTS, { astToString, COMMENT_HEADER, type OpenAPI3 } from 'openapi-typescript';
 import { PACKAGE_ROOT } from '../src/db/database.js';
-import { OPENAPI_PATH } from '../src/openapi-document.js';
+import { OPENAPI_PATH } from '../src/app/openapi-document.js';
 
 export const CLIENT_TYPES_PATH = join(PACKAGE_ROOT, 'clients', 'typescript', 'keyward.d.ts');
 

@@ -8,16 +8,16 @@ import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { migratePostgresDatabase } from './db/database.js';
-import { memberAclCommand } from './fleet/member-redis-acl.js';
-import { ConfigError, loadEnv } from './env.js';
-import { SignUpBody } from './http/schemas.js';
+import { memberAclCommand } from './members/member-redis-acl.js';
+import { ConfigError, loadEnv } from './config/env.js';
+import { SignUpBody } from './accounts/account-schemas.js';
 import { bodyValidator } from './http/validation.js';
 import { isKeyId, parseKey } from '../packages/member/src/key-format.js';
-import { openRuntime, type Runtime } from './runtime.js';
-import { scanPaths, type Finding } from './scan/key-scan.js';
+import { openRuntime, type Runtime } from './app/runtime.js';
+import { scanPaths, type Finding } from './leaks/key-scan.js';
 import { reportStartupError, serve } from './serve.js';
-import type { Actor } from './services/audit.js';
-import { passwordProblem, type PasswordContext } from './services/password-policy.js';
+import type { Actor } from './audit/audit-log.js';
+import { passwordProblem, type PasswordContext } from './accounts/password-policy.js';
 
 const USAGE = `usage: keyward <command> [arguments]
 

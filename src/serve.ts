@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
-import { metricsListener } from './plugins/metrics.js';
-import { buildApp, LOG_REDACT } from './app.js';
-import { ConfigError, loadEnv } from './env.js';
-import { openRuntime } from './runtime.js';
+import { metricsListener } from './metrics/metrics.js';
+import { buildApp, LOG_REDACT } from './app/app.js';
+import { ConfigError, loadEnv } from './config/env.js';
+import { openRuntime } from './app/runtime.js';
 
 /** How long in-flight work may take to finish after SIGTERM before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;

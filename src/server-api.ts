@@ -5,6 +5,6 @@
  *   const runtime = await openRuntime(loadEnv(), logger);
  *   const app = await buildApp(runtime, logger);
  */
-export { buildApp, type KeywardApp } from './app.js';
-export { ConfigError, loadEnv, type Env } from './env.js';
-export { openRuntime, type Runtime, type RuntimeOptions } from './runtime.js';
+export { buildApp, type KeywardApp } from './app/app.js';
+export { ConfigError, loadEnv, type Env } from './config/env.js';
+export { openRuntime, type Runtime, type RuntimeOptions } from './app/runtime.js';

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import t from 'tap';
-import { OPENAPI_PATH } from '../src/openapi-document.js';
-import { DOCS_PREFIX } from '../src/plugins/openapi.js';
+import { OPENAPI_PATH } from '../src/app/openapi-document.js';
+import { DOCS_PREFIX } from '../src/app/openapi-plugin.js';
 import { buildTestApp } from './helper.js';
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

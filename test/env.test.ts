@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ConfigError, loadEnv } from '../src/env.js';
+import { ConfigError, loadEnv } from '../src/config/env.js';
 
 t.test('defaults give the embedded quick start', async (t) => {
   const env = loadEnv({});

@@ -14,10 +14,10 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { startServer, type ServerProcess } from './process/server-process.js';
 import postgres from 'postgres';
-import { buildApp, LOG_REDACT, type KeywardApp } from '../src/app.js';
+import { buildApp, LOG_REDACT, type KeywardApp } from '../src/app/app.js';
 import { migratePostgresDatabase, MIGRATIONS_FOLDER } from '../src/db/database.js';
-import { loadEnv } from '../src/env.js';
-import { openRuntime, type Runtime } from '../src/runtime.js';
+import { loadEnv } from '../src/config/env.js';
+import { openRuntime, type Runtime } from '../src/app/runtime.js';
 
 const LOCAL_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 const LOCAL_REDIS_URL = 'redis://127.0.0.1:6379';

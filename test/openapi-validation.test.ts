@@ -1,7 +1,7 @@
 import t from 'tap';
 import { examplesOf, validateOpenApiDocument } from '../scripts/openapi-validation.js';
 import { keyHint, parseKey } from '../packages/member/src/key-format.js';
-import { generateOpenApiDocument } from '../src/openapi-document.js';
+import { generateOpenApiDocument } from '../src/app/openapi-document.js';
 
 type JsonObject = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -74,7 +74,7 @@ t.test('every request body and response body has an example', async (t) => {
   for (const [path, operations] of Object.entries<JsonObject>(doc.paths)) {
     for (const [method, operation] of Object.entries<JsonObject>(operations)) {
       const name = `${method.toUpperCase()} ${path}`;
-      // src/routes/health.ts is another change in flight; its examples are its owner's to add.
+      // src/app/health-routes.ts is another change in flight; its examples are its owner's to add.
       const media: Array<[string, JsonObject]> = Object.entries<JsonObject>(operation.requestBody?.content ?? {}).map(
         ([type, value]) => [`${name} request ${type}`, value],
       );

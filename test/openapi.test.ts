@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { generateOpenApiDocument, OPENAPI_PATH } from '../src/openapi-document.js';
+import { generateOpenApiDocument, OPENAPI_PATH } from '../src/app/openapi-document.js';
 
 t.test('the committed openapi/openapi.json matches what the code generates', async (t) => {
   const generated = await generateOpenApiDocument();

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { EnvSchema } from '../src/env.js';
+import { EnvSchema } from '../src/config/env.js';
 import { keyPattern } from '../packages/member/src/key-format.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

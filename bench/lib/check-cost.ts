@@ -13,7 +13,7 @@ import { keyDigest } from '../../packages/member/src/digest.js';
 import { FailureLimiter } from '../../src/key-check/failure-limiter.js';
 import { KeyCache } from '../../packages/member/src/key-cache.js';
 import { KeyChecker } from '../../src/key-check/key-checker.js';
-import { LocalFleetSync } from '../../src/key-check/local-fleet-sync.js';
+import { LocalFleetSync } from '../../src/fleet/local-fleet-sync.js';
 import { generateKey } from '../../packages/member/src/key-format.js';
 import type { SecretHasher } from '../../src/keys/secret-hashing.js';
 import { UsageRecorder } from '../../packages/member/src/usage-recorder.js';

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { migratePostgresDatabase } from '../../src/db/database.js';
-import { loadEnv } from '../../src/env.js';
+import { loadEnv } from '../../src/config/env.js';
 import { generateKey, keyHint } from '../../packages/member/src/key-format.js';
 import { SecretHasher } from '../../src/keys/secret-hashing.js';
 

@@ -7,9 +7,9 @@
  * Driven over IPC by bench/sections/fleet-scale.ts.
  */
 import pino from 'pino';
-import type { KeyEventLog } from '../../src/key-check/key-event-outbox.js';
+import type { KeyEventLog } from '../../src/fleet/key-event-log.js';
 import { KeyCache } from '../../packages/member/src/key-cache.js';
-import { RedisFleetSync } from '../../src/key-check/redis-fleet-sync.js';
+import { RedisFleetSync } from '../../src/fleet/redis-fleet-sync.js';
 import { serveRequests } from './worker-side.js';
 
 export type FleetMembersRequest =

@@ -611,7 +611,7 @@ function usageSection(results: BenchResults): string {
   return `${
     usage.implemented
       ? ''
-      : '> **Usage tracking not yet implemented**: `loadEnv` in src/env.ts has no `KEYWARD_USAGE_TRACKING`, so both servers below\n> run identical code and this measures only the noise between two processes.\n\n'
+      : '> **Usage tracking not yet implemented**: `loadEnv` in src/config/env.ts has no `KEYWARD_USAGE_TRACKING`, so both servers below\n> run identical code and this measures only the noise between two processes.\n\n'
   }Two server processes, \`settings: { KEYWARD_USAGE_TRACKING: 'true' }\` and \`'false'\`, \`/secured\` with a cached key,
 interleaved as in section 1.
 

@@ -12,7 +12,7 @@ import type { BenchServer } from '../lib/servers.js';
 import { summarize, type Summary } from '../lib/stats.js';
 import { sleep } from '../lib/util.js';
 import { LIMITER_OFF, SERVERS, type BenchContext } from './context.js';
-import { loadEnv } from '../../src/env.js';
+import { loadEnv } from '../../src/config/env.js';
 
 export interface ColdResult {
   argon2: { memoryKib: number; timeCost: number; parallelism: number };

@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { KeyCache } from '../../packages/member/src/key-cache.js';
-import { RedisFleetSync } from '../../src/key-check/redis-fleet-sync.js';
+import { RedisFleetSync } from '../../src/fleet/redis-fleet-sync.js';
 import type { FleetMembersRequest, FleetMembersStats } from '../lib/fleet-members.js';
 import { freePort, Worker } from '../lib/processes.js';
 import { latencyPercentiles, type LatencyPercentiles } from '../lib/stats.js';

@@ -2,13 +2,13 @@
  * 6. The cost of usage counting on the hot path: /secured on a server with
  * KEYWARD_USAGE_TRACKING 'true' against one with 'false', interleaved.
  */
-import { EnvSchema } from '../../src/env.js';
+import { EnvSchema } from '../../src/config/env.js';
 import { runInterleaved, summarizeVariant, type VariantSummary } from '../lib/load.js';
 import { compareWithBaseline, expectOk, type VersusOpen } from './hot-path.js';
 import { SERVERS, type BenchContext } from './context.js';
 
 export interface UsageResult {
-  /** False while src/env.ts has no KEYWARD_USAGE_TRACKING: the two servers are then identical. */
+  /** False while src/config/env.ts has no KEYWARD_USAGE_TRACKING: the two servers are then identical. */
   implemented: boolean;
   label: string;
   on: VariantSummary;
@@ -41,7 +41,7 @@ export async function runUsage(context: BenchContext): Promise<UsageResult> {
     implemented,
     label: implemented
       ? 'usage tracking on vs off'
-      : 'usage tracking not yet implemented (KEYWARD_USAGE_TRACKING is not in src/env.ts: both servers are identical)',
+      : 'usage tracking not yet implemented (KEYWARD_USAGE_TRACKING is not in src/config/env.ts: both servers are identical)',
     on: summarizeVariant(runs.on!),
     off: summarizeVariant(runs.off!),
     onVersusOff: compareWithBaseline(runs, 'on', 'off'),

@@ -23,8 +23,8 @@ import Fastify, { type FastifyReply, type FastifyRequest, type HookHandlerDoneFu
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { apiKeyAuth } from '../../packages/member/src/fastify.js';
-import { createAuthenticator, openCore } from '../../src/core.js';
-import { loadEnv } from '../../src/env.js';
+import { createAuthenticator, openCore } from '../../src/app/core.js';
+import { loadEnv } from '../../src/config/env.js';
 import { SecretHasher } from '../../src/keys/secret-hashing.js';
 
 export interface BenchServerConfig {

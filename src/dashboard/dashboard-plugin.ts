@@ -4,8 +4,8 @@ import { extname, join, relative, sep } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { PACKAGE_ROOT } from '../db/database.js';
-import { SESSION_COOKIE } from '../plugins/session-auth.js';
-import type { AccountService } from '../services/accounts.js';
+import { SESSION_COOKIE } from '../accounts/session-auth.js';
+import type { AccountService } from '../accounts/accounts.js';
 
 /**
  * The static files, resolved from the package root rather than this module, so

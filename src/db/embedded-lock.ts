@@ -1,6 +1,6 @@
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../env.js';
+import { ConfigError } from '../config/env.js';
 
 /**
  * PGlite lets two processes open one data folder without complaint, which

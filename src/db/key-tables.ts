@@ -1,7 +1,7 @@
 /** The keys, and the log of key changes every cache must hear about. */
 import { sql } from 'drizzle-orm';
 import { bigserial, check, index, pgTable, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
-import { slotCheck } from '../keys/active-key-slots.js';
+import { slotCheck } from './active-key-slots.js';
 import { accounts, users } from './account-tables.js';
 import { createdAt } from './columns.js';
 
@@ -20,7 +20,7 @@ export const apiKeys = pgTable(
     hint: text('hint').notNull(),
     /**
      * One of ACTIVE_SLOTS while the key is active, NULL once it is revoked or expired. The unique index on
-     * (account_id, slot) and the slot check are what enforce src/keys/active-key-slots.ts in the database.
+     * (account_id, slot) and the slot check are what enforce src/db/active-key-slots.ts in the database.
      */
     slot: smallint('slot'),
     createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
 import { fleetSettings } from '../db/schema.js';
-import { ConfigError } from '../env.js';
+import { ConfigError } from '../config/env.js';
 
 const SETTING = 'server_secret_fingerprint';
 

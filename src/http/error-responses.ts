@@ -28,12 +28,10 @@ import {
   TooManyFailedChecks,
   TooManySignInFailures,
   TooManySignUps,
-  WeakPassword,
   WebhookLimitReached,
   WebhookNotFound,
   WebhookUrlRefused,
-} from '../errors.js';
-import { passwordProblem } from '../services/password-policy.js';
+} from './errors.js';
 import { EXAMPLE } from './examples.js';
 
 /**
@@ -49,8 +47,6 @@ const ERROR_EXAMPLES = {
   api_key_expired: new ApiKeyExpired(),
   session_required: new SessionRequired(),
   invalid_credentials: new InvalidCredentials(),
-  // A sequence: refused before the list of common passwords is read, so building the document never reads it.
-  weak_password: new WeakPassword(passwordProblem('1234567890')!),
   server_busy: new ServerBusy(),
   csrf_rejected: new CsrfRejected(),
   wrong_password: new WrongPassword(),
@@ -95,8 +91,8 @@ const DEFAULT_ERROR_EXAMPLES: Record<number, ErrorExample> = {
   503: 'service_unavailable',
 };
 
-function errorExample(name: ErrorExample) {
-  const error = ERROR_EXAMPLES[name];
+function errorExample(example: ErrorExample | FastifyError) {
+  const error = typeof example === 'string' ? ERROR_EXAMPLES[example] : example;
   return errorEnvelope(envelopeCode(error.code)!, error.message, EXAMPLE.requestId);
 }
 
@@ -118,9 +114,12 @@ export const ErrorEnvelope = Type.Object(
 
 /**
  * Error responses a route can give, by status, all in the one envelope. A status alone documents its usual
- * error as the example; `[status, ...examples]` names the errors this route gives with that status.
+ * error as the example; `[status, ...examples]` names the errors this route gives with that status (by name,
+ * or an error a feature builds itself, as the accounts do for a weak password).
  */
-export function errors(...statuses: Array<number | readonly [number, ...ErrorExample[]]>): Record<number, TSchema> {
+export function errors(
+  ...statuses: Array<number | readonly [number, ...Array<ErrorExample | FastifyError>]>
+): Record<number, TSchema> {
   return Object.fromEntries(
     statuses.map((entry) => {
       const [status, ...names] = typeof entry === 'number' ? [entry] : entry;

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { errorEnvelope, GENERIC_CODES } from '../errors.js';
+import { errorEnvelope, GENERIC_CODES } from './errors.js';
 
 /*
  * Answers written before Fastify has a request to answer with: Node's parser refused the bytes, the client

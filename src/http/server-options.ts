@@ -1,6 +1,6 @@
 import type { ServerOptions } from 'node:http';
 import type { FastifyServerOptions } from 'fastify';
-import { ConfigError, type Env } from '../env.js';
+import { ConfigError, type Env } from '../config/env.js';
 
 /**
  * Node checks header and receive timeouts on a timer (every 30 s by default, which let a 60 s timeout run to

@@ -1,5 +1,5 @@
 import type { FastifyError } from 'fastify';
-import { ApiKeyExpired, ApiKeyRevoked, AuthUnavailable, InvalidApiKey, TooManyFailedChecks } from '../errors.js';
+import { ApiKeyExpired, ApiKeyRevoked, AuthUnavailable, InvalidApiKey, TooManyFailedChecks } from '../http/errors.js';
 import type { UsageRecorder } from '../../packages/member/src/usage-recorder.js';
 import type { FailureLimiter } from './failure-limiter.js';
 import type { KeyCheck, KeyChecker } from './key-checker.js';

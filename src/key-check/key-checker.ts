@@ -12,7 +12,7 @@ import {
 } from '../../packages/member/src/key-format.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
 import { digestsEqual, fromSharedDigest, keyDigest, sharedDigest } from '../../packages/member/src/digest.js';
-import type { FleetSync, HotEntry } from './fleet-sync.js';
+import type { FleetSync, HotEntry } from '../fleet/fleet-sync.js';
 import { statusAt, type CachedKey, type KeyCache } from '../../packages/member/src/key-cache.js';
 import type { KeyStatus } from '../../packages/member/src/key-status.js';
 import { settleWithin, TIMED_OUT } from '../../packages/member/src/timeouts.js';

@@ -1,17 +1,17 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Database } from '../db/database.js';
-import type { Env } from '../env.js';
+import type { Env } from '../config/env.js';
 import { writeUsageBatch } from '../usage/usage-writes.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
-import { PostgresKeyEventLog } from './key-event-outbox.js';
+import { PostgresKeyEventLog } from '../fleet/key-event-log.js';
 import { clientSubjects } from './client-subject.js';
 import { FailureLimiter } from './failure-limiter.js';
-import type { FleetSync } from './fleet-sync.js';
+import type { FleetSync } from '../fleet/fleet-sync.js';
 import { KeyCache } from '../../packages/member/src/key-cache.js';
 import { KeyChecker } from './key-checker.js';
-import { LocalFleetSync } from './local-fleet-sync.js';
-import { RedisFleetSync } from './redis-fleet-sync.js';
+import { LocalFleetSync } from '../fleet/local-fleet-sync.js';
+import { RedisFleetSync } from '../fleet/redis-fleet-sync.js';
 import { UsageRecorder, type UsageBatchWriter } from '../../packages/member/src/usage-recorder.js';
 
 /** Most distinct callers (address × user agent) kept per key per minute. */

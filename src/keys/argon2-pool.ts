@@ -1,4 +1,4 @@
-import { ServerBusy } from '../errors.js';
+import { ServerBusy } from '../http/errors.js';
 
 /**
  * Who is asking for argon2 work. Key checks protect an API fleet's running traffic, so they always go

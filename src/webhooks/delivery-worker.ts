@@ -13,7 +13,7 @@ import {
 import { signatureHeaders, type SigningSecretBox } from './signing.js';
 import { storableText } from '../../packages/member/src/cut-text.js';
 
-/** The worker's bounds, all from src/env.ts (KEYWARD_WEBHOOK_*). */
+/** The worker's bounds, all from src/config/env.ts (KEYWARD_WEBHOOK_*). */
 export interface DeliverySettings {
   timeoutMs: number;
   concurrency: number;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import t from 'tap';
 import { DASHBOARD_PUBLIC_DIR } from '../../src/dashboard/dashboard-plugin.js';
-import { OPENAPI_PATH } from '../../src/openapi-document.js';
+import { OPENAPI_PATH } from '../../src/app/openapi-document.js';
 import {
   launchChromium,
   openPage,

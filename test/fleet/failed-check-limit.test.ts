@@ -1,7 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
-import type { KeywardApp } from '../../src/app.js';
+import type { KeywardApp } from '../../src/app/app.js';
 import { generateKey } from '../../packages/member/src/key-format.js';
 import { buildTestApp, createKey, signUp, testServices } from '../helper.js';
 import { eventually, sleep } from '../support/wait.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { ConfigError } from '../../src/env.js';
+import { ConfigError } from '../../src/config/env.js';
 import { createFleetServices, startFleetInstance } from '../helper.js';
 
 t.test('a replica with another KEYWARD_SECRET refuses to start, saying so', async (t) => {

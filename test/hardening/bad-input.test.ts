@@ -9,7 +9,7 @@ import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import type { InjectOptions } from 'fastify';
 import t, { type Test } from 'tap';
-import { BODY_LIMIT_BYTES } from '../../src/app.js';
+import { BODY_LIMIT_BYTES } from '../../src/app/app.js';
 import { generateKey, keyPattern, parseKey } from '../../packages/member/src/key-format.js';
 import { buildTestApp, createKey, signUp } from '../helper.js';
 import {

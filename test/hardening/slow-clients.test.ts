@@ -124,7 +124,7 @@ t.test('HTTP timeouts and the connection cap, as settings of the real server', a
 });
 
 t.test('a receive timeout shorter than the headers timeout stops start-up with a message', async (t) => {
-  const { buildApp } = await import('../../src/app.js');
+  const { buildApp } = await import('../../src/app/app.js');
   const built = await buildTestApp(t);
   const env = { ...built.runtime.env, KEYWARD_HTTP_HEADERS_TIMEOUT_MS: 2000, KEYWARD_HTTP_RECEIVE_TIMEOUT_MS: 1000 };
   await t.rejects(buildApp({ ...built.runtime, env }), /KEYWARD_HTTP_HEADERS_TIMEOUT_MS=2000 must not exceed/);

@@ -4,7 +4,7 @@ import type { Test } from 'tap';
 import { KeyChecker, type KeyCheck } from '../../src/key-check/key-checker.js';
 import { generateKey } from '../../packages/member/src/key-format.js';
 import { SecretHasher } from '../../src/keys/secret-hashing.js';
-import type { Runtime } from '../../src/runtime.js';
+import type { Runtime } from '../../src/app/runtime.js';
 import { Redis } from 'ioredis';
 import { buildTestApp, createKey, signUp, TEST_ARGON2, testServices, type TestApp } from '../helper.js';
 import { eventually } from '../support/wait.js';

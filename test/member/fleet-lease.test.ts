@@ -1,6 +1,6 @@
 import t from 'tap';
 import { FleetLease } from '../../packages/member/src/fleet-lease.js';
-import { hotEntryOf } from '../../src/key-check/fleet-protocol.js';
+import { hotEntryOf } from '../../src/fleet/fleet-protocol.js';
 
 /*
  * The lease and the hot-set wire format on their own, without Redis: the

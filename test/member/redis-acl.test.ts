@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import t from 'tap';
 import { openApiKeyChecker } from '../../packages/member/src/index.js';
-import { memberAclRules } from '../../src/fleet/member-redis-acl.js';
+import { memberAclRules } from '../../src/members/member-redis-acl.js';
 import { callMe, createKey, signUp } from '../helper.js';
 import { PrivateRedis } from '../support/redis-server.js';
 import { keywardForMembers } from './member-support.js';

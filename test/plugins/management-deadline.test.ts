@@ -1,5 +1,5 @@
 import t from 'tap';
-import { RequestDeadline } from '../../src/plugins/management-deadline.js';
+import { RequestDeadline } from '../../src/http/management-deadline.js';
 
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import t from 'tap';
-import { waitInWords } from '../../src/errors.js';
+import { waitInWords } from '../../src/http/errors.js';
 import { rotatedKeyName } from '../../src/keys/key-names.js';
 import { callMe, createFleetServices, createKey, signUp, startFleetInstance } from '../helper.js';
 

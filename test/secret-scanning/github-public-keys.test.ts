@@ -1,7 +1,7 @@
 import { sign } from 'node:crypto';
 import pino from 'pino';
 import t, { type Test } from 'tap';
-import { GitHubPublicKeys } from '../../src/secret-scanning/github-public-keys.js';
+import { GitHubPublicKeys } from '../../src/leaks/github-public-keys.js';
 import { generateSigningKey, startGitHubStandIn, type SigningKey } from '../support/github-stand-in.js';
 
 /*

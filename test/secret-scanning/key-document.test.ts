@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import t from 'tap';
-import { parseKeyDocument } from '../../src/secret-scanning/github-public-keys.js';
+import { parseKeyDocument } from '../../src/leaks/github-public-keys.js';
 import { generateSigningKey } from '../support/github-stand-in.js';
 
 /*

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { MAX_REPORT_MATCHES, REPORT_BODY_LIMIT_BYTES } from '../../src/routes/secret-scanning.js';
+import { MAX_REPORT_MATCHES, REPORT_BODY_LIMIT_BYTES } from '../../src/leaks/secret-scanning-routes.js';
 import { buildTestApp, callMe, createKey, signUp } from '../helper.js';
 import { envelopeProblem } from '../hardening/hardening-support.js';
 import { generateSigningKey, signedHeaders, startGitHubStandIn } from '../support/github-stand-in.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import t from 'tap';
-import type { KeywardApp } from '../../src/app.js';
+import type { KeywardApp } from '../../src/app/app.js';
 import { rotatedKeyName } from '../../src/keys/key-names.js';
 import { buildTestApp, callMe, createKey, signUp } from '../helper.js';
 

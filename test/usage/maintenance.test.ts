@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import t, { type Test } from 'tap';
-import { loadEnv } from '../../src/env.js';
+import { loadEnv } from '../../src/config/env.js';
 import { callMe, createFleetServices, createKey, type FleetServices, signUp, startFleetInstance } from '../helper.js';
 import { eventually } from '../support/wait.js';
 

@@ -1,5 +1,5 @@
 import postgres from 'postgres';
-import type { KeywardApp } from '../../src/app.js';
+import type { KeywardApp } from '../../src/app/app.js';
 import t, { type Test } from 'tap';
 import { generateKey } from '../../packages/member/src/key-format.js';
 import {

@@ -2,7 +2,7 @@ import t from 'tap';
 import { sql } from 'drizzle-orm';
 import { buildTestApp, createKey, signUp } from '../helper.js';
 import { eventually } from '../support/wait.js';
-import { recordAudit, type Actor } from '../../src/services/audit.js';
+import { recordAudit, type Actor } from '../../src/audit/audit-log.js';
 import { generateSigningSecret } from '../../src/webhooks/signing.js';
 import { FAST_WEBHOOKS, startReceiver, verifyDelivery, type Receiver } from './receiver.js';
 

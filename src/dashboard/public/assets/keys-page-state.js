@@ -46,7 +46,7 @@ export const keyTitle = (key) => (hasTwin(key) ? `${quoted(key.name)} (${shortHi
 export const keyLabelText = (key) => (hasTwin(key) ? `${key.name} ${shortHint(key)}` : key.name);
 export const recentlyUsed = (lastUsedAt) => lastUsedAt !== null && Date.now() - Date.parse(lastUsedAt) < RECENT_MS;
 
-/** The server's default name for a rotation's new key (src/services/keys.ts rotatedKeyName), to show it. */
+/** The server's default name for a rotation's new key (src/keys/key-lifecycle.ts rotatedKeyName), to show it. */
 export function rotatedKeyName(oldName) {
   const suffix = ` (rotated ${new Date().toISOString().slice(0, 10)})`;
   const base = oldName.replace(/(?:\s*\(rotated(?: \d{4}-\d{2}-\d{2})?\))+$/, '').trim() || 'API key';

@@ -1,0 +1,95 @@
+import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
+import type { Database, Transaction } from '../db/database.js';
+import { auditEvents, MAX_USER_AGENT_LENGTH } from '../db/schema.js';
+import { cutText } from '../../packages/member/src/cut-text.js';
+import { webhookDeliveries } from './webhook-events.js';
+
+/** Where a request came from, as recorded in the audit log. */
+export interface ClientContext {
+  clientAddress: string;
+  userAgent: string | null;
+}
+
+/** Who changes something, and from where: a signed-in user, or an operator (userId null) at the command line. */
+export interface Actor extends ClientContext {
+  userId: string | null;
+  email: string;
+}
+
+export type AuditAction = (typeof auditEvents.action.enumValues)[number];
+
+export interface AuditEntry {
+  accountId: string | null;
+  action: AuditAction;
+  keyId?: string;
+  details?: Record<string, string | number | null>;
+}
+
+/**
+ * The statements that record one audit event: its row and, for a key change, the account's webhook
+ * deliveries (src/audit/webhook-events.ts). Run them in the transaction of the change they record (as
+ * {@link recordAudit} does), or as parts of the change's own statement with `onlyIf`, a condition on that
+ * statement's other parts (the one-statement revocation in src/keys/key-statements.ts).
+ */
+export function auditStatements(who: Actor | ClientContext | null, entry: AuditEntry, onlyIf: SQL = sql`true`): SQL[] {
+  const actorEmail = who && 'email' in who ? who.email : null;
+  const userAgent = who?.userAgent ?? null;
+  const row = sql`
+    INSERT INTO audit_events (account_id, actor_user_id, actor_email, action, key_id, client_address, user_agent, details)
+    SELECT ${entry.accountId}::uuid, ${who && 'userId' in who ? who.userId : null}::uuid, ${actorEmail}::text,
+      ${entry.action}::text, ${entry.keyId ?? null}::text, ${who?.clientAddress ?? null}::text,
+      ${userAgent === null ? null : cutText(userAgent, MAX_USER_AGENT_LENGTH)}::text,
+      ${entry.details === undefined ? null : JSON.stringify(entry.details)}::jsonb
+    WHERE ${onlyIf}`;
+  const deliveries = webhookDeliveries({ ...entry, actorEmail }, onlyIf);
+  return deliveries === undefined ? [row] : [row, deliveries];
+}
+
+/** Writes one audit event (and its webhook deliveries); call it with the transaction of the change it records. */
+export async function recordAudit(
+  tx: Transaction | Database,
+  who: Actor | ClientContext | null,
+  entry: AuditEntry,
+): Promise<void> {
+  for (const statement of auditStatements(who, entry)) await tx.execute(statement);
+}
+
+export interface AuditView {
+  id: string;
+  action: AuditAction;
+  at: Date;
+  actor: string | null;
+  keyId: string | null;
+  clientAddress: string | null;
+  userAgent: string | null;
+  details: Record<string, string | number | null> | null;
+}
+
+/** The audit log as an account sees it: newest first, in pages. */
+export class AuditLog {
+  constructor(private readonly db: Database) {}
+
+  /** `before` is the cursor: the id of the last event of the previous page. */
+  async list(accountId: string, limit: number, before?: number): Promise<{ events: AuditView[]; next: number | null }> {
+    const rows = await this.db
+      .select()
+      .from(auditEvents)
+      .where(and(eq(auditEvents.accountId, accountId), before === undefined ? undefined : lt(auditEvents.id, before)))
+      .orderBy(desc(auditEvents.id))
+      .limit(limit + 1);
+    const page = rows.slice(0, limit);
+    return {
+      events: page.map((row) => ({
+        id: String(row.id),
+        action: row.action,
+        at: row.createdAt,
+        actor: row.actorEmail,
+        keyId: row.keyId,
+        clientAddress: row.clientAddress,
+        userAgent: row.userAgent,
+        details: row.details,
+      })),
+      next: rows.length > limit ? page[page.length - 1]!.id : null,
+    };
+  }
+}

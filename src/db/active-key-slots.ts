@@ -1,0 +1,42 @@
+/**
+ * The active-key rule, in one place: an account has at most MAX_ACTIVE_KEYS keys active at once (one in use,
+ * one being rolled out), each holding one numbered slot; an ended key holds none.
+ *
+ * Everything else derives from here: the slot a new key takes (`freeSlot`, under the account's lock in
+ * src/keys/key-statements.ts), the database's own check (`SLOT_CHECK`, in src/db/schema.ts; changing the limit
+ * is a `npm run db:generate` away, and test/keys/active-key-slots.test.ts fails until the migration exists)
+ * and the words of the 409 (`KEY_LIMIT_MESSAGE`, src/http/errors.ts; the API's descriptions in src/keys/key-routes.ts).
+ */
+import { sql } from 'drizzle-orm';
+
+/** Most keys an account may have active at once: one in use, one being rolled out. */
+export const MAX_ACTIVE_KEYS = 2;
+
+/** The slots an active key can hold: 1 … MAX_ACTIVE_KEYS. */
+export const ACTIVE_SLOTS: readonly number[] = Array.from({ length: MAX_ACTIVE_KEYS }, (_, index) => index + 1);
+
+const NUMBER_WORDS = ['no', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten'];
+
+/** The limit as people read it: "two". */
+export const MAX_ACTIVE_KEYS_IN_WORDS = NUMBER_WORDS[MAX_ACTIVE_KEYS] ?? String(MAX_ACTIVE_KEYS);
+
+/** The 409 `key_limit_reached` message. */
+export const KEY_LIMIT_MESSAGE = `This account already has ${MAX_ACTIVE_KEYS_IN_WORDS} active keys. Revoke one before generating another.`;
+
+/** The lowest slot no active key holds, or undefined when the account is full. */
+export function freeSlot(heldSlots: ReadonlyArray<number | null>): number | undefined {
+  return ACTIVE_SLOTS.find((slot) => !heldSlots.includes(slot));
+}
+
+/** Whether `held` active keys leave room for `needed` more. */
+export function hasRoomFor(held: number, needed = 1): boolean {
+  return held + needed <= MAX_ACTIVE_KEYS;
+}
+
+/**
+ * The body of the `api_keys_slot_check` constraint over a slot column: `IN (1, 2)`. Generated from the same
+ * constant, so the migration that follows a change of the limit comes from `npm run db:generate`.
+ */
+export function slotCheck(slotColumn: unknown) {
+  return sql`${slotColumn} IN (${sql.raw(ACTIVE_SLOTS.join(', '))})`;
+}

@@ -1,0 +1,286 @@
+import { and, eq, isNotNull, lte, sql } from 'drizzle-orm';
+import { boundedTransaction, type CommitGuard, type Database, type TransactionLimits } from '../db/database.js';
+import { apiKeys } from '../db/schema.js';
+import { KeyNotActive, KeyNotFound, RotationPending } from '../http/errors.js';
+import { generateKey } from '../../packages/member/src/key-format.js';
+import { rotatedKeyName } from './key-names.js';
+import type { SecretHasher } from './secret-hashing.js';
+import type { KeyEvent } from '../fleet/fleet-sync.js';
+import { recordAudit, type Actor } from '../audit/audit-log.js';
+import {
+  expireKeys,
+  insertKey,
+  lockAccountAndEndExpired,
+  recordLeak,
+  revokeActiveKeyAtOnce,
+  revokeIfActive,
+  scheduleExpiry,
+  unpublishedEvents,
+  type LeakReport,
+} from './key-statements.js';
+import { refuseRotationEarly, refuseWhenFull } from './key-prechecks.js';
+import { KeyViews, type KeyView } from './key-views.js';
+
+export type { LeakReport } from './key-statements.js';
+export type { KeyView } from './key-views.js';
+
+/**
+ * Told after a transaction that changed keys commits; resolves once no
+ * instance of the fleet acts on the old state (see FleetSync).
+ */
+export interface KeyEventAnnouncer {
+  announce(events: KeyEvent[]): Promise<void>;
+}
+
+export interface NewKey {
+  accountId: string;
+  actor: Actor;
+  name?: string;
+  /** The key stops working this many seconds after it is created (every check tier reads expires_at). */
+  expiresInSeconds?: number;
+}
+
+export interface KeyRotation {
+  accountId: string;
+  actor: Actor;
+  /** The key being replaced. */
+  keyId: string;
+  name?: string;
+  /** Schedules the old key's expiry this many seconds ahead (0 ends it at once); absent: it stays until revoked. */
+  expireOldKeyInSeconds?: number;
+}
+
+/**
+ * The key lifecycle: create, rotate, revoke, rename, and the scheduled expiries. Postgres is the source of
+ * truth; each change is one transaction (its statements: ./key-changes.ts), then the fleet is told
+ * (`KeyEventAnnouncer`) before the call answers.
+ */
+export class KeyService {
+  private readonly views: KeyViews;
+
+  constructor(
+    private readonly db: Database,
+    private readonly hasher: SecretHasher,
+    private readonly keyPrefix: string,
+    private readonly announcer: KeyEventAnnouncer,
+    private readonly limits: TransactionLimits,
+  ) {
+    this.views = new KeyViews(db);
+  }
+
+  /** The turn of the last key change per account on this instance (see {@link inTurn}). */
+  private readonly turns = new Map<string, Promise<void>>();
+
+  /**
+   * Runs the changes that take a slot (create, rotate) one at a time per account on this instance, so each
+   * reads the slots its predecessor left: 50 creates at once hash 2 keys and answer 48 × 409 from the cheap
+   * read, instead of 50 argon2 hashes (most refused by the bounded pool or by the transaction). Across
+   * instances the transaction under the account lock still decides.
+   */
+  private inTurn<T>(accountId: string, work: () => Promise<T>): Promise<T> {
+    const mine = (this.turns.get(accountId) ?? Promise.resolve()).then(work);
+    const done = mine.then(
+      () => {},
+      () => {},
+    );
+    this.turns.set(accountId, done);
+    void done.then(() => {
+      if (this.turns.get(accountId) === done) this.turns.delete(accountId);
+    });
+    return mine;
+  }
+
+  /** Every key of the account, newest first, revoked ones included. */
+  listKeys(accountId: string): Promise<KeyView[]> {
+    return this.views.listKeys(accountId);
+  }
+
+  getKey(accountId: string, keyId: string): Promise<KeyView> {
+    return this.views.getKey(accountId, keyId);
+  }
+
+  /** Creates a key; the returned `key` is the only time the full key exists outside its holder. */
+  createKey(input: NewKey, guard?: CommitGuard): Promise<{ key: string; view: KeyView }> {
+    return this.inTurn(input.accountId, () => this.createKeyInTurn(input, guard));
+  }
+
+  private async createKeyInTurn(input: NewKey, guard?: CommitGuard): Promise<{ key: string; view: KeyView }> {
+    await refuseWhenFull(this.db, input.accountId);
+    const { key, keyId } = generateKey(this.keyPrefix);
+    const secretHash = await this.hasher.hash(key); // before the transaction: never hold locks across argon2
+    const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
+      const ended = await lockAccountAndEndExpired(tx, input.accountId);
+      const { name, expiresAt } = await insertKey(tx, { ...input, keyId, key, secretHash });
+      await recordAudit(tx, input.actor, {
+        accountId: input.accountId,
+        action: 'key.created',
+        keyId,
+        details: expiresAt ? { name, expiresAt: expiresAt.toISOString() } : { name },
+      });
+      return ended;
+    });
+    await this.announce(ended);
+    return { key, view: await this.getKey(input.accountId, keyId) };
+  }
+
+  /**
+   * Creates the key that replaces `keyId` and, when `expireOldKeyInSeconds` is
+   * given, schedules the old key's expiry (0 ends it at once).
+   */
+  rotateKey(input: KeyRotation, guard?: CommitGuard): Promise<{ key: string; view: KeyView; oldKey: KeyView }> {
+    return this.inTurn(input.accountId, () => this.rotateKeyInTurn(input, guard));
+  }
+
+  private async rotateKeyInTurn(
+    input: KeyRotation,
+    guard?: CommitGuard,
+  ): Promise<{ key: string; view: KeyView; oldKey: KeyView }> {
+    await refuseRotationEarly(this.db, input.accountId, input.keyId, input.expireOldKeyInSeconds);
+    const { key, keyId } = generateKey(this.keyPrefix);
+    const secretHash = await this.hasher.hash(key);
+    const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
+      const ended = await lockAccountAndEndExpired(tx, input.accountId);
+      const [old] = await tx
+        .select({ name: apiKeys.name, slot: apiKeys.slot, expiresAt: apiKeys.expiresAt })
+        .from(apiKeys)
+        .where(and(eq(apiKeys.id, input.keyId), eq(apiKeys.accountId, input.accountId)));
+      if (!old) throw new KeyNotFound();
+      if (old.slot === null) throw new KeyNotActive();
+      if (old.expiresAt !== null) throw new RotationPending();
+      const seconds = input.expireOldKeyInSeconds;
+      if (seconds === 0) {
+        // Ending the old key first frees its slot for the new one.
+        ended.push(...(await expireKeys(tx, input.accountId, [input.keyId], input.actor)));
+      } else if (seconds !== undefined) {
+        ended.push(await scheduleExpiry(tx, input.accountId, input.keyId, seconds, input.actor));
+      }
+      const { name } = await insertKey(tx, {
+        accountId: input.accountId,
+        actor: input.actor,
+        name: input.name ?? rotatedKeyName(old.name),
+        keyId,
+        key,
+        secretHash,
+        replacesKeyId: input.keyId,
+      });
+      await recordAudit(tx, input.actor, {
+        accountId: input.accountId,
+        action: 'key.rotated',
+        keyId,
+        details: { name, replaces: input.keyId },
+      });
+      return ended;
+    });
+    await this.announce(ended);
+    const [view, oldKey] = await Promise.all([
+      this.getKey(input.accountId, keyId),
+      this.getKey(input.accountId, input.keyId),
+    ]);
+    return { key, view, oldKey };
+  }
+
+  /**
+   * Revokes a key. Idempotent: revoking a revoked key answers the same, and
+   * retries telling the fleet if an earlier attempt could not.
+   *
+   * With `leak` (a secret scanner found the key in public), the report is recorded first (`key.leaked`, once
+   * per key, url and source, so a report GitHub retries adds nothing) and the key is revoked only if still
+   * active, with the url and source in the audit details of its `key.revoked`.
+   */
+  async revokeKey(
+    input: { accountId: string; actor: Actor; keyId: string; leak?: LeakReport },
+    guard?: CommitGuard,
+  ): Promise<KeyView> {
+    if (!input.leak) {
+      guard?.enterCommit(); // the statement is its own transaction
+      const revoked = await revokeActiveKeyAtOnce(this.db, input.accountId, input.keyId, input.actor);
+      if (revoked) return this.answerAfterAnnouncing(input.accountId, input.keyId, [revoked]);
+    }
+    const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
+      // The account first, as every key change: locking the key row first deadlocked with a racing rotation.
+      const expired = await lockAccountAndEndExpired(tx, input.accountId);
+      if (input.leak) await recordLeak(tx, input.accountId, input.keyId, input.actor, input.leak);
+      const revoked = await revokeIfActive(tx, input.accountId, input.keyId, input.actor, input.leak);
+      if (revoked) return [...expired, revoked];
+      const [row] = await tx
+        .select({ revokedAt: apiKeys.revokedAt })
+        .from(apiKeys)
+        .where(and(eq(apiKeys.id, input.keyId), eq(apiKeys.accountId, input.accountId)));
+      if (!row) throw new KeyNotFound();
+      // Already ended: tell the fleet again whatever about it is unpublished (that includes an expiry just above).
+      const unpublished = await unpublishedEvents(tx, input.keyId);
+      return [...expired.filter((event) => event.keyId !== input.keyId), ...unpublished];
+    });
+    return this.answerAfterAnnouncing(input.accountId, input.keyId, ended);
+  }
+
+  /** The view is read while the fleet is told: the commit is done, so it shows the key revoked. */
+  private async answerAfterAnnouncing(accountId: string, keyId: string, ended: KeyEvent[]): Promise<KeyView> {
+    const [view] = await Promise.all([this.getKey(accountId, keyId), this.announce(ended)]);
+    return view;
+  }
+
+  /**
+   * The account a key belongs to, for operators. With the full key (a leaked
+   * key pasted by an operator) the secret must match too.
+   */
+  async accountOfKey(keyId: string, fullKey?: string): Promise<string> {
+    const [row] = await this.db
+      .select({ accountId: apiKeys.accountId, secretHash: apiKeys.secretHash })
+      .from(apiKeys)
+      .where(eq(apiKeys.id, keyId));
+    if (!row || (fullKey !== undefined && !(await this.hasher.verify(row.secretHash, fullKey)))) {
+      throw new KeyNotFound();
+    }
+    return row.accountId;
+  }
+
+  /**
+   * Ends every key whose scheduled expiry has passed, account by account
+   * (run by maintenance, so expired keys free their slot and are recorded
+   * without waiting for the account's next change). Safe on every instance at
+   * once: each account's row lock serialises them and the second finds nothing.
+   */
+  async endExpiredKeys(): Promise<number> {
+    const due = await this.db
+      .selectDistinct({ accountId: apiKeys.accountId })
+      .from(apiKeys)
+      .where(and(isNotNull(apiKeys.slot), lte(apiKeys.expiresAt, sql`now()`)))
+      .limit(1000);
+    let count = 0;
+    for (const { accountId } of due) {
+      const ended = await boundedTransaction(this.db, this.limits, undefined, (tx) =>
+        lockAccountAndEndExpired(tx, accountId),
+      );
+      await this.announce(ended);
+      count += ended.length;
+    }
+    return count;
+  }
+
+  /** Renames a key (active or ended); audited with the old and the new name. */
+  async renameKey(input: { accountId: string; actor: Actor; keyId: string; name: string }): Promise<KeyView> {
+    const name = input.name.trim();
+    await boundedTransaction(this.db, this.limits, undefined, async (tx) => {
+      const [old] = await tx
+        .select({ name: apiKeys.name })
+        .from(apiKeys)
+        .where(and(eq(apiKeys.id, input.keyId), eq(apiKeys.accountId, input.accountId)))
+        .for('update');
+      if (!old) throw new KeyNotFound();
+      if (old.name === name) return;
+      await tx.update(apiKeys).set({ name }).where(eq(apiKeys.id, input.keyId));
+      await recordAudit(tx, input.actor, {
+        accountId: input.accountId,
+        action: 'key.renamed',
+        keyId: input.keyId,
+        details: { from: old.name, name },
+      });
+    });
+    return this.getKey(input.accountId, input.keyId);
+  }
+
+  private async announce(events: KeyEvent[]): Promise<void> {
+    if (events.length > 0) await this.announcer.announce(events);
+  }
+}

@@ -1,0 +1,210 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import type { MemberCheckAnswer, MemberJoin, UsageBatchBody } from '../../packages/member/src/fleet-messages.js';
+import type { Database } from '../db/database.js';
+import type { Env } from '../config/env.js';
+import { AuthUnavailable, MemberCredentialInvalid, NoFleetToJoin } from '../http/errors.js';
+import { MAX_CALLERS_PER_KEY, type KeyChecking } from '../key-check/open-key-checking.js';
+import type { AuthenticatedMember, MemberCredentials } from './member-credentials.js';
+import { writeMemberUsage } from './member-usage.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route is for fleet members: a member credential in `Authorization: Bearer kwm_…`. */
+    member?: boolean;
+  }
+}
+
+/** A member instance's id: `member.<member id>.<uuid>`, so every registry entry names the credential it came with. */
+const INSTANCE_ID_PATTERN = /^member\.([0-9A-Za-z]{16})\.[0-9a-f-]{36}$/;
+const BEARER = /^Bearer (\S+)$/i;
+const members = new WeakMap<FastifyRequest, AuthenticatedMember>();
+
+const Nonce = Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9A-Za-z._-]+$' });
+const Tally = Type.Object({
+  requests: Type.Integer({ minimum: 0 }),
+  last: Type.Integer({ minimum: 0 }),
+  callers: Type.Array(
+    Type.Object({
+      address: Type.String({ maxLength: 100 }),
+      agent: Type.String({ maxLength: 1000 }),
+      requests: Type.Integer({ minimum: 0 }),
+      firstSeen: Type.Integer({ minimum: 0 }),
+      lastSeen: Type.Integer({ minimum: 0 }),
+    }),
+    { maxItems: MAX_CALLERS_PER_KEY },
+  ),
+});
+
+export interface MemberRouteOptions {
+  env: Env;
+  db: Database;
+  credentials: MemberCredentials;
+  keyChecking: KeyChecking;
+}
+
+/**
+ * The API of keyward's fleet members (the `@keyward/member` package): join,
+ * renew the lease, check a key this process has not cached, send usage. Not
+ * part of the public OpenAPI document: members speak it through the package.
+ */
+export const memberRoutes: FastifyPluginAsyncTypebox<MemberRouteOptions> = async (app, options) => {
+  const { env, credentials, keyChecking } = options;
+  const hidden = { hide: true } as const;
+
+  app.addHook('onRequest', async (request) => {
+    if (!request.routeOptions.config.member) return;
+    const header = request.headers.authorization;
+    const credential = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
+    let member: AuthenticatedMember | null;
+    try {
+      member = await credentials.authenticate(credential);
+    } catch {
+      throw new AuthUnavailable();
+    }
+    if (!member) throw new MemberCredentialInvalid();
+    members.set(request, member);
+    void credentials.seen(member.id).catch(() => {}); // a sighting is a nicety; never fail a member for it
+  });
+  const memberOf = (request: FastifyRequest) => members.get(request)!;
+
+  app.post(
+    '/v1/fleet/join',
+    { config: { member: true }, schema: { ...hidden, body: Type.Optional(Type.Object({})) } },
+    async (request): Promise<MemberJoin> => {
+      const member = memberOf(request);
+      const instanceId = `member.${member.id}.${randomUUID()}`;
+      return {
+        memberId: member.id,
+        memberName: member.name,
+        instanceId,
+        keyPrefix: env.KEYWARD_KEY_PREFIX,
+        fleet: keyChecking.fleet.members?.channels(instanceId) ?? null,
+        cache: {
+          maxKeys: env.KEYWARD_CACHE_MAX_KEYS,
+          ttlMs: env.KEYWARD_CACHE_TTL_SECONDS * 1000,
+        },
+        usage: env.KEYWARD_USAGE_TRACKING
+          ? {
+              flushIntervalMs: env.KEYWARD_USAGE_FLUSH_MS,
+              maxKeysPerMinute: env.KEYWARD_CACHE_MAX_KEYS,
+              maxCallersPerKey: MAX_CALLERS_PER_KEY,
+            }
+          : null,
+      };
+    },
+  );
+
+  /** The relay, for an instance of the request's own member (a member renews or removes only its own). */
+  const relayFor = (request: FastifyRequest, instanceId: string) => {
+    const relay = keyChecking.fleet.members;
+    if (!relay) throw new NoFleetToJoin();
+    if (INSTANCE_ID_PATTERN.exec(instanceId)?.[1] !== memberOf(request).id) throw new MemberCredentialInvalid();
+    return relay;
+  };
+  const InstanceId = Type.String({ maxLength: 100 });
+
+  app.post(
+    '/v1/fleet/heartbeat',
+    { config: { member: true }, schema: { ...hidden, body: Type.Object({ instanceId: InstanceId, nonce: Nonce }) } },
+    async (request, reply) => {
+      const { instanceId, nonce } = request.body;
+      const relay = relayFor(request, instanceId);
+      await relay.renew(instanceId, nonce).catch(() => {
+        throw new AuthUnavailable();
+      });
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/v1/fleet/leave',
+    { config: { member: true }, schema: { ...hidden, body: Type.Object({ instanceId: InstanceId }) } },
+    async (request, reply) => {
+      const { instanceId } = request.body;
+      await relayFor(request, instanceId)
+        .leave(instanceId)
+        .catch(() => {
+          throw new AuthUnavailable();
+        });
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/v1/fleet/check',
+    {
+      config: { member: true },
+      schema: {
+        ...hidden,
+        body: Type.Object({
+          key: Type.String({ maxLength: 200 }),
+          clientAddress: Type.String({ maxLength: 100 }),
+          /** The member holds this key's digest already: no guess, so a limited client is still checked. */
+          secretProven: Type.Optional(Type.Boolean()),
+        }),
+      },
+    },
+    async (request): Promise<MemberCheckAnswer> => {
+      const { key, clientAddress, secretProven = false } = request.body;
+      const { checker, failedChecks } = keyChecking;
+      const now = Date.now();
+      const retryAfterMs = failedChecks.retryAfterMs(clientAddress, now);
+      const limited = () => ({ outcome: 'limited' as const, retryAfterSeconds: Math.ceil(retryAfterMs / 1000) });
+      // A member that lied about a proven secret gains nothing: a wrong key is counted as a failure all the same.
+      const result = await checker.check(key, now, retryAfterMs > 0 && !secretProven);
+      switch (result.outcome) {
+        case 'valid':
+        case 'revoked':
+        case 'expired':
+          return {
+            outcome: result.outcome,
+            accountId: result.accountId,
+            keyId: result.keyId,
+            expiresAt: result.expiresAt,
+          };
+        case 'limited':
+          return limited();
+        case 'invalid':
+          if (result.tier === 'format') return { outcome: 'invalid' };
+          if (retryAfterMs > 0) return limited();
+          failedChecks.recordFailure(clientAddress, now);
+          return { outcome: 'invalid' };
+        default:
+          throw new AuthUnavailable();
+      }
+    },
+  );
+
+  app.post(
+    '/v1/fleet/usage',
+    {
+      config: { member: true },
+      bodyLimit: 4 * 1024 * 1024,
+      schema: {
+        ...hidden,
+        body: Type.Object({
+          batchId: Type.String({ format: 'uuid' }),
+          minutes: Type.Array(
+            Type.Object({
+              minute: Type.Integer({ minimum: 0 }),
+              keys: Type.Array(
+                Type.Object({ keyId: Type.String({ maxLength: 64 }), accepted: Tally, rejected: Tally }),
+              ),
+            }),
+            { maxItems: 1000 },
+          ),
+        }),
+      },
+    },
+    async (request) => {
+      try {
+        return await writeMemberUsage(options.db, env, request.body satisfies UsageBatchBody);
+      } catch {
+        throw new AuthUnavailable();
+      }
+    },
+  );
+};

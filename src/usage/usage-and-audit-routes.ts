@@ -1,0 +1,284 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { errors } from '../http/error-responses.js';
+import { EXAMPLE } from '../http/examples.js';
+import { Nullable, ScalarOrNull } from '../http/json-types.js';
+import { KeyIdParams } from '../keys/key-schemas.js';
+import { SESSION_SECURITY } from '../http/security-schemes.js';
+import { InvalidRequest } from '../http/errors.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { KeyService } from '../keys/key-lifecycle.js';
+import type { Caller, UsagePoint, UsageReport } from './usage-report.js';
+
+const UsagePointSchema = Type.Object({ start: Type.String({ format: 'date-time' }), requests: Type.Integer() });
+const DateTime = Type.String({ format: 'date-time' });
+const CallerSchema = Type.Object({
+  clientAddress: Type.String(),
+  userAgent: Nullable(Type.String()),
+  requests: Type.Integer(),
+  firstSeenAt: DateTime,
+  lastSeenAt: DateTime,
+});
+const NO_REJECTED_CALLS = { lastRejectedAt: null, requestsLast24h: 0 };
+
+const USAGE_MINUTES = [
+  { start: '2026-03-09T17:41:00.000Z', requests: 12 },
+  { start: '2026-03-09T17:42:00.000Z', requests: 9 },
+  { start: '2026-03-09T17:43:00.000Z', requests: 0 },
+];
+const USAGE_HOURS = [
+  { start: '2026-03-09T16:00:00.000Z', requests: 804 },
+  { start: '2026-03-09T17:00:00.000Z', requests: 377 },
+];
+
+/** Usage of the old key during a rotation, shortened to 3 minute and 2 hour buckets: one service still sends it. */
+const USAGE_EXAMPLE = {
+  keyId: EXAMPLE.keyId,
+  lastUsedAt: '2026-03-09T17:42:00.000Z',
+  requestsLast24h: 18342,
+  minutes: USAGE_MINUTES,
+  hours: USAGE_HOURS,
+  callers: [
+    {
+      clientAddress: '10.0.3.17',
+      userAgent: 'billing-worker/2.4.1',
+      requests: 377,
+      firstSeenAt: '2026-03-09T16:43:05.000Z',
+      lastSeenAt: '2026-03-09T17:42:51.000Z',
+    },
+  ],
+  rejected: {
+    ...NO_REJECTED_CALLS,
+    minutes: USAGE_MINUTES.map(({ start }) => ({ start, requests: 0 })),
+    hours: USAGE_HOURS.map(({ start }) => ({ start, requests: 0 })),
+    callers: [],
+  },
+};
+
+/** The same key after it was revoked at 17:43: the forgotten service is refused, and seen. */
+const REVOKED_USAGE_EXAMPLE = {
+  ...USAGE_EXAMPLE,
+  minutes: [
+    { start: '2026-03-09T17:43:00.000Z', requests: 0 },
+    { start: '2026-03-09T17:44:00.000Z', requests: 0 },
+    { start: '2026-03-09T17:45:00.000Z', requests: 0 },
+  ],
+  hours: [
+    { start: '2026-03-09T16:00:00.000Z', requests: 804 },
+    { start: '2026-03-09T17:00:00.000Z', requests: 377 },
+  ],
+  rejected: {
+    lastRejectedAt: '2026-03-09T17:45:51.000Z',
+    requestsLast24h: 31,
+    minutes: [
+      { start: '2026-03-09T17:43:00.000Z', requests: 7 },
+      { start: '2026-03-09T17:44:00.000Z', requests: 12 },
+      { start: '2026-03-09T17:45:00.000Z', requests: 12 },
+    ],
+    hours: [
+      { start: '2026-03-09T16:00:00.000Z', requests: 0 },
+      { start: '2026-03-09T17:00:00.000Z', requests: 31 },
+    ],
+    callers: [
+      {
+        clientAddress: '10.0.3.17',
+        userAgent: 'billing-worker/2.4.1',
+        requests: 31,
+        firstSeenAt: '2026-03-09T17:43:08.000Z',
+        lastSeenAt: '2026-03-09T17:45:51.000Z',
+      },
+    ],
+  },
+};
+
+/** The audit log right after a rotation with a day's grace. */
+const AUDIT_EXAMPLE = {
+  events: [
+    {
+      id: '1289',
+      action: 'key.rotated',
+      at: '2026-03-09T17:00:00.000Z',
+      actor: EXAMPLE.email,
+      keyId: EXAMPLE.newKeyId,
+      clientAddress: '203.0.113.24',
+      userAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Safari/605.1.15',
+      details: { name: 'production (rotated 2026-03-09)', replaces: EXAMPLE.keyId },
+    },
+    {
+      id: '1288',
+      action: 'key.expiry_scheduled',
+      at: '2026-03-09T17:00:00.000Z',
+      actor: EXAMPLE.email,
+      keyId: EXAMPLE.keyId,
+      clientAddress: '203.0.113.24',
+      userAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Safari/605.1.15',
+      details: { expiresAt: '2026-03-10T17:00:00.000Z' },
+    },
+  ],
+  nextCursor: 'MTI4OA',
+};
+
+function encodeCursor(id: number): string {
+  return Buffer.from(String(id)).toString('base64url');
+}
+
+function decodeCursor(cursor: string): number {
+  const id = Number(Buffer.from(cursor, 'base64url').toString());
+  if (!Number.isSafeInteger(id) || id <= 0) throw new InvalidRequest('cursor is not one this API returned');
+  return id;
+}
+
+/** Usage per key and the account's audit log, for the signed-in dashboard user. */
+export const usageAndAuditRoutes: FastifyPluginAsyncTypebox<{
+  keys: KeyService;
+  usageReport: UsageReport;
+  auditLog: AuditLog;
+  maxMinutes: number;
+  maxHours: number;
+}> = async (app, { keys, usageReport, auditLog, maxMinutes, maxHours }) => {
+  app.get(
+    '/v1/keys/:keyId/usage',
+    {
+      config: { session: true },
+      schema: {
+        operationId: 'getKeyUsage',
+        summary: 'Requests over time and the clients calling with a key',
+        description:
+          'Use it before revoking an old key: `callers` lists every client address and user agent seen with the ' +
+          'key in the last hour. After a revocation, `rejected` shows who still calls with it. Counts are flushed ' +
+          'by each instance every KEYWARD_USAGE_FLUSH_MS.',
+        tags: ['keys'],
+        security: SESSION_SECURITY,
+        params: KeyIdParams,
+        querystring: Type.Object(
+          {
+            minutes: Type.Integer({ minimum: 1, maximum: maxMinutes, default: 60, description: 'Minute buckets.' }),
+            hours: Type.Integer({
+              minimum: 1,
+              maximum: maxHours,
+              default: Math.min(24 * 30, maxHours),
+              description: 'Hour buckets.',
+            }),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object(
+            {
+              keyId: Type.String(),
+              lastUsedAt: Nullable(DateTime),
+              requestsLast24h: Type.Integer(),
+              minutes: Type.Array(UsagePointSchema, {
+                description: 'Oldest first, zero-filled, ending with this minute.',
+              }),
+              hours: Type.Array(UsagePointSchema, { description: 'Oldest first, zero-filled, ending with this hour.' }),
+              callers: Type.Array(CallerSchema, {
+                description: 'Clients served with the key in the last hour, most recent first.',
+              }),
+              rejected: Type.Object(
+                {
+                  lastRejectedAt: Nullable(DateTime),
+                  requestsLast24h: Type.Integer(),
+                  minutes: Type.Array(UsagePointSchema, { description: 'The same minutes as `minutes`.' }),
+                  hours: Type.Array(UsagePointSchema, { description: 'The same hours as `hours`.' }),
+                  callers: Type.Array(CallerSchema, {
+                    description: 'Clients refused with the key in the last hour, most recent first.',
+                  }),
+                },
+                {
+                  description:
+                    'Calls refused because the key is revoked or expired (sent with its right secret): the ' +
+                    'services a rotation forgot, or that a revocation cut off.',
+                },
+              ),
+            },
+            { examples: [USAGE_EXAMPLE, REVOKED_USAGE_EXAMPLE] },
+          ),
+          ...errors([400, 'invalid_key_id', 'invalid_query'], 401, 404, 503),
+        },
+      },
+    },
+    async (request) => {
+      const key = await keys.getKey(request.sessionUser.accountId, request.params.keyId);
+      const report = await usageReport.forKey(key.id, request.query.minutes, request.query.hours);
+      const point = (p: UsagePoint) => ({ start: p.start.toISOString(), requests: p.requests });
+      const callerView = (caller: Caller) => ({
+        ...caller,
+        firstSeenAt: caller.firstSeenAt.toISOString(),
+        lastSeenAt: caller.lastSeenAt.toISOString(),
+      });
+      return {
+        keyId: key.id,
+        lastUsedAt: key.lastUsedAt?.toISOString() ?? null,
+        requestsLast24h: key.requestsLast24h,
+        minutes: report.minutes.map(point),
+        hours: report.hours.map(point),
+        callers: report.callers.map(callerView),
+        rejected: {
+          lastRejectedAt: key.lastRejectedAt?.toISOString() ?? null,
+          requestsLast24h: key.rejectedLast24h,
+          minutes: report.rejected.minutes.map(point),
+          hours: report.rejected.hours.map(point),
+          callers: report.rejected.callers.map(callerView),
+        },
+      };
+    },
+  );
+
+  app.get(
+    '/v1/audit',
+    {
+      config: { session: true },
+      schema: {
+        operationId: 'listAuditEvents',
+        summary: "The account's audit log, newest first",
+        description: 'Pass `nextCursor` of a page as `cursor` to get the next (older) page; null on the last page.',
+        tags: ['account'],
+        security: SESSION_SECURITY,
+        querystring: Type.Object(
+          {
+            limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+            cursor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}$' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object(
+            {
+              events: Type.Array(
+                Type.Object({
+                  id: Type.String(),
+                  action: Type.String({
+                    examples: ['key.revoked'],
+                    description:
+                      'account.created, session.created, session.failed, session.ended, key.created, key.rotated, ' +
+                      'key.revoked, key.expired, key.expiry_scheduled, key.leaked (found in public by a secret ' +
+                      'scanning: details url, source, type; actor secret-scanning:github), key.renamed (details: ' +
+                      'from, name), password.changed, session.others_ended (details: sessions)',
+                  }),
+                  at: DateTime,
+                  actor: Nullable(Type.String(), { description: 'Email; null for the system.' }),
+                  keyId: Nullable(Type.String()),
+                  clientAddress: Nullable(Type.String()),
+                  userAgent: Nullable(Type.String()),
+                  details: Nullable(Type.Record(Type.String(), ScalarOrNull)),
+                }),
+              ),
+              nextCursor: Nullable(Type.String()),
+            },
+            { examples: [AUDIT_EXAMPLE] },
+          ),
+          ...errors([400, 'invalid_query'], 401, 503),
+        },
+      },
+    },
+    async (request) => {
+      const before = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor);
+      const page = await auditLog.list(request.sessionUser.accountId, request.query.limit, before);
+      return {
+        events: page.events.map((event) => ({ ...event, at: event.at.toISOString() })),
+        nextCursor: page.next === null ? null : encodeCursor(page.next),
+      };
+    },
+  );
+};
