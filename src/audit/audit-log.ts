@@ -1,6 +1,6 @@
 import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
 import type { Database, Transaction } from '../db/database.js';
-import { auditEvents, MAX_USER_AGENT_LENGTH } from '../db/schema.js';
+import { auditEvents, MAX_USER_AGENT_LENGTH, type EndReason } from '../db/schema.js';
 import { cutText } from '../../packages/member/src/cut-text.js';
 import { webhookDeliveries } from './webhook-events.js';
 
@@ -22,6 +22,8 @@ export interface AuditEntry {
   accountId: string | null;
   action: AuditAction;
   keyId?: string;
+  /** Why the key ended (`key.revoked`, `key.expired`): recorded in the details and told to webhooks. */
+  reason?: EndReason;
   details?: Record<string, string | number | null>;
 }
 
@@ -34,14 +36,15 @@ export interface AuditEntry {
 export function auditStatements(who: Actor | ClientContext | null, entry: AuditEntry, onlyIf: SQL = sql`true`): SQL[] {
   const actorEmail = who && 'email' in who ? who.email : null;
   const userAgent = who?.userAgent ?? null;
+  const details = entry.reason === undefined ? entry.details : { reason: entry.reason, ...entry.details };
   const row = sql`
     INSERT INTO audit_events (account_id, actor_user_id, actor_email, action, key_id, client_address, user_agent, details)
     SELECT ${entry.accountId}::uuid, ${who && 'userId' in who ? who.userId : null}::uuid, ${actorEmail}::text,
       ${entry.action}::text, ${entry.keyId ?? null}::text, ${who?.clientAddress ?? null}::text,
       ${userAgent === null ? null : cutText(userAgent, MAX_USER_AGENT_LENGTH)}::text,
-      ${entry.details === undefined ? null : JSON.stringify(entry.details)}::jsonb
+      ${details === undefined ? null : JSON.stringify(details)}::jsonb
     WHERE ${onlyIf}`;
-  const deliveries = webhookDeliveries({ ...entry, actorEmail }, onlyIf);
+  const deliveries = webhookDeliveries({ ...entry, details }, onlyIf);
   return deliveries === undefined ? [row] : [row, deliveries];
 }
 

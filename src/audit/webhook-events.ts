@@ -19,41 +19,24 @@ export const WEBHOOK_EVENT_TYPES = [
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
-/** Why a key was revoked, in `key.revoked` events. */
-export type RevocationReason = 'user' | 'cli' | 'expired' | 'leaked';
-
-/** Actor emails of operators at the command line (src/cli.ts) and of secret scanners (issue #14). */
-const CLI_ACTOR_PREFIX = 'cli:';
-const SECRET_SCANNING_ACTOR_PREFIX = 'secret-scanning:';
-
 /**
  * The webhook event an audit action becomes, if any. `key.expired` (a scheduled expiry taking effect, or a
- * rotation with no grace) is told as `key.revoked` with reason `expired`: to a receiver both mean "this key
- * no longer works".
+ * rotation with no grace) is told as `key.revoked`: to a receiver both mean "this key no longer works", and
+ * the event's `reason` (END_REASONS, from the audit details) says which.
  */
-export function webhookEventOf(
-  action: string,
-  actorEmail: string | null,
-): { type: WebhookEventType; reason?: RevocationReason } | undefined {
+export function webhookEventOf(action: string): WebhookEventType | undefined {
   switch (action) {
     case 'key.created':
     case 'key.rotated':
     case 'key.expiry_scheduled':
-    case 'key.leaked':
-      return { type: action };
-    case 'key.expired':
-      return { type: 'key.revoked', reason: 'expired' };
     case 'key.revoked':
-      return { type: 'key.revoked', reason: revocationReason(actorEmail) };
+    case 'key.leaked':
+      return action;
+    case 'key.expired':
+      return 'key.revoked';
     default:
       return undefined;
   }
-}
-
-function revocationReason(actorEmail: string | null): RevocationReason {
-  if (actorEmail?.startsWith(CLI_ACTOR_PREFIX)) return 'cli';
-  if (actorEmail?.startsWith(SECRET_SCANNING_ACTOR_PREFIX)) return 'leaked';
-  return 'user';
 }
 
 /**
@@ -69,24 +52,18 @@ export function webhookDeliveries(
     accountId: string | null;
     action: string;
     keyId?: string;
-    actorEmail: string | null;
     details?: Record<string, string | number | null>;
   },
   onlyIf: SQL,
 ): SQL | undefined {
-  const event = webhookEventOf(entry.action, entry.actorEmail);
-  if (event === undefined || entry.accountId === null || entry.keyId === undefined) return undefined;
-  const data: Record<string, unknown> = {
-    ...entry.details,
-    keyId: entry.keyId,
-    accountId: entry.accountId,
-    ...(event.reason === undefined ? {} : { reason: event.reason }),
-  };
+  const type = webhookEventOf(entry.action);
+  if (type === undefined || entry.accountId === null || entry.keyId === undefined) return undefined;
+  const data: Record<string, unknown> = { ...entry.details, keyId: entry.keyId, accountId: entry.accountId };
   return sql`
     INSERT INTO webhook_deliveries (endpoint_id, account_id, message_id, event_type, payload)
-    SELECT e.id, e.account_id, ${`msg_${randomUUID().replaceAll('-', '')}`}, ${event.type},
+    SELECT e.id, e.account_id, ${`msg_${randomUUID().replaceAll('-', '')}`}, ${type},
       jsonb_build_object(
-        'type', ${event.type}::text,
+        'type', ${type}::text,
         'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
         'data', ${JSON.stringify(data)}::jsonb
           || jsonb_build_object('keyHint', (SELECT k.hint FROM api_keys k WHERE k.id = ${entry.keyId}))

@@ -5,6 +5,14 @@ import { slotCheck } from './active-key-slots.js';
 import { accounts, users } from './account-tables.js';
 import { createdAt } from './columns.js';
 
+/**
+ * Why a key ended, one vocabulary for the API (`revocation.reason`), the key's row, its key event, its audit
+ * record and the webhooks' `key.revoked`: `revoked` on request (dashboard, API, `keyward revoke-key`),
+ * `leaked` by a secret scanner's report, `expired` by its scheduled expiry (or a rotation with no grace).
+ */
+export const END_REASONS = ['revoked', 'leaked', 'expired'] as const;
+export type EndReason = (typeof END_REASONS)[number];
+
 export const apiKeys = pgTable(
   'api_keys',
   {
@@ -38,10 +46,10 @@ export const apiKeys = pgTable(
      */
     replacesKeyId: text('replaces_key_id'),
     /**
-     * Why the key was revoked: `revoked` on request (dashboard, API, CLI), `leaked` by a secret scanning
-     * report. NULL while not revoked, and for keys revoked before this column existed (read as `revoked`).
+     * Why the key was revoked (END_REASONS: `revoked` or `leaked`; an expired key is told by its expiry).
+     * NULL while not revoked, and for keys revoked before this column existed (read as `revoked`).
      */
-    revocationReason: text('revocation_reason', { enum: ['revoked', 'leaked'] }),
+    revocationReason: text('revocation_reason', { enum: END_REASONS }),
     /**
      * The first report that the key was found in public (GitHub secret scanning): when, where (a URL, possibly
      * empty) and in what (GitHub's `source`, e.g. `commit`). Kept in the row, not only in the audit log, so
@@ -72,6 +80,8 @@ export const keyEvents = pgTable(
     keyId: text('key_id').notNull(),
     accountId: uuid('account_id').notNull(),
     kind: text('kind', { enum: ['revoked', 'expired', 'expiry_scheduled'] }).notNull(),
+    /** Why the key ended (revoked, expired); NULL for an expiry scheduled, and for events older than the column. */
+    reason: text('reason', { enum: END_REASONS }),
     /** The key's expiry after this change (expiry_scheduled, expired). */
     expiresAt: timestamp('expires_at', { withTimezone: true }),
     createdAt: createdAt(),

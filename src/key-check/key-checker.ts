@@ -14,7 +14,7 @@ import type { SecretHasher } from '../keys/secret-hashing.js';
 import { digestsEqual, fromSharedDigest, keyDigest, sharedDigest } from '../../packages/member/src/digest.js';
 import type { FleetSync, HotEntry } from '../fleet/fleet-sync.js';
 import { statusAt, type CachedKey, type KeyCache } from '../../packages/member/src/key-cache.js';
-import type { KeyStatus } from '../../packages/member/src/key-status.js';
+import { keyStatus } from '../keys/key-state.js';
 import { settleWithin, TIMED_OUT } from '../../packages/member/src/timeouts.js';
 
 export type KeyCheck =
@@ -231,7 +231,7 @@ export class KeyChecker {
       digest,
       accountId: row.accountId,
       expiresAt: row.expiresAt?.getTime() ?? null,
-      status: (row.revokedAt ? 'revoked' : 'active') as KeyStatus,
+      status: keyStatus(row),
     };
     remember(entry);
     if (trusted && fleet.hotStore && hot) {

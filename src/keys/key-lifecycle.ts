@@ -1,7 +1,7 @@
 import { and, eq, isNotNull, lte, sql } from 'drizzle-orm';
 import { boundedTransaction, type CommitGuard, type Database, type TransactionLimits } from '../db/database.js';
 import { apiKeys } from '../db/schema.js';
-import { KeyNotActive, KeyNotFound, RotationPending } from '../http/errors.js';
+import { KeyNotFound } from '../http/errors.js';
 import { generateKey } from '../../packages/member/src/key-format.js';
 import { rotatedKeyName } from './key-names.js';
 import type { SecretHasher } from './secret-hashing.js';
@@ -12,14 +12,14 @@ import {
   insertKey,
   lockAccountAndEndExpired,
   recordLeak,
-  revokeActiveKeyAtOnce,
-  revokeIfActive,
+  revokeKeyRow,
   scheduleExpiry,
   unpublishedEvents,
   type LeakReport,
 } from './key-statements.js';
 import { refuseRotationEarly, refuseWhenFull } from './key-prechecks.js';
 import { KeyViews, type KeyView } from './key-views.js';
+import { rotationRefusal } from './key-state.js';
 
 export type { LeakReport } from './key-statements.js';
 export type { KeyView } from './key-views.js';
@@ -52,7 +52,7 @@ export interface KeyRotation {
 
 /**
  * The key lifecycle: create, rotate, revoke, rename, and the scheduled expiries. Postgres is the source of
- * truth; each change is one transaction (its statements: ./key-changes.ts), then the fleet is told
+ * truth; each change is one transaction (its statements: ./key-statements.ts), then the fleet is told
  * (`KeyEventAnnouncer`) before the call answers.
  */
 export class KeyService {
@@ -141,12 +141,12 @@ export class KeyService {
     const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
       const ended = await lockAccountAndEndExpired(tx, input.accountId);
       const [old] = await tx
-        .select({ name: apiKeys.name, slot: apiKeys.slot, expiresAt: apiKeys.expiresAt })
+        .select({ name: apiKeys.name, slot: apiKeys.slot, revokedAt: apiKeys.revokedAt, expiresAt: apiKeys.expiresAt })
         .from(apiKeys)
         .where(and(eq(apiKeys.id, input.keyId), eq(apiKeys.accountId, input.accountId)));
       if (!old) throw new KeyNotFound();
-      if (old.slot === null) throw new KeyNotActive();
-      if (old.expiresAt !== null) throw new RotationPending();
+      const refusal = rotationRefusal(old);
+      if (refusal) throw refusal;
       const seconds = input.expireOldKeyInSeconds;
       if (seconds === 0) {
         // Ending the old key first frees its slot for the new one.
@@ -192,15 +192,18 @@ export class KeyService {
     guard?: CommitGuard,
   ): Promise<KeyView> {
     if (!input.leak) {
-      guard?.enterCommit(); // the statement is its own transaction
-      const revoked = await revokeActiveKeyAtOnce(this.db, input.accountId, input.keyId, input.actor);
+      // The common case, an active key revoked on request: the statement alone, its own transaction. Any
+      // other case (not this account's key, revoked, ended, past its expiry) is the transaction's below.
+      guard?.enterCommit();
+      const revoked = await revokeKeyRow(this.db, { ...input, onlyActive: true });
       if (revoked) return this.answerAfterAnnouncing(input.accountId, input.keyId, [revoked]);
     }
     const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
       // The account first, as every key change: locking the key row first deadlocked with a racing rotation.
       const expired = await lockAccountAndEndExpired(tx, input.accountId);
       if (input.leak) await recordLeak(tx, input.accountId, input.keyId, input.actor, input.leak);
-      const revoked = await revokeIfActive(tx, input.accountId, input.keyId, input.actor, input.leak);
+      // A leaked key is revoked only while active: an expired key stays expired.
+      const revoked = await revokeKeyRow(tx, { ...input, onlyActive: input.leak !== undefined });
       if (revoked) return [...expired, revoked];
       const [row] = await tx
         .select({ revokedAt: apiKeys.revokedAt })

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { KEY_ID_PATTERN } from '../../packages/member/src/key-format.js';
+import { END_REASONS } from '../db/schema.js';
 import { EXAMPLE } from '../http/examples.js';
 import { Nullable, StringEnum } from '../http/json-types.js';
 
@@ -47,7 +48,7 @@ export const LEAKED_KEY_EXAMPLE = {
 
 export const KeyRevocation = Nullable(
   Type.Object({
-    reason: StringEnum(['revoked', 'leaked', 'expired'], {
+    reason: StringEnum(END_REASONS, {
       description:
         '`revoked`: on request (dashboard, API, `keyward revoke-key`). `leaked`: revoked automatically because ' +
         'a secret scanner (GitHub) reported it found in public. `expired`: its scheduled expiry passed.',

@@ -12,6 +12,7 @@ import { KeyLimitReached } from '../http/errors.js';
 import { freeSlot } from '../db/active-key-slots.js';
 import { keyHint } from '../../packages/member/src/key-format.js';
 import { keyName } from './key-names.js';
+import { isActiveKey } from './key-state.js';
 import type { KeyEvent } from '../fleet/fleet-sync.js';
 import { auditStatements, recordAudit, type Actor } from '../audit/audit-log.js';
 
@@ -49,64 +50,34 @@ export async function lockAccountAndEndExpired(tx: Transaction, accountId: strin
 }
 
 /**
- * Revokes the key if it is this account's and not revoked; null when it is not (missing or already ended).
- * A leaked key is revoked only while active: an expired key stays expired.
+ * Revokes the key, as one statement (the one way keyward revokes a key): the account row locked first, as in
+ * every key change, then the key's row, its key event and its audit record (with the webhook deliveries).
+ * `onlyActive` revokes only a key that is active by src/keys/key-state.ts; without it, also one that has
+ * ended (expired) but is not revoked yet. Null when nothing was revoked (not this account's key, or already
+ * revoked or ended). Run on its own it is its own transaction and one round trip, instead of the eight of a
+ * transaction (begin, timeouts, lock, update, event, audit, deliveries, commit): the common revocation.
  */
-export async function revokeIfActive(
-  tx: Transaction,
-  accountId: string,
-  keyId: string,
-  actor: Actor,
-  leak?: LeakReport,
+export async function revokeKeyRow(
+  db: Database | Transaction,
+  change: { accountId: string; keyId: string; actor: Actor; leak?: LeakReport; onlyActive: boolean },
 ): Promise<KeyEvent | null> {
-  const [row] = await tx
-    .update(apiKeys)
-    .set({
-      slot: null,
-      revokedAt: sql`now()`,
-      revokedBy: actor.userId ?? null,
-      revocationReason: leak ? 'leaked' : 'revoked',
-    })
-    .where(
-      and(
-        eq(apiKeys.id, keyId),
-        eq(apiKeys.accountId, accountId),
-        isNull(apiKeys.revokedAt),
-        leak ? isNotNull(apiKeys.slot) : undefined,
-      ),
-    )
-    .returning({ expiresAt: apiKeys.expiresAt });
-  if (!row) return null;
-  const details = leak ? { url: leak.url, source: leak.source } : undefined;
-  return recordEnd(tx, accountId, keyId, 'revoked', actor, row.expiresAt, details);
-}
-
-/**
- * The common revocation, an active key revoked on request, as one statement: its own transaction and one
- * round trip instead of the eight of {@link revokeIfActive}'s transaction (begin, timeouts, lock, update,
- * event, audit, deliveries, commit). The same rows, the same lock order (the account row is locked by the
- * UPDATE's filter before the key row is), the same effects. Null when the key is not this account's, or is
- * revoked, ended or past its expiry: the caller then runs the full transaction, which knows those cases.
- */
-export async function revokeActiveKeyAtOnce(
-  db: Database,
-  accountId: string,
-  keyId: string,
-  actor: Actor,
-): Promise<KeyEvent | null> {
+  const { accountId, keyId, actor, leak } = change;
+  const reason = leak ? 'leaked' : 'revoked';
+  const revokable = change.onlyActive ? isActiveKey : sql`${apiKeys.revokedAt} IS NULL`;
   const revoked = sql`EXISTS (SELECT 1 FROM revoked)`;
-  const [auditRow, deliveries] = auditStatements(actor, { accountId, action: 'key.revoked', keyId }, revoked);
+  const details = leak ? { url: leak.url, source: leak.source } : undefined;
+  const audit = { accountId, action: 'key.revoked', keyId, reason, details } as const;
+  const [auditRow, deliveries] = auditStatements(actor, audit, revoked);
   const rows = await db.execute(sql`
     WITH account AS (
       SELECT id FROM accounts WHERE id = ${accountId} FOR NO KEY UPDATE
     ), revoked AS (
-      UPDATE api_keys SET slot = NULL, revoked_at = now(), revoked_by = ${actor.userId}::uuid, revocation_reason = 'revoked'
-      WHERE id = ${keyId} AND account_id = (SELECT id FROM account) AND revoked_at IS NULL AND slot IS NOT NULL
-        AND (expires_at IS NULL OR expires_at > now())
+      UPDATE api_keys SET slot = NULL, revoked_at = now(), revoked_by = ${actor.userId}::uuid, revocation_reason = ${reason}
+      WHERE id = ${keyId} AND account_id = (SELECT id FROM account) AND ${revokable}
       RETURNING id, account_id, expires_at
     ), event AS (
-      INSERT INTO key_events (key_id, account_id, kind, expires_at)
-      SELECT id, account_id, 'revoked', expires_at FROM revoked
+      INSERT INTO key_events (key_id, account_id, kind, reason, expires_at)
+      SELECT id, account_id, 'revoked', ${reason}, expires_at FROM revoked
       RETURNING seq, key_id, kind, expires_at
     ), audit AS (${auditRow})${deliveries === undefined ? sql`` : sql`, deliveries AS (${deliveries})`}
     SELECT seq, key_id, kind, expires_at FROM event`);
@@ -183,7 +154,9 @@ export async function expireKeys(
       .set({ slot: null, expiresAt: sql`LEAST(COALESCE(${apiKeys.expiresAt}, now()), now())` })
       .where(and(eq(apiKeys.id, keyId), isNotNull(apiKeys.slot)))
       .returning({ expiresAt: apiKeys.expiresAt });
-    if (row) ended.push(await recordEnd(tx, accountId, keyId, 'expired', actor, row.expiresAt));
+    if (!row) continue;
+    ended.push(await recordEvent(tx, accountId, keyId, 'expired', row.expiresAt));
+    await recordAudit(tx, actor, { accountId, action: 'key.expired', keyId, reason: 'expired' });
   }
   return ended;
 }
@@ -211,37 +184,17 @@ export async function scheduleExpiry(
   return event;
 }
 
-/** The event and the audit record of a key that ended. */
-async function recordEnd(
-  tx: Transaction,
-  accountId: string,
-  keyId: string,
-  reason: 'revoked' | 'expired',
-  actor: Actor | null,
-  expiresAt: Date | null,
-  details?: Record<string, string>,
-): Promise<KeyEvent> {
-  const event = await recordEvent(tx, accountId, keyId, reason, expiresAt);
-  await recordAudit(tx, actor, {
-    accountId,
-    action: reason === 'revoked' ? 'key.revoked' : 'key.expired',
-    keyId,
-    details,
-  });
-  return event;
-}
-
 /** The event caches must hear about, written in the same transaction as the change. */
 async function recordEvent(
   tx: Transaction,
   accountId: string,
   keyId: string,
-  kind: KeyEvent['kind'],
+  kind: 'expired' | 'expiry_scheduled',
   expiresAt: Date | null,
 ): Promise<KeyEvent> {
   const [event] = await tx
     .insert(keyEvents)
-    .values({ keyId, accountId, kind, expiresAt })
+    .values({ keyId, accountId, kind, reason: kind === 'expired' ? 'expired' : null, expiresAt })
     .returning({ seq: keyEvents.seq, keyId: keyEvents.keyId, kind: keyEvents.kind, expiresAt: keyEvents.expiresAt });
   return event!;
 }

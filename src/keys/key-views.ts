@@ -1,13 +1,14 @@
 import { and, desc, eq, gt, sql, type SQL } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
-import { apiKeys, keyUsage, users } from '../db/schema.js';
+import { apiKeys, keyUsage, users, type EndReason } from '../db/schema.js';
 import { KeyNotFound } from '../http/errors.js';
+import { keyStatus } from './key-state.js';
 import type { KeyStatus } from '../../packages/member/src/key-status.js';
 
 /** Why and when a key ended, and where it was found if it leaked. */
 export interface KeyRevocation {
   /** `revoked` on request, `leaked` revoked by a secret scanning report, `expired` by its scheduled expiry. */
-  reason: 'revoked' | 'leaked' | 'expired';
+  reason: EndReason;
   at: Date;
   /** The first report of the key found in public, if any (also for a key that had ended before). */
   leak: { url: string; source: string; reportedAt: Date } | null;
@@ -63,8 +64,8 @@ interface CallCounts {
 
 const NO_CALLS: CallCounts = { requests: 0, rejected: 0 };
 
-function toView(row: KeyRow, calls: CallCounts, now = new Date()): KeyView {
-  const status: KeyStatus = row.revokedAt ? 'revoked' : row.expiresAt && row.expiresAt <= now ? 'expired' : 'active';
+function toView(row: KeyRow, calls: CallCounts, now = Date.now()): KeyView {
+  const status = keyStatus(row, now);
   return {
     id: row.id,
     name: row.name,
@@ -96,7 +97,7 @@ export class KeyViews {
 
   /** Every key of the account, newest first, revoked ones included. */
   async listKeys(accountId: string): Promise<KeyView[]> {
-    const now = new Date();
+    const now = Date.now();
     const [rows, calls] = await Promise.all([
       this.selectKeys(eq(apiKeys.accountId, accountId)),
       this.callsLast24h(accountId),

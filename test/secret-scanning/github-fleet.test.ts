@@ -152,7 +152,7 @@ t.test('GitHub secret scanning reports across a two-instance fleet', async (t) =
     );
     t.ok(events.indexOf(`key.leaked ${active.key.id}`) < events.indexOf(`key.revoked ${active.key.id}`));
     const revokedRow = rows.find((row) => row.action === 'key.revoked')!;
-    t.same(revokedRow.details, { url, source: 'commit' });
+    t.same(revokedRow.details, { reason: 'leaked', url, source: 'commit' });
     t.same(rows.find((row) => row.action === 'key.leaked' && row.key_id === active.key.id)!.details, {
       url,
       source: 'commit',

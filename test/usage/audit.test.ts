@@ -281,7 +281,7 @@ t.test('audit log', async (t) => {
     t.same(
       rotateNow.rows,
       [
-        { action: 'key.expired', ...by(22), keyId: keys.k2, details: null },
+        { action: 'key.expired', ...by(22), keyId: keys.k2, details: { reason: 'expired' } },
         { action: 'key.rotated', ...by(22), keyId: keys.k3, details: { name: 'prod v3', replaces: keys.k2 } },
       ],
       'rotate with 0: key.expired (old key, by the user) and key.rotated',
@@ -291,7 +291,11 @@ t.test('audit log', async (t) => {
       inject(app, { method: 'DELETE', url: `/v1/keys/${keys.k3}`, cookie }, from(23)),
     );
     t.equal(revoke.result.statusCode, 200);
-    t.same(revoke.rows, [{ action: 'key.revoked', ...by(23), keyId: keys.k3, details: null }], 'revoke');
+    t.same(
+      revoke.rows,
+      [{ action: 'key.revoked', ...by(23), keyId: keys.k3, details: { reason: 'revoked' } }],
+      'revoke',
+    );
 
     const again = await recorded(() => inject(app, { method: 'DELETE', url: `/v1/keys/${keys.k3}`, cookie }, from(24)));
     t.equal(again.result.statusCode, 200, 'revoking again answers the same');

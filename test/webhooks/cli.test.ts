@@ -6,9 +6,9 @@ import { FAST_WEBHOOKS, startReceiver, verifyDelivery } from './receiver.js';
 
 /*
  * `keyward revoke-key` (a real process) writes the outbox in its transaction, leaves sending to the servers,
- * and the event says the reason: cli.
+ * and the event says the reason in the API's words: revoked.
  */
-t.test('a revocation at the command line is told with reason cli, sent by a server', async (t) => {
+t.test('a revocation at the command line is told with reason revoked, sent by a server', async (t) => {
   const secret = randomBytes(32).toString('base64url');
   const { app, runtime } = await buildTestApp(t, { env: { ...FAST_WEBHOOKS, KEYWARD_SECRET: secret } });
   const user = await signUp(app);
@@ -31,7 +31,7 @@ t.test('a revocation at the command line is told with reason cli, sent by a serv
   t.equal(code, 0, output);
   t.ok(await receiver.waitFor(1, 'key.revoked'), 'delivered');
   const revoked = receiver.events('key.revoked');
-  t.match(revoked, [{ data: { keyId: key.keyId, reason: 'cli' } }]);
+  t.match(revoked, [{ data: { keyId: key.keyId, reason: 'revoked' } }]);
   const request = receiver.requests.find((candidate) => candidate.body.includes('"key.revoked"'))!;
   t.doesNotThrow(() => verifyDelivery(signingSecret, request));
   t.notOk(request.body.includes(key.apiKey.split('_')[2]!), 'no key in the body');

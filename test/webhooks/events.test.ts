@@ -2,7 +2,7 @@ import t from 'tap';
 import { sql } from 'drizzle-orm';
 import { buildTestApp, createKey, signUp } from '../helper.js';
 import { eventually } from '../support/wait.js';
-import { recordAudit, type Actor } from '../../src/audit/audit-log.js';
+import type { Actor } from '../../src/audit/audit-log.js';
 import { generateSigningSecret } from '../../src/webhooks/signing.js';
 import { FAST_WEBHOOKS, startReceiver, verifyDelivery, type Receiver } from './receiver.js';
 
@@ -61,13 +61,13 @@ t.test('each key change delivers a correctly signed event without the key', asyn
       .statusCode,
     200,
   );
-  await expectEvent('key.revoked', second.keyId, { reason: 'user' });
+  await expectEvent('key.revoked', second.keyId, { reason: 'revoked' });
 
   // key.revoked at the command line (the CLI's actor)
   const third = await createKey(app, user.cookie);
   keys.push(third.apiKey);
   await runtime.keys.revokeKey({ accountId: user.accountId, actor: operator('cli:ops'), keyId: third.keyId });
-  await expectEvent('key.revoked', third.keyId, { reason: 'cli' });
+  await expectEvent('key.revoked', third.keyId, { reason: 'revoked' });
 
   // a scheduled expiry taking effect (maintenance ends it): key.revoked, reason expired
   await runtime.database.db.execute(
@@ -80,13 +80,8 @@ t.test('each key change delivers a correctly signed event without the key', asyn
   const leaked = await createKey(app, user.cookie);
   keys.push(leaked.apiKey);
   const scanner = operator('secret-scanning:github');
-  await runtime.keys.revokeKey({ accountId: user.accountId, actor: scanner, keyId: leaked.keyId });
-  await recordAudit(runtime.database.db, scanner, {
-    accountId: user.accountId,
-    action: 'key.leaked',
-    keyId: leaked.keyId,
-    details: { url: 'https://github.com/acme/app/blob/main/.env', source: 'content', type: 'keyward_api_key' },
-  });
+  const leak = { url: 'https://github.com/acme/app/blob/main/.env', source: 'content', type: 'keyward_api_key' };
+  await runtime.keys.revokeKey({ accountId: user.accountId, actor: scanner, keyId: leaked.keyId, leak });
   await expectEvent('key.revoked', leaked.keyId, { reason: 'leaked' });
   await expectEvent('key.leaked', leaked.keyId, {
     url: 'https://github.com/acme/app/blob/main/.env',
@@ -186,7 +181,7 @@ t.test('on the embedded default (PGlite) too', async (t) => {
     receiver.events().map((event) => [event.type, event.data.keyId, event.data.reason]),
     [
       ['key.created', key.keyId, undefined],
-      ['key.revoked', key.keyId, 'user'],
+      ['key.revoked', key.keyId, 'revoked'],
     ],
   );
   for (const request of receiver.requests) t.doesNotThrow(() => verifyDelivery(secret, request));
