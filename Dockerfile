@@ -7,6 +7,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY packages/member/src ./packages/member/src
+# The guarded postgres.js: its index.d.ts types src/db/database.ts's `#postgres-guarded` import.
+COPY packages/postgres-guarded ./packages/postgres-guarded
 RUN npm run build
 
 # Run: production dependencies and compiled output only, as a non-root user,
@@ -21,8 +23,10 @@ COPY package.json package-lock.json ./
 # fastify is a peer dependency of the package: npm installs it here too (--omit=dev keeps peers).
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
-# The dashboard's static files are served from the package root, not compiled.
+# The dashboard's static files are served from the package root, not compiled; so is the guarded
+# postgres.js, which package.json's "imports" maps #postgres-guarded to (packages/postgres-guarded/README.md).
 COPY src/dashboard/public ./src/dashboard/public
+COPY packages/postgres-guarded ./packages/postgres-guarded
 COPY drizzle ./drizzle
 USER node
 EXPOSE 3000

@@ -5,8 +5,9 @@ import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
-// postgres.js with a guard against writing to a closed socket: see postgres-js/README.md.
-import postgres from './postgres-js/index.js';
+// postgres.js with a guard against writing to a closed socket: packages/postgres-guarded (its README), mapped
+// by package.json "imports" so that the same specifier resolves from src/ (tsx), dist/ and the installed package.
+import postgres from '#postgres-guarded';
 import * as schema from './schema.js';
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;

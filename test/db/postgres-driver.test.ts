@@ -15,12 +15,12 @@ import { sleep } from '../support/wait.js';
  * cut inside a transaction and the driver sends ROLLBACK, that write threw an
  * uncaught TypeError and killed the process (porsager/postgres#1154, #1208).
  * keyward opens its pools with a copy of the driver that guards it
- * (src/db/postgres-js/README.md); these tests hold the guard to account
+ * (packages/postgres-guarded/README.md); these tests hold the guard to account
  * through a TcpProxy that cuts our own database, and keep the copy equal to
  * the installed release but for the guard.
  */
 
-const VENDORED_DIR = fileURLToPath(new URL('../../src/db/postgres-js/', import.meta.url));
+const VENDORED_DIR = fileURLToPath(new URL('../../packages/postgres-guarded/', import.meta.url));
 const GUARD = /^ *\/\/ keyward guard begin[^\n]*\n[\s\S]*?^ *\/\/ keyward guard end\n/m;
 
 t.test('the vendored driver is the installed postgres release plus the guard, nothing else', async (t) => {
@@ -38,6 +38,20 @@ t.test('the vendored driver is the installed postgres release plus the guard, no
       t.equal(copy, expected, `${name}: unchanged`);
     }
   }
+  const version = (dir: string) =>
+    (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+  t.equal(version(VENDORED_DIR), version(join(installedDir, '..')), 'its package.json names the release it copies');
+});
+
+t.test('keyward opens its pools with the guarded copy, not the installed release', async (t) => {
+  const guarded = await import('#postgres-guarded');
+  const installed = await import('postgres');
+  t.not(guarded.default, installed.default, 'a different module');
+  t.equal(
+    fileURLToPath(import.meta.resolve('#postgres-guarded')),
+    join(VENDORED_DIR, 'index.js'),
+    'package.json "imports" maps #postgres-guarded to packages/postgres-guarded',
+  );
 });
 
 async function proxiedDatabase(t: Test) {

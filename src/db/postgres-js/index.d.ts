@@ -1,3 +1,0 @@
-// The vendored driver's types are those of the release it was copied from (README.md beside this file).
-import postgres from 'postgres';
-export default postgres;
