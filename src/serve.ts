@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
-import { metricsListener } from './metrics/metrics.js';
+import { metricsListener } from './metrics/metrics-listener.js';
 import { buildApp, LOG_REDACT } from './app/app.js';
 import { ConfigError, loadEnv } from './config/env.js';
 import { openRuntime } from './app/runtime.js';

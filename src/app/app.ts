@@ -5,7 +5,8 @@ import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { createAuthenticator } from './core.js';
 import { dashboard } from '../dashboard/dashboard-plugin.js';
-import { errorEnvelope, GENERIC_CODES, InvalidRequest, REQUEST_ID_PATTERN } from '../http/errors.js';
+import { errorEnvelope, GENERIC_CODES, InvalidRequest } from '../http/errors.js';
+import { REQUEST_ID_PATTERN } from '../../packages/member/src/refusals.js';
 import { sharedSchemas } from './openapi-plugin.js';
 import { requestLogSerializer } from '../http/log-redaction.js';
 import { answerClientError, answerUnknownExpectation } from '../http/raw-answers.js';
@@ -13,7 +14,7 @@ import { httpServerOptions } from '../http/server-options.js';
 import { hasLoneSurrogate, hostHeaderProblem, validatorCompiler } from '../http/validation.js';
 import { apiKeyAuth } from '../../packages/member/src/fastify.js';
 import { errorHandler } from '../http/error-handler.js';
-import { metricsPlugin } from '../metrics/metrics.js';
+import { metricsPlugin } from '../metrics/metrics-plugin.js';
 import { managementDeadline } from '../http/management-deadline.js';
 import { openapi } from './openapi-plugin.js';
 import { sessionAuth } from '../accounts/session-auth.js';
@@ -23,7 +24,8 @@ import { memberRoutes } from '../members/member-routes.js';
 import { healthRoutes } from './health-routes.js';
 import { keyRoutes } from '../keys/key-routes.js';
 import { secretScanningRoutes } from '../leaks/secret-scanning-routes.js';
-import { usageAndAuditRoutes } from '../usage/usage-and-audit-routes.js';
+import { usageRoutes } from '../usage/usage-routes.js';
+import { auditRoutes } from '../audit/audit-routes.js';
 import { webhookRoutes } from '../webhooks/webhook-routes.js';
 import type { Runtime } from './runtime.js';
 import { githubKeysUrl } from '../config/env.js';
@@ -146,13 +148,13 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
     keys: runtime.keys,
     maxGraceSeconds: runtime.env.KEYWARD_MAX_ROTATION_GRACE_SECONDS,
   });
-  await app.register(usageAndAuditRoutes, {
+  await app.register(usageRoutes, {
     keys: runtime.keys,
     usageReport: runtime.usageReport,
-    auditLog: runtime.auditLog,
     maxMinutes: runtime.env.KEYWARD_USAGE_MINUTE_RETENTION_HOURS * 60,
     maxHours: runtime.env.KEYWARD_USAGE_RETENTION_DAYS * 24,
   });
+  await app.register(auditRoutes, { auditLog: runtime.auditLog });
   await app.register(webhookRoutes, {
     webhooks: runtime.webhooks,
     maxEndpoints: runtime.env.KEYWARD_WEBHOOK_MAX_ENDPOINTS,

@@ -4,6 +4,7 @@ import { ConfigError, type Env } from '../config/env.js';
 import { ApiKeyAuthenticator, type KeyCheckCounter } from '../key-check/api-key-authenticator.js';
 import { openKeyChecking, type KeyChecking } from '../key-check/open-key-checking.js';
 import { SecretHasher } from '../keys/secret-hashing.js';
+import type { ColdCheckObserver } from '../key-check/key-checker.js';
 
 /**
  * The one rule for every Postgres pool keyward opens, in its server and in the
@@ -57,7 +58,7 @@ export interface KeywardCore {
 export async function openCore(
   env: Env,
   log: FastifyBaseLogger,
-  options: { serverSecret: string; database?: DatabaseHandle },
+  options: { serverSecret: string; database?: DatabaseHandle; observer?: ColdCheckObserver },
 ): Promise<KeywardCore> {
   let database = options.database;
   if (!database) {
@@ -67,7 +68,13 @@ export async function openCore(
   const hasher = secretHasher(env);
   let keyChecking: KeyChecking;
   try {
-    keyChecking = await openKeyChecking(env, { db: database.db, hasher, serverSecret: options.serverSecret, log });
+    keyChecking = await openKeyChecking(env, {
+      db: database.db,
+      hasher,
+      serverSecret: options.serverSecret,
+      log,
+      observer: options.observer,
+    });
   } catch (error) {
     await database.close();
     throw error;

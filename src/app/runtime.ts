@@ -114,7 +114,8 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
     if (!env.REDIS_URL) {
       log.warn('single-instance mode: REDIS_URL is unset, so key cache and revocation events stay in this process');
     }
-    const core = await openCore(env, log, { serverSecret, database: embedded });
+    const metrics = new Metrics();
+    const core = await openCore(env, log, { serverSecret, database: embedded, observer: metrics });
     cleanups.push(() => core.close());
     const { database, hasher, keyChecking } = core;
     await assertFleetSecret(database.db, serverSecret);
@@ -122,19 +123,19 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
       statementTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
       idleTimeoutMs: env.KEYWARD_REQUEST_TIMEOUT_MS,
     };
-    const metrics = new Metrics({
+    metrics.watchInstance({
       cache: keyChecking.checker.cache,
       fleet: keyChecking.fleet,
       db: database.db,
       pingTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
     });
-    keyChecking.checker.observer = metrics;
     const keys = new KeyService(
       database.db,
       hasher,
       env.KEYWARD_KEY_PREFIX,
-      metrics.timed(keyChecking.fleet),
+      keyChecking.fleet,
       transactionLimits,
+      metrics,
     );
     const maintenance = new Maintenance(
       database.db,

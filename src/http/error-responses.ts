@@ -1,16 +1,12 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { FastifyError } from 'fastify';
 import {
-  ApiKeyExpired,
-  ApiKeyRevoked,
-  AuthUnavailable,
   CsrfRejected,
   WrongPassword,
   EmailTaken,
   envelopeCode,
   errorEnvelope,
   GitHubKeysUnavailable,
-  InvalidApiKey,
   InvalidCredentials,
   InvalidRequest,
   KeyLimitReached,
@@ -25,7 +21,6 @@ import {
   SessionRequired,
   SignatureInvalid,
   SignupClosed,
-  TooManyFailedChecks,
   TooManySignInFailures,
   TooManySignUps,
   WebhookLimitReached,
@@ -33,6 +28,7 @@ import {
   WebhookUrlRefused,
 } from './errors.js';
 import { EXAMPLE } from './examples.js';
+import { KeyRefusal, REFUSED } from '../../packages/member/src/refusals.js';
 
 /**
  * Example error bodies, by example name, built from the errors keyward really raises (so their codes and
@@ -42,9 +38,9 @@ const ERROR_EXAMPLES = {
   invalid_body: new InvalidRequest("body must NOT have additional property 'colour'"),
   invalid_key_id: new InvalidRequest('params/keyId must match pattern "^[0-9A-Za-z]{16}$"'),
   invalid_query: new InvalidRequest("querystring must NOT have additional property 'colour'"),
-  invalid_api_key: new InvalidApiKey(),
-  api_key_revoked: new ApiKeyRevoked(),
-  api_key_expired: new ApiKeyExpired(),
+  invalid_api_key: REFUSED.invalid,
+  api_key_revoked: REFUSED.revoked,
+  api_key_expired: REFUSED.expired,
   session_required: new SessionRequired(),
   invalid_credentials: new InvalidCredentials(),
   server_busy: new ServerBusy(),
@@ -56,11 +52,11 @@ const ERROR_EXAMPLES = {
   key_limit_reached: new KeyLimitReached(),
   key_not_active: new KeyNotActive(),
   rotation_pending: new RotationPending(),
-  rate_limited: new TooManyFailedChecks(),
+  rate_limited: new KeyRefusal('KW_RATE_LIMITED'),
   sign_in_limited: new TooManySignInFailures('14 minutes'),
   sign_up_limited: new TooManySignUps('52 minutes'),
   service_unavailable: new ServiceUnavailable(),
-  auth_unavailable: new AuthUnavailable(),
+  auth_unavailable: REFUSED.unavailable,
   revocation_pending: new RevocationPending(),
   webhook_not_found: new WebhookNotFound(),
   webhook_limit_reached: new WebhookLimitReached(10),
@@ -76,9 +72,11 @@ const ERROR_EXAMPLES = {
   github_keys_unavailable: new GitHubKeysUnavailable(),
   too_many_matches: new InvalidRequest('A report may carry at most 1000 matches; this one has 1200.'),
   invalid_report: new InvalidRequest('The body must be a JSON array of {token, type, url, source} objects.'),
-} satisfies Record<string, FastifyError>;
+} satisfies Record<string, ExampleError>;
 
 export type ErrorExample = keyof typeof ERROR_EXAMPLES;
+/** An error shown as an example: what the envelope says of it. */
+type ExampleError = Pick<FastifyError, 'code' | 'message'>;
 
 /** The example shown for a status when a route does not name its own. */
 const DEFAULT_ERROR_EXAMPLES: Record<number, ErrorExample> = {
@@ -91,7 +89,7 @@ const DEFAULT_ERROR_EXAMPLES: Record<number, ErrorExample> = {
   503: 'service_unavailable',
 };
 
-function errorExample(example: ErrorExample | FastifyError) {
+function errorExample(example: ErrorExample | ExampleError) {
   const error = typeof example === 'string' ? ERROR_EXAMPLES[example] : example;
   return errorEnvelope(envelopeCode(error.code)!, error.message, EXAMPLE.requestId);
 }
@@ -118,7 +116,7 @@ export const ErrorEnvelope = Type.Object(
  * or an error a feature builds itself, as the accounts do for a weak password).
  */
 export function errors(
-  ...statuses: Array<number | readonly [number, ...Array<ErrorExample | FastifyError>]>
+  ...statuses: Array<number | readonly [number, ...Array<ErrorExample | ExampleError>]>
 ): Record<number, TSchema> {
   return Object.fromEntries(
     statuses.map((entry) => {

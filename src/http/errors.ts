@@ -19,21 +19,9 @@ export function errorEnvelope(code: string, message: string, requestId: string) 
   return { error: { code, message, requestId } };
 }
 
-/** A caller's X-Request-Id that is honoured as the envelope's `requestId` (and echoed), so logs line up across the fleet. */
-export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
-
 export const InvalidRequest = createError<[string]>('KW_INVALID_REQUEST', '%s', 400);
-// The errors of refused key checks carry no stack trace (the last argument): they are answered at
-// flood rates, and capturing a stack cost ~6% of CPU per refusal in a profile.
-export const InvalidApiKey = createError(
-  'KW_INVALID_API_KEY',
-  'A valid API key is required in the x-api-key header.',
-  401,
-  Error,
-  false,
-);
-export const ApiKeyRevoked = createError('KW_API_KEY_REVOKED', 'This API key has been revoked.', 401, Error, false);
-export const ApiKeyExpired = createError('KW_API_KEY_EXPIRED', 'This API key has expired.', 401, Error, false);
+// A refused key check is answered with @keyward/member's KeyRefusal (packages/member/src/refusals.ts), the same
+// codes and words in keyward's server and in every service of the fleet.
 export const SessionRequired = createError('KW_SESSION_REQUIRED', 'Sign in to the dashboard first.', 401);
 export const InvalidCredentials = createError('KW_INVALID_CREDENTIALS', 'Wrong email or password.', 401);
 export const WrongPassword = createError(
@@ -61,23 +49,11 @@ export const RotationPending = createError(
   'This key already has an expiry scheduled; revoke it or wait for it to expire.',
   409,
 );
-export const AuthUnavailable = createError(
-  'KW_AUTH_UNAVAILABLE',
-  'The key could not be checked right now. Retry shortly.',
-  503,
-);
 export const RevocationPending = createError(
   'KW_REVOCATION_PENDING',
   'The key is revoked in the database, but not every instance could be told yet because Redis is unreachable. ' +
     'It stops working everywhere as soon as Redis answers again; retrying this call is safe.',
   503,
-);
-export const TooManyFailedChecks = createError(
-  'KW_RATE_LIMITED',
-  'Too many failed API key checks from this address. Retry after the time in the Retry-After header.',
-  429,
-  Error,
-  false,
 );
 /**
  * A wait in words for the people who read the dashboard's messages ("14 minutes", "40 seconds"),

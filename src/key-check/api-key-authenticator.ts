@@ -1,18 +1,8 @@
-import type { FastifyError } from 'fastify';
-import { ApiKeyExpired, ApiKeyRevoked, AuthUnavailable, InvalidApiKey, TooManyFailedChecks } from '../http/errors.js';
+import type { KeyCheckResult } from '../../packages/member/src/api-key-checker.js';
+import { rateLimited, REFUSED } from '../../packages/member/src/refusals.js';
 import type { UsageRecorder } from '../../packages/member/src/usage-recorder.js';
 import type { FailureLimiter } from './failure-limiter.js';
 import type { KeyCheck, KeyChecker } from './key-checker.js';
-
-export interface ApiKeyIdentity {
-  accountId: string;
-  keyId: string;
-}
-
-/** Why a request was refused: one of keyward's errors (401, 429 with `retryAfterSeconds`, or 503). */
-export type ApiKeyRefusal = FastifyError & { retryAfterSeconds?: number };
-
-export type Authentication = ApiKeyIdentity | ApiKeyRefusal;
 
 /** Told of every check's outcome and tier (metrics). */
 export interface KeyCheckCounter {
@@ -51,13 +41,13 @@ export class ApiKeyAuthenticator {
     clientAddress: string,
     userAgent: string | undefined,
     now = Date.now(),
-  ): Authentication | Promise<Authentication> {
+  ): KeyCheckResult | Promise<KeyCheckResult> {
     const retryAfterMs = this.failedChecks.retryAfterMs(clientAddress, now);
     const result = this.checker.check(headerValue, now, retryAfterMs > 0);
     if (result instanceof Promise) {
       return result.then(
         (settled) => this.decide(settled, clientAddress, userAgent, Date.now(), retryAfterMs),
-        () => new AuthUnavailable(),
+        () => REFUSED.unavailable,
       );
     }
     return this.decide(result, clientAddress, userAgent, now, retryAfterMs);
@@ -69,7 +59,7 @@ export class ApiKeyAuthenticator {
     userAgent: string | undefined,
     now: number,
     retryAfterMs: number,
-  ): Authentication {
+  ): KeyCheckResult {
     this.counter?.countCheck(result);
     switch (result.outcome) {
       case 'valid':
@@ -78,28 +68,19 @@ export class ApiKeyAuthenticator {
       case 'revoked':
       case 'expired':
         this.usage?.recordRejected(result.keyId, result.accountId, clientAddress, userAgent, now);
-        return result.outcome === 'revoked' ? new ApiKeyRevoked() : new ApiKeyExpired();
+        return result.outcome === 'revoked' ? REFUSED.revoked : REFUSED.expired;
       case 'unavailable':
-        return new AuthUnavailable();
+        return REFUSED.unavailable;
       case 'limited':
-        return rateLimited(retryAfterMs);
+        return rateLimited(Math.ceil(retryAfterMs / 1000));
       case 'invalid':
-        if (result.tier === 'format') return new InvalidApiKey();
-        if (retryAfterMs > 0) return rateLimited(retryAfterMs);
+        if (result.tier === 'format') return REFUSED.invalid;
+        if (retryAfterMs > 0) return rateLimited(Math.ceil(retryAfterMs / 1000));
         this.failedChecks.recordFailure(clientAddress, now);
-        return new InvalidApiKey();
+        return REFUSED.invalid;
       default:
         // Fail closed on anything else (a status read from Redis that this version does not know).
-        return new AuthUnavailable();
+        return REFUSED.unavailable;
     }
   }
-}
-
-function rateLimited(retryAfterMs: number): ApiKeyRefusal {
-  return Object.assign(new TooManyFailedChecks(), { retryAfterSeconds: Math.ceil(retryAfterMs / 1000) });
-}
-
-/** Whether `authenticate` refused the request. */
-export function isRefusal(authentication: Authentication): authentication is ApiKeyRefusal {
-  return authentication instanceof Error;
 }

@@ -44,6 +44,8 @@ export interface KeyCheckerOptions {
   serverSecret: string;
   keyPrefix: string;
   databaseTimeoutMs: number;
+  /** Told how long each check that left the process took. */
+  observer?: ColdCheckObserver;
 }
 
 /** Told how long each check that left the process took (metrics). */
@@ -80,7 +82,6 @@ const LIMITED: KeyCheck = Object.freeze({ outcome: 'limited', tier: 'memory' });
  */
 export class KeyChecker {
   private readonly inFlight = new Map<string, Promise<KeyCheck>>();
-  observer: ColdCheckObserver | null = null;
 
   private readonly keyLength: number;
   private readonly keyIdStart: number;
@@ -159,7 +160,7 @@ export class KeyChecker {
       const startedAt = performance.now();
       pending = this.checkCold(parsed, digest).finally(() => this.inFlight.delete(digest));
       pending.then(
-        (result) => this.observer?.coldCheck(result.tier, (performance.now() - startedAt) / 1000),
+        (result) => this.options.observer?.coldCheck(result.tier, (performance.now() - startedAt) / 1000),
         () => {}, // the caller handles the failure
       );
       this.inFlight.set(digest, pending);

@@ -4,12 +4,12 @@ import type { Database } from '../db/database.js';
 import type { Env } from '../config/env.js';
 import { writeUsageBatch } from '../usage/usage-writes.js';
 import type { SecretHasher } from '../keys/secret-hashing.js';
-import { PostgresKeyEventLog } from '../fleet/key-event-log.js';
+import { keyEventLog } from '../fleet/key-event-log.js';
 import { clientSubjects } from './client-subject.js';
 import { FailureLimiter } from './failure-limiter.js';
 import type { FleetSync } from '../fleet/fleet-sync.js';
 import { KeyCache } from '../../packages/member/src/key-cache.js';
-import { KeyChecker } from './key-checker.js';
+import { KeyChecker, type ColdCheckObserver } from './key-checker.js';
 import { LocalFleetSync } from '../fleet/local-fleet-sync.js';
 import { RedisFleetSync } from '../fleet/redis-fleet-sync.js';
 import { UsageRecorder, type UsageBatchWriter } from '../../packages/member/src/usage-recorder.js';
@@ -45,7 +45,13 @@ export interface KeyChecking {
 /** Opens the tiers: in-process cache, Redis hot set and events (if REDIS_URL), Postgres. */
 export async function openKeyChecking(
   env: Env,
-  deps: { db: Database; hasher: SecretHasher; serverSecret: string; log: FastifyBaseLogger },
+  deps: {
+    db: Database;
+    hasher: SecretHasher;
+    serverSecret: string;
+    log: FastifyBaseLogger;
+    observer?: ColdCheckObserver;
+  },
 ): Promise<KeyChecking> {
   const cache = new KeyCache(
     env.KEYWARD_CACHE_MAX_KEYS,
@@ -59,7 +65,7 @@ export async function openKeyChecking(
       redisUrl: env.REDIS_URL,
       keyPrefix: env.REDIS_KEY_PREFIX,
       cache,
-      eventLog: new PostgresKeyEventLog(deps.db),
+      eventLog: keyEventLog(deps.db),
       log: deps.log,
       leaseMs: env.KEYWARD_LEASE_MS,
       hotTimeoutMs: env.KEYWARD_REDIS_TIMEOUT_MS,
@@ -94,6 +100,7 @@ export async function openKeyChecking(
     serverSecret: deps.serverSecret,
     keyPrefix: env.KEYWARD_KEY_PREFIX,
     databaseTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
+    observer: deps.observer,
   });
   const usage = env.KEYWARD_USAGE_TRACKING
     ? new UsageRecorder({

@@ -5,7 +5,8 @@ import { KeyNotFound } from '../http/errors.js';
 import { generateKey } from '../../packages/member/src/key-format.js';
 import { rotatedKeyName } from './key-names.js';
 import type { SecretHasher } from './secret-hashing.js';
-import type { KeyEvent } from '../fleet/fleet-sync.js';
+import { performance } from 'node:perf_hooks';
+import type { FleetSync, KeyEvent } from '../fleet/fleet-sync.js';
 import { recordAudit, type Actor } from '../audit/audit-log.js';
 import {
   expireKeys,
@@ -24,12 +25,9 @@ import { rotationRefusal } from './key-state.js';
 export type { LeakReport } from './key-statements.js';
 export type { KeyView } from './key-views.js';
 
-/**
- * Told after a transaction that changed keys commits; resolves once no
- * instance of the fleet acts on the old state (see FleetSync).
- */
-export interface KeyEventAnnouncer {
-  announce(events: KeyEvent[]): Promise<void>;
+/** Told how long each announcement took to reach every instance (metrics). */
+export interface PropagationObserver {
+  propagated(seconds: number): void;
 }
 
 export interface NewKey {
@@ -53,7 +51,7 @@ export interface KeyRotation {
 /**
  * The key lifecycle: create, rotate, revoke, rename, and the scheduled expiries. Postgres is the source of
  * truth; each change is one transaction (its statements: ./key-statements.ts), then the fleet is told
- * (`KeyEventAnnouncer`) before the call answers.
+ * (`FleetSync.announce`) before the call answers.
  */
 export class KeyService {
   private readonly views: KeyViews;
@@ -62,8 +60,10 @@ export class KeyService {
     private readonly db: Database,
     private readonly hasher: SecretHasher,
     private readonly keyPrefix: string,
-    private readonly announcer: KeyEventAnnouncer,
+    /** Told after a transaction that changed keys commits; resolves once no instance acts on the old state. */
+    private readonly fleet: Pick<FleetSync, 'announce'>,
     private readonly limits: TransactionLimits,
+    private readonly observer?: PropagationObserver,
   ) {
     this.views = new KeyViews(db);
   }
@@ -284,6 +284,9 @@ export class KeyService {
   }
 
   private async announce(events: KeyEvent[]): Promise<void> {
-    if (events.length > 0) await this.announcer.announce(events);
+    if (events.length === 0) return;
+    const startedAt = performance.now();
+    await this.fleet.announce(events);
+    this.observer?.propagated((performance.now() - startedAt) / 1000);
   }
 }

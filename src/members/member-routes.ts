@@ -5,7 +5,8 @@ import type { FastifyRequest } from 'fastify';
 import type { MemberCheckAnswer, MemberJoin, UsageBatchBody } from '../../packages/member/src/fleet-messages.js';
 import type { Database } from '../db/database.js';
 import type { Env } from '../config/env.js';
-import { AuthUnavailable, MemberCredentialInvalid, NoFleetToJoin } from '../http/errors.js';
+import { MemberCredentialInvalid, NoFleetToJoin } from '../http/errors.js';
+import { KeyRefusal } from '../../packages/member/src/refusals.js';
 import { MAX_CALLERS_PER_KEY, type KeyChecking } from '../key-check/open-key-checking.js';
 import type { AuthenticatedMember, MemberCredentials } from './member-credentials.js';
 import { writeMemberUsage } from './member-usage.js';
@@ -62,7 +63,7 @@ export const memberRoutes: FastifyPluginAsyncTypebox<MemberRouteOptions> = async
     try {
       member = await credentials.authenticate(credential);
     } catch {
-      throw new AuthUnavailable();
+      throw new KeyRefusal('KW_AUTH_UNAVAILABLE');
     }
     if (!member) throw new MemberCredentialInvalid();
     members.set(request, member);
@@ -113,7 +114,7 @@ export const memberRoutes: FastifyPluginAsyncTypebox<MemberRouteOptions> = async
       const { instanceId, nonce } = request.body;
       const relay = relayFor(request, instanceId);
       await relay.renew(instanceId, nonce).catch(() => {
-        throw new AuthUnavailable();
+        throw new KeyRefusal('KW_AUTH_UNAVAILABLE');
       });
       return reply.code(204).send();
     },
@@ -127,7 +128,7 @@ export const memberRoutes: FastifyPluginAsyncTypebox<MemberRouteOptions> = async
       await relayFor(request, instanceId)
         .leave(instanceId)
         .catch(() => {
-          throw new AuthUnavailable();
+          throw new KeyRefusal('KW_AUTH_UNAVAILABLE');
         });
       return reply.code(204).send();
     },
@@ -173,7 +174,7 @@ export const memberRoutes: FastifyPluginAsyncTypebox<MemberRouteOptions> = async
           failedChecks.recordFailure(clientAddress, now);
           return { outcome: 'invalid' };
         default:
-          throw new AuthUnavailable();
+          throw new KeyRefusal('KW_AUTH_UNAVAILABLE');
       }
     },
   );
@@ -203,7 +204,7 @@ export const memberRoutes: FastifyPluginAsyncTypebox<MemberRouteOptions> = async
       try {
         return await writeMemberUsage(options.db, env, request.body satisfies UsageBatchBody);
       } catch {
-        throw new AuthUnavailable();
+        throw new KeyRefusal('KW_AUTH_UNAVAILABLE');
       }
     },
   );

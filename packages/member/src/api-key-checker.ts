@@ -8,7 +8,7 @@ import type { KeyStatus } from './key-status.js';
 import { KeywardClient } from './keyward-client.js';
 import { MemberError } from './member-error.js';
 import { STDERR_LOG, type MemberLog } from './member-log.js';
-import { KeyRefusal, REFUSED } from './refusals.js';
+import { KeyRefusal, rateLimited, REFUSED } from './refusals.js';
 import { UsageRecorder } from './usage-recorder.js';
 import type { MinuteCounts, Tally } from './usage-counts.js';
 
@@ -229,7 +229,7 @@ class MemberKeyChecker implements ApiKeyChecker {
       // guess), so a straggler or an attacker behind the same address cannot take a valid key down.
       const known = this.cache.knownDigest(keyId);
       if (known === undefined || !digestsEqual(known, digest)) {
-        return new KeyRefusal('KW_RATE_LIMITED', Math.ceil(limitedFor / 1000));
+        return rateLimited(Math.ceil(limitedFor / 1000));
       }
     }
     return this.singleFlight(headerValue, digest, address, agent);
@@ -300,7 +300,7 @@ class MemberKeyChecker implements ApiKeyChecker {
         return { result: REFUSED.invalid };
       case 'limited':
         this.limit(address, now + answer.retryAfterSeconds * 1000);
-        return { result: new KeyRefusal('KW_RATE_LIMITED', answer.retryAfterSeconds) };
+        return { result: rateLimited(answer.retryAfterSeconds) };
       case 'valid':
       case 'revoked':
       case 'expired': {

@@ -50,6 +50,18 @@ export const REFUSED = {
   unavailable: Object.freeze(new KeyRefusal('KW_AUTH_UNAVAILABLE')),
 } as const;
 
+const RATE_LIMITED_BY_WAIT = new Map<number, KeyRefusal>();
+
+/** The 429 refusal with a wait of `retryAfterSeconds`, made once per distinct wait (flood rates, as {@link REFUSED}). */
+export function rateLimited(retryAfterSeconds: number): KeyRefusal {
+  let refusal = RATE_LIMITED_BY_WAIT.get(retryAfterSeconds);
+  if (refusal === undefined) {
+    refusal = Object.freeze(new KeyRefusal('KW_RATE_LIMITED', retryAfterSeconds));
+    if (RATE_LIMITED_BY_WAIT.size < 4096) RATE_LIMITED_BY_WAIT.set(retryAfterSeconds, refusal);
+  }
+  return refusal;
+}
+
 /** What any of keyward's refusals has (the server's own errors too): its code, status and wait. */
 export interface RefusalLike {
   code: string;

@@ -2,11 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { errors } from '../http/error-responses.js';
 import { EXAMPLE } from '../http/examples.js';
-import { Nullable, ScalarOrNull } from '../http/json-types.js';
+import { Nullable } from '../http/json-types.js';
 import { KeyIdParams } from '../keys/key-schemas.js';
 import { SESSION_SECURITY } from '../http/security-schemes.js';
-import { InvalidRequest } from '../http/errors.js';
-import type { AuditLog } from '../audit/audit-log.js';
 import type { KeyService } from '../keys/key-lifecycle.js';
 import type { Caller, UsagePoint, UsageReport } from './usage-report.js';
 
@@ -91,51 +89,13 @@ const REVOKED_USAGE_EXAMPLE = {
   },
 };
 
-/** The audit log right after a rotation with a day's grace. */
-const AUDIT_EXAMPLE = {
-  events: [
-    {
-      id: '1289',
-      action: 'key.rotated',
-      at: '2026-03-09T17:00:00.000Z',
-      actor: EXAMPLE.email,
-      keyId: EXAMPLE.newKeyId,
-      clientAddress: '203.0.113.24',
-      userAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Safari/605.1.15',
-      details: { name: 'production (rotated 2026-03-09)', replaces: EXAMPLE.keyId },
-    },
-    {
-      id: '1288',
-      action: 'key.expiry_scheduled',
-      at: '2026-03-09T17:00:00.000Z',
-      actor: EXAMPLE.email,
-      keyId: EXAMPLE.keyId,
-      clientAddress: '203.0.113.24',
-      userAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Safari/605.1.15',
-      details: { expiresAt: '2026-03-10T17:00:00.000Z' },
-    },
-  ],
-  nextCursor: 'MTI4OA',
-};
-
-function encodeCursor(id: number): string {
-  return Buffer.from(String(id)).toString('base64url');
-}
-
-function decodeCursor(cursor: string): number {
-  const id = Number(Buffer.from(cursor, 'base64url').toString());
-  if (!Number.isSafeInteger(id) || id <= 0) throw new InvalidRequest('cursor is not one this API returned');
-  return id;
-}
-
-/** Usage per key and the account's audit log, for the signed-in dashboard user. */
-export const usageAndAuditRoutes: FastifyPluginAsyncTypebox<{
+/** Usage per key, for the signed-in dashboard user. */
+export const usageRoutes: FastifyPluginAsyncTypebox<{
   keys: KeyService;
   usageReport: UsageReport;
-  auditLog: AuditLog;
   maxMinutes: number;
   maxHours: number;
-}> = async (app, { keys, usageReport, auditLog, maxMinutes, maxHours }) => {
+}> = async (app, { keys, usageReport, maxMinutes, maxHours }) => {
   app.get(
     '/v1/keys/:keyId/usage',
     {
@@ -221,63 +181,6 @@ export const usageAndAuditRoutes: FastifyPluginAsyncTypebox<{
           hours: report.rejected.hours.map(point),
           callers: report.rejected.callers.map(callerView),
         },
-      };
-    },
-  );
-
-  app.get(
-    '/v1/audit',
-    {
-      config: { session: true },
-      schema: {
-        operationId: 'listAuditEvents',
-        summary: "The account's audit log, newest first",
-        description: 'Pass `nextCursor` of a page as `cursor` to get the next (older) page; null on the last page.',
-        tags: ['account'],
-        security: SESSION_SECURITY,
-        querystring: Type.Object(
-          {
-            limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
-            cursor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}$' })),
-          },
-          { additionalProperties: false },
-        ),
-        response: {
-          200: Type.Object(
-            {
-              events: Type.Array(
-                Type.Object({
-                  id: Type.String(),
-                  action: Type.String({
-                    examples: ['key.revoked'],
-                    description:
-                      'account.created, session.created, session.failed, session.ended, key.created, key.rotated, ' +
-                      'key.revoked, key.expired, key.expiry_scheduled, key.leaked (found in public by a secret ' +
-                      'scanning: details url, source, type; actor secret-scanning:github), key.renamed (details: ' +
-                      'from, name), password.changed, session.others_ended (details: sessions)',
-                  }),
-                  at: DateTime,
-                  actor: Nullable(Type.String(), { description: 'Email; null for the system.' }),
-                  keyId: Nullable(Type.String()),
-                  clientAddress: Nullable(Type.String()),
-                  userAgent: Nullable(Type.String()),
-                  details: Nullable(Type.Record(Type.String(), ScalarOrNull)),
-                }),
-              ),
-              nextCursor: Nullable(Type.String()),
-            },
-            { examples: [AUDIT_EXAMPLE] },
-          ),
-          ...errors([400, 'invalid_query'], 401, 503),
-        },
-      },
-    },
-    async (request) => {
-      const before = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor);
-      const page = await auditLog.list(request.sessionUser.accountId, request.query.limit, before);
-      return {
-        events: page.events.map((event) => ({ ...event, at: event.at.toISOString() })),
-        nextCursor: page.next === null ? null : encodeCursor(page.next),
       };
     },
   );
