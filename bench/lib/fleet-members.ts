@@ -39,7 +39,7 @@ function stats(): FleetMembersStats {
   (globalThis as { gc?: () => void }).gc?.();
   return {
     members: members.length,
-    trusted: members.filter((member) => member.isTrusted()).length,
+    trusted: members.filter((member) => member.trust.isTrusted()).length,
     heapUsedBytes: process.memoryUsage().heapUsed,
   };
 }

@@ -129,7 +129,7 @@ async function measureSize(
     // INFO itself is one command per reading.
     const restCommands = (restEnd.total_commands_processed ?? 0) - (restStart.total_commands_processed ?? 0) - 1;
 
-    const announcer = await RedisFleetSync.start({
+    const fleet = await RedisFleetSync.start({
       redisUrl,
       keyPrefix: KEY_PREFIX,
       cache: new KeyCache(100_000, 300_000, 10_000),
@@ -146,11 +146,11 @@ async function measureSize(
       for (let i = 0; i < plan.revocations; i++) {
         const event = { seq: i + 1, keyId: `simulated${String(i).padStart(7, '0')}`, kind: 'revoked' as const };
         const sent = performance.now();
-        await announcer.announce([{ ...event, expiresAt: null }]);
+        await fleet.announcer.announce([{ ...event, expiresAt: null }]);
         durations.push(performance.now() - sent);
       }
     } finally {
-      await announcer.close();
+      await fleet.close();
     }
     const announce = latencyPercentiles(durations);
     log(`${members} members: announce p50 ${announce.p50.toFixed(1)} ms, p99 ${announce.p99.toFixed(1)} ms`);

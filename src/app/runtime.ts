@@ -133,7 +133,7 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
       database.db,
       hasher,
       env.KEYWARD_KEY_PREFIX,
-      keyChecking.fleet,
+      keyChecking.fleet.announcer,
       transactionLimits,
       metrics,
     );

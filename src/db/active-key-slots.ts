@@ -5,8 +5,9 @@
  * Everything else derives from here: the slot a new key takes (`freeSlot`, under the account's lock in
  * src/keys/key-statements.ts), the database's own check (`SLOT_CHECK`, in src/db/schema.ts; changing the limit
  * is a `npm run db:generate` away, and test/keys/active-key-slots.test.ts fails until the migration exists)
- * and the words of the 409 (`KEY_LIMIT_MESSAGE`, src/http/errors.ts; the API's descriptions in src/keys/key-routes.ts).
+ * and the 409 itself (`KeyLimitReached`, its words `KEY_LIMIT_MESSAGE`; the API's descriptions in src/keys/key-routes.ts).
  */
+import createError from '@fastify/error';
 import { sql } from 'drizzle-orm';
 
 /** Most keys an account may have active at once: one in use, one being rolled out. */
@@ -40,3 +41,6 @@ export function hasRoomFor(held: number, needed = 1): boolean {
 export function slotCheck(slotColumn: unknown) {
   return sql`${slotColumn} IN (${sql.raw(ACTIVE_SLOTS.join(', '))})`;
 }
+
+/** The 409 `key_limit_reached`: the account already has MAX_ACTIVE_KEYS active keys. */
+export const KeyLimitReached = createError('KW_KEY_LIMIT_REACHED', KEY_LIMIT_MESSAGE, 409);

@@ -27,7 +27,7 @@ export const webhookEndpoints = pgTable(
 
 /**
  * The webhook outbox: one row per (event, endpoint), written in the same transaction as the key change
- * (see src/audit/webhook-events.ts), delivered at least once by the worker on every instance. Deleting the
+ * (see src/audit/audit-log.ts), delivered at least once by the worker on every instance. Deleting the
  * endpoint deletes its deliveries, which stops the pending ones.
  */
 export const webhookDeliveries = pgTable(

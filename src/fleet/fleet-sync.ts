@@ -1,4 +1,5 @@
 import type { KeyStatus } from '../../packages/member/src/key-status.js';
+import type { CacheTrust } from '../../packages/member/src/fleet-lease.js';
 
 import type { KeyEventKind, MemberJoin } from '../../packages/member/src/fleet-messages.js';
 
@@ -69,16 +70,20 @@ export interface FleetStatus {
  * events to every instance and tells the key checker when its in-process
  * cache may be trusted.
  */
-export interface FleetSync {
-  /** Bumped whenever events may have been missed; entries of an older epoch must be re-confirmed. */
-  readonly epoch: number;
-  isTrusted(): boolean;
-  readonly hotStore: HotKeyStore | null;
+export interface KeyEventAnnouncer {
   /**
    * Applies committed events here and on every instance; resolves once no
    * instance of the fleet can still act on the old state.
    */
   announce(events: KeyEvent[]): Promise<void>;
+}
+
+export interface FleetSync {
+  /** What this instance's cache may be believed under: its lease on the fleet (always, on a single instance). */
+  readonly trust: CacheTrust;
+  readonly hotStore: HotKeyStore | null;
+  /** Tells this instance and every other one of committed key events. */
+  readonly announcer: KeyEventAnnouncer;
   /** null in single-instance mode: there is no fleet for a member to join. */
   readonly members: MemberRelay | null;
   status(): FleetStatus;

@@ -3,15 +3,12 @@ import type { KeyCache } from '../../packages/member/src/key-cache.js';
 
 /** Single-instance mode: the only cache is this process's, so announcing is applying. */
 export class LocalFleetSync implements FleetSync {
-  readonly epoch = 0;
+  readonly trust = { epoch: 0, isTrusted: () => true };
+  readonly announcer = this;
   readonly hotStore = null;
   readonly members = null;
 
   constructor(private readonly cache: KeyCache) {}
-
-  isTrusted(): boolean {
-    return true;
-  }
 
   async announce(events: KeyEvent[]): Promise<void> {
     const now = Date.now();
@@ -19,7 +16,7 @@ export class LocalFleetSync implements FleetSync {
   }
 
   status(): FleetStatus {
-    return { mode: 'single-instance', trusted: true, subscribed: true, epoch: this.epoch };
+    return { mode: 'single-instance', trusted: true, subscribed: true, epoch: this.trust.epoch };
   }
 
   async close(): Promise<void> {}

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { FleetAnnouncer } from './fleet-announcer.js';
-import { FleetLease } from '../../packages/member/src/fleet-lease.js';
+import { FleetLease, type CacheTrust } from '../../packages/member/src/fleet-lease.js';
 import { connectRedis, FleetKeys, type AckMessage, type ScriptedRedis } from './fleet-protocol.js';
-import type { FleetStatus, FleetSync, KeyEvent, MemberRelay } from './fleet-sync.js';
+import type { FleetStatus, FleetSync, MemberRelay } from './fleet-sync.js';
 import type { KeyCache } from '../../packages/member/src/key-cache.js';
 import { relayUnpublished, type KeyEventLog } from './key-event-log.js';
 import { RedisHotSet } from './redis-hot-set.js';
@@ -30,8 +30,8 @@ const PRUNE_CHANGES_EVERY_MS = 60_000;
 /**
  * Fleet mode: the parts wired to three Redis connections.
  * - `hot` (timeout KEYWARD_REDIS_TIMEOUT_MS): the hot set (redis-hot-set.ts), and the failed-check limiter.
- * - `control`: heartbeats (fleet-lease.ts), announcements and acks (fleet-announcer.ts), the outbox relay
- *   (key-event-outbox.ts).
+ * - `control`: heartbeats (fleet-lease.ts), announcements and acks (fleet-announcer.ts), the key event log's relay
+ *   (key-event-log.ts).
  * - `subscriber`: key events, this instance's echoes and acks, routed below. Losing it ends the lease at once.
  */
 export class RedisFleetSync implements FleetSync {
@@ -42,7 +42,7 @@ export class RedisFleetSync implements FleetSync {
   private readonly control: ScriptedRedis;
   private readonly subscriber: ScriptedRedis;
   private readonly lease: FleetLease;
-  private readonly announcer: FleetAnnouncer;
+  readonly announcer: FleetAnnouncer;
   private subscribed = false;
   private closed = false;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -103,20 +103,12 @@ export class RedisFleetSync implements FleetSync {
     return sync;
   }
 
-  get epoch(): number {
-    return this.lease.epoch;
-  }
-
-  isTrusted(): boolean {
-    return this.lease.isTrusted();
+  get trust(): CacheTrust {
+    return this.lease;
   }
 
   status(): FleetStatus {
-    return { mode: 'redis', trusted: this.isTrusted(), subscribed: this.subscribed, epoch: this.epoch };
-  }
-
-  announce(events: KeyEvent[]): Promise<void> {
-    return this.announcer.announce(events);
+    return { mode: 'redis', trusted: this.lease.isTrusted(), subscribed: this.subscribed, epoch: this.lease.epoch };
   }
 
   readonly members: MemberRelay = {

@@ -9,7 +9,6 @@ import {
   GitHubKeysUnavailable,
   InvalidCredentials,
   InvalidRequest,
-  KeyLimitReached,
   KeyNotActive,
   KeyNotFound,
   ReportTooLarge,
@@ -28,6 +27,7 @@ import {
   WebhookUrlRefused,
 } from './errors.js';
 import { EXAMPLE } from './examples.js';
+import { KeyLimitReached } from '../db/active-key-slots.js';
 import { KeyRefusal, REFUSED } from '../../packages/member/src/refusals.js';
 
 /**

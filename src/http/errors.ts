@@ -1,5 +1,4 @@
 import createError from '@fastify/error';
-import { KEY_LIMIT_MESSAGE } from '../db/active-key-slots.js';
 
 /*
  * Every error keyward answers with. `KW_KEY_LIMIT_REACHED` reaches clients as
@@ -42,7 +41,6 @@ export const SignupClosed = createError(
 export const KeyNotFound = createError('KW_KEY_NOT_FOUND', 'No such key in your account.', 404);
 export const RouteNotFound = createError<[string, string]>('KW_NOT_FOUND', 'No route %s %s.', 404);
 export const EmailTaken = createError('KW_EMAIL_TAKEN', 'An account with this email already exists.', 409);
-export const KeyLimitReached = createError('KW_KEY_LIMIT_REACHED', KEY_LIMIT_MESSAGE, 409);
 export const KeyNotActive = createError('KW_KEY_NOT_ACTIVE', 'This key is revoked or expired.', 409);
 export const RotationPending = createError(
   'KW_ROTATION_PENDING',

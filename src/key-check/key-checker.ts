@@ -124,7 +124,7 @@ export class KeyChecker {
       return parseKey(headerValue, this.options.keyPrefix) === null ? INVALID_FORMAT : INVALID_IN_MEMORY;
     }
     const status = statusAt(entry, now);
-    if (status === 'active' && entry.epoch === fleet.epoch && fleet.isTrusted()) {
+    if (status === 'active' && entry.epoch === fleet.trust.epoch && fleet.trust.isTrusted()) {
       return (entry.hit ??= Object.freeze({
         outcome: 'valid',
         accountId: entry.accountId,
@@ -171,8 +171,8 @@ export class KeyChecker {
   private async checkCold(parsed: ParsedKey, digest: string): Promise<KeyCheck> {
     const { cache, fleet } = this.options;
     const mark = cache.changeMark();
-    const epoch = fleet.epoch;
-    const trusted = fleet.isTrusted();
+    const epoch = fleet.trust.epoch;
+    const trusted = fleet.trust.isTrusted();
     const remember = (entry: Omit<CachedKey, 'epoch' | 'cachedAt'>) =>
       cache.set(parsed.keyId, { ...entry, epoch: trusted ? epoch : -1, cachedAt: Date.now() }, mark);
 

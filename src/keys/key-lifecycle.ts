@@ -6,7 +6,7 @@ import { generateKey } from '../../packages/member/src/key-format.js';
 import { rotatedKeyName } from './key-names.js';
 import type { SecretHasher } from './secret-hashing.js';
 import { performance } from 'node:perf_hooks';
-import type { FleetSync, KeyEvent } from '../fleet/fleet-sync.js';
+import type { KeyEvent, KeyEventAnnouncer } from '../fleet/fleet-sync.js';
 import { recordAudit, type Actor } from '../audit/audit-log.js';
 import {
   expireKeys,
@@ -18,9 +18,8 @@ import {
   unpublishedEvents,
   type LeakReport,
 } from './key-statements.js';
-import { refuseRotationEarly, refuseWhenFull } from './key-prechecks.js';
 import { KeyViews, type KeyView } from './key-views.js';
-import { rotationRefusal } from './key-state.js';
+import { refuseRotationEarly, refuseWhenFull, rotationRefusal } from './key-state.js';
 
 export type { LeakReport } from './key-statements.js';
 export type { KeyView } from './key-views.js';
@@ -51,7 +50,7 @@ export interface KeyRotation {
 /**
  * The key lifecycle: create, rotate, revoke, rename, and the scheduled expiries. Postgres is the source of
  * truth; each change is one transaction (its statements: ./key-statements.ts), then the fleet is told
- * (`FleetSync.announce`) before the call answers.
+ * (`KeyEventAnnouncer`) before the call answers.
  */
 export class KeyService {
   private readonly views: KeyViews;
@@ -61,7 +60,7 @@ export class KeyService {
     private readonly hasher: SecretHasher,
     private readonly keyPrefix: string,
     /** Told after a transaction that changed keys commits; resolves once no instance acts on the old state. */
-    private readonly fleet: Pick<FleetSync, 'announce'>,
+    private readonly announcer: KeyEventAnnouncer,
     private readonly limits: TransactionLimits,
     private readonly observer?: PropagationObserver,
   ) {
@@ -286,7 +285,7 @@ export class KeyService {
   private async announce(events: KeyEvent[]): Promise<void> {
     if (events.length === 0) return;
     const startedAt = performance.now();
-    await this.fleet.announce(events);
+    await this.announcer.announce(events);
     this.observer?.propagated((performance.now() - startedAt) / 1000);
   }
 }

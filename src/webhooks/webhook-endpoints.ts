@@ -4,7 +4,7 @@ import { boundedTransaction, type CommitGuard, type Database, type TransactionLi
 import { accounts, users, webhookAttempts, webhookDeliveries, webhookEndpoints } from '../db/schema.js';
 import { WebhookLimitReached, WebhookNotFound, WebhookUrlRefused } from '../http/errors.js';
 import { checkWebhookUrl, WebhookAddressRefused, type WebhookAddressPolicy } from './address-policy.js';
-import type { WebhookEventType } from '../audit/webhook-events.js';
+import type { WebhookEventType } from '../audit/audit-log.js';
 import { generateSigningSecret, type SigningSecretBox } from './signing.js';
 import { recordAudit, type Actor } from '../audit/audit-log.js';
 
@@ -23,7 +23,7 @@ export interface WebhookAttemptView {
   retryAt: Date | null;
 }
 
-/** The JSON body of a delivery (see src/audit/webhook-events.ts). */
+/** The JSON body of a delivery (see src/audit/audit-log.ts). */
 export interface WebhookPayload {
   type: string;
   timestamp: string;

@@ -1,11 +1,11 @@
 import postgres from 'postgres';
 import t from 'tap';
-import { KeyLimitReached } from '../../src/http/errors.js';
 import {
   ACTIVE_SLOTS,
   freeSlot,
   hasRoomFor,
   KEY_LIMIT_MESSAGE,
+  KeyLimitReached,
   MAX_ACTIVE_KEYS,
   MAX_ACTIVE_KEYS_IN_WORDS,
 } from '../../src/db/active-key-slots.js';

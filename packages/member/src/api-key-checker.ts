@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { digestsEqual, keyDigest } from './digest.js';
 import type { MemberCheckAnswer, MemberJoin, UsageBatchBody } from './fleet-messages.js';
 import { FleetMembership } from './fleet-membership.js';
+import type { CacheTrust } from './fleet-lease.js';
 import { KeyCache, statusAt, type CachedKey } from './key-cache.js';
 import { detached, KEY_ID_LENGTH, keyIdOffset, keyLength, parseKey } from './key-format.js';
 import type { KeyStatus } from './key-status.js';
@@ -106,9 +107,7 @@ function validated(options: MemberOptions): { url: URL; timeoutMs: number } {
 }
 
 /** What the in-process cache may be believed under: the fleet lease, or nothing (withoutFleet). */
-interface Trust {
-  readonly epoch: number;
-  isTrusted(): boolean;
+interface Trust extends CacheTrust {
   close(): Promise<void>;
 }
 

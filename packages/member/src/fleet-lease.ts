@@ -1,5 +1,12 @@
 import { performance } from 'node:perf_hooks';
 
+/** What an in-process key cache may be believed under: a lease, or a single instance's own word. */
+export interface CacheTrust {
+  /** Bumped whenever events may have been missed: cache entries of an older epoch must be re-confirmed. */
+  readonly epoch: number;
+  isTrusted(): boolean;
+}
+
 /**
  * This instance's lease on its in-process cache. A heartbeat renews the
  * instance in Redis' registry and publishes a nonce to the instance itself;
@@ -9,7 +16,7 @@ import { performance } from 'node:perf_hooks';
  * published before its heartbeat has been applied. An announcer that gets no
  * acknowledgement from an instance waits out that instance's lease instead.
  */
-export class FleetLease {
+export class FleetLease implements CacheTrust {
   private trustUntil = 0;
   private currentEpoch = 1;
   /** Heartbeats sent and not yet echoed: nonce → when sent (performance.now()). */
