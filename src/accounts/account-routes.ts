@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { AccountService, NewSession } from './accounts.js';
-import { actorOf, clientOf } from '../audit/request-context.js';
+import { actorOf, clientOf } from '../audit/audit-log.js';
 import { MAX_EMAIL_LENGTH } from '../db/columns.js';
 import { errors } from '../http/error-responses.js';
 import { EXAMPLE } from '../http/examples.js';

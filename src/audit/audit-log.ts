@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
+import type { FastifyRequest } from 'fastify';
 import type { Database, Transaction } from '../db/database.js';
 import { auditEvents, MAX_USER_AGENT_LENGTH, type EndReason } from '../db/schema.js';
 import { cutText } from '../../packages/member/src/cut-text.js';
@@ -14,6 +15,16 @@ export interface ClientContext {
 export interface Actor extends ClientContext {
   userId: string | null;
   email: string;
+}
+
+/** Where a request came from, for the audit log. */
+export function clientOf(request: FastifyRequest): ClientContext {
+  return { clientAddress: request.ip, userAgent: request.headers['user-agent'] ?? null };
+}
+
+/** The signed-in user making a request (session routes only). */
+export function actorOf(request: FastifyRequest): Actor {
+  return { ...clientOf(request), userId: request.sessionUser.userId, email: request.sessionUser.email };
 }
 
 export type AuditAction = (typeof auditEvents.action.enumValues)[number];

@@ -4,7 +4,7 @@ import { errors } from '../http/error-responses.js';
 import { EXAMPLE } from '../http/examples.js';
 import { KEY_EXAMPLE, KeyIdParams, KeyRef } from './key-schemas.js';
 import { SESSION_SECURITY } from '../http/security-schemes.js';
-import { actorOf } from '../audit/request-context.js';
+import { actorOf } from '../audit/audit-log.js';
 import { MAX_ACTIVE_KEYS, MAX_ACTIVE_KEYS_IN_WORDS } from '../db/active-key-slots.js';
 import { MAX_KEY_NAME_LENGTH } from './key-names.js';
 import type { KeyService } from './key-lifecycle.js';

@@ -5,7 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import { GitHubKeysUnavailable, InvalidRequest, RouteNotFound, SignatureInvalid } from '../http/errors.js';
 import { errors } from '../http/error-responses.js';
 import { EXAMPLE } from '../http/examples.js';
-import { clientOf } from '../audit/request-context.js';
+import { clientOf } from '../audit/audit-log.js';
 import type { GitHubPublicKeys } from './github-public-keys.js';
 import { GITHUB_SCANNER, sha256Hex, type LeakedKeyReports } from './leaked-key-reports.js';
 import { StringEnum } from '../http/json-types.js';

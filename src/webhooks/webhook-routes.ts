@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { actorOf } from '../audit/request-context.js';
+import { actorOf } from '../audit/audit-log.js';
 import { errors } from '../http/error-responses.js';
 import { EXAMPLE } from '../http/examples.js';
 import { SESSION_SECURITY } from '../http/security-schemes.js';
