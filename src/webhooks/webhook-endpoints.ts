@@ -4,9 +4,8 @@ import { boundedTransaction, type CommitGuard, type Database, type TransactionLi
 import { accounts, users, webhookAttempts, webhookDeliveries, webhookEndpoints } from '../db/schema.js';
 import { WebhookLimitReached, WebhookNotFound, WebhookUrlRefused } from '../http/errors.js';
 import { checkWebhookUrl, WebhookAddressRefused, type WebhookAddressPolicy } from './address-policy.js';
-import type { WebhookEventType } from '../audit/audit-log.js';
 import { generateSigningSecret, type SigningSecretBox } from './signing.js';
-import { recordAudit, type Actor } from '../audit/audit-log.js';
+import { recordAudit, type Actor, type WebhookEventType } from '../audit/audit-log.js';
 
 export interface WebhookEndpointView {
   id: string;

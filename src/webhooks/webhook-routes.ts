@@ -1,11 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { actorOf } from '../audit/audit-log.js';
+import { actorOf, WEBHOOK_EVENT_TYPES } from '../audit/audit-log.js';
 import { errors } from '../http/error-responses.js';
 import { EXAMPLE } from '../http/examples.js';
 import { SESSION_SECURITY } from '../http/security-schemes.js';
 import type { WebhookService } from './webhook-endpoints.js';
-import { WEBHOOK_EVENT_TYPES } from '../audit/audit-log.js';
 import { Nullable, ScalarOrNull, StringEnum } from '../http/json-types.js';
 
 /** A date-time in the document; the services hand Dates, which Fastify's serializer writes as ISO strings. */
