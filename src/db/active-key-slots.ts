@@ -3,8 +3,8 @@
  * one being rolled out), each holding one numbered slot; an ended key holds none.
  *
  * Everything else derives from here: the slot a new key takes (`freeSlot`, under the account's lock in
- * src/keys/key-statements.ts), the database's own check (`SLOT_CHECK`, in src/db/schema.ts; changing the limit
- * is a `npm run db:generate` away, and test/keys/active-key-slots.test.ts fails until the migration exists)
+ * src/keys/key-statements.ts), the database's own check (`slotCheck`, used by src/db/key-tables.ts; changing the
+ * limit is a `npm run db:generate` away, and test/db/active-key-slots.test.ts fails until the migration exists)
  * and the 409 itself (`KeyLimitReached`, its words `KEY_LIMIT_MESSAGE`; the API's descriptions in src/keys/key-routes.ts).
  */
 import createError from '@fastify/error';

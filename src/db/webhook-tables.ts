@@ -7,7 +7,7 @@ import { createdAt } from './columns.js';
 /**
  * HTTPS endpoints an account registered to hear about its key changes (issue #14). The signing secret must
  * be usable for signing, so it cannot be hashed: it is stored encrypted (AES-256-GCM, key derived from
- * KEYWARD_SECRET; see src/webhooks/signing-secret.ts).
+ * KEYWARD_SECRET; see SigningSecretBox in src/webhooks/signing.ts).
  */
 export const webhookEndpoints = pgTable(
   'webhook_endpoints',

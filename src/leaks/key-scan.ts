@@ -10,7 +10,7 @@ import {
 
 /*
  * `keyward scan`: finds keys of this deployment in files, for pre-commit hooks and CI. A candidate must have
- * the key's shape AND a valid checksum (src/keys/key-format.ts), so look-alikes (examples, test fixtures,
+ * the key's shape AND a valid checksum (packages/member/src/key-format.ts), so look-alikes (examples, test fixtures,
  * truncated or mistyped keys) are never reported. No database: that a key exists is --revoke's business.
  */
 
