@@ -140,6 +140,20 @@ export class AccountService {
     }
   }
 
+  /** 429 while the email or the address has failed too often (sign-in and password change share the limits). */
+  private refuseWhileSignInLimited(subject: string, clientAddress: string, now: number): void {
+    const waitMs = Math.max(
+      this.signInLimits.byEmail.retryAfterMs(subject, now),
+      this.signInLimits.byAddress.retryAfterMs(clientAddress, now),
+    );
+    if (waitMs > 0) throw limited(TooManySignInFailures, waitMs);
+  }
+
+  private recordSignInFailure(subject: string, clientAddress: string, now: number): void {
+    this.signInLimits.byEmail.recordFailure(subject, now);
+    this.signInLimits.byAddress.recordFailure(clientAddress, now);
+  }
+
   /**
    * Signs in. Failures are counted per email and per client address across
    * the fleet; past either limit the answer is 429, the same whether or not
@@ -149,11 +163,7 @@ export class AccountService {
     const email = normalEmail(input.email);
     const subject = emailSubject(email);
     const now = Date.now();
-    const waitMs = Math.max(
-      this.signInLimits.byEmail.retryAfterMs(subject, now),
-      this.signInLimits.byAddress.retryAfterMs(client.clientAddress, now),
-    );
-    if (waitMs > 0) throw limited(TooManySignInFailures, waitMs);
+    this.refuseWhileSignInLimited(subject, client.clientAddress, now);
     const [row] = await this.db
       .select({
         userId: users.id,
@@ -168,8 +178,7 @@ export class AccountService {
     const hash = row?.passwordHash ?? (await this.decoy());
     const passwordMatches = await this.hasher.verify(hash, input.password);
     if (!row || !passwordMatches) {
-      this.signInLimits.byEmail.recordFailure(subject, now);
-      this.signInLimits.byAddress.recordFailure(client.clientAddress, now);
+      this.recordSignInFailure(subject, client.clientAddress, now);
       // Recorded for the account when the email is one of its users; never revealed to the caller.
       await recordAudit(this.db, client, {
         accountId: row?.accountId ?? null,
@@ -232,18 +241,13 @@ export class AccountService {
     if (problem !== null) throw new WeakPassword(problem);
     const subject = emailSubject(input.user.email);
     const now = Date.now();
-    const waitMs = Math.max(
-      this.signInLimits.byEmail.retryAfterMs(subject, now),
-      this.signInLimits.byAddress.retryAfterMs(actor.clientAddress, now),
-    );
-    if (waitMs > 0) throw limited(TooManySignInFailures, waitMs);
+    this.refuseWhileSignInLimited(subject, actor.clientAddress, now);
     const [row] = await this.db
       .select({ passwordHash: users.passwordHash })
       .from(users)
       .where(eq(users.id, input.user.userId));
     if (!row || !(await this.hasher.verify(row.passwordHash, input.currentPassword))) {
-      this.signInLimits.byEmail.recordFailure(subject, now);
-      this.signInLimits.byAddress.recordFailure(actor.clientAddress, now);
+      this.recordSignInFailure(subject, actor.clientAddress, now);
       throw new WrongPassword();
     }
     const passwordHash = await this.hasher.hash(input.newPassword);

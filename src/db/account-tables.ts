@@ -1,9 +1,9 @@
 /** Accounts, the users who sign in to them, and their sessions. */
-import { index, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
-import { createdAt } from './columns.js';
+import { index, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { createdAt, uuidPrimaryKey, ownedBy } from './columns.js';
 
 export const accounts = pgTable('accounts', {
-  id: uuid('id').primaryKey().defaultRandom(),
+  id: uuidPrimaryKey(),
   name: text('name').notNull(),
   createdAt: createdAt(),
 });
@@ -11,10 +11,8 @@ export const accounts = pgTable('accounts', {
 export const users = pgTable(
   'users',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
-    accountId: uuid('account_id')
-      .notNull()
-      .references(() => accounts.id, { onDelete: 'cascade' }),
+    id: uuidPrimaryKey(),
+    accountId: ownedBy('account_id', () => accounts.id),
     /** Stored lower-cased; unique across the deployment. */
     email: text('email').notNull(),
     passwordHash: text('password_hash').notNull(),
@@ -28,9 +26,7 @@ export const sessions = pgTable(
   {
     /** SHA-256 of the cookie's token: a database leak yields no usable session. */
     tokenHash: text('token_hash').primaryKey(),
-    userId: uuid('user_id')
-      .notNull()
-      .references(() => users.id, { onDelete: 'cascade' }),
+    userId: ownedBy('user_id', () => users.id),
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
     createdAt: createdAt(),
   },

@@ -1,6 +1,6 @@
 import { bigserial, index, jsonb, pgTable, text, uuid } from 'drizzle-orm/pg-core';
 import { accounts, users } from './account-tables.js';
-import { createdAt } from './columns.js';
+import { createdAt, doneBy } from './columns.js';
 
 /**
  * Every change and sign-in, written in the same transaction as the change it
@@ -13,7 +13,7 @@ export const auditEvents = pgTable(
     /** NULL for a failed sign-in with an email no account has. */
     accountId: uuid('account_id').references(() => accounts.id, { onDelete: 'cascade' }),
     /** NULL for the system (an expiry taking effect) and failed sign-ins. */
-    actorUserId: uuid('actor_user_id').references(() => users.id, { onDelete: 'set null' }),
+    actorUserId: doneBy('actor_user_id', () => users.id),
     /** Kept when the user is gone, so the record still says who. */
     actorEmail: text('actor_email'),
     action: text('action', {

@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import { bigserial, check, index, pgTable, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { slotCheck } from './active-key-slots.js';
 import { accounts, users } from './account-tables.js';
-import { createdAt } from './columns.js';
+import { createdAt, ownedBy, doneBy } from './columns.js';
 
 /**
  * Why a key ended, one vocabulary for the API (`revocation.reason`), the key's row, its key event, its audit
@@ -18,9 +18,7 @@ export const apiKeys = pgTable(
   {
     /** The public key id, also the lookup id embedded in the key itself. */
     id: text('id').primaryKey(),
-    accountId: uuid('account_id')
-      .notNull()
-      .references(() => accounts.id, { onDelete: 'cascade' }),
+    accountId: ownedBy('account_id', () => accounts.id),
     name: text('name').notNull(),
     /** argon2id PHC string of the full key; the key itself is never stored. */
     secretHash: text('secret_hash').notNull(),
@@ -31,11 +29,11 @@ export const apiKeys = pgTable(
      * (account_id, slot) and the slot check are what enforce src/db/active-key-slots.ts in the database.
      */
     slot: smallint('slot'),
-    createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+    createdBy: doneBy('created_by', () => users.id),
     createdAt: createdAt(),
     expiresAt: timestamp('expires_at', { withTimezone: true }),
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
-    revokedBy: uuid('revoked_by').references(() => users.id, { onDelete: 'set null' }),
+    revokedBy: doneBy('revoked_by', () => users.id),
     /** Latest request seen with the key, as of the last usage flush of any instance. */
     lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
     /** Latest request refused because the key was revoked or expired, as of the last usage flush. */

@@ -2,7 +2,7 @@
 import { sql } from 'drizzle-orm';
 import { bigserial, index, integer, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { accounts, users } from './account-tables.js';
-import { createdAt } from './columns.js';
+import { createdAt, uuidPrimaryKey, ownedBy, doneBy } from './columns.js';
 
 /**
  * HTTPS endpoints an account registered to hear about its key changes (issue #14). The signing secret must
@@ -12,14 +12,12 @@ import { createdAt } from './columns.js';
 export const webhookEndpoints = pgTable(
   'webhook_endpoints',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
-    accountId: uuid('account_id')
-      .notNull()
-      .references(() => accounts.id, { onDelete: 'cascade' }),
+    id: uuidPrimaryKey(),
+    accountId: ownedBy('account_id', () => accounts.id),
     url: text('url').notNull(),
     /** `v1.<base64url(iv | ciphertext | tag)>`; the row id is the additional data, so a copied secret fails. */
     secretCiphertext: text('secret_ciphertext').notNull(),
-    createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+    createdBy: doneBy('created_by', () => users.id),
     createdAt: createdAt(),
   },
   (table) => [index('webhook_endpoints_account_idx').on(table.accountId, table.createdAt)],
@@ -33,10 +31,8 @@ export const webhookEndpoints = pgTable(
 export const webhookDeliveries = pgTable(
   'webhook_deliveries',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
-    endpointId: uuid('endpoint_id')
-      .notNull()
-      .references(() => webhookEndpoints.id, { onDelete: 'cascade' }),
+    id: uuidPrimaryKey(),
+    endpointId: ownedBy('endpoint_id', () => webhookEndpoints.id),
     accountId: uuid('account_id').notNull(),
     /** The `webhook-id` header: one per event, the same for every endpoint and every retry. */
     messageId: text('message_id').notNull(),
@@ -67,9 +63,7 @@ export const webhookAttempts = pgTable(
   'webhook_attempts',
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
-    deliveryId: uuid('delivery_id')
-      .notNull()
-      .references(() => webhookDeliveries.id, { onDelete: 'cascade' }),
+    deliveryId: ownedBy('delivery_id', () => webhookDeliveries.id),
     attemptedAt: timestamp('attempted_at', { withTimezone: true }).notNull(),
     durationMs: integer('duration_ms').notNull(),
     /** The receiver's HTTP status; NULL when there was no answer (see error). */

@@ -19,15 +19,16 @@ const CallerSchema = Type.Object({
 });
 const NO_REJECTED_CALLS = { lastRejectedAt: null, requestsLast24h: 0 };
 
-const USAGE_MINUTES = [
-  { start: '2026-03-09T17:41:00.000Z', requests: 12 },
-  { start: '2026-03-09T17:42:00.000Z', requests: 9 },
-  { start: '2026-03-09T17:43:00.000Z', requests: 0 },
-];
-const USAGE_HOURS = [
-  { start: '2026-03-09T16:00:00.000Z', requests: 804 },
-  { start: '2026-03-09T17:00:00.000Z', requests: 377 },
-];
+/** Example buckets from `first` on, one per count: minutes ('17:41') or hours ('16'), on 2026-03-09. */
+function examplePoints(first: string, counts: number[]) {
+  const [hour, minute = 0] = first.split(':').map(Number);
+  const stepMs = first.includes(':') ? 60_000 : 3_600_000;
+  const start = Date.UTC(2026, 2, 9, hour, minute);
+  return counts.map((requests, index) => ({ start: new Date(start + index * stepMs).toISOString(), requests }));
+}
+
+const USAGE_MINUTES = examplePoints('17:41', [12, 9, 0]);
+const USAGE_HOURS = examplePoints('16', [804, 377]);
 
 /** Usage of the old key during a rotation, shortened to 3 minute and 2 hour buckets: one service still sends it. */
 const USAGE_EXAMPLE = {
@@ -47,8 +48,8 @@ const USAGE_EXAMPLE = {
   ],
   rejected: {
     ...NO_REJECTED_CALLS,
-    minutes: USAGE_MINUTES.map(({ start }) => ({ start, requests: 0 })),
-    hours: USAGE_HOURS.map(({ start }) => ({ start, requests: 0 })),
+    minutes: examplePoints('17:41', [0, 0, 0]),
+    hours: examplePoints('16', [0, 0]),
     callers: [],
   },
 };
@@ -56,27 +57,13 @@ const USAGE_EXAMPLE = {
 /** The same key after it was revoked at 17:43: the forgotten service is refused, and seen. */
 const REVOKED_USAGE_EXAMPLE = {
   ...USAGE_EXAMPLE,
-  minutes: [
-    { start: '2026-03-09T17:43:00.000Z', requests: 0 },
-    { start: '2026-03-09T17:44:00.000Z', requests: 0 },
-    { start: '2026-03-09T17:45:00.000Z', requests: 0 },
-  ],
-  hours: [
-    { start: '2026-03-09T16:00:00.000Z', requests: 804 },
-    { start: '2026-03-09T17:00:00.000Z', requests: 377 },
-  ],
+  minutes: examplePoints('17:43', [0, 0, 0]),
+  hours: USAGE_HOURS,
   rejected: {
     lastRejectedAt: '2026-03-09T17:45:51.000Z',
     requestsLast24h: 31,
-    minutes: [
-      { start: '2026-03-09T17:43:00.000Z', requests: 7 },
-      { start: '2026-03-09T17:44:00.000Z', requests: 12 },
-      { start: '2026-03-09T17:45:00.000Z', requests: 12 },
-    ],
-    hours: [
-      { start: '2026-03-09T16:00:00.000Z', requests: 0 },
-      { start: '2026-03-09T17:00:00.000Z', requests: 31 },
-    ],
+    minutes: examplePoints('17:43', [7, 12, 12]),
+    hours: examplePoints('16', [0, 31]),
     callers: [
       {
         clientAddress: '10.0.3.17',
