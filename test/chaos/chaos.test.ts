@@ -10,10 +10,10 @@ import {
   runChaos,
   type ChaosData,
   type Violations,
-} from './chaos.js';
+} from '../support/chaos-scenario.js';
 
 /*
- * CI mode of the chaos scenario (test/chaos/chaos.ts): three instances under
+ * CI mode of the chaos scenario (test/support/chaos-scenario.ts): three instances under
  * load for ~22 s while every fault kind is injected at least once. The long
  * mode is `npm run chaos` (scripts/chaos.ts).
  */

@@ -9,7 +9,7 @@ import {
   startKeyward,
   waitForText,
   waitForUsage,
-} from './dashboard-harness.js';
+} from '../support/browser.js';
 
 const FULL_KEY = /^kw_[0-9A-Za-z]{16}_[0-9A-Za-z]{39}$/;
 

@@ -12,7 +12,7 @@ import {
   signUpInBrowser,
   startKeyward,
   waitForText,
-} from './dashboard-harness.js';
+} from '../support/browser.js';
 
 const CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
@@ -148,7 +148,7 @@ t.test('the files need nothing inline and nothing from elsewhere', async (t) => 
 });
 
 t.test('page routes are hidden from the OpenAPI document', async (t) => {
-  // test/openapi.test.ts and `npm run openapi:check` keep the committed document equal to what the code generates.
+  // test/app/openapi-document.test.ts and `npm run openapi:check` keep the committed document equal to what the code generates.
   const document = JSON.parse(readFileSync(OPENAPI_PATH, 'utf8')) as { paths: Record<string, unknown> };
   const paths = Object.keys(document.paths);
   t.ok(paths.includes('/v1/keys'), 'the API is documented');

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import t from 'tap';
-import { createRedisPrefix, createTestDatabase, TEST_ARGON2 } from '../helper.js';
+import { createRedisPrefix, createTestDatabase, TEST_ARGON2 } from '../support/services.js';
 import { eventually } from '../support/wait.js';
-import { startServer, type ServerProcess } from '../process/server-process.js';
+import { startServer, type ServerProcess } from '../support/server-process.js';
 
 /*
  * Three keyward instances as separate processes on one Postgres and Redis.

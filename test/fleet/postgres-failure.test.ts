@@ -3,7 +3,8 @@ import postgres from 'postgres';
 import t from 'tap';
 import type { Test } from 'tap';
 import { generateKey } from '../../packages/member/src/key-format.js';
-import { buildTestApp, callMe, createKey, createTestDatabase, signUp } from '../helper.js';
+import { buildTestApp, callMe, createKey, signUp } from '../support/app.js';
+import { createTestDatabase } from '../support/services.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { eventually } from '../support/wait.js';
 

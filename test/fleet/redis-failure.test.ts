@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import postgres from 'postgres';
 import t from 'tap';
 import { SecretHasher } from '../../src/keys/secret-hashing.js';
-import { buildTestApp, callMe, createKey, signUp } from '../helper.js';
+import { buildTestApp, callMe, createKey, signUp } from '../support/app.js';
 import { PrivateRedis } from '../support/redis-server.js';
 import { eventually } from '../support/wait.js';
 

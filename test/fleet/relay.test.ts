@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import postgres from 'postgres';
 import t from 'tap';
-import { buildTestApp, callMe, createKey, keepCalling, signUp, testServices } from '../helper.js';
+import { buildTestApp, callMe, createKey, keepCalling, signUp } from '../support/app.js';
+import { testServices } from '../support/services.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { eventually } from '../support/wait.js';
 

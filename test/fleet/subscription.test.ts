@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import t from 'tap';
-import { buildTestApp, callMe, createKey, keepCalling, signUp } from '../helper.js';
+import { buildTestApp, callMe, createKey, keepCalling, signUp } from '../support/app.js';
 import { PrivateRedis } from '../support/redis-server.js';
 import { eventually } from '../support/wait.js';
 

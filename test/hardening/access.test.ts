@@ -6,19 +6,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { InjectOptions } from 'fastify';
 import t, { type Test } from 'tap';
-import { buildTestApp, callMe, createKey, signUp } from '../helper.js';
-import {
-  DatabaseFingerprint,
-  diff,
-  envelopeProblem,
-  errorOf,
-  fillPath,
-  loadOperations,
-  SAFE_METHODS,
-  within,
-  type InjectedResponse,
-  type Operation,
-} from './hardening-support.js';
+import { buildTestApp, callMe, createKey, signUp } from '../support/app.js';
+import { DatabaseFingerprint, diff } from '../support/database-fingerprint.js';
+import { envelopeProblem, errorOf, within, type InjectedResponse } from '../support/http.js';
+import { fillPath, loadOperations, SAFE_METHODS, type Operation } from '../support/openapi-operations.js';
 
 const REQUEST_TIMEOUT_MS = 5000;
 const operations = loadOperations();

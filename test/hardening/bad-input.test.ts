@@ -11,24 +11,16 @@ import type { InjectOptions } from 'fastify';
 import t, { type Test } from 'tap';
 import { BODY_LIMIT_BYTES } from '../../src/app/app.js';
 import { generateKey, keyPattern, parseKey } from '../../packages/member/src/key-format.js';
-import { buildTestApp, createKey, signUp } from '../helper.js';
+import { buildTestApp, createKey, signUp } from '../support/app.js';
+import { DatabaseFingerprint, diff, FAILED_LOGIN_AUDIT, rowCount } from '../support/database-fingerprint.js';
+import { encodeBytes, envelopeProblem, errorOf, objectText, within, type InjectedResponse } from '../support/http.js';
 import {
-  DatabaseFingerprint,
-  diff,
-  encodeBytes,
-  envelopeProblem,
-  errorOf,
-  FAILED_LOGIN_AUDIT,
   fillPath,
   loadOperations,
-  objectText,
-  rowCount,
   SAFE_METHODS,
-  within,
-  type InjectedResponse,
   type JsonSchema,
   type Operation,
-} from './hardening-support.js';
+} from '../support/openapi-operations.js';
 
 const SEED = 20260307;
 const REQUEST_TIMEOUT_MS = 5000;

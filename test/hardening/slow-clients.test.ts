@@ -4,9 +4,10 @@
  * warning; and no client holds a connection longer than the HTTP timeouts, or more connections than the cap.
  */
 import t, { type Test } from 'tap';
-import { buildTestApp, signUp, startKeywardProcess } from '../helper.js';
+import { buildTestApp, signUp } from '../support/app.js';
+import { startKeywardProcess } from '../support/server-process.js';
 import { eventually } from '../support/wait.js';
-import { envelopeProblem, errorOf, rawExchange, signUpOver, type RawAnswer } from './hardening-support.js';
+import { envelopeProblem, errorOf, rawExchange, signUpOver, type RawAnswer } from '../support/http.js';
 
 /** Generous bounds for "answered, not hung": far above the settings, far below Node's defaults. */
 const ANSWER_WITHIN_MS = 8000;

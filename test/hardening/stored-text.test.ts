@@ -10,7 +10,7 @@ import t from 'tap';
 import { MAX_USER_AGENT_LENGTH } from '../../src/db/schema.js';
 import { keyName, MAX_KEY_NAME_LENGTH } from '../../src/keys/key-names.js';
 import { codePointCount } from '../../packages/member/src/cut-text.js';
-import { buildTestApp, signUp } from '../helper.js';
+import { buildTestApp, signUp } from '../support/app.js';
 
 const SEED = 29;
 /** Each run signs up, creates, rotates and renames: about 60 ms, so the file stays a few seconds. */

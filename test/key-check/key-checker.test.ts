@@ -6,7 +6,8 @@ import { generateKey } from '../../packages/member/src/key-format.js';
 import { SecretHasher } from '../../src/keys/secret-hashing.js';
 import type { Runtime } from '../../src/app/runtime.js';
 import { Redis } from 'ioredis';
-import { buildTestApp, createKey, signUp, TEST_ARGON2, testServices, type TestApp } from '../helper.js';
+import { buildTestApp, createKey, signUp, type TestApp } from '../support/app.js';
+import { TEST_ARGON2, testServices } from '../support/services.js';
 import { eventually } from '../support/wait.js';
 import { withLastCharacterChanged } from '../support/keys.js';
 

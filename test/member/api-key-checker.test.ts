@@ -1,10 +1,10 @@
 import t from 'tap';
 import { isKeyRefusal, MemberError, openApiKeyChecker, type ApiKeyChecker } from '../../packages/member/src/index.js';
-import { callMe, createKey, signUp } from '../helper.js';
+import { callMe, createKey, signUp } from '../support/app.js';
 import { freePort } from '../support/redis-server.js';
 import { withLastCharacterChanged } from '../support/keys.js';
 import { generateKey } from '../../packages/member/src/key-format.js';
-import { keywardForMembers, OPERATOR } from './member-support.js';
+import { keywardForMembers, OPERATOR } from '../support/members.js';
 
 /*
  * A service of the fleet checks keys with @keyward/member: a member credential,

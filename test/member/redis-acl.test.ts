@@ -3,9 +3,9 @@ import { Redis } from 'ioredis';
 import t from 'tap';
 import { openApiKeyChecker } from '../../packages/member/src/index.js';
 import { memberAclRules } from '../../src/members/member-redis-acl.js';
-import { callMe, createKey, signUp } from '../helper.js';
+import { callMe, createKey, signUp } from '../support/app.js';
 import { PrivateRedis } from '../support/redis-server.js';
-import { keywardForMembers } from './member-support.js';
+import { keywardForMembers } from '../support/members.js';
 
 /*
  * A member runs as a Redis ACL user with the least rights (docs/fleet-members.md):

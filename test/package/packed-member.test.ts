@@ -10,9 +10,9 @@ import t from 'tap';
 import { openPostgres } from '../../src/db/database.js';
 import { MemberCredentials } from '../../src/members/member-credentials.js';
 import { memberAclRules } from '../../src/members/member-redis-acl.js';
-import { startKeywardProcess } from '../helper.js';
+import { startKeywardProcess } from '../support/server-process.js';
 import { PrivateRedis } from '../support/redis-server.js';
-import { runFailingServer, startProcess, startServer, type ServerProcess } from '../process/server-process.js';
+import { runFailingServer, startProcess, startServer, type ServerProcess } from '../support/server-process.js';
 
 /*
  * @keyward/member as another team installs it: `npm pack` of packages/member,

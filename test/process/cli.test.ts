@@ -1,6 +1,6 @@
 import t from 'tap';
-import { buildTestApp, callMe, createKey, signUp } from '../helper.js';
-import { appWithCliEnv, runCli as cli } from './cli-process.js';
+import { buildTestApp, callMe, createKey, signUp } from '../support/app.js';
+import { appWithCliEnv, runCli as cli } from '../support/cli-process.js';
 
 t.test('keyward CLI: migrate, create-account, list-keys, revoke-key (by key and by id)', async (t) => {
   const { app, env } = await appWithCliEnv(t);

@@ -3,9 +3,9 @@ import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { createRedisPrefix, createTestDatabase, TEST_ARGON2 } from '../helper.js';
+import { createRedisPrefix, createTestDatabase, TEST_ARGON2 } from '../support/services.js';
 import { eventually } from '../support/wait.js';
-import { startProcess, startServer } from './server-process.js';
+import { startProcess, startServer } from '../support/server-process.js';
 
 /*
  * Issue 29: one signal often reaches the server more than once. `npm start`

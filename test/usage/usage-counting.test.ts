@@ -2,16 +2,10 @@ import postgres from 'postgres';
 import type { KeywardApp } from '../../src/app/app.js';
 import t, { type Test } from 'tap';
 import { generateKey } from '../../packages/member/src/key-format.js';
-import {
-  createFleetServices,
-  createKey,
-  type FleetInstance,
-  type FleetServices,
-  signUp,
-  startFleetInstance,
-  TEST_ARGON2,
-} from '../helper.js';
-import { startServer } from '../process/server-process.js';
+import { createFleetServices, type FleetInstance, type FleetServices, startFleetInstance } from '../support/fleet.js';
+import { createKey, signUp } from '../support/app.js';
+import { TEST_ARGON2 } from '../support/services.js';
+import { startServer } from '../support/server-process.js';
 import { eventually } from '../support/wait.js';
 import { withLastCharacterChanged } from '../support/keys.js';
 

@@ -1,9 +1,9 @@
 import { sql } from 'drizzle-orm';
 import t from 'tap';
-import { buildTestApp, createKey, signUp, type TestApp } from '../helper.js';
+import { buildTestApp, createKey, signUp, type TestApp } from '../support/app.js';
 import { eventually } from '../support/wait.js';
 import { retryDelayMs } from '../../src/webhooks/delivery-worker.js';
-import { FAST_WEBHOOKS, startReceiver, verifyDelivery } from './receiver.js';
+import { FAST_WEBHOOKS, startReceiver, verifyDelivery } from '../support/webhook-receiver.js';
 
 /*
  * Delivery: at least once, retried with growing delays while the receiver is down, every attempt visible

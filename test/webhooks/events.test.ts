@@ -1,10 +1,10 @@
 import t from 'tap';
 import { sql } from 'drizzle-orm';
-import { buildTestApp, createKey, signUp } from '../helper.js';
+import { buildTestApp, createKey, signUp } from '../support/app.js';
 import { eventually } from '../support/wait.js';
 import { recordAudit, type Actor } from '../../src/audit/audit-log.js';
 import { generateSigningSecret } from '../../src/webhooks/signing.js';
-import { FAST_WEBHOOKS, startReceiver, verifyDelivery, type Receiver } from './receiver.js';
+import { FAST_WEBHOOKS, startReceiver, verifyDelivery, type Receiver } from '../support/webhook-receiver.js';
 
 /*
  * Every key change reaches the account's webhook endpoints as a Standard Webhooks delivery: signed so the

@@ -1,8 +1,9 @@
 import { sql } from 'drizzle-orm';
 import t from 'tap';
-import { createFleetServices, startFleetInstance, startKeywardProcess } from '../helper.js';
+import { createFleetServices, startFleetInstance } from '../support/fleet.js';
+import { startKeywardProcess } from '../support/server-process.js';
 import { eventually } from '../support/wait.js';
-import { FAST_WEBHOOKS, startReceiver, verifyDelivery } from './receiver.js';
+import { FAST_WEBHOOKS, startReceiver, verifyDelivery } from '../support/webhook-receiver.js';
 
 /*
  * Two instances on one database each run a delivery worker: every event is delivered once in the normal

@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import type { LookupAddress } from 'node:dns';
 import { sql } from 'drizzle-orm';
 import t from 'tap';
-import { buildTestApp, createKey, signUp } from '../helper.js';
+import { buildTestApp, createKey, signUp } from '../support/app.js';
 import { eventually } from '../support/wait.js';
 import { webhookEndpoints } from '../../src/db/schema.js';
 import {
@@ -13,7 +13,7 @@ import {
   WebhookAddressRefused,
 } from '../../src/webhooks/address-policy.js';
 import { generateSigningSecret, SigningSecretBox } from '../../src/webhooks/signing.js';
-import { startReceiver } from './receiver.js';
+import { startReceiver } from '../support/webhook-receiver.js';
 
 /*
  * SSRF: without KEYWARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS, webhook URLs that are (or resolve to) loopback,
