@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { startKeywardProcess } from '../support/server-process.js';
+import { signUpOver } from '../support/http.js';
 import { TEST_ARGON2 } from '../support/services.js';
-import { startServer, type ServerProcess } from '../support/server-process.js';
+import { startKeywardProcess, startServer, type ServerProcess } from '../support/server-process.js';
 
 async function embedded(t: Test, env: Record<string, string>): Promise<ServerProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'keyward-cookie-'));
@@ -21,14 +21,10 @@ async function embedded(t: Test, env: Record<string, string>): Promise<ServerPro
   return server;
 }
 
-async function signUp(server: ServerProcess, email: string) {
-  const response = await fetch(`${server.url}/v1/signup`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password: 'correct horse battery', accountName: 'Cookies' }),
-  });
-  t.equal(response.status, 201, 'signed up');
-  const setCookie = response.headers.get('set-cookie')!;
+/** Signs up over HTTP; the Set-Cookie header and the cookie's name and value. */
+async function signedUpCookie(server: ServerProcess, email: string) {
+  const { status, setCookie } = await signUpOver(server.url, email, 'Cookies');
+  t.equal(status, 201, 'signed up');
   const [pair = ''] = setCookie.split(';');
   return { setCookie, name: pair.slice(0, pair.indexOf('=')), token: pair.slice(pair.indexOf('=') + 1) };
 }
@@ -50,7 +46,7 @@ const session = (server: ServerProcess, cookie: string) =>
   fetch(`${server.url}/v1/session`, { headers: { cookie } }).then((response) => response.status);
 
 async function expectHostPrefixed(t: Test, server: ServerProcess, email: string) {
-  const { setCookie, name, token } = await signUp(server, email);
+  const { setCookie, name, token } = await signedUpCookie(server, email);
   t.equal(name, '__Host-keyward_session', 'the cookie has the __Host- prefix');
   t.ok((await documentedCookies(server)).includes(name), 'the OpenAPI document names the cookie really set');
   t.match(setCookie, /; Secure/i, 'Secure');
@@ -93,7 +89,7 @@ t.test('with Postgres and KEYWARD_COOKIE_SECURE unset: Secure, __Host-', async (
 
 t.test('an operator who turns Secure off gets the plain name (browsers refuse __Host- without Secure)', async (t) => {
   const server = await embedded(t, { NODE_ENV: 'production', KEYWARD_COOKIE_SECURE: 'false' });
-  const { setCookie, name, token } = await signUp(server, 'plain@example.com');
+  const { setCookie, name, token } = await signedUpCookie(server, 'plain@example.com');
   t.equal(name, 'keyward_session');
   t.notMatch(setCookie, /Secure/i);
   t.same(

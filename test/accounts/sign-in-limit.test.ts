@@ -1,6 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import t from 'tap';
 import { buildTestApp, signUp } from '../support/app.js';
+import { sleep } from '../support/wait.js';
 
 /**
  * Failures reach the fleet's count in Redis just after their answer, so the
@@ -12,7 +13,7 @@ async function blockedSoon(attempt: () => Promise<LightMyRequestResponse>): Prom
   for (;;) {
     const response = await attempt();
     if (response.statusCode === 429 || Date.now() > deadline) return response;
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { startKeywardProcess } from '../support/server-process.js';
-import { envelopeProblem, errorOf } from '../support/http.js';
+import { envelopeProblem, errorOf, signUpOverRequest } from '../support/http.js';
 
 t.test('sign-ups are limited per client address, taken email or not', async (t) => {
   const server = await startKeywardProcess(t, {
@@ -14,11 +14,11 @@ t.test('sign-ups are limited per client address, taken email or not', async (t) 
     KEYWARD_TRUSTED_PROXY_HOPS: '1',
   });
   const signUp = async (email: string, address: string) => {
-    const response = await fetch(`${server.url}/v1/signup`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-forwarded-for': address },
-      body: JSON.stringify({ email, password: 'correct horse battery', accountName: 'Probe' }),
-    });
+    const response = await signUpOverRequest(
+      server.url,
+      { email, accountName: 'Probe' },
+      { 'x-forwarded-for': address },
+    );
     return { statusCode: response.status, headers: Object.fromEntries(response.headers), body: await response.text() };
   };
   const attacker = '203.0.113.9';

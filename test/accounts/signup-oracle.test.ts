@@ -6,21 +6,14 @@
  * email is taken or not. Through the real app, each attacker address its own client.
  */
 import t from 'tap';
-import { buildTestApp } from '../support/app.js';
+import { buildTestApp, signUpRequest } from '../support/app.js';
 import { envelopeProblem, errorOf } from '../support/http.js';
-
-const PASSWORD = 'correct horse battery';
 
 t.test('one email is probed at most KEYWARD_SIGNUP_EMAIL_LIMIT times, from any number of addresses', async (t) => {
   const { app, runtime } = await buildTestApp(t, { env: { KEYWARD_SIGNUP_EMAIL_LIMIT: '3' } });
   let address = 0;
   const signUp = (email: string, from = `198.51.100.${++address}`) =>
-    app.inject({
-      method: 'POST',
-      url: '/v1/signup',
-      remoteAddress: from,
-      payload: { email, password: PASSWORD, accountName: 'Probe' },
-    });
+    signUpRequest(app, { email, address: from, accountName: 'Probe' });
   const hashes = () => runtime.hasher.stats().started.account;
 
   t.equal((await signUp('victim@example.com')).statusCode, 201, 'the victim signs up (1 of 3)');
@@ -66,13 +59,7 @@ t.test(
     const { app } = await buildTestApp(t, {
       env: { KEYWARD_SIGNUP_ADDRESS_LIMIT: '3', KEYWARD_SIGNUP_EMAIL_LIMIT: '2' },
     });
-    const signUp = (email: string, from: string) =>
-      app.inject({
-        method: 'POST',
-        url: '/v1/signup',
-        remoteAddress: from,
-        payload: { email, password: PASSWORD, accountName: 'Probe' },
-      });
+    const signUp = (email: string, from: string) => signUpRequest(app, { email, address: from, accountName: 'Probe' });
     const sweep = [];
     for (const email of ['a@example.com', 'b@example.com', 'c@example.com', 'd@example.com', 'e@example.com']) {
       sweep.push((await signUp(email, '203.0.113.1')).statusCode);

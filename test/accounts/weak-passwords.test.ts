@@ -5,7 +5,7 @@
  * password is used exactly as sent. Through the real app and the real command; nothing stored on a refusal.
  */
 import t from 'tap';
-import { buildTestApp } from '../support/app.js';
+import { buildTestApp, signUpRequest } from '../support/app.js';
 import { appWithCliEnv, runCli } from '../support/cli-process.js';
 import { DatabaseFingerprint, diff } from '../support/database-fingerprint.js';
 import { envelopeProblem, errorOf } from '../support/http.js';
@@ -18,7 +18,7 @@ t.test('sign-up refuses weak passwords with 400 weak_password, saying why', asyn
   const fingerprint = new DatabaseFingerprint(databaseUrl!);
   t.teardown(() => fingerprint.close());
   const signUp = (password: string, email = EMAIL, accountName = ACCOUNT) =>
-    app.inject({ method: 'POST', url: '/v1/signup', payload: { email, password, accountName } });
+    signUpRequest(app, { email, password, accountName });
 
   const refused: Array<[string, RegExp]> = [
     [' '.repeat(10), /only spaces/],
@@ -81,12 +81,7 @@ t.test('sign-up refuses weak passwords with 400 weak_password, saying why', asyn
 t.test('weak passwords are refused before the sign-up limits count anything', async (t) => {
   const { app } = await buildTestApp(t, { env: { KEYWARD_SIGNUP_ADDRESS_LIMIT: '2' } });
   const signUp = (password: string, email: string) =>
-    app.inject({
-      method: 'POST',
-      url: '/v1/signup',
-      remoteAddress: '203.0.113.7',
-      payload: { email, password, accountName: 'Limits' },
-    });
+    signUpRequest(app, { email, password, accountName: 'Limits', address: '203.0.113.7' });
   for (let i = 0; i < 5; i++) t.equal((await signUp('password12', `weak${i}@example.com`)).statusCode, 400);
   t.equal((await signUp('correct horse battery', 'a@example.com')).statusCode, 201, 'the limit is untouched');
   t.equal((await signUp('correct horse battery', 'b@example.com')).statusCode, 201);

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { buildTestApp, callMe, createKey, signUp } from '../support/app.js';
 import { PrivateRedis } from '../support/redis-server.js';
+import { sleep } from '../support/wait.js';
 
 t.test('/healthz is alive; /readyz reports each dependency', async (t) => {
   const { app, runtime } = await buildTestApp(t);
@@ -32,7 +33,7 @@ t.test('/readyz says degraded, still 200, while Redis is down, and ready again a
       t.equal(response.statusCode, 200, 'degraded instances keep serving: failing them all would be an outage');
       break;
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
   t.equal(body!.status, 'degraded');
   t.equal(body!.checks.redis, 'failing');
@@ -41,7 +42,7 @@ t.test('/readyz says degraded, still 200, while Redis is down, and ready again a
   let status = '';
   for (let i = 0; i < 100 && status !== 'ready'; i++) {
     status = (await app.inject({ url: '/readyz' })).json().status;
-    if (status !== 'ready') await new Promise((resolve) => setTimeout(resolve, 100));
+    if (status !== 'ready') await sleep(100);
   }
   t.equal(status, 'ready', 'recovers by itself');
 });

@@ -1,9 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import postgres from 'postgres';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { loadEnv } from '../../src/config/env.js';
 import { callMe, createKey, signUp } from '../support/app.js';
-import { createFleetServices, type FleetServices, startFleetInstance } from '../support/fleet.js';
+import { createFleetServices, fleetInstanceStarter } from '../support/fleet.js';
 import { eventually } from '../support/wait.js';
 
 /*
@@ -29,8 +29,7 @@ const INSTANCE_DEFAULTS = {
 };
 
 /** An instance of the shared fleet, with this file's settings. */
-const startInstance = (t: Test, shared: FleetServices, env: Record<string, string> = {}) =>
-  startFleetInstance(t, shared, { ...INSTANCE_DEFAULTS, ...env });
+const startInstance = fleetInstanceStarter(INSTANCE_DEFAULTS);
 
 const NO_PRUNING = {
   usageMinutes: 0,

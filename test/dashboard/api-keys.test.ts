@@ -1,6 +1,6 @@
 import t from 'tap';
+import { callMe } from '../support/app.js';
 import {
-  callMe,
   launchChromium,
   openPage,
   PASSWORD,

@@ -6,17 +6,20 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import t from 'tap';
 import {
-  callMe,
   DOCS_DIR,
+  focusedLabel,
   launchChromium,
   openPage,
   PASSWORD,
   screenshot,
   signUpInBrowser,
   startKeyward,
+  waitForFocus,
   waitForText,
   waitForUsage,
 } from '../support/browser.js';
+import { callMe } from '../support/app.js';
+import { sleep } from '../support/wait.js';
 
 t.setTimeout(300_000);
 const browser = await launchChromium(t);
@@ -25,24 +28,6 @@ const server = await startKeyward(t);
 /** The longest realistic metadata: a long work email, a name at the 100-character limit. */
 const LONG_EMAIL = 'maria-fernanda.rodriguez-de-la-fuente@platform-engineering.example-enterprises.com';
 const LONG_NAME = 'payments-service production eu-west-1 (primary region, blue/green deployment, owned by team orion)';
-
-const focusedText = (page: Page) =>
-  page.evaluate<string>(`(() => {
-    const element = document.activeElement;
-    if (!element || element === document.body) return 'body';
-    return (element.getAttribute('aria-label') ?? element.textContent ?? '').trim();
-  })()`);
-
-async function waitForFocus(page: Page, pattern: RegExp): Promise<string> {
-  const deadline = Date.now() + 5000;
-  let now = '';
-  while (Date.now() < deadline) {
-    now = await focusedText(page);
-    if (pattern.test(now)) return now;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`focus never reached ${pattern}; it is on ${now}`);
-}
 
 interface Box {
   x: number;
@@ -130,7 +115,7 @@ t.test('#16.2/#16.6 the one-time key: described for screen readers, Escape asks 
   const ask = reveal.getByRole('alert');
   await waitForText(ask, /Close without copying the key\?/);
   t.ok(await reveal.isVisible(), 'Escape did not close the dialog');
-  t.equal(await focusedText(page), 'Back to the key', 'the safe answer has focus');
+  t.equal(await focusedLabel(page), 'Back to the key', 'the safe answer has focus');
   await page.keyboard.press('Escape');
   t.equal(await reveal.getByRole('alert').count(), 0, 'a second Escape goes back to the key');
   t.ok(await reveal.isVisible());
@@ -224,14 +209,14 @@ t.test('#16.2/#16.3 rotation: the new key survives Escape and a lost session; st
   // The old key stays busy (its use is recent): step 3 focuses the safe choice.
   await rotate.getByRole('button', { name: 'Continue to step 3' }).click();
   await waitForText(rotate, /This key was used .* by 1 client\./);
-  t.equal(await focusedText(page), 'Keep both keys for now', 'Enter alone never revokes');
+  t.equal(await focusedLabel(page), 'Keep both keys for now', 'Enter alone never revokes');
   await waitForText(rotate.locator('[data-verdict]').first(), /Still receiving traffic/);
   t.match(await rotate.innerText(), /in the last 15 minutes/, 'one window, in words');
   t.notMatch(await rotate.innerText(), /last 5 minutes|last hour/, 'and no other window');
   await rotate.getByRole('button', { name: 'Revoke old key' }).click();
   const confirm = rotate.getByRole('alert');
   await waitForText(confirm, /Revoke a key that is still in use\?/);
-  t.equal(await focusedText(page), "Don't revoke", 'the confirmation focuses the safe answer');
+  t.equal(await focusedLabel(page), "Don't revoke", 'the confirmation focuses the safe answer');
   await page.keyboard.press('Enter');
   t.equal((await callMe(server, production)).status, 200, 'nothing was revoked');
   await rotate.getByRole('button', { name: 'Back' }).click();
@@ -317,7 +302,7 @@ t.test(
     await page.getByRole('button', { name: 'Check traffic and finish' }).click();
     await rotate.getByRole('button', { name: 'Continue to step 3' }).click();
     await waitForText(rotate, /never been used/);
-    t.equal(await focusedText(page), 'Keep both keys for now');
+    t.equal(await focusedLabel(page), 'Keep both keys for now');
     await rotate.getByRole('button', { name: 'Revoke old key' }).click();
     await waitForText(rotate, /Rotation complete/);
     t.same(problems.errors, []);
@@ -331,7 +316,7 @@ t.test('#16.6 a failed sign-in moves focus to the message, not the page body', a
   await page.getByLabel('Password').fill(`${PASSWORD}!`);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await waitForText(page.getByRole('alert'), /Wrong email or password\./);
-  t.match(await waitForFocus(page, /Wrong email or password/), /Wrong email or password/);
+  t.match(await waitForFocus(page, /Wrong email or password/, focusedLabel), /Wrong email or password/);
   t.notMatch(await page.getByRole('alert').innerText(), /Request ID/, 'no request id on a wrong password');
   t.same(problems.errors, []);
 });
@@ -387,7 +372,7 @@ t.test('#16.8 dark mode follows the system, with readable contrast; the README s
   };
   for (let i = 0; i < 4; i++) await callMe(server, rotated.apiKey);
   await waitForUsage(page, 'production');
-  await new Promise((resolve) => setTimeout(resolve, 700));
+  await sleep(700);
   await page.reload();
   await waitForText(page.locator('[data-rotation-banner]'), /A rotation is in progress/);
   await waitForText(page.locator('[data-active-keys]'), /127\.0\.0\.1 · node/);
@@ -395,7 +380,7 @@ t.test('#16.8 dark mode follows the system, with readable contrast; the README s
 
   for (const scheme of ['light', 'dark'] as const) {
     await page.emulateMedia({ colorScheme: scheme });
-    await new Promise((resolve) => setTimeout(resolve, 400)); // colour transitions (120 ms) settle
+    await sleep(400); // colour transitions (120 ms) settle
     const colours = await page.evaluate<Record<string, string>>(`(() => {
       const style = getComputedStyle(document.documentElement);
       const names = ${JSON.stringify([...new Set(TEXT_PAIRS.flat())])};

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { buildTestApp, createKey, signUp } from '../support/app.js';
 import { freePort } from '../support/redis-server.js';
+import { sleep } from '../support/wait.js';
 
 const CONFIG = fileURLToPath(new URL('../../deploy/nginx.conf', import.meta.url));
 const hasNginx = spawnSync('nginx', ['-v']).status === 0;
@@ -83,7 +84,7 @@ t.test(
         )
       )
         break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
 
     const user = await signUp(app);

@@ -1,10 +1,10 @@
-import type { LightMyRequestResponse } from 'fastify';
 import postgres from 'postgres';
 import t from 'tap';
 import type { Test } from 'tap';
 import { generateKey } from '../../packages/member/src/key-format.js';
 import { buildTestApp, callMe, createKey, signUp } from '../support/app.js';
 import { createTestDatabase } from '../support/services.js';
+import { errorOf } from '../support/http.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { eventually } from '../support/wait.js';
 
@@ -34,10 +34,6 @@ async function buildProxiedApp(t: Test) {
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   t.teardown(() => sql.end({ timeout: 1 }));
   return { ...built, proxy, sql };
-}
-
-function errorOf(response: LightMyRequestResponse) {
-  return response.json().error as { code: string; message: string; requestId: string };
 }
 
 for (const failure of ['cut', 'blackhole'] as const) {

@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap';
 import { buildTestApp, signUp } from '../support/app.js';
 import { startKeywardProcess } from '../support/server-process.js';
-import { eventually } from '../support/wait.js';
+import { eventually, sleep } from '../support/wait.js';
 import { envelopeProblem, errorOf, rawExchange, signUpOver, type RawAnswer } from '../support/http.js';
 
 /** Generous bounds for "answered, not hung": far above the settings, far below Node's defaults. */
@@ -115,7 +115,7 @@ t.test('HTTP timeouts and the connection cap, as settings of the real server', a
 
   // The cap: four connections held open (headers pending), the fifth is refused at once.
   const held = [1, 2, 3, 4].map(() => rawExchange(port, ['GET /healthz HTTP/1.1\r\n'], { waitMs: 3000 }));
-  await new Promise((resolve) => setTimeout(resolve, 150));
+  await sleep(150);
   const refused = await rawExchange(port, ['GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'], { waitMs: 3000 });
   t.ok(refused.closed && refused.status === undefined, 'a connection over the cap is closed unanswered');
   await Promise.all(held);

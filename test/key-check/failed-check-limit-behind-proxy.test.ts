@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap';
 import { generateKey } from '../../packages/member/src/key-format.js';
 import { startKeywardProcess } from '../support/server-process.js';
+import { signUpOver } from '../support/http.js';
 import { eventually, sleep } from '../support/wait.js';
 
 /*
@@ -64,13 +65,9 @@ const statuses = (answers: Answer[]) =>
   }, {});
 
 async function dashboardSession(t: Test, url: string) {
-  const signUp = await fetch(`${url}/v1/signup`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: 'ops@example.com', password: 'correct horse battery', accountName: 'Acme' }),
-  });
-  t.equal(signUp.status, 201, 'signed up');
-  const cookie = signUp.headers.getSetCookie()[0]!.split(';')[0]!;
+  const signedUp = await signUpOver(url, 'ops@example.com');
+  t.equal(signedUp.status, 201, 'signed up');
+  const { cookie } = signedUp;
   const request = async <T = Record<string, never>>(method: string, path: string, body?: object) => {
     const response = await fetch(`${url}${path}`, {
       method,

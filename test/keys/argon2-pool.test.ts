@@ -8,9 +8,9 @@
  */
 import t from 'tap';
 import type { SecretHasher } from '../../src/keys/secret-hashing.js';
-import { buildTestApp, callMe, createKey, signUp, type TestApp } from '../support/app.js';
+import { buildTestApp, callMe, createKey, signUp, signUpRequest } from '../support/app.js';
+import { envelopeProblem, errorOf, PASSWORD } from '../support/http.js';
 import { eventually } from '../support/wait.js';
-import { envelopeProblem, errorOf } from '../support/http.js';
 
 /**
  * Records every argon2 task as it starts in a slot of the pool: `key` for an API key's secret, `password`
@@ -48,17 +48,6 @@ function watchArgon2(hasher: SecretHasher) {
   };
 }
 
-const PASSWORD = 'correct horse battery';
-
-function signUpRequest({ app }: TestApp, email: string, address: string) {
-  return app.inject({
-    method: 'POST',
-    url: '/v1/signup',
-    remoteAddress: address,
-    payload: { email, password: PASSWORD, accountName: 'Flood' },
-  });
-}
-
 t.test('a flood of sign-ups and sign-ins waits behind key checks, and overflows with 503 server_busy', async (t) => {
   const built = await buildTestApp(t, {
     env: {
@@ -76,12 +65,18 @@ t.test('a flood of sign-ups and sign-ins waits behind key checks, and overflows 
 
   // One sign-up takes the only slot and keeps it until the gate opens.
   const open = argon2.hold();
-  const first = signUpRequest(built, 'first@example.com', '198.51.100.1');
+  const first = signUpRequest(built.app, { email: 'first@example.com', address: '198.51.100.1', accountName: 'Flood' });
   t.ok(await eventually(() => argon2.started.length === 1), 'the first sign-up holds the slot');
 
   // The flood: sign-ups from many addresses and sign-ins (right and wrong passwords). 4 may wait.
   const flood = [
-    ...Array.from({ length: 6 }, (_, i) => signUpRequest(built, `flood${i}@example.com`, `198.51.100.${10 + i}`)),
+    ...Array.from({ length: 6 }, (_, i) =>
+      signUpRequest(built.app, {
+        email: `flood${i}@example.com`,
+        address: `198.51.100.${10 + i}`,
+        accountName: 'Flood',
+      }),
+    ),
     app.inject({ method: 'POST', url: '/v1/login', payload: { email: owners[0]!.email, password: PASSWORD } }),
     app.inject({ method: 'POST', url: '/v1/login', payload: { email: owners[1]!.email, password: 'not the one!' } }),
   ];
@@ -129,11 +124,15 @@ t.test('an account operation that waits too long behind key checks answers 503, 
   const { runtime } = built;
   const argon2 = watchArgon2(runtime.hasher);
   const open = argon2.hold();
-  const holder = signUpRequest(built, 'holder@example.com', '198.51.100.1');
+  const holder = signUpRequest(built.app, {
+    email: 'holder@example.com',
+    address: '198.51.100.1',
+    accountName: 'Flood',
+  });
   t.ok(await eventually(() => argon2.started.length === 1), 'the slot is held');
   const waiting = await Promise.all([
-    signUpRequest(built, 'late1@example.com', '198.51.100.2'),
-    signUpRequest(built, 'late2@example.com', '198.51.100.3'),
+    signUpRequest(built.app, { email: 'late1@example.com', address: '198.51.100.2', accountName: 'Flood' }),
+    signUpRequest(built.app, { email: 'late2@example.com', address: '198.51.100.3', accountName: 'Flood' }),
   ]);
   for (const response of waiting) {
     t.equal(response.statusCode, 503, 'given up on after KEYWARD_ARGON2_ACCOUNT_WAIT_MS');
@@ -143,7 +142,11 @@ t.test('an account operation that waits too long behind key checks answers 503, 
   open();
   t.equal((await holder).statusCode, 201, 'the holder is served');
   t.equal(argon2.started.length, 1, 'the refused sign-ups never hashed');
-  const again = await signUpRequest(built, 'late1@example.com', '198.51.100.2');
+  const again = await signUpRequest(built.app, {
+    email: 'late1@example.com',
+    address: '198.51.100.2',
+    accountName: 'Flood',
+  });
   t.equal(again.statusCode, 201, 'nothing was created by the refused attempt: the same email signs up now');
 });
 

@@ -1,6 +1,7 @@
 import postgres from 'postgres';
 import t from 'tap';
 import { buildTestApp, callMe, createKey, signUp } from '../support/app.js';
+import { sleep } from '../support/wait.js';
 
 t.test('key routes', async (t) => {
   const { app, databaseUrl } = await buildTestApp(t);
@@ -153,7 +154,7 @@ t.test('key routes', async (t) => {
     });
     t.equal(again.statusCode, 409, 'both slots are taken');
 
-    await new Promise((resolve) => setTimeout(resolve, Date.parse(body.oldKey.expiresAt) - Date.now() + 50));
+    await sleep(Date.parse(body.oldKey.expiresAt) - Date.now() + 50);
     const expired = await callMe(app, old.apiKey);
     t.equal(expired.statusCode, 401);
     t.equal(expired.json().error.code, 'api_key_expired');

@@ -5,6 +5,7 @@ import { waitInWords } from '../../src/http/errors.js';
 import { rotatedKeyName } from '../../src/keys/key-names.js';
 import { callMe, createKey, signUp } from '../support/app.js';
 import { createFleetServices, startFleetInstance } from '../support/fleet.js';
+import { sleep } from '../support/wait.js';
 
 // Issue #16: rename, expiry at creation, and which key a rotation replaces.
 t.test('rename, expiry at creation, replacesKeyId', async (t) => {
@@ -94,7 +95,7 @@ t.test('rename, expiry at creation, replacesKeyId', async (t) => {
     // Both instances cache it (A first: local cache and the Redis hot entry; B from the hot entry).
     t.equal((await callMe(app, apiKey)).statusCode, 200);
     t.equal((await callMe(b.app, apiKey)).statusCode, 200);
-    await new Promise((resolve) => setTimeout(resolve, expiresAt - Date.now() + 100));
+    await sleep(expiresAt - Date.now() + 100);
 
     for (const [label, instance] of [
       ['instance A (local cache)', app],

@@ -5,6 +5,7 @@ import { freePort } from '../support/redis-server.js';
 import { withLastCharacterChanged } from '../support/keys.js';
 import { generateKey } from '../../packages/member/src/key-format.js';
 import { keywardForMembers, OPERATOR } from '../support/members.js';
+import { sleep } from '../support/wait.js';
 
 /*
  * A service of the fleet checks keys with @keyward/member: a member credential,
@@ -132,7 +133,7 @@ t.test('revoking a member credential stops its running services at once', async 
   await t.resolveMatch(
     (async () => {
       for (let i = 0; i < 100 && !isKeyRefusal(retiring.check(apiKey) as never); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        await sleep(10);
       }
       return retiring.check(apiKey);
     })(),

@@ -6,7 +6,9 @@ import pino from 'pino';
 import { buildApp, LOG_REDACT, type KeywardApp } from '../../src/app/app.js';
 import { loadEnv } from '../../src/config/env.js';
 import { openRuntime, type Runtime } from '../../src/app/runtime.js';
+import { PASSWORD, type SignUpFields } from './http.js';
 import { createRedisPrefix, createTestDatabase, MANY_SIGNUPS, TEST_ARGON2 } from './services.js';
+import { sleep } from './wait.js';
 
 export interface TestLog {
   lines: string[];
@@ -63,15 +65,24 @@ export async function buildTestApp(
 
 let emailCounter = 0;
 
+/** POST /v1/signup in process (from `address` when given); the answer as it comes, refusals included. */
+export function signUpRequest(
+  app: KeywardApp,
+  { email, password = PASSWORD, accountName = 'Acme', address }: SignUpFields & { address?: string },
+) {
+  return app.inject({
+    method: 'POST',
+    url: '/v1/signup',
+    ...(address === undefined ? {} : { remoteAddress: address }),
+    payload: { email, password, accountName },
+  });
+}
+
 /** Signs up a fresh account; returns the session cookie header and ids. */
 export async function signUp(app: KeywardApp, name = 'Acme') {
   const email = `user${++emailCounter}-${randomBytes(4).toString('hex')}@example.com`;
-  const password = 'correct horse battery';
-  const response = await app.inject({
-    method: 'POST',
-    url: '/v1/signup',
-    payload: { email, password, accountName: name },
-  });
+  const password = PASSWORD;
+  const response = await signUpRequest(app, { email, password, accountName: name });
   if (response.statusCode !== 201) throw new Error(`sign-up failed: ${response.body}`);
   const cookie = response.cookies.find((c) => c.name === 'keyward_session');
   const body = response.json();
@@ -97,8 +108,19 @@ export async function createKey(app: KeywardApp, cookie: string, name?: string) 
   return { apiKey: body.apiKey as string, keyId: body.key.id as string };
 }
 
-export function callMe(app: KeywardApp, apiKey: string | undefined) {
-  return app.inject({ method: 'GET', url: '/v1/me', headers: apiKey === undefined ? {} : { 'x-api-key': apiKey } });
+/**
+ * GET /v1/me with a key (none when undefined), as a service of the user's calls it: in process through the
+ * app's inject, or over HTTP to a server's url (then the status and the parsed body).
+ */
+export function callMe(app: KeywardApp, apiKey: string | undefined): ReturnType<KeywardApp['inject']>;
+export function callMe(server: { url: string }, apiKey: string): Promise<{ status: number; body: unknown }>;
+export function callMe(target: KeywardApp | { url: string }, apiKey: string | undefined) {
+  const headers: Record<string, string> = apiKey === undefined ? {} : { 'x-api-key': apiKey };
+  if ('inject' in target) return target.inject({ method: 'GET', url: '/v1/me', headers });
+  return fetch(`${target.url}/v1/me`, { headers }).then(async (response) => ({
+    status: response.status,
+    body: (await response.json()) as unknown,
+  }));
 }
 
 export interface CallSample {
@@ -121,7 +143,7 @@ export function keepCalling(t: Test, app: KeywardApp, apiKey: string, intervalMs
       const response = await callMe(app, apiKey).catch(() => null);
       if (response === null) break; // the app was closed: the test ended early
       samples.push({ sentAt, status: response.statusCode, code: response.json().error?.code });
-      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      await sleep(intervalMs);
     }
   })();
   const stop = () => {

@@ -10,6 +10,8 @@ import { chromium, type Browser, type BrowserContext, type Locator, type Page } 
 import type { Test } from 'tap';
 import { startKeywardProcess } from './server-process.js';
 import type { ServerProcess } from './server-process.js';
+import { PASSWORD } from './http.js';
+import { sleep } from './wait.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const ARTIFACTS_DIR = join(ROOT, 'test-artifacts');
@@ -27,7 +29,7 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-export const PASSWORD = 'correct horse battery';
+export { PASSWORD };
 
 /** Headless Chromium, closed in teardown; fails with instructions when it is not installed. */
 export async function launchChromium(t: Test): Promise<Browser> {
@@ -99,7 +101,7 @@ export async function waitForText(locator: Locator, pattern: RegExp, timeoutMs =
   while (Date.now() < deadline) {
     last = (await locator.innerText().catch(() => '')).replace(/\s+/g, ' ').trim();
     if (pattern.test(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
   throw new Error(`timed out waiting for ${pattern} in ${locator}; last text: ${JSON.stringify(last)}`);
 }
@@ -119,12 +121,6 @@ export async function screenshot(page: Page, name: string, copyTo?: string): Pro
   }
 }
 
-/** GET /v1/me with a key, as a service of the user's would call it. */
-export async function callMe(server: ServerProcess, apiKey: string): Promise<{ status: number; body: unknown }> {
-  const response = await fetch(`${server.url}/v1/me`, { headers: { 'x-api-key': apiKey } });
-  return { status: response.status, body: await response.json() };
-}
-
 /** Waits until keyward has counted a request with the key (usage is flushed every KEYWARD_USAGE_FLUSH_MS). */
 export async function waitForUsage(page: Page, keyName: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -133,7 +129,7 @@ export async function waitForUsage(page: Page, keyName: string, timeoutMs = 10_0
       keys: { name: string; lastUsedAt: string | null }[];
     };
     if (keys.some((key) => key.name === keyName && key.lastUsedAt !== null)) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
   throw new Error(`no use of ${keyName} was recorded within ${timeoutMs} ms`);
 }
@@ -146,4 +142,40 @@ export async function signUpInBrowser(page: Page, email: string, accountName = '
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.waitForURL('**/settings/api-keys');
+}
+
+/** The element focused now, described by its tag, id and accessible-ish name (evaluated in the page). */
+export function focusedElement(page: Page): Promise<string> {
+  return page.evaluate<string>(`(() => {
+    const element = document.activeElement;
+    if (!element || element === document.body) return 'body';
+    const label = element.getAttribute('aria-label') ?? element.textContent?.trim() ?? '';
+    return (element.tagName.toLowerCase() + (element.id ? '#' + element.id : '') + ' ' + label).trim();
+  })()`);
+}
+
+/** The focused element's accessible-ish name alone: its aria-label, or its text. */
+export function focusedLabel(page: Page): Promise<string> {
+  return page.evaluate<string>(`(() => {
+    const element = document.activeElement;
+    if (!element || element === document.body) return 'body';
+    return (element.getAttribute('aria-label') ?? element.textContent ?? '').trim();
+  })()`);
+}
+
+/** Waits until the focused element, as `describe` tells it, matches; returns that description. */
+export async function waitForFocus(
+  page: Page,
+  pattern: RegExp,
+  describe: (page: Page) => Promise<string> = focusedElement,
+  timeoutMs = 5000,
+): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let now = '';
+  while (Date.now() < deadline) {
+    now = await describe(page);
+    if (pattern.test(now)) return now;
+    await sleep(50);
+  }
+  throw new Error(`focus never reached ${pattern}; it is on ${now}`);
 }

@@ -52,6 +52,7 @@ import { createTestDatabase, TEST_ARGON2 } from './services.js';
 import { startServer, type ServerProcess } from './server-process.js';
 import { PrivateRedis } from './redis-server.js';
 import { TcpProxy } from './tcp-proxy.js';
+import { sleep } from './wait.js';
 
 export type FaultKind =
   | 'revoke'
@@ -671,7 +672,6 @@ function lossWindows(data: ChaosData, pgWindows: Window[]): Map<number, number> 
 export const clientAgent = (inc: number) => `keyward-chaos/process-${inc}`;
 
 const now = () => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 interface Incarnation extends IncarnationRecord {
   url: string;

@@ -63,3 +63,9 @@ export async function startFleetInstance(
   await app.ready();
   return { app, runtime, lines, close };
 }
+
+/** startFleetInstance with a file's own settings, which `env` may still override. */
+export function fleetInstanceStarter(defaults: Record<string, string>) {
+  return (t: Test, fleet: FleetServices, env: Record<string, string> = {}) =>
+    startFleetInstance(t, fleet, { ...defaults, ...env });
+}

@@ -3,6 +3,7 @@
  * signing up and creating a key as a browser would.
  */
 import { connect } from 'node:net';
+import { sleep } from './wait.js';
 
 export interface InjectedResponse {
   statusCode: number;
@@ -39,6 +40,7 @@ export function envelopeProblem(response: InjectedResponse, { header = true } = 
   return undefined;
 }
 
+/** The error of keyward's envelope. */
 export function errorOf(response: InjectedResponse): { code: string; message: string; requestId: string } {
   return (JSON.parse(response.body) as { error: { code: string; message: string; requestId: string } }).error;
 }
@@ -73,15 +75,35 @@ export function objectText(entries: Array<[string, unknown]>): string {
   return `{${members.join(',')}}`;
 }
 
-/** A keyward reachable over HTTP (a process or a listening app): sign up and create a key as a browser would. */
-export async function signUpOver(baseUrl: string, email: string) {
-  const response = await fetch(`${baseUrl}/v1/signup`, {
+/** The password tests sign up with. */
+export const PASSWORD = 'correct horse battery';
+
+export interface SignUpFields {
+  email: string;
+  password?: string;
+  accountName?: string;
+}
+
+/** POST /v1/signup to a keyward reachable over HTTP (a process or a listening app); the answer as it comes. */
+export function signUpOverRequest(
+  baseUrl: string,
+  { email, password = PASSWORD, accountName = 'Acme' }: SignUpFields,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return fetch(`${baseUrl}/v1/signup`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password: 'correct horse battery', accountName: 'Acme' }),
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ email, password, accountName }),
   });
+}
+
+/** Signs up over HTTP as a browser would; throws unless it answered 201. */
+export async function signUpOver(baseUrl: string, email: string, accountName = 'Acme') {
+  const response = await signUpOverRequest(baseUrl, { email, accountName });
   if (response.status !== 201) throw new Error(`sign-up failed: ${response.status} ${await response.text()}`);
-  return { cookie: response.headers.get('set-cookie')!.split(';')[0]!, setCookie: response.headers.get('set-cookie')! };
+  const setCookie = response.headers.get('set-cookie')!;
+  const body = (await response.json()) as { account: { id: string } };
+  return { status: response.status, cookie: setCookie.split(';')[0]!, setCookie, accountId: body.account.id };
 }
 
 export async function createKeyOver(baseUrl: string, cookie: string, name = 'production'): Promise<string> {
@@ -154,7 +176,7 @@ export function rawExchange(
     socket.on('connect', async () => {
       for (const [index, chunk] of chunks.entries()) {
         if (settled || socket.destroyed) return;
-        if (index > 0 && gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
+        if (index > 0 && gapMs > 0) await sleep(gapMs);
         if (!socket.destroyed) socket.write(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
       }
       if (endAfterWriting && !socket.destroyed) socket.end();

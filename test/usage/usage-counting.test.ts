@@ -2,7 +2,7 @@ import postgres from 'postgres';
 import type { KeywardApp } from '../../src/app/app.js';
 import t, { type Test } from 'tap';
 import { generateKey } from '../../packages/member/src/key-format.js';
-import { createFleetServices, type FleetInstance, type FleetServices, startFleetInstance } from '../support/fleet.js';
+import { createFleetServices, type FleetInstance, fleetInstanceStarter } from '../support/fleet.js';
 import { createKey, signUp } from '../support/app.js';
 import { TEST_ARGON2 } from '../support/services.js';
 import { startServer } from '../support/server-process.js';
@@ -25,8 +25,7 @@ const INSTANCE_DEFAULTS = {
 };
 
 /** An instance of the shared fleet, with this file's settings. */
-const startInstance = (t: Test, shared: FleetServices, env: Record<string, string> = {}) =>
-  startFleetInstance(t, shared, { ...INSTANCE_DEFAULTS, ...env });
+const startInstance = fleetInstanceStarter(INSTANCE_DEFAULTS);
 
 function call(app: KeywardApp, apiKey: string, caller: { address: string; agent: string }, url = '/v1/me') {
   return app.inject({
