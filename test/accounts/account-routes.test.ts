@@ -1,16 +1,12 @@
 import postgres from 'postgres';
 import t from 'tap';
-import { buildTestApp, signUp } from '../support/app.js';
+import { buildTestApp, signUp, signUpRequest } from '../support/app.js';
 
 t.test('account and session routes', async (t) => {
   const { app, databaseUrl } = await buildTestApp(t);
 
   t.test('sign-up sets an HttpOnly, SameSite=Strict session cookie', async (t) => {
-    const response = await app.inject({
-      method: 'POST',
-      url: '/v1/signup',
-      payload: { email: 'Ada@Example.com', password: 'correct horse battery', accountName: 'Analytical' },
-    });
+    const response = await signUpRequest(app, { email: 'Ada@Example.com', accountName: 'Analytical' });
     t.equal(response.statusCode, 201);
     t.equal(response.json().user.email, 'ada@example.com', 'emails are case-insensitive');
     const cookie = response.cookies.find((c) => c.name === 'keyward_session');
@@ -19,10 +15,10 @@ t.test('account and session routes', async (t) => {
     t.equal(cookie!.sameSite, 'Strict');
     // Secure and __Host-: test/accounts/session-cookie.test.ts, through the real server.
 
-    const again = await app.inject({
-      method: 'POST',
-      url: '/v1/signup',
-      payload: { email: 'ADA@example.com', password: 'another password', accountName: 'Copy' },
+    const again = await signUpRequest(app, {
+      email: 'ADA@example.com',
+      password: 'another password',
+      accountName: 'Copy',
     });
     t.equal(again.statusCode, 409);
     t.equal(again.json().error.code, 'email_taken');
@@ -43,11 +39,7 @@ t.test('account and session routes', async (t) => {
       t.type(response.json().error.requestId, 'string');
     }
     // Too short is a weak password, said as such (test/accounts/weak-passwords.test.ts has the rest).
-    const short = await app.inject({
-      method: 'POST',
-      url: '/v1/signup',
-      payload: { email: 'a@example.com', password: 'short', accountName: 'A' },
-    });
+    const short = await signUpRequest(app, { email: 'a@example.com', password: 'short', accountName: 'A' });
     t.equal(short.statusCode, 400);
     t.equal(short.json().error.code, 'weak_password');
   });

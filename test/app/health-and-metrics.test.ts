@@ -1,5 +1,5 @@
 import t from 'tap';
-import { buildTestApp, callMe, createKey, signUp } from '../support/app.js';
+import { buildTestApp, callMe, createKey, revokeKey, signUp } from '../support/app.js';
 import { PrivateRedis } from '../support/redis-server.js';
 import { sleep } from '../support/wait.js';
 
@@ -64,7 +64,7 @@ t.test('/metrics exposes requests, key checks by tier and outcome, cache size an
   await callMe(app, key.apiKey); // cold: postgres tier
   await callMe(app, key.apiKey); // hot: memory tier
   await callMe(app, 'nonsense'); // format tier
-  await app.inject({ method: 'DELETE', url: `/v1/keys/${key.keyId}`, headers: { cookie: user.cookie } });
+  await revokeKey(app, user.cookie, key.keyId);
 
   const response = await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${token}` } });
   t.equal(response.statusCode, 200);

@@ -1,15 +1,7 @@
 import t from 'tap';
 import { callMe } from '../support/app.js';
-import {
-  launchChromium,
-  openPage,
-  PASSWORD,
-  screenshot,
-  signUpInBrowser,
-  startKeyward,
-  waitForText,
-  waitForUsage,
-} from '../support/browser.js';
+import { screenshot, signUpInBrowser, startDashboard, waitForText, waitForUsage } from '../support/browser.js';
+import { PASSWORD } from '../support/http.js';
 
 const FULL_KEY = /^kw_[0-9A-Za-z]{16}_[0-9A-Za-z]{39}$/;
 
@@ -17,9 +9,8 @@ const FULL_KEY = /^kw_[0-9A-Za-z]{16}_[0-9A-Za-z]{39}$/;
 t.setTimeout(300_000);
 
 t.test('a user manages keys in the dashboard: generate, copy, limit, revoke, rotate, activity', async (t) => {
-  const browser = await launchChromium(t);
-  const server = await startKeyward(t);
-  const { page, problems } = await openPage(browser, server);
+  const { server, openPage } = await startDashboard(t);
+  const { page, problems } = await openPage();
 
   // Sign up, from the front door.
   await page.goto('/');

@@ -8,22 +8,19 @@ import t from 'tap';
 import {
   DOCS_DIR,
   focusedLabel,
-  launchChromium,
-  openPage,
-  PASSWORD,
   screenshot,
   signUpInBrowser,
-  startKeyward,
+  startDashboard,
   waitForFocus,
   waitForText,
   waitForUsage,
 } from '../support/browser.js';
+import { PASSWORD } from '../support/http.js';
 import { callMe } from '../support/app.js';
 import { sleep } from '../support/wait.js';
 
 t.setTimeout(300_000);
-const browser = await launchChromium(t);
-const server = await startKeyward(t);
+const { server, openPage } = await startDashboard(t);
 
 /** The longest realistic metadata: a long work email, a name at the 100-character limit. */
 const LONG_EMAIL = 'maria-fernanda.rodriguez-de-la-fuente@platform-engineering.example-enterprises.com';
@@ -42,7 +39,7 @@ const inside = (inner: Box, outer: Box) =>
   inner.height > 0;
 
 t.test('#16.1 the key actions stay inside the card at every desktop width, whatever the metadata', async (t) => {
-  const { page, problems } = await openPage(browser, server, { viewport: { width: 1280, height: 900 } });
+  const { page, problems } = await openPage({ viewport: { width: 1280, height: 900 } });
   await signUpInBrowser(page, LONG_EMAIL);
   t.equal((await page.request.post('/v1/keys', { data: { name: LONG_NAME } })).status(), 201);
   // "Expires in 59 minutes": the widest status badge.
@@ -83,7 +80,7 @@ t.test('#16.1 the key actions stay inside the card at every desktop width, whate
 });
 
 t.test('#16.2/#16.6 the one-time key: described for screen readers, Escape asks before losing it', async (t) => {
-  const { page, context, problems } = await openPage(browser, server);
+  const { page, context, problems } = await openPage();
   await signUpInBrowser(page, 'escape@example.com');
   await page.getByRole('button', { name: 'Generate API key' }).click();
   const generate = page.getByRole('dialog', { name: 'Generate API key' });
@@ -143,7 +140,7 @@ t.test('#16.2/#16.6 the one-time key: described for screen readers, Escape asks 
 });
 
 t.test('#16.4/#16.5 rename, duplicate names told apart by their hint', async (t) => {
-  const { page, problems } = await openPage(browser, server);
+  const { page, problems } = await openPage();
   await signUpInBrowser(page, 'rename@example.com');
   for (const name of ['production', 'staging']) {
     t.equal((await page.request.post('/v1/keys', { data: { name } })).status(), 201);
@@ -184,7 +181,7 @@ t.test('#16.4/#16.5 rename, duplicate names told apart by their hint', async (t)
 });
 
 t.test('#16.2/#16.3 rotation: the new key survives Escape and a lost session; step 3 defaults to safe', async (t) => {
-  const { page, context, problems } = await openPage(browser, server);
+  const { page, context, problems } = await openPage();
   await signUpInBrowser(page, 'rotate@example.com');
   const created = await page.request.post('/v1/keys', { data: { name: 'production' } });
   const production = ((await created.json()) as { apiKey: string }).apiKey;
@@ -248,7 +245,7 @@ const refreshNow = (page: Page) =>
   });
 
 t.test('#29 signing out wins over the poll that finds the session ended, in this tab and in another', async (t) => {
-  const { page, context, problems } = await openPage(browser, server);
+  const { page, context, problems } = await openPage();
   await signUpInBrowser(page, 'sign-out-race@example.com');
   const other = await context.newPage();
   await other.goto('/settings/api-keys');
@@ -289,7 +286,7 @@ t.test('#29 signing out wins over the poll that finds the session ended, in this
 t.test(
   '#16.3 step 3 without recent traffic revokes on the first confirmation; the banner needs a rotation',
   async (t) => {
-    const { page, problems } = await openPage(browser, server);
+    const { page, problems } = await openPage();
     await signUpInBrowser(page, 'quiet@example.com');
     t.equal((await page.request.post('/v1/keys', { data: { name: 'billing' } })).status(), 201);
     await page.reload();
@@ -310,7 +307,7 @@ t.test(
 );
 
 t.test('#16.6 a failed sign-in moves focus to the message, not the page body', async (t) => {
-  const { page, problems } = await openPage(browser, server);
+  const { page, problems } = await openPage();
   await page.goto('/sign-in');
   await page.getByLabel('Email').fill('nobody@example.com');
   await page.getByLabel('Password').fill(`${PASSWORD}!`);
@@ -360,7 +357,7 @@ const TEXT_PAIRS: Array<[string, string]> = [
 ];
 
 t.test('#16.8 dark mode follows the system, with readable contrast; the README screenshots', async (t) => {
-  const { page, problems } = await openPage(browser, server);
+  const { page, problems } = await openPage();
   await signUpInBrowser(page, 'ada@example.com');
   const created = (await (await page.request.post('/v1/keys', { data: { name: 'production' } })).json()) as {
     apiKey: string;
@@ -405,10 +402,10 @@ t.test('#16.8 dark mode follows the system, with readable contrast; the README s
 });
 
 t.test('#16.7 Settings → Account: change the password, sign out of other sessions', async (t) => {
-  const { page, context, problems } = await openPage(browser, server);
+  const { page, context, problems } = await openPage();
   await signUpInBrowser(page, 'account@example.com');
   // Another browser signed in as the same user.
-  const elsewhere = await openPage(browser, server);
+  const elsewhere = await openPage();
   await elsewhere.page.goto('/sign-in');
   await elsewhere.page.getByLabel('Email').fill('account@example.com');
   await elsewhere.page.getByLabel('Password').fill(PASSWORD);
@@ -452,7 +449,7 @@ t.test('#16.7 Settings → Account: change the password, sign out of other sessi
 });
 
 t.test('#16.7 Activity: exact times shown, filters by key and event, export of what is shown', async (t) => {
-  const { page, problems } = await openPage(browser, server);
+  const { page, problems } = await openPage();
   await signUpInBrowser(page, 'audit@example.com');
   const created = (await (await page.request.post('/v1/keys', { data: { name: 'production' } })).json()) as {
     key: { id: string };
@@ -502,7 +499,7 @@ async function readDownload(download: import('playwright-core').Download): Promi
 }
 
 t.test("#16.7 one key's details: 30 days per hour, its callers, its events", async (t) => {
-  const { page, problems } = await openPage(browser, server);
+  const { page, problems } = await openPage();
   await signUpInBrowser(page, 'details@example.com');
   const created = (await (await page.request.post('/v1/keys', { data: { name: 'billing' } })).json()) as {
     apiKey: string;

@@ -6,23 +6,19 @@ import { DASHBOARD_PUBLIC_DIR } from '../../src/dashboard/dashboard-plugin.js';
 import { OPENAPI_PATH } from '../../src/app/openapi-document.js';
 import {
   focusedElement,
-  launchChromium,
-  openPage,
-  PASSWORD,
   screenshot,
   signUpInBrowser,
-  startKeyward,
+  startDashboard,
   waitForFocus,
   waitForText,
 } from '../support/browser.js';
-import { signUpOver } from '../support/http.js';
+import { PASSWORD, signUpOver } from '../support/http.js';
 
 const CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 // A browser and a server process per file: more than the default budget when the whole suite shares the CPUs.
 t.setTimeout(300_000);
-const browser = await launchChromium(t);
-const server = await startKeyward(t);
+const { server, openPage } = await startDashboard(t);
 
 function get(path: string, headers: Record<string, string> = {}) {
   return fetch(`${server.url}${path}`, { headers, redirect: 'manual' });
@@ -131,7 +127,7 @@ t.test('page routes are hidden from the OpenAPI document', async (t) => {
 });
 
 t.test('keyboard only: open, operate and close the dialogs', async (t) => {
-  const { page, problems } = await openPage(browser, server);
+  const { page, problems } = await openPage();
   await signUpInBrowser(page, 'keyboard@example.com');
   await waitForText(page.locator('[data-active-keys]'), /No active keys/);
 
@@ -201,7 +197,7 @@ t.test('keyboard only: open, operate and close the dialogs', async (t) => {
 });
 
 t.test('a narrow screen: no sideways scrolling, keys as cards, dialogs fit', async (t) => {
-  const { page, problems } = await openPage(browser, server, { viewport: { width: 390, height: 844 } });
+  const { page, problems } = await openPage({ viewport: { width: 390, height: 844 } });
   await signUpInBrowser(page, 'narrow@example.com');
   for (const name of ['production', 'staging']) {
     t.equal((await page.request.post('/v1/keys', { data: { name } })).status(), 201);
@@ -238,7 +234,7 @@ t.test('a narrow screen: no sideways scrolling, keys as cards, dialogs fit', asy
 });
 
 t.test('errors are shown in plain words, never a blank page', async (t) => {
-  const { page, problems } = await openPage(browser, server);
+  const { page, problems } = await openPage();
   await page.goto('/sign-up');
   await page.getByRole('button', { name: 'Create account' }).click();
   await waitForText(page.locator('#accountName-error'), /Enter your account name\./);
@@ -325,7 +321,7 @@ t.test('errors are shown in plain words, never a blank page', async (t) => {
 });
 
 t.test('activity: newest first, a page at a time with "Load older"', async (t) => {
-  const { page, problems } = await openPage(browser, server);
+  const { page, problems } = await openPage();
   await signUpInBrowser(page, 'activity@example.com');
   // 30 failed sign-ins: 32 events with the sign-up and its sign-in.
   for (let i = 0; i < 30; i++) {
@@ -354,7 +350,7 @@ t.test('activity: newest first, a page at a time with "Load older"', async (t) =
 });
 
 t.test('rotation with a grace period: the old key is scheduled to expire, and the page says when', async (t) => {
-  const { page, problems } = await openPage(browser, server);
+  const { page, problems } = await openPage();
   await signUpInBrowser(page, 'grace@example.com');
   t.equal((await page.request.post('/v1/keys', { data: { name: 'billing' } })).status(), 201);
   await page.reload();

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { buildTestApp, createKey, signUp } from '../support/app.js';
+import { buildTestApp, createKey, revokeKey, signUp } from '../support/app.js';
 import { freePort } from '../support/redis-server.js';
 import { sleep } from '../support/wait.js';
 
@@ -99,7 +99,7 @@ t.test(
     const wrong = await fetch(`${base}/api/orders`, { headers: { 'x-api-key': 'kw_nope' } });
     t.equal(wrong.status, 401);
 
-    await app.inject({ method: 'DELETE', url: `/v1/keys/${key.keyId}`, headers: { cookie: user.cookie } });
+    await revokeKey(app, user.cookie, key.keyId);
     const revoked = await fetch(`${base}/api/orders`, { headers: { 'x-api-key': key.apiKey } });
     t.equal(revoked.status, 401, 'a revoked key is refused at the proxy at once');
 

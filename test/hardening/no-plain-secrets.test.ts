@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import t from 'tap';
 import { generateKey } from '../../packages/member/src/key-format.js';
-import { buildTestApp, callMe, createKey, signUp } from '../support/app.js';
+import { buildTestApp, callMe, createKey, revokeKey, rotateKey, signUp } from '../support/app.js';
 import { testServices } from '../support/services.js';
 
 t.test('no key, secret or password is stored or logged in plain text', async (t) => {
@@ -29,30 +29,16 @@ t.test('no key, secret or password is stored or logged in plain text', async (t)
   await callMe(app, first.apiKey);
   await callMe(app, second.apiKey);
   await app.inject({ url: '/v1/verify', headers: { 'x-api-key': second.apiKey, 'user-agent': 'billing/2.4' } });
-  const revoke = await app.inject({
-    method: 'DELETE',
-    url: `/v1/keys/${first.keyId}`,
-    headers: { cookie: user.cookie },
-  });
+  const revoke = await revokeKey(app, user.cookie, first.keyId);
   t.equal(revoke.statusCode, 200);
   t.equal((await callMe(app, first.apiKey)).statusCode, 401, 'revoked key refused');
 
-  const graceful = await app.inject({
-    method: 'POST',
-    url: `/v1/keys/${second.keyId}/rotate`,
-    headers: { cookie: user.cookie },
-    payload: { expireOldKeyInSeconds: 3600 },
-  });
+  const graceful = await rotateKey(app, user.cookie, second.keyId, { expireOldKeyInSeconds: 3600 });
   t.equal(graceful.statusCode, 201, 'rotated with a grace period');
   const third = { apiKey: keyOf(graceful.body).apiKey, keyId: keyOf(graceful.body).key.id };
   await callMe(app, third.apiKey);
-  await app.inject({ method: 'DELETE', url: `/v1/keys/${second.keyId}`, headers: { cookie: user.cookie } });
-  const immediate = await app.inject({
-    method: 'POST',
-    url: `/v1/keys/${third.keyId}/rotate`,
-    headers: { cookie: user.cookie },
-    payload: { expireOldKeyInSeconds: 0, name: 'fourth' },
-  });
+  await revokeKey(app, user.cookie, second.keyId);
+  const immediate = await rotateKey(app, user.cookie, third.keyId, { expireOldKeyInSeconds: 0, name: 'fourth' });
   t.equal(immediate.statusCode, 201, 'rotated with the old key ended at once');
   const fourth = { apiKey: keyOf(immediate.body).apiKey, keyId: keyOf(immediate.body).key.id };
   t.equal((await callMe(app, third.apiKey)).statusCode, 401, 'expired key refused');

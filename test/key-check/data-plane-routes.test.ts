@@ -1,7 +1,7 @@
 import postgres from 'postgres';
 import t from 'tap';
 import { generateKey } from '../../packages/member/src/key-format.js';
-import { buildTestApp, callMe, createKey, signUp } from '../support/app.js';
+import { buildTestApp, callMe, createKey, revokeKey, signUp } from '../support/app.js';
 import { withLastCharacterChanged } from '../support/keys.js';
 
 t.test('GET /v1/me answers 401 for every kind of bad key, with one body for the unproven ones', async (t) => {
@@ -42,7 +42,7 @@ t.test('GET /v1/me answers 401 for every kind of bad key, with one body for the 
   t.equal(expired.statusCode, 401);
   t.equal(expired.json().error.code, 'api_key_expired', 'the holder of the full key learns why');
 
-  await app.inject({ method: 'DELETE', url: `/v1/keys/${good.keyId}`, headers: { cookie: user.cookie } });
+  await revokeKey(app, user.cookie, good.keyId);
   const revoked = await callMe(app, good.apiKey);
   t.equal(revoked.statusCode, 401);
   t.equal(revoked.json().error.code, 'api_key_revoked');

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import type { KeywardApp } from '../../src/app/app.js';
 import { generateKey } from '../../packages/member/src/key-format.js';
-import { buildTestApp, createKey, signUp } from '../support/app.js';
+import { buildTestApp, createKey, revokeKey, rotateKey, signUp } from '../support/app.js';
 import { testServices } from '../support/services.js';
 import { eventually, sleep } from '../support/wait.js';
 
@@ -115,18 +115,9 @@ t.test('revoked and expired keys sent with their right secret, and malformed key
   const revoked = await createKey(app, user.cookie);
   const expired = await createKey(app, user.cookie);
   t.equal((await me(app, revoked.apiKey, ATTACKER)).statusCode, 200);
-  const revoke = await app.inject({
-    method: 'DELETE',
-    url: `/v1/keys/${revoked.keyId}`,
-    headers: { cookie: user.cookie },
-  });
+  const revoke = await revokeKey(app, user.cookie, revoked.keyId);
   t.equal(revoke.statusCode, 200);
-  const rotate = await app.inject({
-    method: 'POST',
-    url: `/v1/keys/${expired.keyId}/rotate`,
-    headers: { cookie: user.cookie },
-    payload: { expireOldKeyInSeconds: 0 },
-  });
+  const rotate = await rotateKey(app, user.cookie, expired.keyId, { expireOldKeyInSeconds: 0 });
   t.equal(rotate.statusCode, 201);
   const current = rotate.json().apiKey as string;
 

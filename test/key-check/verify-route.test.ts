@@ -1,6 +1,6 @@
 import t from 'tap';
 import { generateKey } from '../../packages/member/src/key-format.js';
-import { buildTestApp, createKey, signUp } from '../support/app.js';
+import { buildTestApp, createKey, revokeKey, signUp } from '../support/app.js';
 
 /*
  * /v1/verify is forward auth for proxies (nginx auth_request, Traefik
@@ -52,7 +52,7 @@ t.test('bad keys answer 401 in the error envelope, without identity headers', as
   const user = await signUp(app);
   const good = await createKey(app, user.cookie);
   const revoked = await createKey(app, user.cookie);
-  await app.inject({ method: 'DELETE', url: `/v1/keys/${revoked.keyId}`, headers: { cookie: user.cookie } });
+  await revokeKey(app, user.cookie, revoked.keyId);
 
   const cases: Array<[string, string | undefined, string]> = [
     ['missing', undefined, 'invalid_api_key'],

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { buildTestApp, callMe, createKey, signUp } from '../support/app.js';
+import { buildTestApp, callMe, createKey, revokeKey, signUp } from '../support/app.js';
 
 /*
  * The README's walkthrough, end to end: sign up → create a key → call /v1/me
@@ -25,11 +25,7 @@ for (const mode of ['postgres+redis', 'embedded'] as const) {
     t.equal(third.json().error.code, 'key_limit_reached');
     t.match(third.json().error.message, /Revoke one/);
 
-    const revoke = await app.inject({
-      method: 'DELETE',
-      url: `/v1/keys/${first.keyId}`,
-      headers: { cookie: user.cookie },
-    });
+    const revoke = await revokeKey(app, user.cookie, first.keyId);
     t.equal(revoke.statusCode, 200);
     t.equal(revoke.json().key.status, 'revoked');
 

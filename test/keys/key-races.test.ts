@@ -1,6 +1,6 @@
 import postgres from 'postgres';
 import t from 'tap';
-import { callMe, signUp } from '../support/app.js';
+import { callMe, revokeKey, signUp } from '../support/app.js';
 import { createFleetServices, type FleetInstance, startFleetInstance } from '../support/fleet.js';
 
 /*
@@ -97,7 +97,7 @@ t.test('racing creates, rotations and revocations across a fleet', async (t) => 
       record(operation, response.statusCode, response.body);
       if (response.statusCode === 201) remember(response.body);
     } else if (operation === 'revoke') {
-      const response = await app.inject({ method: 'DELETE', url: `/v1/keys/${keyId}`, headers: { cookie } });
+      const response = await revokeKey(app, cookie, keyId);
       record(operation, response.statusCode, response.body);
     } else {
       const response = await callMe(app, fullKeys.get(keyId)!);

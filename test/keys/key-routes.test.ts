@@ -1,6 +1,6 @@
 import postgres from 'postgres';
 import t from 'tap';
-import { buildTestApp, callMe, createKey, signUp } from '../support/app.js';
+import { buildTestApp, callMe, createKey, revokeKey, rotateKey, signUp } from '../support/app.js';
 import { sleep } from '../support/wait.js';
 
 t.test('key routes', async (t) => {
@@ -45,19 +45,10 @@ t.test('key routes', async (t) => {
     const key = await createKey(app, owner.cookie);
     const list = await app.inject({ url: '/v1/keys', headers: { cookie: stranger.cookie } });
     t.same(list.json().keys, []);
-    const revoke = await app.inject({
-      method: 'DELETE',
-      url: `/v1/keys/${key.keyId}`,
-      headers: { cookie: stranger.cookie },
-    });
+    const revoke = await revokeKey(app, stranger.cookie, key.keyId);
     t.equal(revoke.statusCode, 404);
     t.equal(revoke.json().error.code, 'key_not_found');
-    const rotate = await app.inject({
-      method: 'POST',
-      url: `/v1/keys/${key.keyId}/rotate`,
-      headers: { cookie: stranger.cookie },
-      payload: {},
-    });
+    const rotate = await rotateKey(app, stranger.cookie, key.keyId);
     t.equal(rotate.statusCode, 404);
     t.equal((await callMe(app, key.apiKey)).statusCode, 200, 'the key still works');
   });
@@ -65,7 +56,7 @@ t.test('key routes', async (t) => {
   t.test('bad key ids and bodies answer 400, unknown ids 404', async (t) => {
     const user = await signUp(app);
     for (const id of ['short', 'x'.repeat(300), '%00%00', 'AAAAAAAAAAAAAAA-']) {
-      const response = await app.inject({ method: 'DELETE', url: `/v1/keys/${id}`, headers: { cookie: user.cookie } });
+      const response = await revokeKey(app, user.cookie, id);
       t.ok([400, 414].includes(response.statusCode), `${id.slice(0, 20)}: ${response.statusCode}`);
       t.match(response.json().error.code, /^(invalid_request|uri_too_long)$/);
     }
@@ -109,16 +100,8 @@ t.test('key routes', async (t) => {
   t.test('revoking is idempotent', async (t) => {
     const user = await signUp(app);
     const key = await createKey(app, user.cookie);
-    const first = await app.inject({
-      method: 'DELETE',
-      url: `/v1/keys/${key.keyId}`,
-      headers: { cookie: user.cookie },
-    });
-    const second = await app.inject({
-      method: 'DELETE',
-      url: `/v1/keys/${key.keyId}`,
-      headers: { cookie: user.cookie },
-    });
+    const first = await revokeKey(app, user.cookie, key.keyId);
+    const second = await revokeKey(app, user.cookie, key.keyId);
     t.equal(second.statusCode, 200);
     t.equal(second.json().key.revokedAt, first.json().key.revokedAt);
     const events = await sql`SELECT kind FROM key_events WHERE key_id = ${key.keyId}`;
@@ -132,12 +115,7 @@ t.test('key routes', async (t) => {
   t.test('rotate with a grace period: both work, then the old key expires', async (t) => {
     const user = await signUp(app);
     const old = await createKey(app, user.cookie, 'prod');
-    const rotate = await app.inject({
-      method: 'POST',
-      url: `/v1/keys/${old.keyId}/rotate`,
-      headers: { cookie: user.cookie },
-      payload: { expireOldKeyInSeconds: 1 },
-    });
+    const rotate = await rotateKey(app, user.cookie, old.keyId, { expireOldKeyInSeconds: 1 });
     t.equal(rotate.statusCode, 201);
     const body = rotate.json();
     t.match(body.key.name, /^prod \(rotated \d{4}-\d{2}-\d{2}\)$/);
@@ -146,12 +124,7 @@ t.test('key routes', async (t) => {
     t.equal((await callMe(app, body.apiKey)).statusCode, 200);
     t.equal((await callMe(app, old.apiKey)).statusCode, 200, 'old key works during the grace period');
 
-    const again = await app.inject({
-      method: 'POST',
-      url: `/v1/keys/${old.keyId}/rotate`,
-      headers: { cookie: user.cookie },
-      payload: {},
-    });
+    const again = await rotateKey(app, user.cookie, old.keyId);
     t.equal(again.statusCode, 409, 'both slots are taken');
 
     await sleep(Date.parse(body.oldKey.expiresAt) - Date.now() + 50);
@@ -172,12 +145,7 @@ t.test('key routes', async (t) => {
     const user = await signUp(app);
     const old = await createKey(app, user.cookie);
     await createKey(app, user.cookie);
-    const rotate = await app.inject({
-      method: 'POST',
-      url: `/v1/keys/${old.keyId}/rotate`,
-      headers: { cookie: user.cookie },
-      payload: { name: 'fresh', expireOldKeyInSeconds: 0 },
-    });
+    const rotate = await rotateKey(app, user.cookie, old.keyId, { name: 'fresh', expireOldKeyInSeconds: 0 });
     t.equal(rotate.statusCode, 201);
     t.equal(rotate.json().oldKey.status, 'expired');
     t.equal((await callMe(app, old.apiKey)).statusCode, 401);
@@ -187,13 +155,8 @@ t.test('key routes', async (t) => {
   t.test('a revoked key cannot be rotated', async (t) => {
     const user = await signUp(app);
     const key = await createKey(app, user.cookie);
-    await app.inject({ method: 'DELETE', url: `/v1/keys/${key.keyId}`, headers: { cookie: user.cookie } });
-    const rotate = await app.inject({
-      method: 'POST',
-      url: `/v1/keys/${key.keyId}/rotate`,
-      headers: { cookie: user.cookie },
-      payload: {},
-    });
+    await revokeKey(app, user.cookie, key.keyId);
+    const rotate = await rotateKey(app, user.cookie, key.keyId);
     t.equal(rotate.statusCode, 409);
     t.equal(rotate.json().error.code, 'key_not_active');
   });

@@ -3,7 +3,7 @@ import postgres from 'postgres';
 import t from 'tap';
 import { waitInWords } from '../../src/http/errors.js';
 import { rotatedKeyName } from '../../src/keys/key-names.js';
-import { callMe, createKey, signUp } from '../support/app.js';
+import { callMe, createKey, renameKey, rotateKey, signUp } from '../support/app.js';
 import { createFleetServices, startFleetInstance } from '../support/fleet.js';
 import { sleep } from '../support/wait.js';
 
@@ -21,12 +21,7 @@ t.test('rename, expiry at creation, replacesKeyId', async (t) => {
   t.test('PATCH /v1/keys/{keyId} renames, audited as key.renamed with the old and new name', async (t) => {
     const user = await signUp(app);
     const key = await createKey(app, user.cookie, 'production');
-    const rename = await app.inject({
-      method: 'PATCH',
-      url: `/v1/keys/${key.keyId}`,
-      headers: { cookie: user.cookie },
-      payload: { name: '  production (eu)  ' },
-    });
+    const rename = await renameKey(app, user.cookie, key.keyId, { name: '  production (eu)  ' });
     t.equal(rename.statusCode, 200);
     t.equal(rename.json().key.name, 'production (eu)', 'trimmed');
     const list = await app.inject({ url: '/v1/keys', headers: { cookie: user.cookie } });
@@ -36,12 +31,7 @@ t.test('rename, expiry at creation, replacesKeyId', async (t) => {
     t.equal(record?.actor_email, user.email);
     t.equal((await callMe(app, key.apiKey)).statusCode, 200, 'the key still works');
 
-    const same = await app.inject({
-      method: 'PATCH',
-      url: `/v1/keys/${key.keyId}`,
-      headers: { cookie: user.cookie },
-      payload: { name: 'production (eu)' },
-    });
+    const same = await renameKey(app, user.cookie, key.keyId, { name: 'production (eu)' });
     t.equal(same.statusCode, 200);
     t.equal((await audit(key.keyId, 'key.renamed')).length, 1, 'an unchanged name records nothing');
 
@@ -53,22 +43,12 @@ t.test('rename, expiry at creation, replacesKeyId', async (t) => {
       [{ name: 'ok', extra: 1 }, /^body must NOT have additional property 'extra'$/],
     ];
     for (const [payload, message] of bodies) {
-      const response = await app.inject({
-        method: 'PATCH',
-        url: `/v1/keys/${key.keyId}`,
-        headers: { cookie: user.cookie },
-        payload: payload as object,
-      });
+      const response = await renameKey(app, user.cookie, key.keyId, payload as object);
       t.equal(response.statusCode, 400, JSON.stringify(payload));
       t.match(response.json(), { error: { code: 'invalid_request', message, requestId: String } }, 'in the envelope');
     }
     const stranger = await signUp(app, 'Stranger');
-    const theirs = await app.inject({
-      method: 'PATCH',
-      url: `/v1/keys/${key.keyId}`,
-      headers: { cookie: stranger.cookie },
-      payload: { name: 'mine now' },
-    });
+    const theirs = await renameKey(app, stranger.cookie, key.keyId, { name: 'mine now' });
     t.equal(theirs.statusCode, 404);
     t.equal(theirs.json().error.code, 'key_not_found');
     const signedOut = await app.inject({ method: 'PATCH', url: `/v1/keys/${key.keyId}`, payload: { name: 'x' } });
@@ -138,12 +118,7 @@ t.test('rename, expiry at creation, replacesKeyId', async (t) => {
   t.test('a rotated key says which key it replaces; unrelated keys replace nothing', async (t) => {
     const user = await signUp(app);
     const production = await createKey(app, user.cookie, 'production (rotated) (rotated)');
-    const rotate = await app.inject({
-      method: 'POST',
-      url: `/v1/keys/${production.keyId}/rotate`,
-      headers: { cookie: user.cookie },
-      payload: {},
-    });
+    const rotate = await rotateKey(app, user.cookie, production.keyId);
     t.equal(rotate.statusCode, 201);
     const body = rotate.json();
     t.equal(body.key.replacesKeyId, production.keyId);

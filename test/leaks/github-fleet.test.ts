@@ -1,10 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import postgres from 'postgres';
 import t from 'tap';
 import { generateKey } from '../../packages/member/src/key-format.js';
-import { createRedisPrefix, createTestDatabase, TEST_ARGON2 } from '../support/services.js';
-import { startServer, type ServerProcess } from '../support/server-process.js';
+import { keywardProcessEnv, startKeywardProcess, startServer, type ServerProcess } from '../support/server-process.js';
 import { generateSigningKey, signedHeaders, startGitHubStandIn } from '../support/github-stand-in.js';
 import { sleep } from '../support/wait.js';
 import { withLastCharacterChanged } from '../support/keys.js';
@@ -28,24 +27,15 @@ interface Feedback {
 }
 
 t.test('GitHub secret scanning reports across a two-instance fleet', async (t) => {
-  const databaseUrl = await createTestDatabase(t);
-  const { redisUrl, prefix } = await createRedisPrefix(t);
   const github = generateSigningKey(); // GitHub's current key, published by both stand-ins
   const stranger = generateSigningKey(); // a key GitHub never published
   const standIn = await startGitHubStandIn([github]);
   const flakyStandIn = await startGitHubStandIn([github]); // the one the second instance uses; goes down later
   t.teardown(() => Promise.all([standIn.close(), flakyStandIn.close()]));
 
-  const env = {
-    ...TEST_ARGON2,
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl,
-    REDIS_KEY_PREFIX: prefix,
-    KEYWARD_SECRET: randomBytes(32).toString('base64url'),
-    KEYWARD_COOKIE_SECURE: 'false',
-    KEYWARD_FAILED_AUTH_LIMIT: '1000000',
-    LOG_LEVEL: 'info', // startServer waits for the "Server listening" line; the log is also searched for keys
-  };
+  // Logged at info (TEST_SETTINGS): the log is also searched for keys.
+  const env = await keywardProcessEnv(t, { KEYWARD_FAILED_AUTH_LIMIT: '1000000' });
+  const databaseUrl = env.DATABASE_URL!;
   const instances: ServerProcess[] = await Promise.all([
     startServer({ ...env, KEYWARD_GITHUB_KEYS_URL: standIn.url }),
     startServer({ ...env, KEYWARD_GITHUB_KEYS_URL: flakyStandIn.url, KEYWARD_GITHUB_KEYS_CACHE_SECONDS: '1' }),
@@ -249,17 +239,7 @@ t.test('GitHub secret scanning reports across a two-instance fleet', async (t) =
 });
 
 t.test('the endpoint is off unless configured: 404 like any unknown route', async (t) => {
-  const databaseUrl = await createTestDatabase(t);
-  const { redisUrl, prefix } = await createRedisPrefix(t);
-  const instance = await startServer({
-    ...TEST_ARGON2,
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl,
-    REDIS_KEY_PREFIX: prefix,
-    KEYWARD_SECRET: randomBytes(32).toString('base64url'),
-    LOG_LEVEL: 'info',
-  });
-  t.teardown(() => instance.stop('SIGKILL'));
+  const instance = await startKeywardProcess(t);
   const response = await fetch(`${instance.url}${PATH}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { isKeyRefusal, MemberError, openApiKeyChecker, type ApiKeyChecker } from '../../packages/member/src/index.js';
-import { callMe, createKey, signUp } from '../support/app.js';
+import { callMe, createKey, revokeKey, signUp } from '../support/app.js';
 import { freePort } from '../support/redis-server.js';
 import { withLastCharacterChanged } from '../support/keys.js';
 import { generateKey } from '../../packages/member/src/key-format.js';
@@ -46,11 +46,7 @@ t.test('a valid key is checked by keyward once, then answered from memory', asyn
 t.test('a revoked key is refused by the member before the revoke call returns', async (t) => {
   const { user, apiKey, keyId } = await freshKey();
   t.notOk(isKeyRefusal(await member.check(apiKey)));
-  const revoke = await keyward.app.inject({
-    method: 'DELETE',
-    url: `/v1/keys/${keyId}`,
-    headers: { cookie: user.cookie },
-  });
+  const revoke = await revokeKey(keyward.app, user.cookie, keyId);
   t.equal(revoke.statusCode, 200);
   const after = member.check(apiKey);
   t.notOk(after instanceof Promise, 'known at once, from the event');
@@ -155,7 +151,7 @@ t.test('without the fleet (explicit) every key is checked with keyward, and a re
   t.ok(first instanceof Promise);
   t.notOk(isKeyRefusal(await first));
   t.ok(alone.check(apiKey) instanceof Promise, 'never trusted from memory');
-  await keyward.app.inject({ method: 'DELETE', url: `/v1/keys/${keyId}`, headers: { cookie: user.cookie } });
+  await revokeKey(keyward.app, user.cookie, keyId);
   t.match(await alone.check(apiKey), { code: 'KW_API_KEY_REVOKED' });
 });
 

@@ -7,7 +7,7 @@ import { buildApp, LOG_REDACT, type KeywardApp } from '../../src/app/app.js';
 import { loadEnv } from '../../src/config/env.js';
 import { openRuntime, type Runtime } from '../../src/app/runtime.js';
 import { PASSWORD, type SignUpFields } from './http.js';
-import { createRedisPrefix, createTestDatabase, MANY_SIGNUPS, TEST_ARGON2 } from './services.js';
+import { createRedisPrefix, createTestDatabase, TEST_SETTINGS } from './services.js';
 import { sleep } from './wait.js';
 
 export interface TestLog {
@@ -36,12 +36,8 @@ export async function buildTestApp(
   const stream = { write: (line: string) => void lines.push(line) };
   const log: TestLog = { lines, text: () => lines.join('') };
   const env: Record<string, string> = {
-    ...TEST_ARGON2,
-    ...MANY_SIGNUPS,
+    ...TEST_SETTINGS,
     KEYWARD_SECRET: randomBytes(32).toString('base64url'),
-    // The plain cookie name, as startKeywardProcess; tests of the Secure __Host- cookie set it to true.
-    KEYWARD_COOKIE_SECURE: 'false',
-    LOG_LEVEL: 'info',
   };
   let databaseUrl: string | undefined;
   let redisPrefix: string | undefined;
@@ -106,6 +102,26 @@ export async function createKey(app: KeywardApp, cookie: string, name?: string) 
   if (response.statusCode !== 201) throw new Error(`create key failed: ${response.statusCode} ${response.body}`);
   const body = response.json();
   return { apiKey: body.apiKey as string, keyId: body.key.id as string };
+}
+
+/** DELETE /v1/keys/{keyId}: revokes a key; the answer as it comes. */
+export function revokeKey(app: KeywardApp, cookie: string, keyId: string) {
+  return app.inject({ method: 'DELETE', url: `/v1/keys/${keyId}`, headers: { cookie } });
+}
+
+/** POST /v1/keys/{keyId}/rotate with `payload`; the answer as it comes. */
+export function rotateKey(app: KeywardApp, cookie: string, keyId: string, payload: object = {}) {
+  return app.inject({ method: 'POST', url: `/v1/keys/${keyId}/rotate`, headers: { cookie }, payload });
+}
+
+/** PATCH /v1/keys/{keyId} with `payload` (a new name); the answer as it comes. */
+export function renameKey(app: KeywardApp, cookie: string, keyId: string, payload: object) {
+  return app.inject({ method: 'PATCH', url: `/v1/keys/${keyId}`, headers: { cookie }, payload });
+}
+
+/** POST /v1/webhooks: registers a webhook endpoint at `url`; the answer as it comes. */
+export function registerWebhook(app: KeywardApp, cookie: string, url: string) {
+  return app.inject({ method: 'POST', url: '/v1/webhooks', headers: { cookie }, payload: { url } });
 }
 
 /**

@@ -54,6 +54,17 @@ export function startKeyward(t: Test): Promise<ServerProcess> {
   });
 }
 
+/** Headless Chromium and a keyward process (startKeyward) for a test; `openPage` opens a page of that keyward. */
+export async function startDashboard(t: Test) {
+  const browser = await launchChromium(t);
+  const server = await startKeyward(t);
+  return {
+    browser,
+    server,
+    openPage: (options: { viewport?: { width: number; height: number } } = {}) => openPage(browser, server, options),
+  };
+}
+
 /** What a page did that it should not: script errors, CSP violations, requests to other origins. */
 export interface PageProblems {
   errors: string[];

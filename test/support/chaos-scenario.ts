@@ -256,6 +256,22 @@ export interface IncarnationRecord {
   crashOutput: string;
 }
 
+/** A process as it starts: not stopped, exited or crashed (yet). */
+export function startedIncarnation(id: number, slot: number, startedAt: number): IncarnationRecord {
+  return {
+    id,
+    slot,
+    startedAt,
+    stoppingAt: null,
+    signal: null,
+    exitCode: null,
+    stopMs: null,
+    lingered: false,
+    crashedAt: null,
+    crashOutput: '',
+  };
+}
+
 export interface FaultRecord {
   kind: FaultKind;
   startAt: number;
@@ -778,16 +794,7 @@ export async function runChaos(t: Teardowns, options: ChaosOptions): Promise<Cha
           throw new Error('the run was torn down');
         }
         const inc: Incarnation = {
-          id: incarnations.length,
-          slot,
-          startedAt: now(),
-          stoppingAt: null,
-          signal: null,
-          exitCode: null,
-          stopMs: null,
-          lingered: false,
-          crashedAt: null,
-          crashOutput: '',
+          ...startedIncarnation(incarnations.length, slot, now()),
           url: proc.url,
           proc,
           logs: [],

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { buildApp, LOG_REDACT, type KeywardApp } from '../../src/app/app.js';
 import { loadEnv } from '../../src/config/env.js';
 import { openRuntime, type Runtime } from '../../src/app/runtime.js';
-import { createRedisPrefix, createTestDatabase, MANY_SIGNUPS, TEST_ARGON2 } from './services.js';
+import { createRedisPrefix, createTestDatabase, TEST_SETTINGS } from './services.js';
 
 /** One database, Redis prefix and server secret that several in-process instances share: a fleet. */
 export interface FleetServices {
@@ -39,14 +39,11 @@ export async function startFleetInstance(
   const stream = { write: (line: string) => void lines.push(line) };
   const runtime = await openRuntime(
     loadEnv({
-      ...TEST_ARGON2,
-      ...MANY_SIGNUPS,
-      LOG_LEVEL: 'info',
+      ...TEST_SETTINGS,
       DATABASE_URL: fleet.databaseUrl,
       REDIS_URL: fleet.redisUrl,
       REDIS_KEY_PREFIX: fleet.redisPrefix,
       KEYWARD_SECRET: fleet.secret,
-      KEYWARD_COOKIE_SECURE: 'false',
       ...env,
     }),
     pino({ level: 'info', redact: LOG_REDACT }, stream),

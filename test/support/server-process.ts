@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import type { Test } from 'tap';
-import { createRedisPrefix, createTestDatabase, MANY_SIGNUPS, TEST_ARGON2 } from './services.js';
+import { createRedisPrefix, createTestDatabase, TEST_SETTINGS } from './services.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /**
@@ -97,27 +97,31 @@ export async function runFailingServer(env: Record<string, string>): Promise<{ c
 }
 
 /**
- * keyward as `npm start` runs it (a real process), on a fresh database and
- * Redis prefix with a secret of its own; `env` adds or overrides settings.
+ * Settings for keyward processes on a fresh database and Redis prefix with a secret of their own: one
+ * process, or several sharing them (a fleet of processes); `env` adds or overrides settings.
+ */
+export async function keywardProcessEnv(t: Test, env: Record<string, string> = {}): Promise<Record<string, string>> {
+  const databaseUrl = await createTestDatabase(t);
+  const { redisUrl, prefix } = await createRedisPrefix(t);
+  return {
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: prefix,
+    KEYWARD_SECRET: randomBytes(32).toString('base64url'),
+    ...TEST_SETTINGS,
+    ...env,
+  };
+}
+
+/**
+ * keyward as `npm start` runs it (a real process), with keywardProcessEnv's settings.
  * Stopped at the end of the test, before its database is dropped.
  */
 export async function startKeywardProcess(
   t: Test,
   env: Record<string, string> = {},
 ): Promise<ServerProcess & { env: Record<string, string> }> {
-  const databaseUrl = await createTestDatabase(t);
-  const { redisUrl, prefix } = await createRedisPrefix(t);
-  const serverEnv = {
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl,
-    REDIS_KEY_PREFIX: prefix,
-    KEYWARD_SECRET: randomBytes(32).toString('base64url'),
-    KEYWARD_COOKIE_SECURE: 'false',
-    LOG_LEVEL: 'info', // startServer waits for the "Server listening" line
-    ...TEST_ARGON2,
-    ...MANY_SIGNUPS,
-    ...env,
-  };
+  const serverEnv = await keywardProcessEnv(t, env);
   const server = await startServer(serverEnv);
   // Teardowns run last-registered first: the server stops before its database is dropped.
   t.teardown(() => server.stop('SIGKILL'));

@@ -150,3 +150,12 @@ export const TEST_ARGON2 = { KEYWARD_ARGON2_MEMORY_KIB: '1024', KEYWARD_ARGON2_T
 
 /** Tests sign up many accounts from one address; the tests of the sign-up limit set their own. */
 export const MANY_SIGNUPS = { KEYWARD_SIGNUP_ADDRESS_LIMIT: '1000000', KEYWARD_SIGNUP_EMAIL_LIMIT: '1000000' };
+
+/** What every test keyward runs with: cheap argon2, many sign-ups, the plain cookie name, info logs. */
+export const TEST_SETTINGS = {
+  ...TEST_ARGON2,
+  ...MANY_SIGNUPS,
+  // The plain cookie name; tests of the Secure __Host- cookie set it to true.
+  KEYWARD_COOKIE_SECURE: 'false',
+  LOG_LEVEL: 'info', // startServer waits for the "Server listening" line
+};

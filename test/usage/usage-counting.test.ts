@@ -3,7 +3,7 @@ import type { KeywardApp } from '../../src/app/app.js';
 import t, { type Test } from 'tap';
 import { generateKey } from '../../packages/member/src/key-format.js';
 import { createFleetServices, type FleetInstance, fleetInstanceStarter } from '../support/fleet.js';
-import { createKey, signUp } from '../support/app.js';
+import { createKey, revokeKey, signUp } from '../support/app.js';
 import { TEST_ARGON2 } from '../support/services.js';
 import { startServer } from '../support/server-process.js';
 import { eventually } from '../support/wait.js';
@@ -130,11 +130,7 @@ t.test('counts are exact across three instances sharing a database', async (t) =
   for (let i = 0; i < 5; i++) {
     t.equal((await call(instances[i % 3]!.app, retired.apiKey, retiredCaller)).statusCode, 200);
   }
-  const revoke = await b.app.inject({
-    method: 'DELETE',
-    url: `/v1/keys/${retired.keyId}`,
-    headers: { cookie: user.cookie },
-  });
+  const revoke = await revokeKey(b.app, user.cookie, retired.keyId);
   t.equal(revoke.statusCode, 200, 'revoked');
   const revokedAt = Date.now();
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { buildTestApp, createKey, signUp } from '../support/app.js';
+import { buildTestApp, createKey, registerWebhook, signUp } from '../support/app.js';
 import { TEST_ARGON2 } from '../support/services.js';
 import { runCli } from '../support/cli-process.js';
 import { FAST_WEBHOOKS, startReceiver, verifyDelivery } from '../support/webhook-receiver.js';
@@ -14,12 +14,7 @@ t.test('a revocation at the command line is told with reason cli, sent by a serv
   const { app, runtime } = await buildTestApp(t, { env: { ...FAST_WEBHOOKS, KEYWARD_SECRET: secret } });
   const user = await signUp(app);
   const receiver = await startReceiver(t);
-  const registered = await app.inject({
-    method: 'POST',
-    url: '/v1/webhooks',
-    headers: { cookie: user.cookie },
-    payload: { url: receiver.url },
-  });
+  const registered = await registerWebhook(app, user.cookie, receiver.url);
   const signingSecret = registered.json().secret as string;
   const key = await createKey(app, user.cookie, 'leaked');
   const { code, output } = await runCli(['revoke-key', key.apiKey], {
