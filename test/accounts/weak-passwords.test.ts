@@ -20,39 +20,39 @@ t.test('sign-up refuses weak passwords with 400 weak_password, saying why', asyn
   const signUp = (password: string, email = EMAIL, accountName = ACCOUNT) =>
     signUpRequest(app, { email, password, accountName });
 
-  const refused: Array<[string, RegExp]> = [
-    [' '.repeat(10), /only spaces/],
-    ['\t'.repeat(12), /only spaces/],
-    [EMAIL, /email, the account name or "keyward"/],
-    [EMAIL.toUpperCase(), /email, the account name/],
-    ['aaaaaaaaaa', /repeats or sequences/],
-    ['AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', /repeats or sequences/],
-    ['1234567890', /repeats or sequences/],
-    ['0987654321', /repeats or sequences/],
-    ['abcdefghij', /repeats or sequences/],
-    ['qwertyuiop', /repeats or sequences/],
-    ['abcabcabcabc', /repeats or sequences/],
-    ['password12', /most common passwords/],
-    ['Password12', /most common passwords/],
-    ['P@ssw0rd12!', /most common passwords/],
-    ['iloveyou2024', /most common passwords/],
-    ['Summer2024!', /most common passwords/],
-    ['keyward2024!', /"keyward"/],
-    ['KeywardKeyward', /repeats or sequences/],
-    ['lovelace1815', /email, the account name/],
-    ['engines12345', /email, the account name/],
-    ['abcdefgh', /too short: use at least 10 characters \(this one has 8\)/],
-    ['🔑🌵🎻🦉🚲', /too short.*this one has 5/], // 10 UTF-16 units, 5 code points
+  const refused: Array<[RegExp, string[]]> = [
+    [/only spaces/, [' '.repeat(10), '\t'.repeat(12)]],
+    [/email, the account name or "keyward"/, [EMAIL]],
+    [/email, the account name/, [EMAIL.toUpperCase(), 'lovelace1815', 'engines12345']],
+    [
+      /repeats or sequences/,
+      [
+        'aaaaaaaaaa',
+        'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+        '1234567890',
+        '0987654321',
+        'abcdefghij',
+        'qwertyuiop',
+        'abcabcabcabc',
+        'KeywardKeyward',
+      ],
+    ],
+    [/most common passwords/, ['password12', 'Password12', 'P@ssw0rd12!', 'iloveyou2024', 'Summer2024!']],
+    [/"keyward"/, ['keyward2024!']],
+    [/too short: use at least 10 characters \(this one has 8\)/, ['abcdefgh']],
+    [/too short.*this one has 5/, ['🔑🌵🎻🦉🚲']], // 10 UTF-16 units, 5 code points
   ];
-  for (const [password, why] of refused) {
-    const before = await fingerprint.take();
-    const response = await signUp(password);
-    const label = JSON.stringify(password).slice(0, 40);
-    t.equal(response.statusCode, 400, `${label}: 400`);
-    t.equal(envelopeProblem(response), undefined, `${label}: envelope`);
-    t.equal(errorOf(response).code, 'weak_password', `${label}: weak_password`);
-    t.match(errorOf(response).message, why, `${label}: says why`);
-    t.same(diff(before, await fingerprint.take()), [], `${label}: nothing stored`);
+  for (const [why, passwords] of refused) {
+    for (const password of passwords) {
+      const before = await fingerprint.take();
+      const response = await signUp(password);
+      const label = JSON.stringify(password).slice(0, 40);
+      t.equal(response.statusCode, 400, `${label}: 400`);
+      t.equal(envelopeProblem(response), undefined, `${label}: envelope`);
+      t.equal(errorOf(response).code, 'weak_password', `${label}: weak_password`);
+      t.match(errorOf(response).message, why, `${label}: says why`);
+      t.same(diff(before, await fingerprint.take()), [], `${label}: nothing stored`);
+    }
   }
 
   const tooLong = await signUp('x'.repeat(100) + 'y'.repeat(157));

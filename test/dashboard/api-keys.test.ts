@@ -1,6 +1,13 @@
 import t from 'tap';
 import { callMe } from '../support/app.js';
-import { screenshot, signUpInBrowser, startDashboard, waitForText, waitForUsage } from '../support/browser.js';
+import {
+  openRotation,
+  screenshot,
+  signUpInBrowser,
+  startDashboard,
+  waitForText,
+  waitForUsage,
+} from '../support/browser.js';
 import { PASSWORD } from '../support/http.js';
 
 const FULL_KEY = /^kw_[0-9A-Za-z]{16}_[0-9A-Za-z]{39}$/;
@@ -112,8 +119,7 @@ t.test('a user manages keys in the dashboard: generate, copy, limit, revoke, rot
   );
 
   // Rotate "production": step 1, generate the second key (old one kept until revoked).
-  await page.getByRole('button', { name: 'Rotate production' }).click();
-  const rotate = page.getByRole('dialog', { name: 'Rotate “production”' });
+  const rotate = await openRotation(page, 'production');
   await waitForText(rotate, /When should “production” stop working\?/);
   t.ok(await rotate.getByLabel('When I revoke it (recommended)').isChecked(), 'keeping the old key is the default');
   t.ok(

@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import t from 'tap';
 import {
+  createKeyFromPage,
   DOCS_DIR,
   focusedLabel,
+  openRotation,
   screenshot,
-  signUpInBrowser,
   startDashboard,
   waitForFocus,
   waitForText,
@@ -20,7 +21,7 @@ import { callMe } from '../support/app.js';
 import { sleep } from '../support/wait.js';
 
 t.setTimeout(300_000);
-const { server, openPage } = await startDashboard(t);
+const { server, openPage, signedInPage } = await startDashboard(t);
 
 /** The longest realistic metadata: a long work email, a name at the 100-character limit. */
 const LONG_EMAIL = 'maria-fernanda.rodriguez-de-la-fuente@platform-engineering.example-enterprises.com';
@@ -39,8 +40,7 @@ const inside = (inner: Box, outer: Box) =>
   inner.height > 0;
 
 t.test('#16.1 the key actions stay inside the card at every desktop width, whatever the metadata', async (t) => {
-  const { page, problems } = await openPage({ viewport: { width: 1280, height: 900 } });
-  await signUpInBrowser(page, LONG_EMAIL);
+  const { page, problems } = await signedInPage(LONG_EMAIL, { viewport: { width: 1280, height: 900 } });
   t.equal((await page.request.post('/v1/keys', { data: { name: LONG_NAME } })).status(), 201);
   // "Expires in 59 minutes": the widest status badge.
   t.equal((await page.request.post('/v1/keys', { data: { name: 'ci', expiresInSeconds: 3600 } })).status(), 201);
@@ -80,8 +80,7 @@ t.test('#16.1 the key actions stay inside the card at every desktop width, whate
 });
 
 t.test('#16.2/#16.6 the one-time key: described for screen readers, Escape asks before losing it', async (t) => {
-  const { page, context, problems } = await openPage();
-  await signUpInBrowser(page, 'escape@example.com');
+  const { page, context, problems } = await signedInPage('escape@example.com');
   await page.getByRole('button', { name: 'Generate API key' }).click();
   const generate = page.getByRole('dialog', { name: 'Generate API key' });
   await generate.getByLabel('Name').fill('temporary');
@@ -140,8 +139,7 @@ t.test('#16.2/#16.6 the one-time key: described for screen readers, Escape asks 
 });
 
 t.test('#16.4/#16.5 rename, duplicate names told apart by their hint', async (t) => {
-  const { page, problems } = await openPage();
-  await signUpInBrowser(page, 'rename@example.com');
+  const { page, problems } = await signedInPage('rename@example.com');
   for (const name of ['production', 'staging']) {
     t.equal((await page.request.post('/v1/keys', { data: { name } })).status(), 201);
   }
@@ -181,16 +179,14 @@ t.test('#16.4/#16.5 rename, duplicate names told apart by their hint', async (t)
 });
 
 t.test('#16.2/#16.3 rotation: the new key survives Escape and a lost session; step 3 defaults to safe', async (t) => {
-  const { page, context, problems } = await openPage();
-  await signUpInBrowser(page, 'rotate@example.com');
+  const { page, context, problems } = await signedInPage('rotate@example.com');
   const created = await page.request.post('/v1/keys', { data: { name: 'production' } });
   const production = ((await created.json()) as { apiKey: string }).apiKey;
   t.equal((await callMe(server, production)).status, 200);
   await waitForUsage(page, 'production');
   await page.reload();
 
-  await page.getByRole('button', { name: 'Rotate production' }).click();
-  const rotate = page.getByRole('dialog', { name: 'Rotate “production”' });
+  const rotate = await openRotation(page, 'production');
   await rotate.getByRole('button', { name: 'Generate new key' }).click();
   await waitForText(rotate.locator('[aria-current="step"]'), /Roll it out/);
   const newKeyName = (await rotate.locator('label', { hasText: 'API key' }).innerText()).replace(/^API key /, '');
@@ -245,8 +241,7 @@ const refreshNow = (page: Page) =>
   });
 
 t.test('#29 signing out wins over the poll that finds the session ended, in this tab and in another', async (t) => {
-  const { page, context, problems } = await openPage();
-  await signUpInBrowser(page, 'sign-out-race@example.com');
+  const { page, context, problems } = await signedInPage('sign-out-race@example.com');
   const other = await context.newPage();
   await other.goto('/settings/api-keys');
   await waitForText(other.locator('main'), /Generate/);
@@ -286,12 +281,10 @@ t.test('#29 signing out wins over the poll that finds the session ended, in this
 t.test(
   '#16.3 step 3 without recent traffic revokes on the first confirmation; the banner needs a rotation',
   async (t) => {
-    const { page, problems } = await openPage();
-    await signUpInBrowser(page, 'quiet@example.com');
-    t.equal((await page.request.post('/v1/keys', { data: { name: 'billing' } })).status(), 201);
+    const { page, problems } = await signedInPage('quiet@example.com');
+    t.equal((await createKeyFromPage(page, 'billing')).status, 201);
     await page.reload();
-    await page.getByRole('button', { name: 'Rotate billing' }).click();
-    const rotate = page.getByRole('dialog', { name: 'Rotate “billing”' });
+    const rotate = await openRotation(page, 'billing');
     await rotate.getByRole('button', { name: 'Generate new key' }).click();
     await rotate.getByRole('button', { name: 'Copy', exact: true }).click();
     await rotate.getByRole('button', { name: 'Close' }).click();
@@ -357,12 +350,8 @@ const TEXT_PAIRS: Array<[string, string]> = [
 ];
 
 t.test('#16.8 dark mode follows the system, with readable contrast; the README screenshots', async (t) => {
-  const { page, problems } = await openPage();
-  await signUpInBrowser(page, 'ada@example.com');
-  const created = (await (await page.request.post('/v1/keys', { data: { name: 'production' } })).json()) as {
-    apiKey: string;
-    key: { id: string };
-  };
+  const { page, problems } = await signedInPage('ada@example.com');
+  const created = await createKeyFromPage(page, 'production');
   for (let i = 0; i < 6; i++) await callMe(server, created.apiKey);
   const rotated = (await (await page.request.post(`/v1/keys/${created.key.id}/rotate`, { data: {} })).json()) as {
     apiKey: string;
@@ -402,8 +391,7 @@ t.test('#16.8 dark mode follows the system, with readable contrast; the README s
 });
 
 t.test('#16.7 Settings → Account: change the password, sign out of other sessions', async (t) => {
-  const { page, context, problems } = await openPage();
-  await signUpInBrowser(page, 'account@example.com');
+  const { page, context, problems } = await signedInPage('account@example.com');
   // Another browser signed in as the same user.
   const elsewhere = await openPage();
   await elsewhere.page.goto('/sign-in');
@@ -449,12 +437,11 @@ t.test('#16.7 Settings → Account: change the password, sign out of other sessi
 });
 
 t.test('#16.7 Activity: exact times shown, filters by key and event, export of what is shown', async (t) => {
-  const { page, problems } = await openPage();
-  await signUpInBrowser(page, 'audit@example.com');
+  const { page, problems } = await signedInPage('audit@example.com');
   const created = (await (await page.request.post('/v1/keys', { data: { name: 'production' } })).json()) as {
     key: { id: string };
   };
-  t.equal((await page.request.post('/v1/keys', { data: { name: 'staging' } })).status(), 201);
+  t.equal((await createKeyFromPage(page, 'staging')).status, 201);
   t.equal((await page.request.delete(`/v1/keys/${created.key.id}`)).status(), 200);
   await page.goto('/activity');
   const rows = page.locator('[data-events] tr');
@@ -499,12 +486,8 @@ async function readDownload(download: import('playwright-core').Download): Promi
 }
 
 t.test("#16.7 one key's details: 30 days per hour, its callers, its events", async (t) => {
-  const { page, problems } = await openPage();
-  await signUpInBrowser(page, 'details@example.com');
-  const created = (await (await page.request.post('/v1/keys', { data: { name: 'billing' } })).json()) as {
-    apiKey: string;
-    key: { id: string };
-  };
+  const { page, problems } = await signedInPage('details@example.com');
+  const created = await createKeyFromPage(page, 'billing');
   for (let i = 0; i < 3; i++) t.equal((await callMe(server, created.apiKey)).status, 200);
   await page.request.patch(`/v1/keys/${created.key.id}`, { data: { name: 'billing-eu' } });
   await waitForUsage(page, 'billing-eu');

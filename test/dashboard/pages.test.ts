@@ -5,7 +5,9 @@ import t from 'tap';
 import { DASHBOARD_PUBLIC_DIR } from '../../src/dashboard/dashboard-plugin.js';
 import { OPENAPI_PATH } from '../../src/app/openapi-document.js';
 import {
+  createKeyFromPage,
   focusedElement,
+  openRotation,
   screenshot,
   signUpInBrowser,
   startDashboard,
@@ -18,7 +20,7 @@ const CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; form-action
 
 // A browser and a server process per file: more than the default budget when the whole suite shares the CPUs.
 t.setTimeout(300_000);
-const { server, openPage } = await startDashboard(t);
+const { server, openPage, signedInPage } = await startDashboard(t);
 
 function get(path: string, headers: Record<string, string> = {}) {
   return fetch(`${server.url}${path}`, { headers, redirect: 'manual' });
@@ -127,8 +129,7 @@ t.test('page routes are hidden from the OpenAPI document', async (t) => {
 });
 
 t.test('keyboard only: open, operate and close the dialogs', async (t) => {
-  const { page, problems } = await openPage();
-  await signUpInBrowser(page, 'keyboard@example.com');
+  const { page, problems } = await signedInPage('keyboard@example.com');
   await waitForText(page.locator('[data-active-keys]'), /No active keys/);
 
   // Generate: Tab to the button, Enter, type a name, Enter.
@@ -197,8 +198,7 @@ t.test('keyboard only: open, operate and close the dialogs', async (t) => {
 });
 
 t.test('a narrow screen: no sideways scrolling, keys as cards, dialogs fit', async (t) => {
-  const { page, problems } = await openPage({ viewport: { width: 390, height: 844 } });
-  await signUpInBrowser(page, 'narrow@example.com');
+  const { page, problems } = await signedInPage('narrow@example.com', { viewport: { width: 390, height: 844 } });
   for (const name of ['production', 'staging']) {
     t.equal((await page.request.post('/v1/keys', { data: { name } })).status(), 201);
   }
@@ -266,9 +266,9 @@ t.test('errors are shown in plain words, never a blank page', async (t) => {
   await waitForText(page.locator('[data-active-keys]'), /No active keys/);
 
   // The API's refusal, as it words it: a key generated elsewhere meanwhile fills the second slot.
-  t.equal((await page.request.post('/v1/keys', { data: { name: 'one' } })).status(), 201);
+  t.equal((await createKeyFromPage(page, 'one')).status, 201);
   await page.getByRole('button', { name: 'Generate API key' }).click();
-  t.equal((await page.request.post('/v1/keys', { data: { name: 'two' } })).status(), 201);
+  t.equal((await createKeyFromPage(page, 'two')).status, 201);
   const generate = page.getByRole('dialog', { name: 'Generate API key' });
   await generate.getByRole('button', { name: 'Generate key' }).click();
   await waitForText(
@@ -321,8 +321,7 @@ t.test('errors are shown in plain words, never a blank page', async (t) => {
 });
 
 t.test('activity: newest first, a page at a time with "Load older"', async (t) => {
-  const { page, problems } = await openPage();
-  await signUpInBrowser(page, 'activity@example.com');
+  const { page, problems } = await signedInPage('activity@example.com');
   // 30 failed sign-ins: 32 events with the sign-up and its sign-in.
   for (let i = 0; i < 30; i++) {
     const response = await fetch(`${server.url}/v1/login`, {
@@ -350,12 +349,10 @@ t.test('activity: newest first, a page at a time with "Load older"', async (t) =
 });
 
 t.test('rotation with a grace period: the old key is scheduled to expire, and the page says when', async (t) => {
-  const { page, problems } = await openPage();
-  await signUpInBrowser(page, 'grace@example.com');
-  t.equal((await page.request.post('/v1/keys', { data: { name: 'billing' } })).status(), 201);
+  const { page, problems } = await signedInPage('grace@example.com');
+  t.equal((await createKeyFromPage(page, 'billing')).status, 201);
   await page.reload();
-  await page.getByRole('button', { name: 'Rotate billing' }).click();
-  const rotate = page.getByRole('dialog', { name: 'Rotate “billing”' });
+  const rotate = await openRotation(page, 'billing');
   await rotate.getByLabel('Automatically, after a grace period').check();
   await rotate.getByLabel('Grace period', { exact: true }).selectOption({ label: '1 hour' });
   await rotate.getByRole('button', { name: 'Generate new key' }).click();

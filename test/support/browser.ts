@@ -54,6 +54,8 @@ export function startKeyward(t: Test): Promise<ServerProcess> {
   });
 }
 
+type PageOptions = { viewport?: { width: number; height: number } };
+
 /** Headless Chromium and a keyward process (startKeyward) for a test; `openPage` opens a page of that keyward. */
 export async function startDashboard(t: Test) {
   const browser = await launchChromium(t);
@@ -61,7 +63,13 @@ export async function startDashboard(t: Test) {
   return {
     browser,
     server,
-    openPage: (options: { viewport?: { width: number; height: number } } = {}) => openPage(browser, server, options),
+    openPage: (options: PageOptions = {}) => openPage(browser, server, options),
+    /** A page signed up as `email` (a new account), on the API keys page. */
+    signedInPage: async (email: string, options: PageOptions = {}) => {
+      const opened = await openPage(browser, server, options);
+      await signUpInBrowser(opened.page, email);
+      return opened;
+    },
   };
 }
 
@@ -80,7 +88,7 @@ export interface DashboardPage {
 export async function openPage(
   browser: Browser,
   server: ServerProcess,
-  options: { viewport?: { width: number; height: number } } = {},
+  options: PageOptions = {},
 ): Promise<DashboardPage> {
   const context = await browser.newContext({
     baseURL: server.url,
@@ -189,4 +197,17 @@ export async function waitForFocus(
     await sleep(50);
   }
   throw new Error(`focus never reached ${pattern}; it is on ${now}`);
+}
+
+/** Creates a key through the API with the page's session (no dialog); the status, the full key and its id. */
+export async function createKeyFromPage(page: Page, name: string) {
+  const response = await page.request.post('/v1/keys', { data: { name } });
+  const body = (await response.json()) as { apiKey: string; key: { id: string } };
+  return { status: response.status(), ...body };
+}
+
+/** Opens the rotation dialog of the key named `keyName` from its card. */
+export async function openRotation(page: Page, keyName: string): Promise<Locator> {
+  await page.getByRole('button', { name: `Rotate ${keyName}` }).click();
+  return page.getByRole('dialog', { name: `Rotate “${keyName}”` });
 }

@@ -1101,6 +1101,13 @@ export async function runChaos(t: Teardowns, options: ChaosOptions): Promise<Cha
     const record: FaultRecord = { kind: step.kind, startAt: now(), endAt: now(), detail: '' };
     faults.push(record);
     const duration = step.durationMs ?? 2000;
+    /** Takes a service down for the step's duration and brings it back; the detail says how long it was out. */
+    const outage = async (word: string, { down, up }: { down: () => unknown; up: () => unknown }) => {
+      await down();
+      await sleep(duration);
+      await up();
+      record.detail = `${word} ${fmt(now() - record.startAt)}`;
+    };
     switch (step.kind) {
       case 'pubsub-kill': {
         const admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false });
@@ -1115,24 +1122,20 @@ export async function runChaos(t: Teardowns, options: ChaosOptions): Promise<Cha
         break;
       }
       case 'redis-restart':
-        await redis.stop();
-        await sleep(duration);
-        await redis.restart();
-        record.detail = `down ${fmt(now() - record.startAt)}`;
+        await outage('down', { down: () => redis.stop(), up: () => redis.restart() });
         break;
       case 'postgres-cut':
-        proxy.cut();
-        await sleep(duration);
-        proxy.restore();
-        record.detail = `cut ${fmt(now() - record.startAt)}`;
+        await outage('cut', { down: () => proxy.cut(), up: () => proxy.restore() });
         break;
       case 'postgres-blackhole':
-        proxy.blackhole();
-        await sleep(duration);
-        // A partition long enough for TCP to give up: the connections end, new ones go through.
-        proxy.cut();
-        proxy.restore();
-        record.detail = `blackholed ${fmt(now() - record.startAt)}`;
+        await outage('blackholed', {
+          down: () => proxy.blackhole(),
+          up: () => {
+            // A partition long enough for TCP to give up: the connections end, new ones go through.
+            proxy.cut();
+            proxy.restore();
+          },
+        });
         break;
       case 'instance-restart':
       case 'instance-kill':

@@ -96,3 +96,15 @@ export function diff(before: Fingerprint, after: Fingerprint, allowed: string[] 
 export function rowCount(fingerprint: Fingerprint, name: string): number {
   return Number((fingerprint[name] ?? '0:').split(':')[0]);
 }
+
+/**
+ * Settings under which nothing in the background changes the database between two fingerprints: no usage
+ * flush, maintenance run or webhook attempt. The example webhook URL (hooks.example.com) resolves nowhere
+ * here, so private networks are allowed (no DNS check).
+ */
+export const NO_BACKGROUND_WRITES = {
+  KEYWARD_USAGE_FLUSH_MS: '3600000',
+  KEYWARD_MAINTENANCE_INTERVAL_SECONDS: '86400',
+  KEYWARD_WEBHOOK_POLL_INTERVAL_MS: '60000',
+  KEYWARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+};
