@@ -1,6 +1,7 @@
 /**
- * Issue #16, the dashboard's second round: actions always visible, no lost one-time key, no outage on one
- * Enter, rotations told from unrelated keys, rename, screen-reader descriptions, expiry at creation.
+ * The API keys page's dialogs, Settings → Account, Activity and a key's details, in light and dark mode
+ * (issue #16): actions always visible, no lost one-time key, no outage on one Enter, rotations told from
+ * unrelated keys, rename, screen-reader descriptions, expiry at creation.
  */
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
