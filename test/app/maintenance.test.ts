@@ -295,7 +295,15 @@ t.test('maintenance', async (t) => {
       WHERE key_id = ${old.keyId} AND action = 'key.expired'`;
     t.same(
       audits.map((audit) => ({ ...audit })),
-      [{ actor_user_id: null, actor_email: null, client_address: null, user_agent: null, details: null }],
+      [
+        {
+          actor_user_id: null,
+          actor_email: null,
+          client_address: null,
+          user_agent: null,
+          details: { reason: 'expired' },
+        },
+      ],
       'one audit record key.expired, by the system',
     );
     const view = await a.app.inject({ url: '/v1/audit?limit=1', headers: { cookie: user.cookie } });
