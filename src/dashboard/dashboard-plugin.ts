@@ -6,6 +6,7 @@ import fp from 'fastify-plugin';
 import { PACKAGE_ROOT } from '../db/database.js';
 import { SESSION_COOKIE } from '../accounts/session-auth.js';
 import type { AccountService } from '../accounts/accounts.js';
+import { PARTIALS } from './partials.js';
 
 /**
  * The static files, resolved from the package root rather than this module, so
@@ -114,18 +115,20 @@ function fill(template: string, values: Readonly<Record<string, string>>): strin
 
 /**
  * The pages share their <head> (layout.html) and, when signed in, the header with the navigation
- * (topbar.html, where the page's own link is marked as the current one); each file holds the rest, where
- * {{emailField}} stands for the email field sign-in and sign-up share (email-field.html).
+ * (topbar.html, where the page's own link is marked as the current one); each file holds the rest, where a
+ * {{name}} stands for the markup several pages share: PARTIALS[name] of ./partials.ts, a partial file filled with
+ * its own values (the email field sign-in and sign-up share is {{emailField}}, field.html with the email's values).
  */
 function loadPage(page: Page): StaticFile {
   const currentLink = `<a href="${page.url}">`;
   const topbar = readText('topbar.html').replace(currentLink, `<a href="${page.url}" aria-current="page">`);
+  const partials = Object.fromEntries(
+    Object.entries(PARTIALS).map(([name, [file, values]]) => [name, fill(readText(file), values).trimEnd()]),
+  );
   const html = fill(readText('layout.html'), {
     title: page.title,
     script: page.script === undefined ? '' : `<script type="module" src="/assets/${page.script}"></script>`,
-    body:
-      (page.access === 'signed-in' ? topbar : '') +
-      fill(readText(page.file), { emailField: readText('email-field.html') }),
+    body: (page.access === 'signed-in' ? topbar : '') + fill(readText(page.file), partials),
   });
   return staticFile(Buffer.from(html), CONTENT_TYPES['.html']!);
 }

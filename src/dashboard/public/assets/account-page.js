@@ -1,9 +1,9 @@
 // Settings → Account: change the password (the current one required) and sign out of other sessions.
 
 import { api } from './api.js';
-import { checkFields } from './auth-form.js';
+import { onCheckedSubmit, showFocused } from './auth-form.js';
 import { showPageError, startSignedInPage } from './shell.js';
-import { alertBox, errorBox, show, toast, whileBusy } from './ui.js';
+import { alertBox, errorBox, toast, whileBusy } from './ui.js';
 import { plural } from './format.js';
 
 const $ = (selector) => document.querySelector(selector);
@@ -11,33 +11,25 @@ const $ = (selector) => document.querySelector(selector);
 function startPasswordForm() {
   const form = $('[data-password-form]');
   const alertArea = $('[data-form-alert]');
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    show(alertArea, null);
-    if (!checkFields(form)) return;
-    const submit = form.querySelector('button[type="submit"]');
-    await whileBusy(submit, 'Changing…', async () => {
-      let box;
-      try {
-        const { otherSessionsEnded } = await api('POST', '/v1/account/password', {
-          currentPassword: form.elements.currentPassword.value,
-          newPassword: form.elements.newPassword.value,
-        });
-        form.reset();
-        box = alertBox(
-          'success',
-          otherSessionsEnded > 0
-            ? `Password changed. ${plural(otherSessionsEnded, 'other session')} signed out; this one stays signed in.`
-            : 'Password changed. There were no other sessions to sign out.',
-          { role: 'status' },
-        );
-      } catch (error) {
-        box = errorBox(error, 'The password was not changed');
-      }
-      show(alertArea, box);
-      box.tabIndex = -1;
-      box.focus();
-    });
+  onCheckedSubmit(form, alertArea, 'Changing…', async () => {
+    let box;
+    try {
+      const { otherSessionsEnded } = await api('POST', '/v1/account/password', {
+        currentPassword: form.elements.currentPassword.value,
+        newPassword: form.elements.newPassword.value,
+      });
+      form.reset();
+      box = alertBox(
+        'success',
+        otherSessionsEnded > 0
+          ? `Password changed. ${plural(otherSessionsEnded, 'other session')} signed out; this one stays signed in.`
+          : 'Password changed. There were no other sessions to sign out.',
+        { role: 'status' },
+      );
+    } catch (error) {
+      box = errorBox(error, 'The password was not changed');
+    }
+    showFocused(alertArea, box);
   });
 }
 

@@ -1,4 +1,5 @@
-// Sign-in and sign-up forms: field checks in the browser, then the API's answer in plain words.
+// Sign-in and sign-up forms, and the helpers the account page's password form shares with them: field checks in the
+// browser, then the API's answer in plain words.
 
 import { api } from './api.js';
 import { clearSignedOut } from './session-end.js';
@@ -36,6 +37,29 @@ export function checkFields(form) {
   return firstInvalid === null;
 }
 
+/**
+ * On submit: clears `alertArea`, checks the fields (checkFields), then runs `send()` while the submit button is
+ * busy, saying `busyLabel`.
+ */
+export function onCheckedSubmit(form, alertArea, busyLabel, send) {
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    show(alertArea, null);
+    if (!checkFields(form)) return;
+    await whileBusy(form.querySelector('button[type="submit"]'), busyLabel, send);
+  });
+}
+
+/**
+ * Shows the answer to a submit in `alertArea`, focused: the submit button was disabled while waiting, which dropped
+ * focus to the page body; on the message, a screen reader reads it and Tab goes on from there.
+ */
+export function showFocused(alertArea, box) {
+  show(alertArea, box);
+  box.tabIndex = -1;
+  box.focus();
+}
+
 const NOTICES = {
   'signed-out': ['success', 'You have signed out.'],
   expired: ['info', 'Your session has ended. Sign in again to continue.'],
@@ -64,32 +88,21 @@ export function startAuthForm(path, bodyOf) {
     });
   }
 
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    show(alertArea, null);
-    if (!checkFields(form)) return;
-    const submit = form.querySelector('button[type="submit"]');
-    await whileBusy(submit, 'One moment…', async () => {
-      try {
-        await api('POST', path, bodyOf(form));
-        clearSignedOut(); // a session that ends from now on was not signed out by an earlier sign-out
-        location.assign(nextPath());
-      } catch (error) {
-        // A refused password is said under its field, where the next one is typed.
-        const passwordError = error?.code === 'weak_password' ? document.getElementById('password-error') : null;
-        if (passwordError) {
-          form.elements.password.setAttribute('aria-invalid', 'true');
-          passwordError.textContent = error.message;
-          form.elements.password.focus();
-        } else {
-          const box = errorBox(error);
-          show(alertArea, box);
-          // The submit button was disabled while waiting, which dropped focus to the page body: bring it to the
-          // message, so a screen reader reads it and Tab goes on from there.
-          box.tabIndex = -1;
-          box.focus();
-        }
+  onCheckedSubmit(form, alertArea, 'One moment…', async () => {
+    try {
+      await api('POST', path, bodyOf(form));
+      clearSignedOut(); // a session that ends from now on was not signed out by an earlier sign-out
+      location.assign(nextPath());
+    } catch (error) {
+      // A refused password is said under its field, where the next one is typed.
+      const passwordError = error?.code === 'weak_password' ? document.getElementById('password-error') : null;
+      if (passwordError) {
+        form.elements.password.setAttribute('aria-invalid', 'true');
+        passwordError.textContent = error.message;
+        form.elements.password.focus();
+      } else {
+        showFocused(alertArea, errorBox(error));
       }
-    });
+    }
   });
 }

@@ -68,6 +68,22 @@ function trafficCell(key) {
   );
 }
 
+/** A row's icon button ("Rename", "Revoke"), named for its key, that opens `open(key, button)`. */
+function keyIconButton(key, verb, className, iconName, open) {
+  return h(
+    'button',
+    {
+      class: className,
+      type: 'button',
+      title: `${verb} key`,
+      'aria-label': `${verb} ${keyLabelText(key)}`,
+      'data-focus-id': `${verb.toLowerCase()}:${key.id}`,
+      onclick: (event) => open(key, event.currentTarget),
+    },
+    icon(iconName),
+  );
+}
+
 function activeRow(key, full) {
   const rotatable = !key.expiresAt;
   const rotate = rotatable
@@ -86,30 +102,8 @@ function activeRow(key, full) {
         'Rotate',
       )
     : null;
-  const rename = h(
-    'button',
-    {
-      class: 'icon-button',
-      type: 'button',
-      title: 'Rename key',
-      'aria-label': `Rename ${keyLabelText(key)}`,
-      'data-focus-id': `rename:${key.id}`,
-      onclick: (event) => openRename(key, event.currentTarget),
-    },
-    icon('pencil'),
-  );
-  const revoke = h(
-    'button',
-    {
-      class: 'icon-button danger',
-      type: 'button',
-      title: 'Revoke key',
-      'aria-label': `Revoke ${keyLabelText(key)}`,
-      'data-focus-id': `revoke:${key.id}`,
-      onclick: (event) => openRevoke(key, event.currentTarget),
-    },
-    icon('trash'),
-  );
+  const rename = keyIconButton(key, 'Rename', 'icon-button', 'pencil', openRename);
+  const revoke = keyIconButton(key, 'Revoke', 'icon-button danger', 'trash', openRevoke);
   return h(
     'tr',
     { 'data-key-id': key.id },
