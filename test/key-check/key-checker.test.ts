@@ -145,6 +145,8 @@ function checkerTests(t: Test, built: TestApp) {
         accountId: user.accountId,
         keyId,
         expiresAt: null,
+        restriction: null,
+        identity: { accountId: user.accountId, keyId, scopes: null, metadata: null },
         tier: 'postgres',
       })),
     );
@@ -154,7 +156,15 @@ function checkerTests(t: Test, built: TestApp) {
 
     const hit = checker.check(apiKey);
     t.notOk(hit instanceof Promise, 'a hit is answered synchronously, not with a Promise');
-    t.same(hit, { outcome: 'valid', accountId: user.accountId, keyId, expiresAt: null, tier: 'memory' });
+    t.same(hit, {
+      outcome: 'valid',
+      accountId: user.accountId,
+      keyId,
+      expiresAt: null,
+      restriction: null,
+      identity: { accountId: user.accountId, keyId, scopes: null, metadata: null },
+      tier: 'memory',
+    });
 
     // Same id, valid checksum, other secret: the cached digest refutes it without argon2.
     const wrong = checker.check(generateKey('kw', keyId).key);
@@ -285,7 +295,15 @@ function checkerTests(t: Test, built: TestApp) {
 
     const after = checker.check(apiKey);
     t.notOk(after instanceof Promise, 'synchronous');
-    t.same(after, { outcome: 'revoked', accountId: user.accountId, keyId, expiresAt: null, tier: 'memory' });
+    t.same(after, {
+      outcome: 'revoked',
+      accountId: user.accountId,
+      keyId,
+      expiresAt: null,
+      restriction: null,
+      identity: { accountId: user.accountId, keyId, scopes: null, metadata: null },
+      tier: 'memory',
+    });
     t.same(checker.check(generateKey('kw', keyId).key), { outcome: 'invalid', tier: 'memory' }, 'wrong secret');
     t.equal(hasher.verifications, 1, 'no argon2 after the first check');
     t.equal(total(io.database), 1, 'no query after the first check');
@@ -373,11 +391,21 @@ t.test(
       accountId: user.accountId,
       keyId,
       expiresAt: null,
+      restriction: null,
+      identity: { accountId: user.accountId, keyId, scopes: null, metadata: null },
       tier: 'redis',
     });
     t.same(
       checker.check(apiKey),
-      { outcome: 'valid', accountId: user.accountId, keyId, expiresAt: null, tier: 'memory' },
+      {
+        outcome: 'valid',
+        accountId: user.accountId,
+        keyId,
+        expiresAt: null,
+        restriction: null,
+        identity: { accountId: user.accountId, keyId, scopes: null, metadata: null },
+        tier: 'memory',
+      },
       'then cached',
     );
     forget();
