@@ -1,11 +1,11 @@
 /**
- * `npm run chaos [-- --seconds N]`: the long chaos run (test/chaos/chaos.ts).
+ * `npm run chaos [-- --seconds N]`: the long chaos run (test/support/chaos-scenario.ts).
  * Three keyward instances under load for N seconds (default 45, at least 30)
  * while the long fault schedule repeats; prints progress and a summary, and
  * exits 1 if any violation was found. Needs Postgres on 127.0.0.1:5432 and redis-server (see README, Tests).
  */
 import { writeFileSync } from 'node:fs';
-import { formatReport, longSchedule, runChaos } from '../test/chaos/chaos.js';
+import { formatReport, longSchedule, runChaos } from '../test/support/chaos-scenario.js';
 
 function parseSeconds(argv: string[]): number {
   const at = argv.indexOf('--seconds');

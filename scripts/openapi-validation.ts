@@ -9,7 +9,7 @@
  * 3. Ajv (JSON Schema 2020-12, with formats): every example against its schema again, because Redocly
  *    does not check formats (`date-time`, `uuid`, `email`).
  *
- * Used by test/openapi-validation.test.ts and `npm run openapi:validate`.
+ * Used by test/docs/openapi-validation.test.ts and `npm run openapi:validate`.
  */
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { createConfig, lintFromString, type RawUniversalConfig } from '@redocly/openapi-core';

@@ -50,7 +50,7 @@ export function spawnTsx(
 ): Child {
   const child = spawn(process.execPath, [...(options.execArgv ?? []), '--import', 'tsx', file], {
     cwd: ROOT,
-    // Only PATH is inherited, as test/process/server-process.ts does: nothing from the caller's environment leaks in.
+    // Only PATH is inherited, as test/support/server-process.ts does: nothing from the caller's environment leaks in.
     env: { PATH: process.env.PATH ?? '', ...options.env },
     stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });

@@ -508,7 +508,7 @@ function revocationSection(results: BenchResults): string {
   const outcome = results.sections.revocation;
   if (!outcome.result) return failed('The revocation section', outcome);
   const r = outcome.result;
-  return `${rerunNote(outcome, 'revocation')}${r.instances} keyward instances (\`node --import tsx src/server.ts\`, as test/process/server-process.ts starts them) on the
+  return `${rerunNote(outcome, 'revocation')}${r.instances} keyward instances (\`node --import tsx src/server.ts\`, as test/support/server-process.ts starts them) on the
 bench database and one Redis prefix. For each of ${r.revocations} revocations: a fresh key is created, accepted by every
 instance, then polled on every instance (one request at a time per instance, about every millisecond) while it is
 revoked through one instance (a different one each time, \`DELETE /v1/keys/{id}\`). Times run from sending the revoke

@@ -95,7 +95,7 @@ export async function startBenchServer(name: string, config: BenchServerConfig):
 
 /**
  * Starts keyward itself (src/server.ts via `node --import tsx`, as
- * test/process/server-process.ts does) on a free port. LOG_LEVEL=warn keeps
+ * test/support/server-process.ts does) on a free port. LOG_LEVEL=warn keeps
  * per-request logging off the measurement; readiness is polled over HTTP.
  */
 export async function startKeyward(name: string, env: Record<string, string>): Promise<RunningServer> {

@@ -8,12 +8,13 @@ import {
   FAULT_KINDS,
   formatReport,
   runChaos,
+  startedIncarnation,
   type ChaosData,
   type Violations,
-} from './chaos.js';
+} from '../support/chaos-scenario.js';
 
 /*
- * CI mode of the chaos scenario (test/chaos/chaos.ts): three instances under
+ * CI mode of the chaos scenario (test/support/chaos-scenario.ts): three instances under
  * load for ~22 s while every fault kind is injected at least once. The long
  * mode is `npm run chaos` (scripts/chaos.ts).
  */
@@ -39,20 +40,7 @@ t.test('each chaos check fires on records that break it', async (t) => {
       { inc: 0, key: 1, sentAt: 2000, doneAt: 2010, status: 401, code: 'api_key_revoked' },
       { inc: 0, key: 0, sentAt: 2000, doneAt: 2010, status: 200, code: '' },
     ],
-    incarnations: [
-      {
-        id: 0,
-        slot: 0,
-        startedAt: 0,
-        stoppingAt: null,
-        signal: null,
-        exitCode: null,
-        stopMs: null,
-        lingered: false,
-        crashedAt: null,
-        crashOutput: '',
-      },
-    ],
+    incarnations: [startedIncarnation(0, 0, 0)],
     faults: [
       { kind: 'redis-restart', startAt: 3000, endAt: 4000, detail: '' },
       { kind: 'postgres-cut', startAt: 10_000, endAt: 11_000, detail: '' },
@@ -93,32 +81,19 @@ t.test('each chaos check fires on records that break it', async (t) => {
       .map(([name]) => name);
   t.same(failing(analyse(base)), [], 'consistent records: no violation');
 
+  /** A case that adds one answer for the hot key 0 of instance 0, 10 ms after it was sent. */
+  const withHotSample = (sentAt: number, status: number, code: string) => (d: ChaosData) =>
+    void d.samples.push({ inc: 0, key: 0, sentAt, doneAt: sentAt + 10, status, code });
   const cases: Array<[string, (data: ChaosData) => void, string[]]> = [
     [
       'a 200 sent after the revoke returned',
       (d) => d.samples.push({ inc: 0, key: 1, sentAt: 1001, doneAt: 1010, status: 200, code: '' }),
       ['revokedAccepted', 'usageLost'],
     ],
-    [
-      'a hot key 503 while Redis is down',
-      (d) => d.samples.push({ inc: 0, key: 0, sentAt: 3500, doneAt: 3510, status: 503, code: 'auth_unavailable' }),
-      ['hotFailedRedisDown'],
-    ],
-    [
-      'a hot key without an answer while Redis is down',
-      (d) => d.samples.push({ inc: 0, key: 0, sentAt: 3500, doneAt: 3510, status: 0, code: 'network' }),
-      ['hotFailedRedisDown'],
-    ],
-    [
-      'a hot key 503 while Postgres is cut',
-      (d) => d.samples.push({ inc: 0, key: 0, sentAt: 10_500, doneAt: 10_510, status: 503, code: 'auth_unavailable' }),
-      ['hotFailedPostgresDown'],
-    ],
-    [
-      'a hot key 500 with nothing broken',
-      (d) => d.samples.push({ inc: 0, key: 0, sentAt: 9000, doneAt: 9010, status: 500, code: 'internal_error' }),
-      ['hotFailedNoFault'],
-    ],
+    ['a hot key 503 while Redis is down', withHotSample(3500, 503, 'auth_unavailable'), ['hotFailedRedisDown']],
+    ['a hot key without an answer while Redis is down', withHotSample(3500, 0, 'network'), ['hotFailedRedisDown']],
+    ['a hot key 503 while Postgres is cut', withHotSample(10_500, 503, 'auth_unavailable'), ['hotFailedPostgresDown']],
+    ['a hot key 500 with nothing broken', withHotSample(9000, 500, 'internal_error'), ['hotFailedNoFault']],
     [
       'a 503 for a key never answered 200 by that instance (cold) is no violation',
       (d) => {

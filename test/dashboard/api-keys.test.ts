@@ -1,15 +1,14 @@
 import t from 'tap';
+import { callMe } from '../support/app.js';
 import {
-  callMe,
-  launchChromium,
-  openPage,
-  PASSWORD,
+  openRotation,
   screenshot,
   signUpInBrowser,
-  startKeyward,
+  startDashboard,
   waitForText,
   waitForUsage,
-} from './dashboard-harness.js';
+} from '../support/browser.js';
+import { PASSWORD } from '../support/http.js';
 
 const FULL_KEY = /^kw_[0-9A-Za-z]{16}_[0-9A-Za-z]{39}$/;
 
@@ -17,9 +16,8 @@ const FULL_KEY = /^kw_[0-9A-Za-z]{16}_[0-9A-Za-z]{39}$/;
 t.setTimeout(300_000);
 
 t.test('a user manages keys in the dashboard: generate, copy, limit, revoke, rotate, activity', async (t) => {
-  const browser = await launchChromium(t);
-  const server = await startKeyward(t);
-  const { page, problems } = await openPage(browser, server);
+  const { server, openPage } = await startDashboard(t);
+  const { page, problems } = await openPage();
 
   // Sign up, from the front door.
   await page.goto('/');
@@ -121,8 +119,7 @@ t.test('a user manages keys in the dashboard: generate, copy, limit, revoke, rot
   );
 
   // Rotate "production": step 1, generate the second key (old one kept until revoked).
-  await page.getByRole('button', { name: 'Rotate production' }).click();
-  const rotate = page.getByRole('dialog', { name: 'Rotate “production”' });
+  const rotate = await openRotation(page, 'production');
   await waitForText(rotate, /When should “production” stop working\?/);
   t.ok(await rotate.getByLabel('When I revoke it (recommended)').isChecked(), 'keeping the old key is the default');
   t.ok(

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { buildTestApp } from '../helper.js';
+import { buildTestApp } from '../support/app.js';
 
 /*
  * If-None-Match is parsed by hand in src/dashboard/dashboard-plugin.ts (matchesEtag): a table of RFC 9110

@@ -1,7 +1,8 @@
 import t from 'tap';
-import { startKeywardProcess } from '../helper.js';
+import { startKeywardProcess } from '../support/server-process.js';
 import { generateSigningKey, signedHeaders, startGitHubStandIn } from '../support/github-stand-in.js';
-import { callMe, launchChromium, openPage, screenshot, signUpInBrowser, waitForText } from './dashboard-harness.js';
+import { callMe } from '../support/app.js';
+import { launchChromium, openPage, screenshot, signUpInBrowser, waitForText } from '../support/browser.js';
 
 /*
  * A key GitHub found in public, as its owner sees it in the dashboard: a real keyward process, headless

@@ -5,57 +5,25 @@ import t from 'tap';
 import { DASHBOARD_PUBLIC_DIR } from '../../src/dashboard/dashboard-plugin.js';
 import { OPENAPI_PATH } from '../../src/app/openapi-document.js';
 import {
-  launchChromium,
-  openPage,
-  PASSWORD,
+  createKeyFromPage,
+  focusedElement,
+  openRotation,
   screenshot,
   signUpInBrowser,
-  startKeyward,
+  startDashboard,
+  waitForFocus,
   waitForText,
-} from './dashboard-harness.js';
+} from '../support/browser.js';
+import { PASSWORD, signUpOver } from '../support/http.js';
 
 const CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 // A browser and a server process per file: more than the default budget when the whole suite shares the CPUs.
 t.setTimeout(300_000);
-const browser = await launchChromium(t);
-const server = await startKeyward(t);
-
-async function signUpByApi(email: string): Promise<string> {
-  const response = await fetch(`${server.url}/v1/signup`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password: PASSWORD, accountName: 'Acme' }),
-  });
-  if (response.status !== 201) throw new Error(`sign-up failed: ${await response.text()}`);
-  return response.headers.get('set-cookie')!.split(';')[0]!;
-}
+const { server, openPage, signedInPage } = await startDashboard(t);
 
 function get(path: string, headers: Record<string, string> = {}) {
   return fetch(`${server.url}${path}`, { headers, redirect: 'manual' });
-}
-
-/** The element focused now, described by its tag, id and accessible-ish name (evaluated in the page). */
-const FOCUSED = `(() => {
-  const element = document.activeElement;
-  if (!element || element === document.body) return 'body';
-  const label = element.getAttribute('aria-label') ?? element.textContent?.trim() ?? '';
-  return (element.tagName.toLowerCase() + (element.id ? '#' + element.id : '') + ' ' + label).trim();
-})()`;
-
-function focused(page: Page): Promise<string> {
-  return page.evaluate<string>(FOCUSED);
-}
-
-async function waitForFocus(page: Page, pattern: RegExp, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let now = '';
-  while (Date.now() < deadline) {
-    now = await focused(page);
-    if (pattern.test(now)) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`focus never reached ${pattern}; it is on ${now}`);
 }
 
 /** Presses Tab until the focused element matches, as a keyboard user would. */
@@ -63,7 +31,7 @@ async function tabTo(page: Page, pattern: RegExp, maxPresses = 25): Promise<void
   const seen: string[] = [];
   for (let i = 0; i < maxPresses; i++) {
     await page.keyboard.press('Tab');
-    const now = await focused(page);
+    const now = await focusedElement(page);
     if (pattern.test(now)) return;
     seen.push(now);
   }
@@ -116,7 +84,7 @@ t.test('pages and files: content types, security and cache headers, redirects', 
   t.equal(protectedPage.status, 303);
   t.equal(protectedPage.headers.get('location'), '/sign-in?next=%2Fsettings%2Fapi-keys');
 
-  const cookie = await signUpByApi('headers@example.com');
+  const cookie = (await signUpOver(server.url, 'headers@example.com')).cookie;
   t.equal((await get('/', { cookie })).headers.get('location'), '/settings/api-keys', '/ sends a user to their keys');
   t.equal((await get('/settings', { cookie })).headers.get('location'), '/settings/api-keys');
   t.equal(
@@ -148,7 +116,7 @@ t.test('the files need nothing inline and nothing from elsewhere', async (t) => 
 });
 
 t.test('page routes are hidden from the OpenAPI document', async (t) => {
-  // test/openapi.test.ts and `npm run openapi:check` keep the committed document equal to what the code generates.
+  // test/app/openapi-document.test.ts and `npm run openapi:check` keep the committed document equal to what the code generates.
   const document = JSON.parse(readFileSync(OPENAPI_PATH, 'utf8')) as { paths: Record<string, unknown> };
   const paths = Object.keys(document.paths);
   t.ok(paths.includes('/v1/keys'), 'the API is documented');
@@ -161,42 +129,41 @@ t.test('page routes are hidden from the OpenAPI document', async (t) => {
 });
 
 t.test('keyboard only: open, operate and close the dialogs', async (t) => {
-  const { page, problems } = await openPage(browser, server);
-  await signUpInBrowser(page, 'keyboard@example.com');
+  const { page, problems } = await signedInPage('keyboard@example.com');
   await waitForText(page.locator('[data-active-keys]'), /No active keys/);
 
   // Generate: Tab to the button, Enter, type a name, Enter.
   await tabTo(page, /^button Generate API key$/);
   await page.keyboard.press('Enter');
-  t.equal(await focused(page), 'input#generate-name', 'the dialog opens on its first field');
+  t.equal(await focusedElement(page), 'input#generate-name', 'the dialog opens on its first field');
   await page.keyboard.type('keyboard');
   await page.keyboard.press('Enter');
   await page.getByRole('dialog', { name: 'Your new API key' }).waitFor();
-  t.match(await focused(page), /^button Copy$/, 'the key dialog opens on Copy');
+  t.match(await focusedElement(page), /^button Copy$/, 'the key dialog opens on Copy');
   await page.keyboard.press('Enter');
   const apiKey = await page.locator('[data-api-key]').inputValue();
   t.equal(await page.evaluate<string>('navigator.clipboard.readText()'), apiKey, 'Enter on Copy copies the key');
   await page.keyboard.press('Tab');
-  t.equal(await focused(page), 'button Copy the curl command', 'then the curl example');
+  t.equal(await focusedElement(page), 'button Copy the curl command', 'then the curl example');
   await page.keyboard.press('Tab');
-  t.equal(await focused(page), "button Done, I've saved the key");
+  t.equal(await focusedElement(page), "button Done, I've saved the key");
   await page.keyboard.press('Enter');
   t.equal(await page.locator('dialog[open]').count(), 0, 'the dialog closed');
-  t.equal(await focused(page), 'button Generate API key', 'focus returns to what opened the dialog');
+  t.equal(await focusedElement(page), 'button Generate API key', 'focus returns to what opened the dialog');
 
   // Revoke: the dialog opens on Cancel; Escape closes it; Tab, Enter revokes.
   await tabTo(page, /^button Revoke keyboard$/);
   await page.keyboard.press('Enter');
   const revoke = page.getByRole('dialog', { name: 'Revoke “keyboard”?' });
   await revoke.waitFor();
-  t.equal(await focused(page), 'button Cancel', 'the safe choice has focus');
+  t.equal(await focusedElement(page), 'button Cancel', 'the safe choice has focus');
   await page.keyboard.press('Escape');
   t.notOk(await revoke.isVisible(), 'Escape closes the dialog');
-  t.equal(await focused(page), 'button Revoke keyboard', 'focus is back on the trash button');
+  t.equal(await focusedElement(page), 'button Revoke keyboard', 'focus is back on the trash button');
   await page.keyboard.press('Enter');
   await revoke.waitFor();
   await page.keyboard.press('Tab');
-  t.equal(await focused(page), 'button Revoke key');
+  t.equal(await focusedElement(page), 'button Revoke key');
   await page.keyboard.press('Enter');
   await waitForText(page.locator('[data-toast]'), /“keyboard” is revoked/);
   const me = await fetch(`${server.url}/v1/me`, { headers: { 'x-api-key': apiKey } });
@@ -211,14 +178,14 @@ t.test('keyboard only: open, operate and close the dialogs', async (t) => {
   await waitForText(page.locator('[data-active-keys]'), /service/);
   await tabTo(page, /^button Rotate service$/);
   await page.keyboard.press('Enter');
-  t.equal(await focused(page), 'input#rotate-name', 'the rotation opens on the new key name');
+  t.equal(await focusedElement(page), 'input#rotate-name', 'the rotation opens on the new key name');
   await page.keyboard.press('Tab');
-  t.match(await focused(page), /^input/, 'then the choice of when the old key stops');
+  t.match(await focusedElement(page), /^input/, 'then the choice of when the old key stops');
   const choice = () => page.locator('input[name="retire"]:checked').getAttribute('value');
   await page.keyboard.press('ArrowDown');
   t.equal(await choice(), 'schedule', 'arrow keys choose');
   await page.keyboard.press('Tab');
-  t.match(await focused(page), /^select#rotate-grace/, 'the grace period is enabled and next');
+  t.match(await focusedElement(page), /^select#rotate-grace/, 'the grace period is enabled and next');
   await page.keyboard.press('Shift+Tab');
   await page.keyboard.press('ArrowUp');
   t.equal(await choice(), 'manual');
@@ -231,8 +198,7 @@ t.test('keyboard only: open, operate and close the dialogs', async (t) => {
 });
 
 t.test('a narrow screen: no sideways scrolling, keys as cards, dialogs fit', async (t) => {
-  const { page, problems } = await openPage(browser, server, { viewport: { width: 390, height: 844 } });
-  await signUpInBrowser(page, 'narrow@example.com');
+  const { page, problems } = await signedInPage('narrow@example.com', { viewport: { width: 390, height: 844 } });
   for (const name of ['production', 'staging']) {
     t.equal((await page.request.post('/v1/keys', { data: { name } })).status(), 201);
   }
@@ -268,12 +234,12 @@ t.test('a narrow screen: no sideways scrolling, keys as cards, dialogs fit', asy
 });
 
 t.test('errors are shown in plain words, never a blank page', async (t) => {
-  const { page, problems } = await openPage(browser, server);
+  const { page, problems } = await openPage();
   await page.goto('/sign-up');
   await page.getByRole('button', { name: 'Create account' }).click();
   await waitForText(page.locator('#accountName-error'), /Enter your account name\./);
   t.equal(await page.locator('#email-error').innerText(), 'Enter your email.');
-  t.equal(await focused(page), 'input#accountName', 'focus goes to the first field to fix');
+  t.equal(await focusedElement(page), 'input#accountName', 'focus goes to the first field to fix');
   await page.getByLabel('Account name').fill('Acme');
   await page.getByLabel('Email').fill('not-an-email');
   await page.getByLabel('Password').fill('short');
@@ -287,9 +253,9 @@ t.test('errors are shown in plain words, never a blank page', async (t) => {
   await page.getByRole('button', { name: 'Create account' }).click();
   await waitForText(page.locator('#password-error'), /one of the most common passwords/);
   t.equal(await page.getByLabel('Password').getAttribute('aria-invalid'), 'true');
-  t.equal(await focused(page), 'input#password', 'focus goes to the password to change');
+  t.equal(await focusedElement(page), 'input#password', 'focus goes to the password to change');
 
-  await signUpByApi('taken@example.com');
+  await signUpOver(server.url, 'taken@example.com');
   await page.getByLabel('Email').fill('taken@example.com');
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Create account' }).click();
@@ -300,9 +266,9 @@ t.test('errors are shown in plain words, never a blank page', async (t) => {
   await waitForText(page.locator('[data-active-keys]'), /No active keys/);
 
   // The API's refusal, as it words it: a key generated elsewhere meanwhile fills the second slot.
-  t.equal((await page.request.post('/v1/keys', { data: { name: 'one' } })).status(), 201);
+  t.equal((await createKeyFromPage(page, 'one')).status, 201);
   await page.getByRole('button', { name: 'Generate API key' }).click();
-  t.equal((await page.request.post('/v1/keys', { data: { name: 'two' } })).status(), 201);
+  t.equal((await createKeyFromPage(page, 'two')).status, 201);
   const generate = page.getByRole('dialog', { name: 'Generate API key' });
   await generate.getByRole('button', { name: 'Generate key' }).click();
   await waitForText(
@@ -355,8 +321,7 @@ t.test('errors are shown in plain words, never a blank page', async (t) => {
 });
 
 t.test('activity: newest first, a page at a time with "Load older"', async (t) => {
-  const { page, problems } = await openPage(browser, server);
-  await signUpInBrowser(page, 'activity@example.com');
+  const { page, problems } = await signedInPage('activity@example.com');
   // 30 failed sign-ins: 32 events with the sign-up and its sign-in.
   for (let i = 0; i < 30; i++) {
     const response = await fetch(`${server.url}/v1/login`, {
@@ -379,17 +344,15 @@ t.test('activity: newest first, a page at a time with "Load older"', async (t) =
   await waitForText(page.locator('[data-events] tr').last(), /Account created/);
   t.equal(await page.locator('[data-events] tr').count(), 32, 'the older events follow');
   t.ok(await loadOlder.isHidden(), 'no more to load');
-  t.match(await focused(page), /^tr /, 'focus continues at the first older event');
+  t.match(await focusedElement(page), /^tr /, 'focus continues at the first older event');
   t.same(problems.errors, []);
 });
 
 t.test('rotation with a grace period: the old key is scheduled to expire, and the page says when', async (t) => {
-  const { page, problems } = await openPage(browser, server);
-  await signUpInBrowser(page, 'grace@example.com');
-  t.equal((await page.request.post('/v1/keys', { data: { name: 'billing' } })).status(), 201);
+  const { page, problems } = await signedInPage('grace@example.com');
+  t.equal((await createKeyFromPage(page, 'billing')).status, 201);
   await page.reload();
-  await page.getByRole('button', { name: 'Rotate billing' }).click();
-  const rotate = page.getByRole('dialog', { name: 'Rotate “billing”' });
+  const rotate = await openRotation(page, 'billing');
   await rotate.getByLabel('Automatically, after a grace period').check();
   await rotate.getByLabel('Grace period', { exact: true }).selectOption({ label: '1 hour' });
   await rotate.getByRole('button', { name: 'Generate new key' }).click();

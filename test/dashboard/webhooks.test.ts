@@ -1,8 +1,8 @@
 import t from 'tap';
-import { startKeywardProcess } from '../helper.js';
+import { startKeywardProcess } from '../support/server-process.js';
 import { eventually } from '../support/wait.js';
-import { FAST_WEBHOOKS, startReceiver, verifyDelivery } from '../webhooks/receiver.js';
-import { launchChromium, openPage, screenshot, signUpInBrowser, waitForText } from './dashboard-harness.js';
+import { FAST_WEBHOOKS, startReceiver, verifyDelivery } from '../support/webhook-receiver.js';
+import { launchChromium, openPage, screenshot, signUpInBrowser, waitForText } from '../support/browser.js';
 
 /*
  * The Webhooks page in Chromium: add an endpoint, copy its signing secret (shown once), see a key change's

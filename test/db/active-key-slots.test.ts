@@ -9,7 +9,7 @@ import {
   MAX_ACTIVE_KEYS,
   MAX_ACTIVE_KEYS_IN_WORDS,
 } from '../../src/db/active-key-slots.js';
-import { createTestDatabase } from '../helper.js';
+import { createTestDatabase } from '../support/services.js';
 
 t.test('the slots are 1 … MAX_ACTIVE_KEYS, and a new key takes the lowest free one', async (t) => {
   t.same(

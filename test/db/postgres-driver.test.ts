@@ -5,7 +5,7 @@ import { sql } from 'drizzle-orm';
 import t from 'tap';
 import type { Test } from 'tap';
 import { openPostgres, RECONNECT_DELAY_MAX_SECONDS, reconnectDelaySeconds } from '../../src/db/database.js';
-import { createTestDatabase } from '../helper.js';
+import { createTestDatabase } from '../support/services.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { sleep } from '../support/wait.js';
 

@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import t from 'tap';
-import { createRedisPrefix, createTestDatabase, TEST_ARGON2 } from '../helper.js';
 import { eventually } from '../support/wait.js';
-import { startServer, type ServerProcess } from '../process/server-process.js';
+import { keywardProcessEnv, startServer, type ServerProcess } from '../support/server-process.js';
 
 /*
  * Three keyward instances as separate processes on one Postgres and Redis.
@@ -12,18 +10,9 @@ import { startServer, type ServerProcess } from '../process/server-process.js';
  * revoke call returned.
  */
 t.test('a revocation is effective on every instance before the revoke call returns', async (t) => {
-  const databaseUrl = await createTestDatabase(t);
-  const { redisUrl, prefix } = await createRedisPrefix(t);
-  const env = {
-    ...TEST_ARGON2,
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl,
-    REDIS_KEY_PREFIX: prefix,
-    KEYWARD_SECRET: randomBytes(32).toString('base64url'),
-    KEYWARD_COOKIE_SECURE: 'false',
+  const env = await keywardProcessEnv(t, {
     KEYWARD_FAILED_AUTH_LIMIT: '1000000', // every refusal here should be a 401, not a 429
-    LOG_LEVEL: 'info', // startServer waits for the "Server listening" line
-  };
+  });
   const instances: ServerProcess[] = await Promise.all([startServer(env), startServer(env), startServer(env)]);
   t.teardown(() => Promise.all(instances.map((instance) => instance.stop('SIGKILL'))));
   const [first] = instances;

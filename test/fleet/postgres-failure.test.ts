@@ -1,9 +1,10 @@
-import type { LightMyRequestResponse } from 'fastify';
 import postgres from 'postgres';
 import t from 'tap';
 import type { Test } from 'tap';
 import { generateKey } from '../../packages/member/src/key-format.js';
-import { buildTestApp, callMe, createKey, createTestDatabase, signUp } from '../helper.js';
+import { buildTestApp, callMe, createKey, revokeKey, signUp } from '../support/app.js';
+import { createTestDatabase } from '../support/services.js';
+import { errorOf } from '../support/http.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { eventually } from '../support/wait.js';
 
@@ -33,10 +34,6 @@ async function buildProxiedApp(t: Test) {
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   t.teardown(() => sql.end({ timeout: 1 }));
   return { ...built, proxy, sql };
-}
-
-function errorOf(response: LightMyRequestResponse) {
-  return response.json().error as { code: string; message: string; requestId: string };
 }
 
 for (const failure of ['cut', 'blackhole'] as const) {
@@ -104,7 +101,7 @@ for (const failure of ['cut', 'blackhole'] as const) {
     t.same(await sql`SELECT id, slot, revoked_at, expires_at FROM api_keys ORDER BY id`, keysBefore);
     t.same(await sql`SELECT count(*)::int AS n FROM key_events`, eventsBefore);
 
-    const revoke = await app.inject({ method: 'DELETE', url: `/v1/keys/${hot.keyId}`, headers: { cookie } });
+    const revoke = await revokeKey(app, cookie, hot.keyId);
     t.equal(revoke.statusCode, 200, 'revoking works again');
     t.equal(errorOf(await callMe(app, hot.apiKey)).code, 'api_key_revoked');
     t.equal((await callMe(app, cold.apiKey)).statusCode, 200);

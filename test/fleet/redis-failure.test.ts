@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import postgres from 'postgres';
 import t from 'tap';
 import { SecretHasher } from '../../src/keys/secret-hashing.js';
-import { buildTestApp, callMe, createKey, signUp } from '../helper.js';
+import { buildTestApp, callMe, createKey, revokeKey, signUp } from '../support/app.js';
 import { PrivateRedis } from '../support/redis-server.js';
 import { eventually } from '../support/wait.js';
 
@@ -74,11 +74,7 @@ t.test('an instance rides out a Redis outage and recovers by itself', async (t) 
   });
 
   await t.test('(b) a key revoked while Redis is down is refused by this instance', async (t) => {
-    const revoke = await app.inject({
-      method: 'DELETE',
-      url: `/v1/keys/${doomed.keyId}`,
-      headers: { cookie: user.cookie },
-    });
+    const revoke = await revokeKey(app, user.cookie, doomed.keyId);
     // The only instance cannot reach Redis, so nobody can relay the event: A must say it is not confirmed.
     t.equal(revoke.statusCode, 503, 'DELETE answers 503: the revocation is committed but not confirmed');
     t.equal(revoke.json().error?.code, 'revocation_pending');
@@ -124,11 +120,7 @@ t.test('an instance rides out a Redis outage and recovers by itself', async (t) 
       'the unpublished revocation is relayed after Redis returns',
     );
     t.equal((await callMe(app, doomed.apiKey)).statusCode, 401, 'the revoked key stays refused');
-    const retry = await app.inject({
-      method: 'DELETE',
-      url: `/v1/keys/${doomed.keyId}`,
-      headers: { cookie: user.cookie },
-    });
+    const retry = await revokeKey(app, user.cookie, doomed.keyId);
     t.equal(retry.statusCode, 200, 'retrying the revoke now succeeds');
     t.equal(retry.json().key.status, 'revoked');
   });

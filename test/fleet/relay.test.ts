@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import postgres from 'postgres';
 import t from 'tap';
-import { buildTestApp, callMe, createKey, keepCalling, signUp, testServices } from '../helper.js';
+import { buildTestApp, callMe, createKey, keepCalling, revokeKey, signUp } from '../support/app.js';
+import { testServices } from '../support/services.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { eventually } from '../support/wait.js';
 
@@ -82,11 +83,7 @@ for (const { expect, revokeConfirmTimeoutMs } of PATHS) {
     t.ok(await eventually(() => !fleetA.status().subscribed, 3000), 'A notices it lost Redis');
 
     const revokeStartedAt = performance.now();
-    const revoke = await a.app.inject({
-      method: 'DELETE',
-      url: `/v1/keys/${doomed.keyId}`,
-      headers: { cookie: user.cookie },
-    });
+    const revoke = await revokeKey(a.app, user.cookie, doomed.keyId);
     const revokeReturnedAt = performance.now();
     t.comment(
       `revoke through A answered ${revoke.statusCode} after ${(revokeReturnedAt - revokeStartedAt).toFixed(0)} ms`,

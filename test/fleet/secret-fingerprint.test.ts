@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { ConfigError } from '../../src/config/env.js';
-import { createFleetServices, startFleetInstance } from '../helper.js';
+import { createFleetServices, startFleetInstance } from '../support/fleet.js';
 
 t.test('a replica with another KEYWARD_SECRET refuses to start, saying so', async (t) => {
   const fleet = await createFleetServices(t);

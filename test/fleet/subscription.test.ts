@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import t from 'tap';
-import { buildTestApp, callMe, createKey, keepCalling, signUp } from '../helper.js';
+import { buildTestApp, callMe, createKey, keepCalling, revokeKey, signUp } from '../support/app.js';
 import { PrivateRedis } from '../support/redis-server.js';
 import { eventually } from '../support/wait.js';
 
@@ -99,11 +99,7 @@ for (const scenario of scenarios) {
 
     const revokeStartedAt = performance.now();
     const revokeThroughA = async (keyId: string) => {
-      const response = await a.app.inject({
-        method: 'DELETE',
-        url: `/v1/keys/${keyId}`,
-        headers: { cookie: user.cookie },
-      });
+      const response = await revokeKey(a.app, user.cookie, keyId);
       return { response, returnedAt: performance.now() };
     };
     const [revokeDoomed, revokeQuiet] = await Promise.all([revokeThroughA(doomed.keyId), revokeThroughA(quiet.keyId)]);

@@ -6,19 +6,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { InjectOptions } from 'fastify';
 import t, { type Test } from 'tap';
-import { buildTestApp, callMe, createKey, signUp } from '../helper.js';
-import {
-  DatabaseFingerprint,
-  diff,
-  envelopeProblem,
-  errorOf,
-  fillPath,
-  loadOperations,
-  SAFE_METHODS,
-  within,
-  type InjectedResponse,
-  type Operation,
-} from './hardening-support.js';
+import { buildTestApp, callMe, createKey, signUp } from '../support/app.js';
+import { DatabaseFingerprint, NO_BACKGROUND_WRITES, diff } from '../support/database-fingerprint.js';
+import { envelopeProblem, errorOf, within, type InjectedResponse } from '../support/http.js';
+import { fillPath, loadOperations, SAFE_METHODS, type Operation } from '../support/openapi-operations.js';
 
 const REQUEST_TIMEOUT_MS = 5000;
 const operations = loadOperations();
@@ -76,14 +67,7 @@ t.test('the session routes are read from the document', async (t) => {
 
 t.test('sessions and accounts', async (t) => {
   const { app, runtime, databaseUrl } = await buildTestApp(t, {
-    env: {
-      KEYWARD_USAGE_FLUSH_MS: '3600000',
-      KEYWARD_MAINTENANCE_INTERVAL_SECONDS: '86400',
-      // No webhook attempt may change the database between two fingerprints; the example webhook URL
-      // (hooks.example.com) resolves nowhere here, so private networks are allowed (no DNS check).
-      KEYWARD_WEBHOOK_POLL_INTERVAL_MS: '60000',
-      KEYWARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
-    },
+    env: NO_BACKGROUND_WRITES,
   });
   const fingerprint = new DatabaseFingerprint(databaseUrl!);
   t.teardown(() => fingerprint.close());

@@ -11,24 +11,22 @@ import type { InjectOptions } from 'fastify';
 import t, { type Test } from 'tap';
 import { BODY_LIMIT_BYTES } from '../../src/app/app.js';
 import { generateKey, keyPattern, parseKey } from '../../packages/member/src/key-format.js';
-import { buildTestApp, createKey, signUp } from '../helper.js';
+import { buildTestApp, createKey, signUp } from '../support/app.js';
 import {
   DatabaseFingerprint,
   diff,
-  encodeBytes,
-  envelopeProblem,
-  errorOf,
+  NO_BACKGROUND_WRITES,
   FAILED_LOGIN_AUDIT,
+  rowCount,
+} from '../support/database-fingerprint.js';
+import { encodeBytes, envelopeProblem, errorOf, objectText, within, type InjectedResponse } from '../support/http.js';
+import {
   fillPath,
   loadOperations,
-  objectText,
-  rowCount,
   SAFE_METHODS,
-  within,
-  type InjectedResponse,
   type JsonSchema,
   type Operation,
-} from './hardening-support.js';
+} from '../support/openapi-operations.js';
 
 const SEED = 20260307;
 const REQUEST_TIMEOUT_MS = 5000;
@@ -192,17 +190,11 @@ t.test('parseKey refuses everything but a well-formed key, without throwing', as
 t.test('requests', async (t) => {
   const { app, runtime, databaseUrl } = await buildTestApp(t, {
     env: {
+      ...NO_BACKGROUND_WRITES,
       // The failed-check limit would turn the fuzzed 401s into 429s; it has its own tests. Likewise the
       // per-address sign-in limit, shared by every request of this file (the per-email one stays on).
       KEYWARD_FAILED_AUTH_LIMIT: '1000000',
       KEYWARD_LOGIN_ADDRESS_FAILURE_LIMIT: '1000000',
-      // Nothing in the background may change the database between two fingerprints.
-      KEYWARD_USAGE_FLUSH_MS: '3600000',
-      // Webhook deliveries are attempts written in the background too; and the example webhook URL
-      // (hooks.example.com) resolves nowhere here, so private networks are allowed (no DNS check).
-      KEYWARD_WEBHOOK_POLL_INTERVAL_MS: '60000',
-      KEYWARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
-      KEYWARD_MAINTENANCE_INTERVAL_SECONDS: '86400',
     },
   });
   const fingerprint = new DatabaseFingerprint(databaseUrl!);

@@ -4,15 +4,8 @@
  * refused as RFC 9112 §3.2 requires, before any key check or change.
  */
 import t from 'tap';
-import { startKeywardProcess } from '../helper.js';
-import {
-  createKeyOver,
-  envelopeProblem,
-  errorOf,
-  rawExchange,
-  signUpOver,
-  type RawAnswer,
-} from './hardening-support.js';
+import { startKeywardProcess } from '../support/server-process.js';
+import { createKeyOver, envelopeProblem, errorOf, rawExchange, signUpOver, type RawAnswer } from '../support/http.js';
 
 function asInjected(answer: RawAnswer) {
   return { statusCode: answer.status ?? 0, headers: answer.headers, body: answer.body };

@@ -4,8 +4,9 @@
  * to be unchanged after every refusal.
  */
 import t, { type Test } from 'tap';
-import { buildTestApp, createKey, signUp } from '../helper.js';
-import { DatabaseFingerprint, diff, envelopeProblem, errorOf, FAILED_LOGIN_AUDIT } from './hardening-support.js';
+import { buildTestApp, createKey, signUp } from '../support/app.js';
+import { DatabaseFingerprint, diff, FAILED_LOGIN_AUDIT } from '../support/database-fingerprint.js';
+import { envelopeProblem, errorOf } from '../support/http.js';
 
 async function listening(t: Test) {
   const built = await buildTestApp(t);

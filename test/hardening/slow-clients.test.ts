@@ -4,9 +4,10 @@
  * warning; and no client holds a connection longer than the HTTP timeouts, or more connections than the cap.
  */
 import t, { type Test } from 'tap';
-import { buildTestApp, signUp, startKeywardProcess } from '../helper.js';
-import { eventually } from '../support/wait.js';
-import { envelopeProblem, errorOf, rawExchange, signUpOver, type RawAnswer } from './hardening-support.js';
+import { buildTestApp, signUp } from '../support/app.js';
+import { startKeywardProcess } from '../support/server-process.js';
+import { eventually, sleep } from '../support/wait.js';
+import { envelopeProblem, errorOf, rawExchange, signUpOver, type RawAnswer } from '../support/http.js';
 
 /** Generous bounds for "answered, not hung": far above the settings, far below Node's defaults. */
 const ANSWER_WITHIN_MS = 8000;
@@ -114,7 +115,7 @@ t.test('HTTP timeouts and the connection cap, as settings of the real server', a
 
   // The cap: four connections held open (headers pending), the fifth is refused at once.
   const held = [1, 2, 3, 4].map(() => rawExchange(port, ['GET /healthz HTTP/1.1\r\n'], { waitMs: 3000 }));
-  await new Promise((resolve) => setTimeout(resolve, 150));
+  await sleep(150);
   const refused = await rawExchange(port, ['GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'], { waitMs: 3000 });
   t.ok(refused.closed && refused.status === undefined, 'a connection over the cap is closed unanswered');
   await Promise.all(held);

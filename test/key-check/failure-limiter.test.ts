@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import { FailureLimiter } from '../../src/key-check/failure-limiter.js';
-import { createRedisPrefix } from '../helper.js';
+import { createRedisPrefix } from '../support/services.js';
 
 /*
  * Issue 29: the limiter counted in fixed windows, so a burst that crossed a

@@ -6,7 +6,8 @@ import { generateKey } from '../../packages/member/src/key-format.js';
 import { SecretHasher } from '../../src/keys/secret-hashing.js';
 import type { Runtime } from '../../src/app/runtime.js';
 import { Redis } from 'ioredis';
-import { buildTestApp, createKey, signUp, TEST_ARGON2, testServices, type TestApp } from '../helper.js';
+import { buildTestApp, createKey, revokeKey, signUp, type TestApp } from '../support/app.js';
+import { TEST_ARGON2, testServices } from '../support/services.js';
 import { eventually } from '../support/wait.js';
 import { withLastCharacterChanged } from '../support/keys.js';
 
@@ -290,7 +291,7 @@ function checkerTests(t: Test, built: TestApp) {
     const { checker, hasher, io } = countingChecker(runtime);
     t.equal((await checker.check(apiKey)).outcome, 'valid');
 
-    const revoke = await app.inject({ method: 'DELETE', url: `/v1/keys/${keyId}`, headers: { cookie: user.cookie } });
+    const revoke = await revokeKey(app, user.cookie, keyId);
     t.equal(revoke.statusCode, 200);
 
     const after = checker.check(apiKey);
@@ -316,7 +317,7 @@ function checkerTests(t: Test, built: TestApp) {
     const inFlight = checker.check(apiKey); // reads the key as active, then waits at argon2
     t.ok(await eventually(() => hasher.verifications === 1), 'the check has read Postgres');
 
-    const revoke = await app.inject({ method: 'DELETE', url: `/v1/keys/${keyId}`, headers: { cookie: user.cookie } });
+    const revoke = await revokeKey(app, user.cookie, keyId);
     t.equal(revoke.statusCode, 200);
     hasher.open();
     await inFlight; // it was sent before the revoke returned, so either answer is allowed for it
@@ -342,11 +343,7 @@ t.test('a hot-set entry this version cannot read is not trusted: Postgres decide
   const built = await buildTestApp(t, {});
   const { apiKey, keyId, user } = await freshKey(built);
   t.match(await built.runtime.keyChecking.checker.check(apiKey), { outcome: 'valid' }, 'checked once: hot in Redis');
-  const revoke = await built.app.inject({
-    method: 'DELETE',
-    url: `/v1/keys/${keyId}`,
-    headers: { cookie: user.cookie },
-  });
+  const revoke = await revokeKey(built.app, user.cookie, keyId);
   t.equal(revoke.statusCode, 200);
   const redis = new Redis((await testServices()).redisUrl);
   t.teardown(() => redis.disconnect());

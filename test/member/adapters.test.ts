@@ -5,8 +5,8 @@ import Fastify from 'fastify';
 import t from 'tap';
 import { apiKeyMiddleware, getApiKey as expressApiKey } from '../../packages/member/src/express.js';
 import { apiKeyAuth, getApiKey, openApiKeyChecker, refusalEnvelope } from '../../packages/member/src/fastify.js';
-import { createKey, signUp } from '../helper.js';
-import { keywardForMembers } from './member-support.js';
+import { createKey, signUp } from '../support/app.js';
+import { keywardForMembers } from '../support/members.js';
 
 /* Fastify, Express and the neutral checker refuse alike: keyward's envelope, keyward's codes. */
 

@@ -1,10 +1,11 @@
 import t from 'tap';
 import { isKeyRefusal, MemberError, openApiKeyChecker, type ApiKeyChecker } from '../../packages/member/src/index.js';
-import { callMe, createKey, signUp } from '../helper.js';
+import { callMe, createKey, revokeKey, signUp } from '../support/app.js';
 import { freePort } from '../support/redis-server.js';
 import { withLastCharacterChanged } from '../support/keys.js';
 import { generateKey } from '../../packages/member/src/key-format.js';
-import { keywardForMembers, OPERATOR } from './member-support.js';
+import { keywardForMembers, OPERATOR } from '../support/members.js';
+import { sleep } from '../support/wait.js';
 
 /*
  * A service of the fleet checks keys with @keyward/member: a member credential,
@@ -50,11 +51,7 @@ t.test('a valid key is checked by keyward once, then answered from memory', asyn
 t.test('a revoked key is refused by the member before the revoke call returns', async (t) => {
   const { user, apiKey, keyId } = await freshKey();
   t.notOk(isKeyRefusal(await member.check(apiKey)));
-  const revoke = await keyward.app.inject({
-    method: 'DELETE',
-    url: `/v1/keys/${keyId}`,
-    headers: { cookie: user.cookie },
-  });
+  const revoke = await revokeKey(keyward.app, user.cookie, keyId);
   t.equal(revoke.statusCode, 200);
   const after = member.check(apiKey);
   t.notOk(after instanceof Promise, 'known at once, from the event');
@@ -142,7 +139,7 @@ t.test('revoking a member credential stops its running services at once', async 
   await t.resolveMatch(
     (async () => {
       for (let i = 0; i < 100 && !isKeyRefusal(retiring.check(apiKey) as never); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        await sleep(10);
       }
       return retiring.check(apiKey);
     })(),
@@ -164,7 +161,7 @@ t.test('without the fleet (explicit) every key is checked with keyward, and a re
   t.ok(first instanceof Promise);
   t.notOk(isKeyRefusal(await first));
   t.ok(alone.check(apiKey) instanceof Promise, 'never trusted from memory');
-  await keyward.app.inject({ method: 'DELETE', url: `/v1/keys/${keyId}`, headers: { cookie: user.cookie } });
+  await revokeKey(keyward.app, user.cookie, keyId);
   t.match(await alone.check(apiKey), { code: 'KW_API_KEY_REVOKED' });
 });
 

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { FleetLease } from '../../packages/member/src/fleet-lease.js';
 import { hotEntryOf } from '../../src/fleet/fleet-protocol.js';
+import { sleep } from '../support/wait.js';
 
 /*
  * The lease and the hot-set wire format on their own, without Redis: the
@@ -59,7 +60,7 @@ t.test('a gap in the lease starts a new epoch; renewals within it do not', async
   await lease.heartbeat();
   echo();
   t.equal(lease.epoch, first, 'renewed while held: nothing can have been missed');
-  await new Promise((resolve) => setTimeout(resolve, 60));
+  await sleep(60);
   t.notOk(lease.isTrusted(), 'the lease ran out');
   await lease.heartbeat();
   echo();

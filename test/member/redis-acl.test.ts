@@ -3,9 +3,9 @@ import { Redis } from 'ioredis';
 import t from 'tap';
 import { openApiKeyChecker } from '../../packages/member/src/index.js';
 import { memberAclRules } from '../../src/members/member-redis-acl.js';
-import { callMe, createKey, signUp } from '../helper.js';
+import { callMe, createKey, revokeKey, signUp } from '../support/app.js';
 import { PrivateRedis } from '../support/redis-server.js';
-import { keywardForMembers } from './member-support.js';
+import { keywardForMembers } from '../support/members.js';
 
 /*
  * A member runs as a Redis ACL user with the least rights (docs/fleet-members.md):
@@ -34,7 +34,7 @@ t.test('a member with the ACL user checks keys and hears revocations', async (t)
   const user = await signUp(keyward.app);
   const { apiKey, keyId } = await createKey(keyward.app, user.cookie);
   t.same(await member.check(apiKey), { accountId: user.accountId, keyId });
-  await keyward.app.inject({ method: 'DELETE', url: `/v1/keys/${keyId}`, headers: { cookie: user.cookie } });
+  await revokeKey(keyward.app, user.cookie, keyId);
   t.match(member.check(apiKey), { code: 'KW_API_KEY_REVOKED' }, 'refused when the revoke call returned');
 });
 

@@ -10,9 +10,15 @@ import t from 'tap';
 import { openPostgres } from '../../src/db/database.js';
 import { MemberCredentials } from '../../src/members/member-credentials.js';
 import { memberAclRules } from '../../src/members/member-redis-acl.js';
-import { startKeywardProcess } from '../helper.js';
+import {
+  runFailingServer,
+  type ServerProcess,
+  startKeywardProcess,
+  startProcess,
+  startServer,
+} from '../support/server-process.js';
+import { signUpOver } from '../support/http.js';
 import { PrivateRedis } from '../support/redis-server.js';
-import { runFailingServer, startProcess, startServer, type ServerProcess } from '../process/server-process.js';
 
 /*
  * @keyward/member as another team installs it: `npm pack` of packages/member,
@@ -266,14 +272,10 @@ t.test(
     const [fastifyService, expressService] = services as [ServerProcess, ServerProcess];
     const protectedUrls = [`${fastifyService.url}/early`, `${fastifyService.url}/late`, `${expressService.url}/orders`];
 
-    const signUp = await fetch(`${keyward.url}/v1/signup`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'fleet@example.com', password: 'correct horse battery', accountName: 'Fleet' }),
-    });
-    t.equal(signUp.status, 201);
-    const cookie = signUp.headers.getSetCookie()[0]!.split(';')[0]!;
-    const account = ((await signUp.json()) as { account: { id: string } }).account.id;
+    const signedUp = await signUpOver(keyward.url, 'fleet@example.com', 'Fleet');
+    t.equal(signedUp.status, 201);
+    const { cookie } = signedUp;
+    const account = signedUp.accountId;
     const created = await fetch(`${keyward.url}/v1/keys`, {
       method: 'POST',
       headers: { cookie, 'content-type': 'application/json' },

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { buildTestApp, callMe, createKey, signUp } from '../helper.js';
-import { appWithCliEnv, runCli as cli } from './cli-process.js';
+import { buildTestApp, callMe, createKey, signUp, signUpRequest } from '../support/app.js';
+import { appWithCliEnv, runCli as cli } from '../support/cli-process.js';
 
 t.test('keyward CLI: migrate, create-account, list-keys, revoke-key (by key and by id)', async (t) => {
   const { app, env } = await appWithCliEnv(t);
@@ -56,11 +56,7 @@ t.test('keyward CLI: migrate, create-account, list-keys, revoke-key (by key and 
 
 t.test('with sign-up closed, POST /v1/signup answers 403 signup_closed', async (t) => {
   const { app } = await buildTestApp(t, { embedded: true, env: { KEYWARD_SIGNUP: 'closed' } });
-  const response = await app.inject({
-    method: 'POST',
-    url: '/v1/signup',
-    payload: { email: 'new@example.com', password: 'correct horse battery', accountName: 'New' },
-  });
+  const response = await signUpRequest(app, { email: 'new@example.com', accountName: 'New' });
   t.equal(response.statusCode, 403);
   t.equal(response.json().error.code, 'signup_closed');
 });

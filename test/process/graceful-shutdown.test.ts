@@ -3,9 +3,9 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { TEST_ARGON2 } from '../helper.js';
+import { TEST_ARGON2 } from '../support/services.js';
 import { eventually } from '../support/wait.js';
-import { startServer } from './server-process.js';
+import { startServer } from '../support/server-process.js';
 
 /*
  * SIGTERM while a keep-alive client has a request in flight: the request is

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { TEST_ARGON2 } from '../helper.js';
-import { runFailingServer, startServer } from './server-process.js';
+import { TEST_ARGON2 } from '../support/services.js';
+import { runFailingServer, startServer } from '../support/server-process.js';
 
 t.test('npm start on the embedded default: works, keeps data, and guards its folder', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'keyward-quick-start-'));

@@ -3,9 +3,10 @@ import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { createRedisPrefix, createTestDatabase, TEST_ARGON2 } from '../helper.js';
+import { createRedisPrefix, createTestDatabase, TEST_ARGON2 } from '../support/services.js';
+import { signUpOver } from '../support/http.js';
 import { eventually } from '../support/wait.js';
-import { startProcess, startServer } from './server-process.js';
+import { startProcess, startServer } from '../support/server-process.js';
 
 /*
  * Issue 29: one signal often reaches the server more than once. `npm start`
@@ -105,13 +106,9 @@ for (const { name, args, signal, exitCode } of launches) {
     t.teardown(() => server.stop('SIGKILL'));
     const group = server.child.pid!;
 
-    const signUp = await fetch(`${server.url}/v1/signup`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'ops@example.com', password: 'correct horse battery', accountName: 'Acme' }),
-    });
-    t.equal(signUp.status, 201, 'signed up');
-    const cookie = signUp.headers.getSetCookie()[0]!.split(';')[0]!;
+    const signedUp = await signUpOver(server.url, 'ops@example.com');
+    t.equal(signedUp.status, 201, 'signed up');
+    const { cookie } = signedUp;
     const created = await fetch(`${server.url}/v1/keys`, {
       method: 'POST',
       headers: { cookie, 'content-type': 'application/json' },

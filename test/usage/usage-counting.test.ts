@@ -2,16 +2,10 @@ import postgres from 'postgres';
 import type { KeywardApp } from '../../src/app/app.js';
 import t, { type Test } from 'tap';
 import { generateKey } from '../../packages/member/src/key-format.js';
-import {
-  createFleetServices,
-  createKey,
-  type FleetInstance,
-  type FleetServices,
-  signUp,
-  startFleetInstance,
-  TEST_ARGON2,
-} from '../helper.js';
-import { startServer } from '../process/server-process.js';
+import { createFleetServices, type FleetInstance, fleetInstanceStarter } from '../support/fleet.js';
+import { createKey, revokeKey, signUp } from '../support/app.js';
+import { TEST_ARGON2 } from '../support/services.js';
+import { startServer } from '../support/server-process.js';
 import { eventually } from '../support/wait.js';
 import { withLastCharacterChanged } from '../support/keys.js';
 
@@ -31,8 +25,7 @@ const INSTANCE_DEFAULTS = {
 };
 
 /** An instance of the shared fleet, with this file's settings. */
-const startInstance = (t: Test, shared: FleetServices, env: Record<string, string> = {}) =>
-  startFleetInstance(t, shared, { ...INSTANCE_DEFAULTS, ...env });
+const startInstance = fleetInstanceStarter(INSTANCE_DEFAULTS);
 
 function call(app: KeywardApp, apiKey: string, caller: { address: string; agent: string }, url = '/v1/me') {
   return app.inject({
@@ -137,11 +130,7 @@ t.test('counts are exact across three instances sharing a database', async (t) =
   for (let i = 0; i < 5; i++) {
     t.equal((await call(instances[i % 3]!.app, retired.apiKey, retiredCaller)).statusCode, 200);
   }
-  const revoke = await b.app.inject({
-    method: 'DELETE',
-    url: `/v1/keys/${retired.keyId}`,
-    headers: { cookie: user.cookie },
-  });
+  const revoke = await revokeKey(b.app, user.cookie, retired.keyId);
   t.equal(revoke.statusCode, 200, 'revoked');
   const revokedAt = Date.now();
 

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import { openPostgres } from '../../src/db/database.js';
 import { UsageRecorder } from '../../packages/member/src/usage-recorder.js';
 import { writeUsageBatch } from '../../src/usage/usage-writes.js';
-import { createTestDatabase } from '../helper.js';
+import { createTestDatabase } from '../support/services.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
 /*

@@ -1,9 +1,9 @@
 import { sql } from 'drizzle-orm';
 import t from 'tap';
-import { buildTestApp, createKey, signUp, type TestApp } from '../helper.js';
+import { buildTestApp, createKey, registerWebhook, revokeKey, signUp, type TestApp } from '../support/app.js';
 import { eventually } from '../support/wait.js';
 import { retryDelayMs } from '../../src/webhooks/delivery-worker.js';
-import { FAST_WEBHOOKS, startReceiver, verifyDelivery } from './receiver.js';
+import { FAST_WEBHOOKS, startReceiver, verifyDelivery } from '../support/webhook-receiver.js';
 
 /*
  * Delivery: at least once, retried with growing delays while the receiver is down, every attempt visible
@@ -11,7 +11,7 @@ import { FAST_WEBHOOKS, startReceiver, verifyDelivery } from './receiver.js';
  */
 
 async function registerEndpoint(app: TestApp['app'], cookie: string, url: string) {
-  const response = await app.inject({ method: 'POST', url: '/v1/webhooks', headers: { cookie }, payload: { url } });
+  const response = await registerWebhook(app, cookie, url);
   if (response.statusCode !== 201) throw new Error(`register failed: ${response.body}`);
   return response.json() as { secret: string; webhook: { id: string } };
 }
@@ -114,7 +114,7 @@ t.test('a slow receiver does not delay another endpoint', async (t) => {
   const first = await createKey(app, user.cookie);
   t.ok(await fast.waitFor(1, 'key.created'), 'the fast endpoint got the event');
   t.ok(await slow.waitFor(1, 'key.created'), 'the slow endpoint got it too, and has not answered');
-  await app.inject({ method: 'DELETE', url: `/v1/keys/${first.keyId}`, headers: { cookie: user.cookie } });
+  await revokeKey(app, user.cookie, first.keyId);
   t.ok(await fast.waitFor(1, 'key.revoked'), 'the next event reached the fast endpoint while the slow one still hangs');
   t.equal(slow.requests.length, 1, 'the slow endpoint has one delivery in flight, its next waits for it');
   slow.answer = 200;
@@ -150,12 +150,7 @@ t.test(
     const down = await startReceiver(t, 503);
     const { webhook } = await registerEndpoint(app, user.cookie, down.url);
     await registerEndpoint(app, user.cookie, `${down.url}/second`);
-    const third = await app.inject({
-      method: 'POST',
-      url: '/v1/webhooks',
-      headers: { cookie: user.cookie },
-      payload: { url: `${down.url}/third` },
-    });
+    const third = await registerWebhook(app, user.cookie, `${down.url}/third`);
     t.equal(third.statusCode, 409);
     t.equal(third.json().error.code, 'webhook_limit_reached');
 

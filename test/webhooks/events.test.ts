@@ -1,10 +1,10 @@
 import t from 'tap';
 import { sql } from 'drizzle-orm';
-import { buildTestApp, createKey, signUp } from '../helper.js';
+import { buildTestApp, createKey, registerWebhook, revokeKey, rotateKey, signUp } from '../support/app.js';
 import { eventually } from '../support/wait.js';
 import type { Actor } from '../../src/audit/audit-log.js';
 import { generateSigningSecret } from '../../src/webhooks/signing.js';
-import { FAST_WEBHOOKS, startReceiver, verifyDelivery, type Receiver } from './receiver.js';
+import { FAST_WEBHOOKS, startReceiver, verifyDelivery, type Receiver } from '../support/webhook-receiver.js';
 
 /*
  * Every key change reaches the account's webhook endpoints as a Standard Webhooks delivery: signed so the
@@ -17,12 +17,7 @@ t.test('each key change delivers a correctly signed event without the key', asyn
   const { app, runtime, log } = await buildTestApp(t, { env: FAST_WEBHOOKS });
   const user = await signUp(app);
   const receiver = await startReceiver(t);
-  const created = await app.inject({
-    method: 'POST',
-    url: '/v1/webhooks',
-    headers: { cookie: user.cookie },
-    payload: { url: receiver.url },
-  });
+  const created = await registerWebhook(app, user.cookie, receiver.url);
   t.equal(created.statusCode, 201, created.body);
   const { secret, webhook } = created.json();
   t.match(secret, /^whsec_[A-Za-z0-9+/]{43}=$/, 'the secret is whsec_ + base64 of 32 bytes');
@@ -43,12 +38,7 @@ t.test('each key change delivers a correctly signed event without the key', asyn
   await expectEvent('key.created', first.keyId, { name: 'production' });
 
   // key.rotated + key.expiry_scheduled
-  const rotated = await app.inject({
-    method: 'POST',
-    url: `/v1/keys/${first.keyId}/rotate`,
-    headers: { cookie: user.cookie },
-    payload: { expireOldKeyInSeconds: 3600 },
-  });
+  const rotated = await rotateKey(app, user.cookie, first.keyId, { expireOldKeyInSeconds: 3600 });
   t.equal(rotated.statusCode, 201);
   const second = { keyId: rotated.json().key.id as string };
   keys.push(rotated.json().apiKey);
@@ -56,11 +46,7 @@ t.test('each key change delivers a correctly signed event without the key', asyn
   await expectEvent('key.rotated', second.keyId, { replaces: first.keyId });
 
   // key.revoked by a user
-  t.equal(
-    (await app.inject({ method: 'DELETE', url: `/v1/keys/${second.keyId}`, headers: { cookie: user.cookie } }))
-      .statusCode,
-    200,
-  );
+  t.equal((await revokeKey(app, user.cookie, second.keyId)).statusCode, 200);
   await expectEvent('key.revoked', second.keyId, { reason: 'revoked' });
 
   // key.revoked at the command line (the CLI's actor)
@@ -125,12 +111,7 @@ t.test('the outbox row is not written when the change rolls back', async (t) => 
   const { app, runtime } = await buildTestApp(t, { env: FAST_WEBHOOKS });
   const user = await signUp(app);
   const receiver: Receiver = await startReceiver(t);
-  await app.inject({
-    method: 'POST',
-    url: '/v1/webhooks',
-    headers: { cookie: user.cookie },
-    payload: { url: receiver.url },
-  });
+  await registerWebhook(app, user.cookie, receiver.url);
   const actor: Actor = { userId: user.userId, email: user.email, clientAddress: '127.0.0.1', userAgent: null };
   // The commit guard refuses at the last moment, after the key, its audit event and the outbox rows were written.
   await t.rejects(
@@ -167,15 +148,10 @@ t.test('on the embedded default (PGlite) too', async (t) => {
   const { app } = await buildTestApp(t, { embedded: true, env: FAST_WEBHOOKS });
   const user = await signUp(app);
   const receiver = await startReceiver(t);
-  const created = await app.inject({
-    method: 'POST',
-    url: '/v1/webhooks',
-    headers: { cookie: user.cookie },
-    payload: { url: receiver.url },
-  });
+  const created = await registerWebhook(app, user.cookie, receiver.url);
   const { secret } = created.json();
   const key = await createKey(app, user.cookie);
-  await app.inject({ method: 'DELETE', url: `/v1/keys/${key.keyId}`, headers: { cookie: user.cookie } });
+  await revokeKey(app, user.cookie, key.keyId);
   t.ok(await receiver.waitFor(1, 'key.revoked'), 'delivered');
   t.same(
     receiver.events().map((event) => [event.type, event.data.keyId, event.data.reason]),

@@ -1,8 +1,10 @@
 import { sql } from 'drizzle-orm';
 import t from 'tap';
-import { createFleetServices, startFleetInstance, startKeywardProcess } from '../helper.js';
+import { registerWebhook, revokeKey, signUpRequest } from '../support/app.js';
+import { createFleetServices, startFleetInstance } from '../support/fleet.js';
+import { startKeywardProcess } from '../support/server-process.js';
 import { eventually } from '../support/wait.js';
-import { FAST_WEBHOOKS, startReceiver, verifyDelivery } from './receiver.js';
+import { FAST_WEBHOOKS, startReceiver, verifyDelivery } from '../support/webhook-receiver.js';
 
 /*
  * Two instances on one database each run a delivery worker: every event is delivered once in the normal
@@ -14,24 +16,15 @@ t.test('two instances deliver each event once', async (t) => {
   const a = await startFleetInstance(t, fleet, FAST_WEBHOOKS);
   const b = await startFleetInstance(t, fleet, FAST_WEBHOOKS);
   const receiver = await startReceiver(t);
-  const signup = await a.app.inject({
-    method: 'POST',
-    url: '/v1/signup',
-    payload: { email: 'fleet@example.com', password: 'correct horse battery', accountName: 'Fleet' },
-  });
+  const signup = await signUpRequest(a.app, { email: 'fleet@example.com', accountName: 'Fleet' });
   const cookie = `keyward_session=${signup.cookies.find((c) => c.name === 'keyward_session')!.value}`;
-  const registered = await a.app.inject({
-    method: 'POST',
-    url: '/v1/webhooks',
-    headers: { cookie },
-    payload: { url: receiver.url },
-  });
+  const registered = await registerWebhook(a.app, cookie, receiver.url);
   const { secret } = registered.json();
   // 20 events, half through each instance: create a key, revoke it.
   for (let i = 0; i < 10; i++) {
     const app = i % 2 === 0 ? a.app : b.app;
     const created = await app.inject({ method: 'POST', url: '/v1/keys', headers: { cookie }, payload: {} });
-    await app.inject({ method: 'DELETE', url: `/v1/keys/${created.json().key.id}`, headers: { cookie } });
+    await revokeKey(app, cookie, created.json().key.id);
   }
   const undelivered = async () =>
     Number(

@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import type { LookupAddress } from 'node:dns';
 import { sql } from 'drizzle-orm';
 import t from 'tap';
-import { buildTestApp, createKey, signUp } from '../helper.js';
+import { buildTestApp, createKey, registerWebhook, signUp } from '../support/app.js';
 import { eventually } from '../support/wait.js';
 import { webhookEndpoints } from '../../src/db/schema.js';
 import {
@@ -13,7 +13,7 @@ import {
   WebhookAddressRefused,
 } from '../../src/webhooks/address-policy.js';
 import { generateSigningSecret, SigningSecretBox } from '../../src/webhooks/signing.js';
-import { startReceiver } from './receiver.js';
+import { startReceiver } from '../support/webhook-receiver.js';
 
 /*
  * SSRF: without KEYWARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS, webhook URLs that are (or resolve to) loopback,
@@ -62,12 +62,7 @@ t.test('private, loopback and link-local URLs are refused at registration', asyn
   const { app } = await buildTestApp(t);
   const user = await signUp(app);
   for (const url of PRIVATE_URLS) {
-    const response = await app.inject({
-      method: 'POST',
-      url: '/v1/webhooks',
-      headers: { cookie: user.cookie },
-      payload: { url },
-    });
+    const response = await registerWebhook(app, user.cookie, url);
     t.equal(response.statusCode, 400, url);
     t.equal(response.json().error.code, 'webhook_url_refused', url);
   }
@@ -77,40 +72,20 @@ t.test('private, loopback and link-local URLs are refused at registration', asyn
     'not a url',
     'https://user:pw@93.184.215.14/',
   ]) {
-    const response = await app.inject({
-      method: 'POST',
-      url: '/v1/webhooks',
-      headers: { cookie: user.cookie },
-      payload: { url },
-    });
+    const response = await registerWebhook(app, user.cookie, url);
     t.equal(response.statusCode, 400, url);
     t.equal(response.json().error.code, 'webhook_url_refused', url);
   }
-  const http = await app.inject({
-    method: 'POST',
-    url: '/v1/webhooks',
-    headers: { cookie: user.cookie },
-    payload: { url: 'http://93.184.215.14/hook' },
-  });
+  const http = await registerWebhook(app, user.cookie, 'http://93.184.215.14/hook');
   t.match(http.json().error.message, /must use https/);
-  const clothed = await app.inject({
-    method: 'POST',
-    url: '/v1/webhooks',
-    headers: { cookie: user.cookie },
-    payload: { url: 'https://[2002:a9fe:a9fe::]/' },
-  });
+  const clothed = await registerWebhook(app, user.cookie, 'https://[2002:a9fe:a9fe::]/');
   t.match(clothed.json(), {
     error: { code: 'webhook_url_refused', message: /6to4 carrying 169\.254\.169\.254/, requestId: String },
   });
   const list = await app.inject({ method: 'GET', url: '/v1/webhooks', headers: { cookie: user.cookie } });
   t.same(list.json().webhooks, [], 'nothing was registered');
 
-  const publicUrl = await app.inject({
-    method: 'POST',
-    url: '/v1/webhooks',
-    headers: { cookie: user.cookie },
-    payload: { url: 'https://93.184.215.14/hook' },
-  });
+  const publicUrl = await registerWebhook(app, user.cookie, 'https://93.184.215.14/hook');
   t.equal(publicUrl.statusCode, 201, 'a public address is admitted');
 });
 
