@@ -1,14 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import t from 'tap';
 import { openPostgres } from '../../src/db/database.js';
 import { MemberCredentials } from '../../src/members/member-credentials.js';
-import { openApiKeyChecker } from '../../packages/member/src/api-key-checker.js';
+import { isKeyRefusal, openApiKeyChecker } from '../../packages/member/src/api-key-checker.js';
 import { missingScopesOf } from '../../packages/member/src/key-identity.js';
-import { isKeyRefusal } from '../../packages/member/src/api-key-checker.js';
-import { createRedisPrefix, createTestDatabase, TEST_ARGON2 } from '../helper.js';
+import { signUpOver } from '../support/http.js';
+import { OPERATOR } from '../support/members.js';
 import { eventually } from '../support/wait.js';
-import { startServer, type ServerProcess } from '../process/server-process.js';
+import { keywardProcessEnv, startServer, type ServerProcess } from '../support/server-process.js';
 
 /*
  * A narrowed key is a partial revocation and gets the same guarantee. Three keyward instances (processes)
@@ -18,42 +17,32 @@ import { startServer, type ServerProcess } from '../process/server-process.js';
  * after the PATCH returned may be granted what was taken away, anywhere.
  */
 t.test('a narrowing PATCH is enforced on every instance and member before it returns', async (t) => {
-  const databaseUrl = await createTestDatabase(t);
-  const { redisUrl, prefix } = await createRedisPrefix(t);
-  const env = {
-    ...TEST_ARGON2,
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl,
-    REDIS_KEY_PREFIX: prefix,
-    KEYWARD_SECRET: randomBytes(32).toString('base64url'),
-    KEYWARD_COOKIE_SECURE: 'false',
+  const env = await keywardProcessEnv(t, {
     KEYWARD_FAILED_AUTH_LIMIT: '1000000',
     // Forward auth's caller is the test: the client address is the X-Forwarded-For one hop in.
     KEYWARD_TRUSTED_PROXY_HOPS: '1',
-    LOG_LEVEL: 'info',
-  };
+  });
   const instances: ServerProcess[] = await Promise.all([startServer(env), startServer(env), startServer(env)]);
   t.teardown(() => Promise.all(instances.map((instance) => instance.stop('SIGKILL'))));
 
-  const database = openPostgres({ url: databaseUrl, poolSize: 1, statementTimeoutMs: 5000, connectTimeoutMs: 5000 });
+  const database = openPostgres({
+    url: env.DATABASE_URL!,
+    poolSize: 1,
+    statementTimeoutMs: 5000,
+    connectTimeoutMs: 5000,
+  });
   t.teardown(() => database.close());
-  const operator = { userId: null, email: 'cli:test', clientAddress: 'local', userAgent: 'keyward-cli' };
-  const { credential } = await new MemberCredentials(database.db).create('orders-api', operator);
+  const { credential } = await new MemberCredentials(database.db).create('orders-api', OPERATOR);
   const member = await openApiKeyChecker({
     keywardUrl: instances[0]!.url,
     credential,
-    redisUrl,
+    redisUrl: env.REDIS_URL!,
     logger: { warn() {}, error() {} },
   });
   t.teardown(() => member.close());
 
   const first = instances[0]!;
-  const signup = await fetch(`${first.url}/v1/signup`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: 'narrow@example.com', password: 'correct horse battery', accountName: 'Narrow' }),
-  });
-  const cookie = signup.headers.get('set-cookie')!.split(';')[0]!;
+  const { cookie } = await signUpOver(first.url, 'narrow@example.com');
   const created = await fetch(`${first.url}/v1/keys`, {
     method: 'POST',
     headers: { cookie, 'content-type': 'application/json' },

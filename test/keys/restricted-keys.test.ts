@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { buildTestApp, signUp } from '../helper.js';
+import { buildTestApp, signUp } from '../support/app.js';
 import type { KeywardApp } from '../../src/app/app.js';
 
 /*
