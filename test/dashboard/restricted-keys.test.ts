@@ -71,6 +71,15 @@ t.test('a restricted key: generated with scopes and a network, shown in the list
   await waitForText(generate.locator('.scope-option', { hasText: 'orders:read' }), /Read orders and their line items/);
   await generate.getByLabel('orders:read').check();
   await generate.getByLabel('Allowed networks').fill('127.0.0.0/8');
+  await generate.getByLabel('Metadata (JSON)').fill('{ "team": "data" }');
+
+  await generate.evaluate((dialog) => dialog.scrollTo(0, 0));
+  for (const scheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await page.waitForTimeout(400); // the buttons' colour transitions
+    await shoot(page, `generate-restricted-${scheme}.png`);
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
 
   // Metadata must be a JSON object: said in the dialog before asking the server.
   await generate.getByLabel('Metadata (JSON)').fill('["data"]');
@@ -79,12 +88,7 @@ t.test('a restricted key: generated with scopes and a network, shown in the list
   t.equal(await generate.getByLabel('Metadata (JSON)').getAttribute('aria-invalid'), 'true');
   t.equal(await page.evaluate<string>('document.activeElement.id'), 'generate-metadata', 'focus goes to the field');
   await generate.getByLabel('Metadata (JSON)').fill('{ "team": "data" }');
-
-  for (const scheme of ['light', 'dark'] as const) {
-    await page.emulateMedia({ colorScheme: scheme });
-    await shoot(page, `generate-restricted-${scheme}.png`);
-  }
-  await page.emulateMedia({ colorScheme: 'light' });
+  t.equal(await generate.getByLabel('Metadata (JSON)').getAttribute('aria-invalid'), null, 'unmarked once changed');
 
   await generate.getByRole('button', { name: 'Generate key' }).click();
   const reveal = page.getByRole('dialog', { name: 'Your new API key' });
@@ -102,7 +106,7 @@ t.test('a restricted key: generated with scopes and a network, shown in the list
 
   // The list shows the restriction at a glance.
   const row = page.locator('[data-active-keys] tr', { hasText: 'reporting' });
-  await waitForText(row.locator('[data-key-access]'), /^Restricted orders:read · 1 network Edit access$/);
+  await waitForText(row.locator('[data-key-access]'), /^Restricted: orders:read · 1 network Edit access$/);
   t.match(
     await row.locator('.access-summary').getAttribute('title'),
     /Scopes: orders:read\nAllowed networks: 127\.0\.0\.0\/8/,
@@ -123,6 +127,7 @@ t.test('a restricted key: generated with scopes and a network, shown in the list
   await page.mouse.move(0, 0);
   for (const scheme of ['light', 'dark'] as const) {
     await page.emulateMedia({ colorScheme: scheme });
+    await page.waitForTimeout(400); // the buttons' colour transitions
     await shoot(page, `key-list-${scheme}.png`);
   }
   await page.emulateMedia({ colorScheme: 'light' });
@@ -159,7 +164,10 @@ t.test('a restricted key: generated with scopes and a network, shown in the list
     'the API has the new scopes',
   );
   t.match(keys.get('reporting'), { allowedNetworks: ['127.0.0.0/8'], metadata: { team: 'data' } }, 'the rest kept');
-  await waitForText(row.locator('[data-key-access]'), /^Restricted orders:write, customers:read · 1 network/);
+  await waitForText(
+    row.locator('[data-key-access]'),
+    /^Restricted: orders:write, customers:read · 1 network Edit access$/,
+  );
 
   // Back to full access from the same dialog.
   await backendRow.getByRole('button', { name: 'Edit access of backend' }).click();
@@ -169,7 +177,7 @@ t.test('a restricted key: generated with scopes and a network, shown in the list
   await waitForText(editBackend.getByRole('alert'), /Choose at least one scope or allowed network/);
   await editBackend.getByLabel('reports:read').check();
   await editBackend.getByRole('button', { name: 'Save access' }).click();
-  await waitForText(backendRow.locator('[data-key-access]'), /^Restricted reports:read Edit access$/);
+  await waitForText(backendRow.locator('[data-key-access]'), /^Restricted: reports:read Edit access$/);
   await backendRow.getByRole('button', { name: 'Edit access of backend' }).click();
   await editBackend.getByLabel('Full access').check();
   await editBackend.getByRole('button', { name: 'Save access' }).click();
@@ -185,13 +193,13 @@ t.test('a restricted key: generated with scopes and a network, shown in the list
   await details.getByRole('button', { name: 'Close' }).click();
 
   // A rotation says the new key keeps the old key's access.
-  t.equal((await page.request.delete(`/v1/keys/${(await backendId(page))!}`)).status(), 204);
+  t.ok((await page.request.delete(`/v1/keys/${(await backendId(page))!}`)).ok(), 'backend revoked: a free slot');
   await page.reload();
   await page.getByRole('button', { name: 'Rotate reporting' }).click();
   const rotate = page.getByRole('dialog', { name: 'Rotate “reporting”' });
   await waitForText(
     rotate.locator('[data-rotation-access]'),
-    /Access of the new key Restricted orders:write, customers:read · 1 network The new key keeps the access of “reporting”/,
+    /Access of the new key Restricted: orders:write, customers:read · 1 network The new key keeps the access of “reporting”/,
   );
   await rotate.getByRole('button', { name: 'Generate new key' }).click();
   await waitForText(rotate.locator('[aria-current="step"]'), /Roll it out/);
@@ -233,7 +241,7 @@ t.test('without a catalogue, scopes are typed in, and the server’s refusal is 
   const [key] = [...(await apiKeys(page)).values()];
   t.same(key?.scopes, ['orders:read', 'reports:read'], 'split on commas and spaces, without repeats');
   t.equal(key?.allowedNetworks, null);
-  await waitForText(page.locator('[data-key-access]'), /^Restricted orders:read, reports:read Edit access$/);
+  await waitForText(page.locator('[data-key-access]'), /^Restricted: orders:read, reports:read Edit access$/);
   t.same(problems.errors, []);
 });
 

@@ -53,15 +53,18 @@ function accessTooltip(key) {
   ].join('\n');
 }
 
-/** The list's line under a key's name: "Restricted orders:read · 1 network" or a faint "Full access". */
+/** The list's line under a key's name: "Restricted: orders:read · 1 network" or a faint "Full access". */
 export function accessLine(key, editButton) {
   const what = isRestricted(key)
-    ? [
-        h('span', { class: 'badge restricted' }, 'Restricted'),
-        h('span', { class: 'access-summary', title: accessTooltip(key) }, accessSummaryText(key)),
-      ]
+    ? h(
+        'span',
+        { class: 'access-summary', title: accessTooltip(key) },
+        h('span', { class: 'access-restricted' }, 'Restricted:'),
+        ' ',
+        accessSummaryText(key),
+      )
     : h('span', { class: 'faint' }, 'Full access');
-  return h('div', { class: 'key-access', 'data-key-access': true }, what, editButton);
+  return h('div', { class: 'key-access', 'data-key-access': true }, what, editButton ? [' ', editButton] : null);
 }
 
 /** The facts of the details dialog: Access, Scopes, Allowed networks, Metadata. */
@@ -219,6 +222,9 @@ export function accessFields(prefix, key, scopes) {
       ),
     ),
   );
+
+  // A field marked wrong is unmarked as soon as it is changed.
+  element.addEventListener('input', (event) => event.target.removeAttribute('aria-invalid'));
 
   function read() {
     for (const input of element.querySelectorAll('[aria-invalid]')) input.removeAttribute('aria-invalid');

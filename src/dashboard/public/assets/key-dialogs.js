@@ -58,7 +58,7 @@ function detailsFacts(key) {
       ? fact('Replaces', replaces ? `${keyTitle(replaces)} ` : '', h('code', {}, key.replacesKeyId))
       : null,
     fact('Last used', key.lastUsedAt ? [timeElement(key.lastUsedAt), ` (${absoluteTime(key.lastUsedAt)})`] : 'Never'),
-    accessFacts(key, fact),
+    ...accessFacts(key, fact),
   );
 }
 
