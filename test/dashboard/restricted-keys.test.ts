@@ -140,6 +140,8 @@ t.test('a restricted key: generated with scopes and a network, shown in the list
   t.ok(await edit.getByLabel('orders:read').isChecked());
   t.equal(await edit.getByLabel('Allowed networks').inputValue(), '127.0.0.0/8');
   t.equal(await page.evaluate<string>('document.activeElement.value'), 'restricted', 'focus on the chosen access');
+  await page.mouse.move(0, 0);
+  await shoot(page, 'edit-access-light.png');
   await edit.getByLabel('Allowed networks').fill('not-a-network');
   await edit.getByRole('button', { name: 'Save access' }).click();
   await waitForText(edit.getByRole('alert'), /The access was not changed.*"not-a-network" is not an IPv4 or IPv6/);
@@ -242,6 +244,13 @@ t.test('without a catalogue, scopes are typed in, and the server’s refusal is 
   t.same(key?.scopes, ['orders:read', 'reports:read'], 'split on commas and spaces, without repeats');
   t.equal(key?.allowedNetworks, null);
   await waitForText(page.locator('[data-key-access]'), /^Restricted: orders:read, reports:read Edit access$/);
+
+  // A phone: the line wraps inside the card, and Edit access is a full-size tap target.
+  await page.setViewportSize({ width: 390, height: 844 });
+  t.ok(await page.evaluate<boolean>('document.documentElement.scrollWidth <= innerWidth'), 'no sideways scrolling');
+  const editBox = (await page.getByRole('button', { name: /^Edit access of/ }).boundingBox())!;
+  t.ok(editBox.height >= 44, `Edit access is ${editBox.height} px tall`);
+  await shoot(page, 'key-list-narrow-light.png');
   t.same(problems.errors, []);
 });
 

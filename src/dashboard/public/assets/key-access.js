@@ -60,8 +60,10 @@ export function accessLine(key, editButton) {
         'span',
         { class: 'access-summary', title: accessTooltip(key) },
         h('span', { class: 'access-restricted' }, 'Restricted:'),
-        ' ',
-        accessSummaryText(key),
+        // Each part whole on its line ("1 network" is never cut in two); a long list of scopes wraps at its commas.
+        accessSummaryText(key)
+          .split(' · ')
+          .flatMap((part, index) => [index > 0 ? ' · ' : ' ', h('span', { class: 'access-part' }, part)]),
       )
     : h('span', { class: 'faint' }, 'Full access');
   return h('div', { class: 'key-access', 'data-key-access': true }, what, editButton ? [' ', editButton] : null);
