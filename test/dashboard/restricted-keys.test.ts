@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import t from 'tap';
-import { startKeywardProcess } from '../helper.js';
-import { callMe, launchChromium, openPage, signUpInBrowser, waitForText } from './dashboard-harness.js';
+import { callMe } from '../support/app.js';
+import { ARTIFACTS_DIR, launchChromium, openPage, signUpInBrowser, waitForText } from '../support/browser.js';
+import { startKeywardProcess } from '../support/server-process.js';
 
 /** Where the screenshots to look at go: the generate dialog in Restricted mode and the list, light and dark. */
-const SHOTS_DIR = process.env.RK_SHOTS_DIR ?? '/tmp/rk-shots';
+const SHOTS_DIR = join(ARTIFACTS_DIR, 'restricted-keys');
 
 const CATALOGUE = {
   'orders:read': 'Read orders and their line items',
