@@ -34,6 +34,17 @@ export interface PropagationObserver {
   propagated(seconds: number): void;
 }
 
+/** What a rotation or an update reads of the key it changes: its name, state and restriction. */
+const CHANGED_KEY_COLUMNS = {
+  name: apiKeys.name,
+  slot: apiKeys.slot,
+  revokedAt: apiKeys.revokedAt,
+  expiresAt: apiKeys.expiresAt,
+  scopes: apiKeys.scopes,
+  allowedNetworks: apiKeys.allowedNetworks,
+  metadata: apiKeys.metadata,
+};
+
 export interface NewKey extends RestrictionChange {
   accountId: string;
   actor: Actor;
@@ -162,15 +173,7 @@ export class KeyService {
     const ended = await boundedTransaction(this.db, this.options.limits, guard, async (tx) => {
       const ended = await lockAccountAndEndExpired(tx, input.accountId);
       const [old] = await tx
-        .select({
-          name: apiKeys.name,
-          slot: apiKeys.slot,
-          revokedAt: apiKeys.revokedAt,
-          expiresAt: apiKeys.expiresAt,
-          scopes: apiKeys.scopes,
-          allowedNetworks: apiKeys.allowedNetworks,
-          metadata: apiKeys.metadata,
-        })
+        .select(CHANGED_KEY_COLUMNS)
         .from(apiKeys)
         .where(and(eq(apiKeys.id, input.keyId), eq(apiKeys.accountId, input.accountId)));
       if (!old) throw new KeyNotFound();
@@ -304,15 +307,7 @@ export class KeyService {
     const change = definedFields(checkRestriction(input, this.options.scopeCatalogue));
     const events = await boundedTransaction(this.db, this.options.limits, guard, async (tx) => {
       const [old] = await tx
-        .select({
-          name: apiKeys.name,
-          slot: apiKeys.slot,
-          revokedAt: apiKeys.revokedAt,
-          expiresAt: apiKeys.expiresAt,
-          scopes: apiKeys.scopes,
-          allowedNetworks: apiKeys.allowedNetworks,
-          metadata: apiKeys.metadata,
-        })
+        .select(CHANGED_KEY_COLUMNS)
         .from(apiKeys)
         .where(and(eq(apiKeys.id, input.keyId), eq(apiKeys.accountId, input.accountId)))
         .for('update');

@@ -19,6 +19,17 @@ let catalogue = null;
  * The deployment's scope catalogue, [{ name, description }], or null when scopes are free-form (or the catalogue
  * could not be read: the server still checks every scope).
  */
+/** A form field: its label, its control and the hint the control is described by. */
+function labelledField(control, label, hintId, hint) {
+  return h(
+    'div',
+    { class: 'field' },
+    h('label', { for: control.id }, label),
+    control,
+    h('p', { class: 'hint', id: hintId }, hint),
+  );
+}
+
 export function scopeCatalogue() {
   catalogue ??= api('GET', '/v1/scopes')
     .then((result) => result.scopes)
@@ -152,16 +163,11 @@ export function accessFields(prefix, key, scopes) {
       'aria-describedby': `${prefix}-scopes-hint`,
     });
     scopeInput.value = [...current].join(' ');
-    scopeControl = h(
-      'div',
-      { class: 'field' },
-      h('label', { for: scopeInput.id }, 'Scopes'),
+    scopeControl = labelledField(
       scopeInput,
-      h(
-        'p',
-        { class: 'hint', id: `${prefix}-scopes-hint` },
-        'Separated by spaces or commas, e.g. orders:read. Empty: every scope.',
-      ),
+      'Scopes',
+      `${prefix}-scopes-hint`,
+      'Separated by spaces or commas, e.g. orders:read. Empty: every scope.',
     );
   }
   const networks = textarea(`${prefix}-networks`, 'allowedNetworks', (key?.allowedNetworks ?? []).join('\n'), {
@@ -179,16 +185,11 @@ export function accessFields(prefix, key, scopes) {
     'div',
     { class: 'restriction', 'data-restriction': true, hidden: !restricted },
     scopeControl,
-    h(
-      'div',
-      { class: 'field' },
-      h('label', { for: networks.id }, 'Allowed networks'),
+    labelledField(
       networks,
-      h(
-        'p',
-        { class: 'hint', id: `${prefix}-networks-hint` },
-        'Optional. IPv4 or IPv6 addresses or CIDR ranges, one per line or separated by commas. Empty: from anywhere.',
-      ),
+      'Allowed networks',
+      `${prefix}-networks-hint`,
+      'Optional. IPv4 or IPv6 addresses or CIDR ranges, one per line or separated by commas. Empty: from anywhere.',
     ),
   );
   const access = h(
@@ -212,16 +213,11 @@ export function accessFields(prefix, key, scopes) {
     { class: 'access-fields' },
     access,
     restriction,
-    h(
-      'div',
-      { class: 'field' },
-      h('label', { for: metadata.id }, 'Metadata (JSON)'),
+    labelledField(
       metadata,
-      h(
-        'p',
-        { class: 'hint', id: `${prefix}-metadata-hint` },
-        'Optional. A JSON object returned with the key to whoever checks it, e.g. the owning team; keyward never interprets it.',
-      ),
+      'Metadata (JSON)',
+      `${prefix}-metadata-hint`,
+      'Optional. A JSON object returned with the key to whoever checks it, e.g. the owning team; keyward never interprets it.',
     ),
   );
 
