@@ -59,6 +59,7 @@ function fill(flatIds: boolean): { cache: KeyCache; bytesPerEntry: number } {
         accountId: flat(randomUUID()),
         expiresAt: i % 10 === 0 ? Date.now() + 86_400_000 : null,
         status: 'active',
+        restriction: null,
         epoch: 1,
         cachedAt: Date.now(),
       },

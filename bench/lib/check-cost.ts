@@ -69,6 +69,7 @@ function cached(status: 'active' | 'revoked'): string {
       accountId: '00000000-0000-4000-8000-000000000001',
       expiresAt: null,
       status,
+      restriction: null,
       epoch: fleet.trust.epoch,
       cachedAt: Date.now(),
     },

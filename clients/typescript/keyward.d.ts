@@ -154,10 +154,27 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Rename a key
-         * @description Names are labels for people; they need not be unique (the hint tells keys apart). Audited as `key.renamed` with the old and the new name. Revoked and expired keys can be renamed too.
+         * Rename a key, or change its scopes, allowed networks or metadata, effective immediately
+         * @description Names are labels for people; they need not be unique (the hint tells keys apart); revoked and expired keys can be renamed too. A change of scopes, allowed networks or metadata (active keys only, else 409 `key_not_active`) is told to every instance like a revocation: when this call returns, every instance enforces the new value. Audited as `key.renamed` and `key.updated` (what changed, before and after).
          */
-        patch: operations["renameKey"];
+        patch: operations["updateKey"];
+        trace?: never;
+    };
+    "/v1/scopes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The deployment's scope catalogue (KEYWARD_SCOPES_FILE), or null when scopes are free-form */
+        get: operations["listScopes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/keys/{keyId}/rotate": {
@@ -300,8 +317,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Forward auth: 204 with the account and key in headers, or 401/429/503
-         * @description For nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz. Reads `x-api-key`; on success answers 204 with `x-keyward-account-id` and `x-keyward-key-id` for the proxy to pass upstream.
+         * Forward auth: 204 with the account and key in headers, or 401/403/429/503
+         * @description For nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz. Reads `x-api-key` and, if the proxy sets it, `x-keyward-required-scopes` (space-separated: the scopes this location needs); on success answers 204 with `x-keyward-account-id`, `x-keyward-key-id` and, for a restricted key, `x-keyward-scopes` for the proxy to pass upstream. A key without a required scope: 403 `insufficient_scope`, naming the missing ones.
          */
         get: operations["verifyKey"];
         put?: never;
@@ -410,7 +427,10 @@ export interface components {
          *       "lastRejectedAt": null,
          *       "rejectedLast24h": 0,
          *       "replacesKeyId": null,
-         *       "revocation": null
+         *       "revocation": null,
+         *       "scopes": null,
+         *       "allowedNetworks": null,
+         *       "metadata": null
          *     }
          * @example {
          *       "id": "4ZbQ0cXw9LmT2pVa",
@@ -434,7 +454,10 @@ export interface components {
          *           "source": "commit",
          *           "reportedAt": "2026-03-09T17:05:12.000Z"
          *         }
-         *       }
+         *       },
+         *       "scopes": null,
+         *       "allowedNetworks": null,
+         *       "metadata": null
          *     }
          */
         Key: {
@@ -500,6 +523,31 @@ export interface components {
                      */
                     reportedAt: string;
                 } | null;
+            } | null;
+            /**
+             * @description The scopes the key is limited to (e.g. `orders:read`), checked by routes and by forward auth (`x-keyward-required-scopes`); null: full access. With a scope catalogue (KEYWARD_SCOPES_FILE) only its scopes are accepted (400 `unknown_scope`).
+             * @example [
+             *       "orders:read"
+             *     ]
+             */
+            scopes: string[] | null;
+            /**
+             * @description IPv4/IPv6 addresses and CIDR ranges the key may be used from (the client address as keyward sees it, behind KEYWARD_TRUSTED_PROXY_HOPS proxies; an IPv4-mapped IPv6 address is its IPv4 address); null: anywhere. Any other address is refused with 403 `address_not_allowed`.
+             * @example [
+             *       "203.0.113.0/24",
+             *       "2001:db8::/32"
+             *     ]
+             */
+            allowedNetworks: string[] | null;
+            /**
+             * @description The owner's JSON object about the key (at most 4096 bytes, nested at most 4 deep), returned with it and to whoever checks it; keyward never interprets it. null: none.
+             * @example {
+             *       "service": "reporting",
+             *       "owner": "data-team"
+             *     }
+             */
+            metadata: {
+                [key: string]: unknown;
             } | null;
         };
         /**
@@ -1001,7 +1049,10 @@ export interface operations {
                      *           "lastRejectedAt": null,
                      *           "rejectedLast24h": 0,
                      *           "replacesKeyId": "4ZbQ0cXw9LmT2pVa",
-                     *           "revocation": null
+                     *           "revocation": null,
+                     *           "scopes": null,
+                     *           "allowedNetworks": null,
+                     *           "metadata": null
                      *         },
                      *         {
                      *           "id": "4ZbQ0cXw9LmT2pVa",
@@ -1017,7 +1068,10 @@ export interface operations {
                      *           "lastRejectedAt": null,
                      *           "rejectedLast24h": 0,
                      *           "replacesKeyId": null,
-                     *           "revocation": null
+                     *           "revocation": null,
+                     *           "scopes": null,
+                     *           "allowedNetworks": null,
+                     *           "metadata": null
                      *         }
                      *       ],
                      *       "maxActiveKeys": 2
@@ -1059,14 +1113,34 @@ export interface operations {
         };
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "name": "production"
-                 *     }
-                 */
                 "application/json": {
                     /** @example production */
                     name?: string;
+                    /**
+                     * @description The scopes the key is limited to (e.g. `orders:read`), checked by routes and by forward auth (`x-keyward-required-scopes`); null: full access. With a scope catalogue (KEYWARD_SCOPES_FILE) only its scopes are accepted (400 `unknown_scope`).
+                     * @example [
+                     *       "orders:read"
+                     *     ]
+                     */
+                    scopes?: string[] | null;
+                    /**
+                     * @description IPv4/IPv6 addresses and CIDR ranges the key may be used from (the client address as keyward sees it, behind KEYWARD_TRUSTED_PROXY_HOPS proxies; an IPv4-mapped IPv6 address is its IPv4 address); null: anywhere. Any other address is refused with 403 `address_not_allowed`.
+                     * @example [
+                     *       "203.0.113.0/24",
+                     *       "2001:db8::/32"
+                     *     ]
+                     */
+                    allowedNetworks?: string[] | null;
+                    /**
+                     * @description The owner's JSON object about the key (at most 4096 bytes, nested at most 4 deep), returned with it and to whoever checks it; keyward never interprets it. null: none.
+                     * @example {
+                     *       "service": "reporting",
+                     *       "owner": "data-team"
+                     *     }
+                     */
+                    metadata?: {
+                        [key: string]: unknown;
+                    } | null;
                     /**
                      * @description The key stops working this many seconds after it is generated (at most KEYWARD_MAX_ROTATION_GRACE_SECONDS, as a rotation's grace period). Without it the key works until revoked.
                      * @example 2592000
@@ -1099,7 +1173,10 @@ export interface operations {
                      *         "lastRejectedAt": null,
                      *         "rejectedLast24h": 0,
                      *         "replacesKeyId": null,
-                     *         "revocation": null
+                     *         "revocation": null,
+                     *         "scopes": null,
+                     *         "allowedNetworks": null,
+                     *         "metadata": null
                      *       }
                      *     }
                      */
@@ -1201,7 +1278,10 @@ export interface operations {
                      *           "reason": "revoked",
                      *           "at": "2026-03-09T17:05:12.000Z",
                      *           "leak": null
-                     *         }
+                     *         },
+                     *         "scopes": null,
+                     *         "allowedNetworks": null,
+                     *         "metadata": null
                      *       }
                      *     }
                      */
@@ -1257,7 +1337,7 @@ export interface operations {
             };
         };
     };
-    renameKey: {
+    updateKey: {
         parameters: {
             query?: never;
             header?: never;
@@ -1272,14 +1352,34 @@ export interface operations {
         };
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "name": "production (eu-west-1)"
-                 *     }
-                 */
                 "application/json": {
                     /** @example production */
-                    name: string;
+                    name?: string;
+                    /**
+                     * @description The scopes the key is limited to (e.g. `orders:read`), checked by routes and by forward auth (`x-keyward-required-scopes`); null: full access. With a scope catalogue (KEYWARD_SCOPES_FILE) only its scopes are accepted (400 `unknown_scope`).
+                     * @example [
+                     *       "orders:read"
+                     *     ]
+                     */
+                    scopes?: string[] | null;
+                    /**
+                     * @description IPv4/IPv6 addresses and CIDR ranges the key may be used from (the client address as keyward sees it, behind KEYWARD_TRUSTED_PROXY_HOPS proxies; an IPv4-mapped IPv6 address is its IPv4 address); null: anywhere. Any other address is refused with 403 `address_not_allowed`.
+                     * @example [
+                     *       "203.0.113.0/24",
+                     *       "2001:db8::/32"
+                     *     ]
+                     */
+                    allowedNetworks?: string[] | null;
+                    /**
+                     * @description The owner's JSON object about the key (at most 4096 bytes, nested at most 4 deep), returned with it and to whoever checks it; keyward never interprets it. null: none.
+                     * @example {
+                     *       "service": "reporting",
+                     *       "owner": "data-team"
+                     *     }
+                     */
+                    metadata?: {
+                        [key: string]: unknown;
+                    } | null;
                 };
             };
         };
@@ -1306,7 +1406,10 @@ export interface operations {
                      *         "lastRejectedAt": null,
                      *         "rejectedLast24h": 0,
                      *         "replacesKeyId": null,
-                     *         "revocation": null
+                     *         "revocation": null,
+                     *         "scopes": null,
+                     *         "allowedNetworks": null,
+                     *         "metadata": null
                      *       }
                      *     }
                      */
@@ -1344,6 +1447,58 @@ export interface operations {
             };
             /** @description Every error keyward returns. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    listScopes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        scopes: {
+                            name: string;
+                            description: string;
+                        }[] | null;
+                    };
+                };
+            };
+            /** @description Every error keyward returns. */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1386,6 +1541,31 @@ export interface operations {
                     /** @example production */
                     name?: string;
                     expireOldKeyInSeconds?: number;
+                    /**
+                     * @description The scopes the key is limited to (e.g. `orders:read`), checked by routes and by forward auth (`x-keyward-required-scopes`); null: full access. With a scope catalogue (KEYWARD_SCOPES_FILE) only its scopes are accepted (400 `unknown_scope`).
+                     * @example [
+                     *       "orders:read"
+                     *     ]
+                     */
+                    scopes?: string[] | null;
+                    /**
+                     * @description IPv4/IPv6 addresses and CIDR ranges the key may be used from (the client address as keyward sees it, behind KEYWARD_TRUSTED_PROXY_HOPS proxies; an IPv4-mapped IPv6 address is its IPv4 address); null: anywhere. Any other address is refused with 403 `address_not_allowed`.
+                     * @example [
+                     *       "203.0.113.0/24",
+                     *       "2001:db8::/32"
+                     *     ]
+                     */
+                    allowedNetworks?: string[] | null;
+                    /**
+                     * @description The owner's JSON object about the key (at most 4096 bytes, nested at most 4 deep), returned with it and to whoever checks it; keyward never interprets it. null: none.
+                     * @example {
+                     *       "service": "reporting",
+                     *       "owner": "data-team"
+                     *     }
+                     */
+                    metadata?: {
+                        [key: string]: unknown;
+                    } | null;
                 };
             };
         };
@@ -1413,7 +1593,10 @@ export interface operations {
                      *         "lastRejectedAt": null,
                      *         "rejectedLast24h": 0,
                      *         "replacesKeyId": "4ZbQ0cXw9LmT2pVa",
-                     *         "revocation": null
+                     *         "revocation": null,
+                     *         "scopes": null,
+                     *         "allowedNetworks": null,
+                     *         "metadata": null
                      *       },
                      *       "oldKey": {
                      *         "id": "4ZbQ0cXw9LmT2pVa",
@@ -1429,7 +1612,10 @@ export interface operations {
                      *         "lastRejectedAt": null,
                      *         "rejectedLast24h": 0,
                      *         "replacesKeyId": null,
-                     *         "revocation": null
+                     *         "revocation": null,
+                     *         "scopes": null,
+                     *         "allowedNetworks": null,
+                     *         "metadata": null
                      *       }
                      *     }
                      */
@@ -2040,7 +2226,7 @@ export interface operations {
                             /** @description The `webhook-id` header: the same on every retry. */
                             messageId: string;
                             /** @enum {string} */
-                            eventType: "key.created" | "key.rotated" | "key.expiry_scheduled" | "key.revoked" | "key.leaked";
+                            eventType: "key.created" | "key.rotated" | "key.expiry_scheduled" | "key.revoked" | "key.leaked" | "key.updated";
                             /**
                              * @description failed: no attempt got a 2xx within KEYWARD_WEBHOOK_MAX_AGE_SECONDS.
                              * @enum {string}
@@ -2133,21 +2319,41 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "accountId": "c3f1a8e2-6b4d-4f7a-8e19-2d5c7b9a0e64",
-                     *       "keyId": "4ZbQ0cXw9LmT2pVa"
-                     *     }
-                     */
                     "application/json": {
                         /** Format: uuid */
                         accountId: string;
                         keyId: string;
+                        /**
+                         * @description The scopes the key is limited to (e.g. `orders:read`), checked by routes and by forward auth (`x-keyward-required-scopes`); null: full access. With a scope catalogue (KEYWARD_SCOPES_FILE) only its scopes are accepted (400 `unknown_scope`).
+                         * @example [
+                         *       "orders:read"
+                         *     ]
+                         */
+                        scopes: string[] | null;
+                        /**
+                         * @description The owner's JSON object about the key (at most 4096 bytes, nested at most 4 deep), returned with it and to whoever checks it; keyward never interprets it. null: none.
+                         * @example {
+                         *       "service": "reporting",
+                         *       "owner": "data-team"
+                         *     }
+                         */
+                        metadata: {
+                            [key: string]: unknown;
+                        } | null;
                     };
                 };
             };
             /** @description Every error keyward returns. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2178,23 +2384,49 @@ export interface operations {
     verifyKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Space-separated scopes the request needs.
+                 * @example orders:read
+                 */
+                "x-keyward-required-scopes"?: string;
+            };
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description The key is valid. */
+            /** @description The key is valid and has every required scope. */
             204: {
                 headers: {
                     "x-keyward-account-id"?: string;
                     "x-keyward-key-id"?: string;
+                    /** @description The key's scopes, space-separated; absent for a key with full access. */
+                    "x-keyward-scopes"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
             /** @description Every error keyward returns. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

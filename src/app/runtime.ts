@@ -12,6 +12,7 @@ import { ConfigError, type Env } from '../config/env.js';
 import { AccountService } from '../accounts/accounts.js';
 import type { KeyChecking } from '../key-check/open-key-checking.js';
 import { Metrics } from '../metrics/metrics.js';
+import { loadScopeCatalogue } from '../keys/key-restrictions.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { KeyService } from '../keys/key-lifecycle.js';
 import { Maintenance } from './maintenance.js';
@@ -129,14 +130,12 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
       db: database.db,
       pingTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
     });
-    const keys = new KeyService(
-      database.db,
-      hasher,
-      env.KEYWARD_KEY_PREFIX,
-      keyChecking.fleet.announcer,
-      transactionLimits,
-      metrics,
-    );
+    const keys = new KeyService(database.db, hasher, keyChecking.fleet.announcer, {
+      keyPrefix: env.KEYWARD_KEY_PREFIX,
+      limits: transactionLimits,
+      scopeCatalogue: loadScopeCatalogue(env.KEYWARD_SCOPES_FILE),
+      observer: metrics,
+    });
     const maintenance = new Maintenance(
       database.db,
       keys,

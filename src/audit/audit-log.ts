@@ -83,6 +83,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'key.expiry_scheduled',
   'key.revoked',
   'key.leaked',
+  'key.updated',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
@@ -98,6 +99,7 @@ export function webhookEventOf(action: string): WebhookEventType | undefined {
     case 'key.expiry_scheduled':
     case 'key.revoked':
     case 'key.leaked':
+    case 'key.updated':
       return action;
     case 'key.expired':
       return 'key.revoked';

@@ -34,6 +34,11 @@ export const EnvSchema = Type.Object({
   /** Prefix of every key this deployment issues, e.g. `kw` gives `kw_…`. */
   KEYWARD_KEY_PREFIX: Type.String({ pattern: `^[a-z][a-z0-9]{0,${MAX_PREFIX_LENGTH - 1}}$`, default: 'kw' }),
   /**
+   * A JSON file of this deployment's scopes and their descriptions (`{"orders:read": "Read orders"}`): keys
+   * may then be limited to these scopes only, and the dashboard offers them. Unset: scopes are free-form.
+   */
+  KEYWARD_SCOPES_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  /**
    * Origin of the dashboard as browsers see it (e.g. `https://keys.example.com`);
    * cookie-authenticated changes from any other Origin are refused. Unset: the
    * request's own Host.

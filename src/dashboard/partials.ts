@@ -65,4 +65,5 @@ export const PARTIALS: Partials = {
   actionFilter: ['filter-select.html', { id: 'filter-action', label: 'Event', all: 'All events' }],
   generateFooter: ['form-dialog-footer.html', { submit: 'Generate key' }],
   renameFooter: ['form-dialog-footer.html', { submit: 'Save name' }],
+  accessFooter: ['form-dialog-footer.html', { submit: 'Save access' }],
 };

@@ -28,6 +28,8 @@ export const auditEvents = pgTable(
         'key.expired',
         'key.expiry_scheduled',
         'key.renamed',
+        // A key's scopes, allowed networks or metadata changed (PATCH /v1/keys/{keyId}), with before and after.
+        'key.updated',
         'password.changed',
         'session.others_ended',
         // Recorded by the secret-scanning endpoint (issue #14) beside the key.revoked of a leaked key.

@@ -1,6 +1,17 @@
 /** The keys, and the log of key changes every cache must hear about. */
 import { sql } from 'drizzle-orm';
-import { bigserial, check, index, pgTable, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import {
+  bigserial,
+  check,
+  index,
+  jsonb,
+  pgTable,
+  smallint,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
 import { slotCheck } from './active-key-slots.js';
 import { accounts, users } from './account-tables.js';
 import { createdAt, ownedBy, doneBy } from './columns.js';
@@ -56,6 +67,12 @@ export const apiKeys = pgTable(
     leakedAt: timestamp('leaked_at', { withTimezone: true }),
     leakUrl: text('leak_url'),
     leakSource: text('leak_source'),
+    /** The scopes the key is limited to; NULL: full access. */
+    scopes: text('scopes').array(),
+    /** The addresses and CIDR ranges (canonical text) the key may be used from; NULL: anywhere. */
+    allowedNetworks: text('allowed_networks').array(),
+    /** The owner's JSON object about the key, returned with it and never interpreted; NULL: none. */
+    metadata: jsonb('metadata').$type<Record<string, unknown>>(),
   },
   (table) => [
     uniqueIndex('api_keys_active_slot_key').on(table.accountId, table.slot),
@@ -67,7 +84,7 @@ export const apiKeys = pgTable(
 
 /**
  * Append-only log of changes that caches must hear about: a key revoked,
- * expired, or given an expiry (rotation), in commit order. Written in the
+ * expired, given an expiry (rotation), or its restriction changed (updated), in commit order. Written in the
  * same transaction as the change. `published_at` stays NULL until the event
  * reached Redis; any instance relays events left unpublished (outbox).
  */
@@ -77,7 +94,7 @@ export const keyEvents = pgTable(
     seq: bigserial('seq', { mode: 'number' }).primaryKey(),
     keyId: text('key_id').notNull(),
     accountId: uuid('account_id').notNull(),
-    kind: text('kind', { enum: ['revoked', 'expired', 'expiry_scheduled'] }).notNull(),
+    kind: text('kind', { enum: ['revoked', 'expired', 'expiry_scheduled', 'updated'] }).notNull(),
     /** Why the key ended (revoked, expired); NULL for an expiry scheduled, and for events older than the column. */
     reason: text('reason', { enum: END_REASONS }),
     /** The key's expiry after this change (expiry_scheduled, expired). */

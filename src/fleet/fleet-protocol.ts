@@ -97,8 +97,15 @@ const SCRIPTS = {
         local raw = redis.call('GET', entryKey)
         if raw then
           local entry = cjson.decode(raw)
-          if kind == 'expiry_scheduled' then entry.e = tonumber(expiresAt) else entry.s = kind end
-          redis.call('SET', entryKey, cjson.encode(entry), 'PX', ARGV[3])
+          if kind == 'revoked' or kind == 'expired' then
+            entry.s = kind
+            redis.call('SET', entryKey, cjson.encode(entry), 'PX', ARGV[3])
+          elseif kind == 'expiry_scheduled' then
+            entry.e = tonumber(expiresAt)
+            redis.call('SET', entryKey, cjson.encode(entry), 'PX', ARGV[3])
+          else
+            redis.call('DEL', entryKey)
+          end
         end
       end
       redis.call('PUBLISH', channel, ARGV[1])

@@ -24,6 +24,8 @@ export interface HotEntry {
   /** Scheduled expiry, epoch ms. */
   e?: number;
   s: KeyStatus;
+  /** The key's restriction as JSON text (restrictionText); absent for full access. */
+  r?: string;
 }
 
 export interface HotLookup {

@@ -9,6 +9,7 @@ import {
   GitHubKeysUnavailable,
   InvalidCredentials,
   InvalidRequest,
+  UnknownScope,
   KeyNotActive,
   KeyNotFound,
   ReportTooLarge,
@@ -28,7 +29,7 @@ import {
 } from './errors.js';
 import { EXAMPLE } from './examples.js';
 import { KeyLimitReached } from '../db/active-key-slots.js';
-import { KeyRefusal, REFUSED } from '../../packages/member/src/refusals.js';
+import { insufficientScope, KeyRefusal, REFUSED } from '../../packages/member/src/refusals.js';
 
 /**
  * Example error bodies, by example name, built from the errors keyward really raises (so their codes and
@@ -57,6 +58,13 @@ const ERROR_EXAMPLES = {
   sign_up_limited: new TooManySignUps('52 minutes'),
   service_unavailable: new ServiceUnavailable(),
   auth_unavailable: REFUSED.unavailable,
+  address_not_allowed: REFUSED.addressNotAllowed,
+  insufficient_scope: insufficientScope(['orders:write']),
+  invalid_request_header: new InvalidRequest(
+    'headers/x-keyward-required-scopes must NOT have more than 4096 characters',
+  ),
+  unknown_scope: new UnknownScope('orders:wirte'),
+  invalid_network: new InvalidRequest('allowedNetworks: "10.0.0.0/33" is not an IPv4 or IPv6 address or CIDR range.'),
   revocation_pending: new RevocationPending(),
   webhook_not_found: new WebhookNotFound(),
   webhook_limit_reached: new WebhookLimitReached(10),

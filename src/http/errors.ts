@@ -19,6 +19,11 @@ export function errorEnvelope(code: string, message: string, requestId: string) 
 }
 
 export const InvalidRequest = createError<[string]>('KW_INVALID_REQUEST', '%s', 400);
+export const UnknownScope = createError<[string]>(
+  'KW_UNKNOWN_SCOPE',
+  "Not a scope of this deployment's catalogue (GET /v1/scopes lists them): %s.",
+  400,
+);
 // A refused key check is answered with @keyward/member's KeyRefusal (packages/member/src/refusals.ts), the same
 // codes and words in keyward's server and in every service of the fleet.
 export const SessionRequired = createError('KW_SESSION_REQUIRED', 'Sign in to the dashboard first.', 401);

@@ -63,8 +63,13 @@ export class ApiKeyAuthenticator {
     this.counter?.countCheck(result);
     switch (result.outcome) {
       case 'valid':
+        // The owner's key from outside its networks: refused, and counted as a rejected call of that key.
+        if (result.restriction?.allowsAddress?.(clientAddress) === false) {
+          this.usage?.recordRejected(result.keyId, result.accountId, clientAddress, userAgent, now);
+          return REFUSED.addressNotAllowed;
+        }
         this.usage?.record(result.keyId, result.accountId, clientAddress, userAgent, now);
-        return { accountId: result.accountId, keyId: result.keyId };
+        return result.identity;
       case 'revoked':
       case 'expired':
         this.usage?.recordRejected(result.keyId, result.accountId, clientAddress, userAgent, now);

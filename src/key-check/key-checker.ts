@@ -15,6 +15,14 @@ import { digestsEqual, fromSharedDigest, keyDigest, sharedDigest } from '../../p
 import type { FleetSync, HotEntry } from '../fleet/fleet-sync.js';
 import { statusAt, type CachedKey, type KeyCache } from '../../packages/member/src/key-cache.js';
 import { keyStatus } from '../keys/key-state.js';
+import { identityOf, type ApiKeyIdentity } from '../../packages/member/src/key-identity.js';
+import {
+  restrictionFromText,
+  restrictionOf,
+  restrictionText,
+  type CompiledRestriction,
+  type KeyRestriction,
+} from '../../packages/member/src/key-restriction.js';
 import { settleWithin, TIMED_OUT } from '../../packages/member/src/timeouts.js';
 
 export type KeyCheck =
@@ -25,6 +33,10 @@ export type KeyCheck =
       keyId: string;
       /** Epoch ms of a scheduled expiry, or null. */
       expiresAt: number | null;
+      /** Its scopes, networks and metadata; null: none. */
+      restriction: CompiledRestriction | null;
+      /** Who a valid key identifies, as the request sees it. */
+      identity: ApiKeyIdentity;
       tier: CheckTier;
     }
   | { outcome: 'invalid'; tier: CheckTier }
@@ -32,6 +44,13 @@ export type KeyCheck =
   | { outcome: 'unavailable'; tier: CheckTier }
   /** Not checked: only keys whose secret this instance already knows are checked for a limited caller. */
   | { outcome: 'limited'; tier: CheckTier };
+
+interface KeyRow extends KeyRestriction {
+  accountId: string;
+  secretHash: string;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+}
 
 /** Where the answer came from: in-process cache, Redis, Postgres (+argon2), or the format alone. */
 export type CheckTier = 'format' | 'memory' | 'redis' | 'postgres';
@@ -55,7 +74,7 @@ export interface ColdCheckObserver {
 
 /** The answer for a key whose secret is proven. */
 function provenCheck(
-  entry: Pick<CachedKey, 'status' | 'expiresAt' | 'accountId'>,
+  entry: Pick<CachedKey, 'status' | 'expiresAt' | 'accountId' | 'restriction'>,
   keyId: string,
   now: number,
   tier: CheckTier,
@@ -66,6 +85,8 @@ function provenCheck(
     accountId: entry.accountId,
     keyId,
     expiresAt: entry.expiresAt,
+    restriction: entry.restriction,
+    identity: identityOf(entry.accountId, keyId, entry.restriction),
     tier,
   };
 }
@@ -130,12 +151,14 @@ export class KeyChecker {
         accountId: entry.accountId,
         keyId: detached(keyId),
         expiresAt: entry.expiresAt,
+        restriction: entry.restriction,
+        identity: identityOf(entry.accountId, keyId, entry.restriction),
         tier: 'memory',
       }));
     }
     // Revoked and expired are final: they need no lease to be believed.
     if (status !== 'active') {
-      return { outcome: status, accountId: entry.accountId, keyId, expiresAt: entry.expiresAt, tier: 'memory' };
+      return provenCheck(entry, keyId, now, 'memory');
     }
     return this.singleFlight({ keyId, fullKey: headerValue }, digest);
   }
@@ -178,19 +201,21 @@ export class KeyChecker {
 
     // Redis only while we hear its events; otherwise it may be partitioned from the fleet.
     const hot = trusted && fleet.hotStore ? await fleet.hotStore.lookup(parsed.keyId) : null;
-    if (hot?.entry) {
+    const hotRestriction = restrictionFromText(hot?.entry?.r);
+    if (hot?.entry && hotRestriction !== undefined) {
       const entry = {
         digest: fromSharedDigest(hot.entry.d),
         accountId: hot.entry.a,
         expiresAt: hot.entry.e ?? null,
         status: hot.entry.s,
+        restriction: hotRestriction,
       };
       remember(entry);
       if (!digestsEqual(entry.digest, digest)) return { outcome: 'invalid', tier: 'redis' };
       return provenCheck(entry, parsed.keyId, Date.now(), 'redis');
     }
 
-    let row: { accountId: string; secretHash: string; expiresAt: Date | null; revokedAt: Date | null } | undefined;
+    let row: KeyRow | undefined;
     try {
       const rows = await settleWithin(
         this.options.db
@@ -199,6 +224,9 @@ export class KeyChecker {
             secretHash: apiKeys.secretHash,
             expiresAt: apiKeys.expiresAt,
             revokedAt: apiKeys.revokedAt,
+            scopes: apiKeys.scopes,
+            allowedNetworks: apiKeys.allowedNetworks,
+            metadata: apiKeys.metadata,
           })
           .from(apiKeys)
           .where(eq(apiKeys.id, parsed.keyId)),
@@ -233,11 +261,14 @@ export class KeyChecker {
       accountId: row.accountId,
       expiresAt: row.expiresAt?.getTime() ?? null,
       status: keyStatus(row),
+      restriction: restrictionOf(row),
     };
     remember(entry);
     if (trusted && fleet.hotStore && hot) {
       const hotEntry: HotEntry = { d: sharedDigest(digest), a: entry.accountId, s: entry.status };
       if (entry.expiresAt !== null) hotEntry.e = entry.expiresAt;
+      const restriction = restrictionText(entry.restriction);
+      if (restriction !== undefined) hotEntry.r = restriction;
       void fleet.hotStore.fill(parsed.keyId, hotEntry, hot.generation);
     }
     return provenCheck(entry, parsed.keyId, Date.now(), 'postgres');

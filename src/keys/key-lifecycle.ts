@@ -1,7 +1,7 @@
 import { and, eq, isNotNull, lte, sql } from 'drizzle-orm';
 import { boundedTransaction, type CommitGuard, type Database, type TransactionLimits } from '../db/database.js';
 import { apiKeys } from '../db/schema.js';
-import { KeyNotFound } from '../http/errors.js';
+import { KeyNotActive, KeyNotFound } from '../http/errors.js';
 import { generateKey } from '../../packages/member/src/key-format.js';
 import { rotatedKeyName } from './key-names.js';
 import type { SecretHasher } from './secret-hashing.js';
@@ -14,12 +14,17 @@ import {
   lockAccountAndEndExpired,
   recordLeak,
   revokeKeyRow,
+  restrictionDetails,
+  restrictionOfRow,
+  updateRestriction,
   scheduleExpiry,
   unpublishedEvents,
   type LeakReport,
 } from './key-statements.js';
 import { KeyViews, type KeyView } from './key-views.js';
-import { refuseRotationEarly, refuseWhenFull, rotationRefusal } from './key-state.js';
+import { keyStatus, refuseRotationEarly, refuseWhenFull, rotationRefusal } from './key-state.js';
+import { checkRestriction, type RestrictionChange, type ScopeCatalogue } from './key-restrictions.js';
+import { FULL_ACCESS, type KeyRestriction } from '../../packages/member/src/key-restriction.js';
 
 export type { LeakReport } from './key-statements.js';
 export type { KeyView } from './key-views.js';
@@ -29,7 +34,18 @@ export interface PropagationObserver {
   propagated(seconds: number): void;
 }
 
-export interface NewKey {
+/** What a rotation or an update reads of the key it changes: its name, state and restriction. */
+const CHANGED_KEY_COLUMNS = {
+  name: apiKeys.name,
+  slot: apiKeys.slot,
+  revokedAt: apiKeys.revokedAt,
+  expiresAt: apiKeys.expiresAt,
+  scopes: apiKeys.scopes,
+  allowedNetworks: apiKeys.allowedNetworks,
+  metadata: apiKeys.metadata,
+};
+
+export interface NewKey extends RestrictionChange {
   accountId: string;
   actor: Actor;
   name?: string;
@@ -37,7 +53,8 @@ export interface NewKey {
   expiresInSeconds?: number;
 }
 
-export interface KeyRotation {
+/** A rotation; a restriction field given replaces the old key's, an absent one is carried over. */
+export interface KeyRotation extends RestrictionChange {
   accountId: string;
   actor: Actor;
   /** The key being replaced. */
@@ -58,13 +75,22 @@ export class KeyService {
   constructor(
     private readonly db: Database,
     private readonly hasher: SecretHasher,
-    private readonly keyPrefix: string,
     /** Told after a transaction that changed keys commits; resolves once no instance acts on the old state. */
     private readonly announcer: KeyEventAnnouncer,
-    private readonly limits: TransactionLimits,
-    private readonly observer?: PropagationObserver,
+    private readonly options: {
+      keyPrefix: string;
+      limits: TransactionLimits;
+      /** The deployment's scopes (KEYWARD_SCOPES_FILE); null: free-form scopes. */
+      scopeCatalogue: ScopeCatalogue | null;
+      observer?: PropagationObserver;
+    },
   ) {
     this.views = new KeyViews(db);
+  }
+
+  /** The deployment's scope catalogue, or null when scopes are free-form. */
+  get scopeCatalogue(): ScopeCatalogue | null {
+    return this.options.scopeCatalogue;
   }
 
   /** The turn of the last key change per account on this instance (see {@link inTurn}). */
@@ -104,17 +130,23 @@ export class KeyService {
   }
 
   private async createKeyInTurn(input: NewKey, guard?: CommitGuard): Promise<{ key: string; view: KeyView }> {
+    checkRestriction(input, this.options.scopeCatalogue);
     await refuseWhenFull(this.db, input.accountId);
-    const { key, keyId } = generateKey(this.keyPrefix);
+    const { key, keyId } = generateKey(this.options.keyPrefix);
     const secretHash = await this.hasher.hash(key); // before the transaction: never hold locks across argon2
-    const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
+    const ended = await boundedTransaction(this.db, this.options.limits, guard, async (tx) => {
       const ended = await lockAccountAndEndExpired(tx, input.accountId);
-      const { name, expiresAt } = await insertKey(tx, { ...input, keyId, key, secretHash });
+      const restriction = { ...FULL_ACCESS, ...definedFields(input) };
+      const { name, expiresAt } = await insertKey(tx, { ...input, keyId, key, secretHash, restriction });
       await recordAudit(tx, input.actor, {
         accountId: input.accountId,
         action: 'key.created',
         keyId,
-        details: expiresAt ? { name, expiresAt: expiresAt.toISOString() } : { name },
+        details: {
+          name,
+          ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}),
+          ...restrictionDetails(restriction),
+        },
       });
       return ended;
     });
@@ -134,13 +166,14 @@ export class KeyService {
     input: KeyRotation,
     guard?: CommitGuard,
   ): Promise<{ key: string; view: KeyView; oldKey: KeyView }> {
+    checkRestriction(input, this.options.scopeCatalogue);
     await refuseRotationEarly(this.db, input.accountId, input.keyId, input.expireOldKeyInSeconds);
-    const { key, keyId } = generateKey(this.keyPrefix);
+    const { key, keyId } = generateKey(this.options.keyPrefix);
     const secretHash = await this.hasher.hash(key);
-    const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
+    const ended = await boundedTransaction(this.db, this.options.limits, guard, async (tx) => {
       const ended = await lockAccountAndEndExpired(tx, input.accountId);
       const [old] = await tx
-        .select({ name: apiKeys.name, slot: apiKeys.slot, revokedAt: apiKeys.revokedAt, expiresAt: apiKeys.expiresAt })
+        .select(CHANGED_KEY_COLUMNS)
         .from(apiKeys)
         .where(and(eq(apiKeys.id, input.keyId), eq(apiKeys.accountId, input.accountId)));
       if (!old) throw new KeyNotFound();
@@ -161,6 +194,8 @@ export class KeyService {
         key,
         secretHash,
         replacesKeyId: input.keyId,
+        // The rotation keeps the old key's restriction unless the call says otherwise.
+        restriction: { ...restrictionOfRow(old), ...definedFields(input) },
       });
       await recordAudit(tx, input.actor, {
         accountId: input.accountId,
@@ -197,7 +232,7 @@ export class KeyService {
       const revoked = await revokeKeyRow(this.db, { ...input, onlyActive: true });
       if (revoked) return this.answerAfterAnnouncing(input.accountId, input.keyId, [revoked]);
     }
-    const ended = await boundedTransaction(this.db, this.limits, guard, async (tx) => {
+    const ended = await boundedTransaction(this.db, this.options.limits, guard, async (tx) => {
       // The account first, as every key change: locking the key row first deadlocked with a racing rotation.
       const expired = await lockAccountAndEndExpired(tx, input.accountId);
       if (input.leak) await recordLeak(tx, input.accountId, input.keyId, input.actor, input.leak);
@@ -251,7 +286,7 @@ export class KeyService {
       .limit(1000);
     let count = 0;
     for (const { accountId } of due) {
-      const ended = await boundedTransaction(this.db, this.limits, undefined, (tx) =>
+      const ended = await boundedTransaction(this.db, this.options.limits, undefined, (tx) =>
         lockAccountAndEndExpired(tx, accountId),
       );
       await this.announce(ended);
@@ -260,25 +295,41 @@ export class KeyService {
     return count;
   }
 
-  /** Renames a key (active or ended); audited with the old and the new name. */
-  async renameKey(input: { accountId: string; actor: Actor; keyId: string; name: string }): Promise<KeyView> {
-    const name = input.name.trim();
-    await boundedTransaction(this.db, this.limits, undefined, async (tx) => {
+  /**
+   * Renames a key (active or ended) and changes its restriction (active keys only). A changed restriction is
+   * told to the fleet like a revocation: the call returns once every instance enforces it. Audited as
+   * `key.renamed` (old and new name) and `key.updated` (what changed, before and after).
+   */
+  async updateKey(
+    input: { accountId: string; actor: Actor; keyId: string; name?: string } & RestrictionChange,
+    guard?: CommitGuard,
+  ): Promise<KeyView> {
+    const change = definedFields(checkRestriction(input, this.options.scopeCatalogue));
+    const events = await boundedTransaction(this.db, this.options.limits, guard, async (tx) => {
       const [old] = await tx
-        .select({ name: apiKeys.name })
+        .select(CHANGED_KEY_COLUMNS)
         .from(apiKeys)
         .where(and(eq(apiKeys.id, input.keyId), eq(apiKeys.accountId, input.accountId)))
         .for('update');
       if (!old) throw new KeyNotFound();
-      if (old.name === name) return;
-      await tx.update(apiKeys).set({ name }).where(eq(apiKeys.id, input.keyId));
-      await recordAudit(tx, input.actor, {
-        accountId: input.accountId,
-        action: 'key.renamed',
-        keyId: input.keyId,
-        details: { from: old.name, name },
-      });
+      const name = input.name?.trim();
+      if (name !== undefined && old.name !== name) {
+        await tx.update(apiKeys).set({ name }).where(eq(apiKeys.id, input.keyId));
+        await recordAudit(tx, input.actor, {
+          accountId: input.accountId,
+          action: 'key.renamed',
+          keyId: input.keyId,
+          details: { from: old.name, name },
+        });
+      }
+      const before = restrictionOfRow(old);
+      const after = { ...before, ...change };
+      const changed = restrictionDetails(after, before);
+      if (Object.keys(changed).length === 0) return [];
+      if (keyStatus(old) !== 'active') throw new KeyNotActive();
+      return [await updateRestriction(tx, input.accountId, input.keyId, after, input.actor, changed)];
     });
+    await this.announce(events);
     return this.getKey(input.accountId, input.keyId);
   }
 
@@ -286,6 +337,15 @@ export class KeyService {
     if (events.length === 0) return;
     const startedAt = performance.now();
     await this.announcer.announce(events);
-    this.observer?.propagated((performance.now() - startedAt) / 1000);
+    this.options.observer?.propagated((performance.now() - startedAt) / 1000);
   }
+}
+
+/** The restriction fields a call gave (an absent one is left as it is). */
+function definedFields(change: RestrictionChange): Partial<KeyRestriction> {
+  return Object.fromEntries(
+    (['scopes', 'allowedNetworks', 'metadata'] as const).flatMap((field) =>
+      change[field] === undefined ? [] : [[field, change[field]]],
+    ),
+  );
 }

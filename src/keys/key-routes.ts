@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { errors } from '../http/error-responses.js';
 import { EXAMPLE } from '../http/examples.js';
-import { KEY_EXAMPLE, KeyIdParams, KeyRef } from './key-schemas.js';
+import { AllowedNetworks, KEY_EXAMPLE, KeyIdParams, KeyMetadata, KeyRef, KeyScopes } from './key-schemas.js';
+import { Nullable } from '../http/json-types.js';
 import { SESSION_SECURITY } from '../http/security-schemes.js';
 import { actorOf } from '../audit/audit-log.js';
 import { MAX_ACTIVE_KEYS, MAX_ACTIVE_KEYS_IN_WORDS } from '../db/active-key-slots.js';
@@ -16,6 +17,13 @@ const FullKey = Type.String({
 });
 
 // Examples: a key just generated, and the same key revoked, or rotated with a day's grace.
+/** A key's restriction as a body sets it: each field optional (absent: unchanged, or none for a new key). */
+const RESTRICTION_FIELDS = {
+  scopes: Type.Optional(KeyScopes),
+  allowedNetworks: Type.Optional(AllowedNetworks),
+  metadata: Type.Optional(KeyMetadata),
+};
+
 const NEW_KEY_EXAMPLE = { ...KEY_EXAMPLE, lastUsedAt: null, requestsLast24h: 0 };
 const REVOKED_AT = '2026-03-09T17:05:12.000Z';
 const REVOKED_KEY_EXAMPLE = {
@@ -81,6 +89,7 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
         body: Type.Object(
           {
             name: Type.Optional(KeyName),
+            ...RESTRICTION_FIELDS,
             expiresInSeconds: Type.Optional(
               Type.Integer({
                 minimum: 1,
@@ -94,7 +103,15 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
           },
           {
             additionalProperties: false,
-            examples: [{ name: 'production' }],
+            examples: [
+              { name: 'production' },
+              {
+                name: 'reporting',
+                scopes: ['orders:read'],
+                allowedNetworks: ['203.0.113.0/24'],
+                metadata: { team: 'data' },
+              },
+            ],
           },
         ),
         response: {
@@ -102,18 +119,17 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
             { apiKey: FullKey, key: KeyRef },
             { examples: [{ apiKey: EXAMPLE.apiKey, key: NEW_KEY_EXAMPLE }] },
           ),
-          ...errors(400, 401, 403, 409, [503, 'service_unavailable', 'server_busy']),
+          ...errors([400, 'invalid_body', 'unknown_scope', 'invalid_network'], 401, 403, 409, [
+            503,
+            'service_unavailable',
+            'server_busy',
+          ]),
         },
       },
     },
     async (request, reply) => {
       const { key, view } = await keys.createKey(
-        {
-          accountId: request.sessionUser.accountId,
-          actor: actorOf(request),
-          name: request.body.name,
-          expiresInSeconds: request.body.expiresInSeconds,
-        },
+        { ...request.body, accountId: request.sessionUser.accountId, actor: actorOf(request) },
         request.deadline,
       );
       return reply.code(201).send({ apiKey: key, key: view });
@@ -125,34 +141,78 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
     {
       config: { session: true },
       schema: {
-        operationId: 'renameKey',
-        summary: 'Rename a key',
+        operationId: 'updateKey',
+        summary: 'Rename a key, or change its scopes, allowed networks or metadata, effective immediately',
         description:
-          'Names are labels for people; they need not be unique (the hint tells keys apart). ' +
-          'Audited as `key.renamed` with the old and the new name. Revoked and expired keys can be renamed too.',
+          'Names are labels for people; they need not be unique (the hint tells keys apart); revoked and expired ' +
+          'keys can be renamed too. A change of scopes, allowed networks or metadata (active keys only, else 409 ' +
+          '`key_not_active`) is told to every instance like a revocation: when this call returns, every instance ' +
+          'enforces the new value. Audited as `key.renamed` and `key.updated` (what changed, before and after).',
         tags: ['keys'],
         security: SESSION_SECURITY,
         params: KeyIdParams,
         body: Type.Object(
-          { name: KeyName },
-          { additionalProperties: false, examples: [{ name: 'production (eu-west-1)' }] },
+          { name: Type.Optional(KeyName), ...RESTRICTION_FIELDS },
+          {
+            additionalProperties: false,
+            minProperties: 1,
+            examples: [{ name: 'production (eu-west-1)' }, { scopes: ['orders:read'] }, { allowedNetworks: null }],
+          },
         ),
         response: {
           200: Type.Object(
             { key: KeyRef },
             { examples: [{ key: { ...KEY_EXAMPLE, name: 'production (eu-west-1)' } }] },
           ),
-          ...errors([400, 'invalid_body', 'invalid_key_id'], 401, 403, 404, 503),
+          ...errors(
+            [400, 'invalid_body', 'invalid_key_id', 'unknown_scope', 'invalid_network'],
+            401,
+            403,
+            404,
+            [409, 'key_not_active'],
+            [503, 'service_unavailable', 'revocation_pending'],
+          ),
         },
       },
     },
     async (request) => ({
-      key: await keys.renameKey({
-        accountId: request.sessionUser.accountId,
-        actor: actorOf(request),
-        keyId: request.params.keyId,
-        name: request.body.name,
-      }),
+      key: await keys.updateKey(
+        {
+          ...request.body,
+          accountId: request.sessionUser.accountId,
+          actor: actorOf(request),
+          keyId: request.params.keyId,
+        },
+        request.deadline,
+      ),
+    }),
+  );
+
+  app.get(
+    '/v1/scopes',
+    {
+      config: { session: true },
+      schema: {
+        operationId: 'listScopes',
+        summary: "The deployment's scope catalogue (KEYWARD_SCOPES_FILE), or null when scopes are free-form",
+        tags: ['keys'],
+        security: SESSION_SECURITY,
+        response: {
+          200: Type.Object(
+            {
+              scopes: Nullable(Type.Array(Type.Object({ name: Type.String(), description: Type.String() }))),
+            },
+            { examples: [{ scopes: [{ name: 'orders:read', description: 'Read orders' }] }, { scopes: null }] },
+          ),
+          ...errors(401, 503),
+        },
+      },
+    },
+    async () => ({
+      scopes:
+        keys.scopeCatalogue === null
+          ? null
+          : [...keys.scopeCatalogue].map(([name, description]) => ({ name, description })),
     }),
   );
 
@@ -202,6 +262,8 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
           {
             name: Type.Optional(KeyName),
             expireOldKeyInSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: maxGraceSeconds })),
+            // Absent: the new key keeps the old key's value.
+            ...RESTRICTION_FIELDS,
           },
           { additionalProperties: false, examples: [{ expireOldKeyInSeconds: 86400 }] },
         ),
@@ -211,7 +273,7 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
             { examples: [{ apiKey: EXAMPLE.newApiKey, ...ROTATED_KEY_EXAMPLES }] },
           ),
           ...errors(
-            [400, 'invalid_body', 'invalid_key_id'],
+            [400, 'invalid_body', 'invalid_key_id', 'unknown_scope', 'invalid_network'],
             401,
             403,
             404,
@@ -224,11 +286,10 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
     async (request, reply) => {
       const result = await keys.rotateKey(
         {
+          ...request.body,
           accountId: request.sessionUser.accountId,
           actor: actorOf(request),
           keyId: request.params.keyId,
-          name: request.body.name,
-          expireOldKeyInSeconds: request.body.expireOldKeyInSeconds,
         },
         request.deadline,
       );

@@ -28,6 +28,9 @@ export const KEY_EXAMPLE = {
   rejectedLast24h: 0,
   replacesKeyId: null,
   revocation: null,
+  scopes: null,
+  allowedNetworks: null,
+  metadata: null,
 } as const;
 
 /** A key GitHub found in a public repository, revoked by keyward on GitHub's report, for examples. */
@@ -68,6 +71,43 @@ export const KeyRevocation = Nullable(
   { description: 'Why and when the key ended; null while it is active.' },
 );
 
+/** The pattern of one scope: no spaces (forward auth passes scopes space-separated), at most 64 characters. */
+export const SCOPE_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:/*-]{0,63}$';
+export const MAX_SCOPES = 50;
+export const MAX_ALLOWED_NETWORKS = 32;
+/** Metadata as JSON text, at most this many bytes, and nested at most MAX_METADATA_DEPTH deep. */
+export const MAX_METADATA_BYTES = 4096;
+export const MAX_METADATA_DEPTH = 4;
+
+export const KeyScopes = Nullable(
+  Type.Array(Type.String({ pattern: SCOPE_PATTERN }), { maxItems: MAX_SCOPES, uniqueItems: true }),
+  {
+    description:
+      'The scopes the key is limited to (e.g. `orders:read`), checked by routes and by forward auth ' +
+      '(`x-keyward-required-scopes`); null: full access. With a scope catalogue (KEYWARD_SCOPES_FILE) only its ' +
+      'scopes are accepted (400 `unknown_scope`).',
+    examples: [['orders:read']],
+  },
+);
+
+export const AllowedNetworks = Nullable(
+  Type.Array(Type.String({ minLength: 2, maxLength: 49 }), { maxItems: MAX_ALLOWED_NETWORKS, uniqueItems: true }),
+  {
+    description:
+      'IPv4/IPv6 addresses and CIDR ranges the key may be used from (the client address as keyward sees it, ' +
+      'behind KEYWARD_TRUSTED_PROXY_HOPS proxies; an IPv4-mapped IPv6 address is its IPv4 address); null: anywhere. ' +
+      'Any other address is refused with 403 `address_not_allowed`.',
+    examples: [['203.0.113.0/24', '2001:db8::/32']],
+  },
+);
+
+export const KeyMetadata = Nullable(Type.Object({}, { additionalProperties: true }), {
+  description:
+    `The owner's JSON object about the key (at most ${MAX_METADATA_BYTES} bytes, nested at most ${MAX_METADATA_DEPTH} ` +
+    'deep), returned with it and to whoever checks it; keyward never interprets it. null: none.',
+  examples: [{ service: 'reporting', owner: 'data-team' }],
+});
+
 export const Key = Type.Object(
   {
     id: Type.String({ examples: [EXAMPLE.keyId] }),
@@ -99,6 +139,9 @@ export const Key = Type.Object(
         'on its own. Two active keys are a rotation only when one replaces the other.',
     }),
     revocation: KeyRevocation,
+    scopes: KeyScopes,
+    allowedNetworks: AllowedNetworks,
+    metadata: KeyMetadata,
   },
   { $id: 'Key', title: 'Key', examples: [KEY_EXAMPLE, LEAKED_KEY_EXAMPLE] },
 );

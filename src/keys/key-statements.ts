@@ -12,6 +12,7 @@ import { freeSlot, KeyLimitReached } from '../db/active-key-slots.js';
 import { keyHint } from '../../packages/member/src/key-format.js';
 import { keyName } from './key-names.js';
 import { isActiveKey } from './key-state.js';
+import type { KeyRestriction } from '../../packages/member/src/key-restriction.js';
 import type { KeyEvent } from '../fleet/fleet-sync.js';
 import { auditStatements, recordAudit, type Actor } from '../audit/audit-log.js';
 
@@ -188,7 +189,7 @@ async function recordEvent(
   tx: Transaction,
   accountId: string,
   keyId: string,
-  kind: 'expired' | 'expiry_scheduled',
+  kind: 'expired' | 'expiry_scheduled' | 'updated',
   expiresAt: Date | null,
 ): Promise<KeyEvent> {
   const [event] = await tx
@@ -208,6 +209,7 @@ export interface KeyRowToInsert {
   secretHash: string;
   expiresInSeconds?: number;
   replacesKeyId?: string;
+  restriction: KeyRestriction;
 }
 
 /** Stores a new key in the account's free slot (the rule: src/db/active-key-slots.ts), under the account lock. */
@@ -237,6 +239,9 @@ export async function insertKey(
         expiresAt:
           input.expiresInSeconds === undefined ? null : sql`now() + make_interval(secs => ${input.expiresInSeconds})`,
         replacesKeyId: input.replacesKeyId ?? null,
+        scopes: input.restriction.scopes === null ? null : [...input.restriction.scopes],
+        allowedNetworks: input.restriction.allowedNetworks === null ? null : [...input.restriction.allowedNetworks],
+        metadata: input.restriction.metadata,
       })
       .returning({ expiresAt: apiKeys.expiresAt });
     return { name, expiresAt: row!.expiresAt };
@@ -245,4 +250,64 @@ export async function insertKey(
     if (sqlState(error) === UNIQUE_VIOLATION) throw new KeyLimitReached();
     throw error;
   }
+}
+
+/** A key row's restriction as stored. */
+export function restrictionOfRow(row: {
+  scopes: string[] | null;
+  allowedNetworks: string[] | null;
+  metadata: Record<string, unknown> | null;
+}): KeyRestriction {
+  return { scopes: row.scopes, allowedNetworks: row.allowedNetworks, metadata: row.metadata };
+}
+
+const RESTRICTION_FIELDS = ['scopes', 'allowedNetworks', 'metadata'] as const;
+
+/** A restriction field as the audit log and webhooks show it: space-separated lists, metadata as JSON; null: none. */
+function restrictionText(restriction: KeyRestriction, field: (typeof RESTRICTION_FIELDS)[number]): string | null {
+  const value = restriction[field];
+  if (value === null) return null;
+  return Array.isArray(value) ? value.join(' ') : JSON.stringify(value);
+}
+
+/**
+ * The audit details of a restriction: each field set (a new key), or each field that changed with its
+ * previous value (`scopes` and `previousScopes`, …).
+ */
+export function restrictionDetails(after: KeyRestriction, before?: KeyRestriction): Record<string, string | null> {
+  const details: Record<string, string | null> = {};
+  for (const field of RESTRICTION_FIELDS) {
+    const now = restrictionText(after, field);
+    if (before === undefined) {
+      if (now !== null) details[field] = now;
+      continue;
+    }
+    const then = restrictionText(before, field);
+    if (now === then) continue;
+    details[field] = now;
+    details[`previous${field[0]!.toUpperCase()}${field.slice(1)}`] = then;
+  }
+  return details;
+}
+
+/** Changes a key's restriction: the row, the event every cache must hear about, and `key.updated`. */
+export async function updateRestriction(
+  tx: Transaction,
+  accountId: string,
+  keyId: string,
+  restriction: KeyRestriction,
+  actor: Actor,
+  details: Record<string, string | null>,
+): Promise<KeyEvent> {
+  await tx
+    .update(apiKeys)
+    .set({
+      scopes: restriction.scopes === null ? null : [...restriction.scopes],
+      allowedNetworks: restriction.allowedNetworks === null ? null : [...restriction.allowedNetworks],
+      metadata: restriction.metadata,
+    })
+    .where(eq(apiKeys.id, keyId));
+  const event = await recordEvent(tx, accountId, keyId, 'updated', null);
+  await recordAudit(tx, actor, { accountId, action: 'key.updated', keyId, details });
+  return event;
 }

@@ -35,6 +35,9 @@ export interface KeyView {
   replacesKeyId: string | null;
   /** null while the key is active. */
   revocation: KeyRevocation | null;
+  scopes: string[] | null;
+  allowedNetworks: string[] | null;
+  metadata: Record<string, unknown> | null;
 }
 
 const keyColumns = {
@@ -52,6 +55,9 @@ const keyColumns = {
   leakedAt: apiKeys.leakedAt,
   leakUrl: apiKeys.leakUrl,
   leakSource: apiKeys.leakSource,
+  scopes: apiKeys.scopes,
+  allowedNetworks: apiKeys.allowedNetworks,
+  metadata: apiKeys.metadata,
 };
 
 type KeyRow = Awaited<ReturnType<KeyViews['selectKeys']>>[number];
@@ -81,6 +87,9 @@ function toView(row: KeyRow, calls: CallCounts, now = Date.now()): KeyView {
     rejectedLast24h: calls.rejected,
     replacesKeyId: row.replacesKeyId,
     revocation: revocationOf(row, status),
+    scopes: row.scopes,
+    allowedNetworks: row.allowedNetworks,
+    metadata: row.metadata,
   };
 }
 

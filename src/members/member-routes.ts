@@ -165,6 +165,15 @@ export const memberRoutes: FastifyPluginAsyncTypebox<MemberRouteOptions> = async
             accountId: result.accountId,
             keyId: result.keyId,
             expiresAt: result.expiresAt,
+            ...(result.restriction === null
+              ? {}
+              : {
+                  restriction: {
+                    scopes: result.restriction.scopes,
+                    allowedNetworks: result.restriction.allowedNetworks,
+                    metadata: result.restriction.metadata,
+                  },
+                }),
           };
         case 'limited':
           return limited();

@@ -91,7 +91,7 @@ t.test('the generated client drives the key lifecycle against a real keyward pro
   ] as const) {
     const me = await client.GET('/v1/me', { headers: { 'x-api-key': apiKey } });
     t.equal(me.response.status, 200, `the ${name} key works`);
-    t.same(me.data, { accountId: signUp.data!.account.id, keyId });
+    t.same(me.data, { accountId: signUp.data!.account.id, keyId, scopes: null, metadata: null });
   }
 
   const revoked = await client.DELETE('/v1/keys/{keyId}', { params: { path: { keyId: first.key.id } } });

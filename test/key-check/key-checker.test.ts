@@ -11,6 +11,12 @@ import { TEST_ARGON2, testServices } from '../support/services.js';
 import { eventually } from '../support/wait.js';
 import { withLastCharacterChanged } from '../support/keys.js';
 
+/** A check's answer for a proven key with no restriction (full access, anywhere, no metadata). */
+function provenAnswer(outcome: 'valid' | 'revoked', accountId: string, keyId: string, tier: string) {
+  const identity = { accountId, keyId, scopes: null, metadata: null };
+  return { outcome, accountId, keyId, expiresAt: null, restriction: null, identity, tier };
+}
+
 /*
  * The KeyChecker's cost model: which checks pay for argon2, Postgres or
  * Redis, and which are answered synchronously from memory.
@@ -141,13 +147,7 @@ function checkerTests(t: Test, built: TestApp) {
     const results = await Promise.all(burst);
     t.same(
       results,
-      Array.from({ length: 50 }, () => ({
-        outcome: 'valid',
-        accountId: user.accountId,
-        keyId,
-        expiresAt: null,
-        tier: 'postgres',
-      })),
+      Array.from({ length: 50 }, () => provenAnswer('valid', user.accountId, keyId, 'postgres')),
     );
     t.equal(hasher.verifications, 1, 'exactly one argon2 for 50 concurrent checks');
     t.equal(io.database.get('select'), 1, 'and one Postgres query');
@@ -155,7 +155,7 @@ function checkerTests(t: Test, built: TestApp) {
 
     const hit = checker.check(apiKey);
     t.notOk(hit instanceof Promise, 'a hit is answered synchronously, not with a Promise');
-    t.same(hit, { outcome: 'valid', accountId: user.accountId, keyId, expiresAt: null, tier: 'memory' });
+    t.same(hit, provenAnswer('valid', user.accountId, keyId, 'memory'));
 
     // Same id, valid checksum, other secret: the cached digest refutes it without argon2.
     const wrong = checker.check(generateKey('kw', keyId).key);
@@ -286,7 +286,7 @@ function checkerTests(t: Test, built: TestApp) {
 
     const after = checker.check(apiKey);
     t.notOk(after instanceof Promise, 'synchronous');
-    t.same(after, { outcome: 'revoked', accountId: user.accountId, keyId, expiresAt: null, tier: 'memory' });
+    t.same(after, provenAnswer('revoked', user.accountId, keyId, 'memory'));
     t.same(checker.check(generateKey('kw', keyId).key), { outcome: 'invalid', tier: 'memory' }, 'wrong secret');
     t.equal(hasher.verifications, 1, 'no argon2 after the first check');
     t.equal(total(io.database), 1, 'no query after the first check');
@@ -365,18 +365,8 @@ t.test(
     const forget = () => built.runtime.keyChecking.checker.cache.changed(keyId, 'expiry_scheduled', Date.now());
     forget();
     const { checker, hasher } = countingChecker(built.runtime);
-    t.same(await checker.check(apiKey), {
-      outcome: 'valid',
-      accountId: user.accountId,
-      keyId,
-      expiresAt: null,
-      tier: 'redis',
-    });
-    t.same(
-      checker.check(apiKey),
-      { outcome: 'valid', accountId: user.accountId, keyId, expiresAt: null, tier: 'memory' },
-      'then cached',
-    );
+    t.same(await checker.check(apiKey), provenAnswer('valid', user.accountId, keyId, 'redis'));
+    t.same(checker.check(apiKey), provenAnswer('valid', user.accountId, keyId, 'memory'), 'then cached');
     forget();
     const wrongSecret = generateKey(built.runtime.env.KEYWARD_KEY_PREFIX, keyId).key;
     t.same(await checker.check(wrongSecret), { outcome: 'invalid', tier: 'redis' }, 'another secret for the id');

@@ -36,7 +36,7 @@ t.test('rename, expiry at creation, replacesKeyId', async (t) => {
     t.equal((await audit(key.keyId, 'key.renamed')).length, 1, 'an unchanged name records nothing');
 
     const bodies: Array<[unknown, RegExp]> = [
-      [{}, /^body must have required property 'name'$/],
+      [{}, /^body must NOT have fewer than 1 properties$/],
       [{ name: '' }, /^body\/name must NOT have fewer than 1 characters$/],
       [{ name: '   ' }, /^body\/name must match pattern/],
       [{ name: 'x'.repeat(101) }, /^body\/name must NOT have more than 100 characters$/],

@@ -50,7 +50,7 @@ t.test('a valid key reaches the handler in both frameworks', async (t) => {
   for (const url of [`${fastifyUrl}/orders`, `${expressUrl}/orders`]) {
     const response = await call(url, apiKey);
     t.equal(response.status, 200, url);
-    t.same(await response.json(), { accountId: user.accountId, keyId });
+    t.same(await response.json(), { accountId: user.accountId, keyId, scopes: null, metadata: null });
   }
 });
 
@@ -71,6 +71,8 @@ t.test('refusals have one face: the same status, envelope and code everywhere', 
 
 t.test('getApiKey reads the caller without throwing', async (t) => {
   t.same(await (await call(`${fastifyUrl}/public`, apiKey)).json(), { apiKey: null }, 'an unchecked route has none');
-  t.same(await (await call(`${fastifyUrl}/either`, apiKey)).json(), { apiKey: { accountId: user.accountId, keyId } });
+  t.same(await (await call(`${fastifyUrl}/either`, apiKey)).json(), {
+    apiKey: { accountId: user.accountId, keyId, scopes: null, metadata: null },
+  });
   t.equal((await call(`${fastifyUrl}/either`, 'nope')).status, 401, '@fastify/auth refuses a wrong key');
 });

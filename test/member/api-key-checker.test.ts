@@ -37,10 +37,15 @@ const member = await open();
 
 t.test('a valid key is checked by keyward once, then answered from memory', async (t) => {
   const { user, apiKey, keyId } = await freshKey();
-  t.same(await member.check(apiKey, '203.0.113.7', 'orders-client/1.0'), { accountId: user.accountId, keyId });
+  t.same(await member.check(apiKey, '203.0.113.7', 'orders-client/1.0'), {
+    accountId: user.accountId,
+    keyId,
+    scopes: null,
+    metadata: null,
+  });
   const cached = member.check(apiKey, '203.0.113.7', 'orders-client/1.0');
   t.notOk(cached instanceof Promise, 'a cached key is answered synchronously');
-  t.same(cached, { accountId: user.accountId, keyId });
+  t.same(cached, { accountId: user.accountId, keyId, scopes: null, metadata: null });
 });
 
 t.test('a revoked key is refused by the member before the revoke call returns', async (t) => {
@@ -66,7 +71,12 @@ t.test('wrong keys, and anything JavaScript can hand the check, get a typed answ
     ['\u0000bad address', 'a'.repeat(5000)],
     ['2001:db8::1', '\ud83d'],
   ] as const) {
-    t.same(await member.check(apiKey, address, agent), { accountId: user.accountId, keyId });
+    t.same(await member.check(apiKey, address, agent), {
+      accountId: user.accountId,
+      keyId,
+      scopes: null,
+      metadata: null,
+    });
   }
   // Every count of those calls reaches keyward: one flush, no row lost to a bad value.
   const counting = await open();
@@ -166,7 +176,12 @@ t.test('a wrong secret with a real key id never takes the key down on a member',
   const fresh = await open();
   for (let i = 0; i < 3; i++)
     t.match(await fresh.check(withLastCharacterChanged(apiKey), '198.51.100.9'), { code: 'KW_INVALID_API_KEY' });
-  t.same(await fresh.check(apiKey, '198.51.100.10'), { accountId: user.accountId, keyId });
+  t.same(await fresh.check(apiKey, '198.51.100.10'), {
+    accountId: user.accountId,
+    keyId,
+    scopes: null,
+    metadata: null,
+  });
 });
 
 t.test('a limited client is refused with 429 and Retry-After, but still served for a key already proven', async (t) => {
@@ -181,10 +196,14 @@ t.test('a limited client is refused with 429 and Retry-After, but still served f
   const user = await signUp(limited.app);
   const { apiKey, keyId } = await createKey(limited.app, user.cookie);
   const address = '192.0.2.44';
-  t.same(await fresh.check(apiKey, address), { accountId: user.accountId, keyId });
+  t.same(await fresh.check(apiKey, address), { accountId: user.accountId, keyId, scopes: null, metadata: null });
   // Guesses: well-formed keys (valid checksum) of ids that do not exist.
   const guesses = [];
   for (let i = 0; i < 6; i++) guesses.push(await fresh.check(generateKey('kw').key, address));
   t.match(guesses.at(-1), { code: 'KW_RATE_LIMITED', statusCode: 429, retryAfterSeconds: Number });
-  t.same(await fresh.check(apiKey, address), { accountId: user.accountId, keyId }, 'the proven key still works');
+  t.same(
+    await fresh.check(apiKey, address),
+    { accountId: user.accountId, keyId, scopes: null, metadata: null },
+    'the proven key still works',
+  );
 });

@@ -40,7 +40,9 @@ declare global {
   const userAgent: string | undefined;
   const requestId: string;
   function reply(status: number, body: unknown): void;
-  function serve(accountId: string, keyId: string): void;
+  function serve(accountId: string, keyId: string, metadata?: unknown): void;
+  /** A handler of the example service's own. */
+  function createOrder(request: unknown, reply: unknown): Promise<unknown>;
 }
 export {};
 `;

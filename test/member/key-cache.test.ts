@@ -14,6 +14,7 @@ function entry(overrides: Partial<CachedKey> = {}): CachedKey {
     accountId: '00000000-0000-4000-8000-000000000001',
     expiresAt: null,
     status: 'active',
+    restriction: null,
     epoch: 1,
     cachedAt: T0,
     ...overrides,

@@ -4,7 +4,9 @@ import type { MemberCheckAnswer, MemberJoin, UsageBatchBody } from './fleet-mess
 import { FleetMembership } from './fleet-membership.js';
 import type { CacheTrust } from './fleet-lease.js';
 import { KeyCache, statusAt, type CachedKey } from './key-cache.js';
-import { detached, KEY_ID_LENGTH, keyIdOffset, keyLength, parseKey } from './key-format.js';
+import { KEY_ID_LENGTH, keyIdOffset, keyLength, parseKey } from './key-format.js';
+import { identityOf, type ApiKeyIdentity } from './key-identity.js';
+import { restrictionOf } from './key-restriction.js';
 import type { KeyStatus } from './key-status.js';
 import { KeywardClient } from './keyward-client.js';
 import { MemberError } from './member-error.js';
@@ -12,12 +14,6 @@ import { STDERR_LOG, type MemberLog } from './member-log.js';
 import { KeyRefusal, rateLimited, REFUSED } from './refusals.js';
 import { UsageRecorder } from './usage-recorder.js';
 import type { MinuteCounts, Tally } from './usage-counts.js';
-
-/** The caller a valid key identifies. */
-export interface ApiKeyIdentity {
-  accountId: string;
-  keyId: string;
-}
 
 export type KeyCheckResult = ApiKeyIdentity | KeyRefusal;
 
@@ -213,8 +209,12 @@ class MemberKeyChecker implements ApiKeyChecker {
       if (!digestsEqual(entry.digest, digest)) return REFUSED.invalid;
       const status = statusAt(entry, now);
       if (status === 'active' && entry.epoch === this.trust.epoch && this.trust.isTrusted()) {
+        if (entry.restriction?.allowsAddress?.(address) === false) {
+          this.usage?.recordRejected(keyId, entry.accountId, address, agent, now);
+          return REFUSED.addressNotAllowed;
+        }
         this.usage?.record(keyId, entry.accountId, address, agent, now);
-        return (entry.hit ??= Object.freeze({ accountId: entry.accountId, keyId: detached(keyId) }));
+        return (entry.hit ??= identityOf(entry.accountId, keyId, entry.restriction));
       }
       // Revoked and expired are final: they need no lease to be believed.
       if (status !== 'active') return this.refuseKnown(status, keyId, entry.accountId, address, agent, now);
@@ -304,18 +304,27 @@ class MemberKeyChecker implements ApiKeyChecker {
       case 'revoked':
       case 'expired': {
         const status: KeyStatus = answer.outcome === 'valid' ? 'active' : answer.outcome;
+        const restriction = answer.restriction === undefined ? null : restrictionOf(answer.restriction);
         const entry: CachedKey<ApiKeyIdentity> = {
           digest,
           accountId: answer.accountId,
           expiresAt: answer.expiresAt,
           status,
+          restriction,
           epoch: trusted ? epoch : -1,
           cachedAt: now,
-          hit: Object.freeze({ accountId: answer.accountId, keyId: detached(parsed.keyId) }),
+          hit: identityOf(answer.accountId, parsed.keyId, restriction),
         };
         this.cache.set(parsed.keyId, entry, mark);
         const current = statusAt(entry, now);
-        const result = current === 'active' ? entry.hit! : current === 'revoked' ? REFUSED.revoked : REFUSED.expired;
+        const result =
+          current === 'revoked'
+            ? REFUSED.revoked
+            : current === 'expired'
+              ? REFUSED.expired
+              : restriction?.allowsAddress?.(address) === false
+                ? REFUSED.addressNotAllowed
+                : entry.hit!;
         return { result, accountId: answer.accountId, keyId: entry.hit!.keyId };
       }
       default:

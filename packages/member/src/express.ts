@@ -3,11 +3,13 @@
  *
  *   const checker = await openApiKeyChecker({ keywardUrl, credential, redisUrl });
  *   app.get('/orders', apiKeyMiddleware(checker), (req, res) => res.json({ account: req.apiKey?.accountId }));
+ *   app.get('/invoices', apiKeyMiddleware(checker, { scopes: ['invoices:read'] }), handler);   // 403 without it
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isKeyRefusal, type ApiKeyChecker, type ApiKeyIdentity, type KeyCheckResult } from './api-key-checker.js';
-import { refusalEnvelope, REQUEST_ID_PATTERN, type KeyRefusal } from './refusals.js';
+import { isKeyRefusal, type ApiKeyChecker, type KeyCheckResult } from './api-key-checker.js';
+import { missingScopesOf, type ApiKeyIdentity } from './key-identity.js';
+import { insufficientScope, refusalEnvelope, REQUEST_ID_PATTERN, type KeyRefusal } from './refusals.js';
 
 declare global {
   // Merges into Express's own Request type, the way Express's declarations are meant to be extended.
@@ -30,11 +32,19 @@ export interface KeyCheckedRequest extends IncomingMessage {
 export type NextFunction = (error?: unknown) => void;
 
 /**
- * Express middleware over an open {@link ApiKeyChecker}: on a valid key it sets
- * `request.apiKey` and calls `next()`; otherwise it answers the refusal itself
- * (401, 429 with `Retry-After`, or 503) in keyward's error envelope.
+ * Express middleware over an open {@link ApiKeyChecker}: on a valid key (with every scope of `scopes`) it
+ * sets `request.apiKey` and calls `next()`; otherwise it answers the refusal itself (401, 403, 429 with
+ * `Retry-After`, or 503) in keyward's error envelope.
  */
-export function apiKeyMiddleware(checker: ApiKeyChecker) {
+export function apiKeyMiddleware(checker: ApiKeyChecker, options: { scopes?: readonly string[] } = {}) {
+  const required = options.scopes ?? [];
+  const finish = (request: KeyCheckedRequest, response: ServerResponse, next: NextFunction, result: KeyCheckResult) => {
+    if (isKeyRefusal(result)) return refuse(request, response, result);
+    const missing = missingScopesOf(result, required);
+    if (missing.length > 0) return refuse(request, response, insufficientScope(missing));
+    request.apiKey = result;
+    next();
+  };
   return function requireApiKey(request: KeyCheckedRequest, response: ServerResponse, next: NextFunction): void {
     const result = checker.check(
       request.headers['x-api-key'],
@@ -49,14 +59,6 @@ export function apiKeyMiddleware(checker: ApiKeyChecker) {
 /** The caller of a request the middleware let through, or undefined. */
 export function getApiKey(request: KeyCheckedRequest): ApiKeyIdentity | undefined {
   return request.apiKey;
-}
-
-function finish(request: KeyCheckedRequest, response: ServerResponse, next: NextFunction, result: KeyCheckResult) {
-  if (!isKeyRefusal(result)) {
-    request.apiKey = result;
-    return next();
-  }
-  refuse(request, response, result);
 }
 
 function refuse(request: KeyCheckedRequest, response: ServerResponse, refusal: KeyRefusal): void {

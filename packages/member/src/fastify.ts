@@ -3,11 +3,13 @@
  *
  *   app.register(apiKeyAuth, { keywardUrl, credential, redisUrl });   // on the root instance, awaited or not
  *   app.get('/orders', { config: { apiKey: true } }, (request) => request.apiKey.accountId);
+ *   app.get('/invoices', { config: { apiKey: { scopes: ['invoices:read'] } } }, handler);   // 403 without the scope
  *   app.get('/reports', { onRequest: app.auth([app.verifyApiKey]) }, handler);   // with @fastify/auth
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
-import { openApiKeyChecker, type ApiKeyIdentity, type MemberOptions } from './api-key-checker.js';
-import { refusalEnvelope, type RefusalLike } from './refusals.js';
+import { openApiKeyChecker, type MemberOptions } from './api-key-checker.js';
+import { missingScopesOf, type ApiKeyIdentity } from './key-identity.js';
+import { insufficientScope, refusalEnvelope, type RefusalLike } from './refusals.js';
 
 /** keyward's check as a callback-style Fastify hook: on a refusal it passes the error on (for @fastify/auth). */
 export type VerifyApiKey = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
@@ -17,8 +19,11 @@ const identitySlot = Symbol('keyward.apiKey');
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The route needs a valid key in `x-api-key`; its handler reads `request.apiKey`. */
-    apiKey?: boolean;
+    /**
+     * The route needs a valid key in `x-api-key` (with `scopes`: a key that has each of them, else 403
+     * `insufficient_scope`); its handler reads `request.apiKey`.
+     */
+    apiKey?: boolean | { scopes?: readonly string[] };
   }
   interface FastifyRequest {
     /**
@@ -63,6 +68,14 @@ function assertRootInstance(app: FastifyInstance): void {
         'there it could not check routes declared outside that plugin, and a route asking for a key must never be served without one.',
     );
   }
+}
+
+const NO_SCOPES: readonly string[] = [];
+
+/** The scopes the route's config asks of a key (`config: { apiKey: { scopes } }`). */
+function requiredScopes(request: FastifyRequest): readonly string[] {
+  const asked = request.routeOptions.config.apiKey;
+  return typeof asked === 'object' && asked !== null && Array.isArray(asked.scopes) ? asked.scopes : NO_SCOPES;
 }
 
 /** keyward's refusal in keyward's error envelope, the same body as keyward's own API and the Express middleware. */
@@ -110,11 +123,11 @@ async function keywardApiKeyAuth(app: FastifyInstance, options: ApiKeyAuthOption
   /** Runs the check; `onRefusal` decides what a refusal does. A rejecting checker fails the request. */
   function decide(request: FastifyRequest, done: HookHandlerDoneFunction, onRefusal: (refusal: Refusal) => void): void {
     const finish = (result: ApiKeyIdentity | Refusal) => {
-      if (!(result instanceof Error)) {
-        request[identitySlot] = result;
-        return done();
-      }
-      onRefusal(result);
+      if (result instanceof Error) return onRefusal(result);
+      const missing = missingScopesOf(result, requiredScopes(request));
+      if (missing.length > 0) return onRefusal(insufficientScope(missing));
+      request[identitySlot] = result;
+      done();
     };
     const result = checker.check(request.headers['x-api-key'], request.ip, request.headers['user-agent']);
     if (result instanceof Promise) result.then(finish, done);

@@ -5,7 +5,10 @@
  * upgrade, so what is read is validated and what cannot be read is ignored.
  */
 
-export type KeyEventKind = 'revoked' | 'expired' | 'expiry_scheduled';
+import type { KeyRestriction } from './key-restriction.js';
+
+/** `updated`: the key's scopes or allowed networks changed; a cache drops it and checks it again. */
+export type KeyEventKind = 'revoked' | 'expired' | 'expiry_scheduled' | 'updated';
 
 /** Published on the key-events channel. */
 export interface KeyEventMessage {
@@ -24,7 +27,7 @@ export interface AckMessage {
   i: string;
 }
 
-const EVENT_KINDS: ReadonlySet<unknown> = new Set(['revoked', 'expired', 'expiry_scheduled']);
+const EVENT_KINDS: ReadonlySet<unknown> = new Set(['revoked', 'expired', 'expiry_scheduled', 'updated']);
 
 /** A key-events message, or null when it is not one this version can apply. */
 export function keyEventMessageOf(raw: string): KeyEventMessage | null {
@@ -72,7 +75,14 @@ export interface MemberJoin {
 
 /** keyward's answer to a member's cold check (`POST /v1/fleet/check`). */
 export type MemberCheckAnswer =
-  | { outcome: 'valid' | 'revoked' | 'expired'; accountId: string; keyId: string; expiresAt: number | null }
+  | {
+      outcome: 'valid' | 'revoked' | 'expired';
+      accountId: string;
+      keyId: string;
+      expiresAt: number | null;
+      /** Absent: the key has none (full access, anywhere, no metadata). */
+      restriction?: KeyRestriction;
+    }
   | { outcome: 'invalid' }
   | { outcome: 'limited'; retryAfterSeconds: number };
 

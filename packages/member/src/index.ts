@@ -12,11 +12,11 @@ export {
   isKeyRefusal,
   openApiKeyChecker,
   type ApiKeyChecker,
-  type ApiKeyIdentity,
   type KeyCheckResult,
   type MemberOptions,
 } from './api-key-checker.js';
-export { KeyRefusal, refusalEnvelope, type KeyRefusalCode } from './refusals.js';
+export { hasScopes, missingScopesOf, type ApiKeyIdentity } from './key-identity.js';
+export { insufficientScope, KeyRefusal, refusalEnvelope, type KeyRefusalCode } from './refusals.js';
 export { MemberError, type MemberErrorCode } from './member-error.js';
 export type { MemberLog } from './member-log.js';
 export { keyPattern, parseKey, type ParsedKey } from './key-format.js';

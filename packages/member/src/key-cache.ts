@@ -1,4 +1,7 @@
 import { detached } from './key-format.js';
+import type { KeyEventKind } from './fleet-messages.js';
+import type { ApiKeyIdentity } from './key-identity.js';
+import type { CompiledRestriction } from './key-restriction.js';
 import type { KeyStatus } from './key-status.js';
 
 /** keyward's own answer to a valid hit (see src/key-check/key-checker.ts). */
@@ -7,6 +10,8 @@ export type MemoryHit = Readonly<{
   accountId: string;
   keyId: string;
   expiresAt: number | null;
+  restriction: CompiledRestriction | null;
+  identity: ApiKeyIdentity;
   tier: 'memory';
 }>;
 
@@ -18,6 +23,8 @@ export interface CachedKey<Hit = MemoryHit> {
   expiresAt: number | null;
   /** Revoked and expired are final, so they need no lease to be believed. */
   status: KeyStatus;
+  /** Scopes, networks and metadata, compiled once; null: none (full access, anywhere). */
+  restriction: CompiledRestriction | null;
   /** FleetSync epoch the entry was confirmed in; an older one must be re-confirmed. */
   epoch: number;
   /** Date.now() when cached, for the hard TTL. */
@@ -111,15 +118,16 @@ export class KeyCache<Hit = MemoryHit> {
 
   /**
    * A key changed: a revoked or expired key keeps its digest with the final
-   * status (later requests with it cost nothing); any other change drops it.
+   * status (later requests with it cost nothing); any other change (an expiry
+   * scheduled, a restriction updated) drops it, to be checked again.
    */
-  changed(keyId: string, kind: 'revoked' | 'expired' | 'expiry_scheduled', now: number): void {
+  changed(keyId: string, kind: KeyEventKind, now: number): void {
     this.changes.set(keyId, { mark: ++this.changeCounter, at: now });
     this.unknownUntil.delete(keyId);
     const entry = this.entries.get(keyId);
     if (entry === undefined) return;
-    if (kind === 'expiry_scheduled') this.entries.delete(keyId);
-    else entry.status = kind;
+    if (kind === 'revoked' || kind === 'expired') entry.status = kind;
+    else this.entries.delete(keyId);
   }
 
   /** Forgets change marks old enough that no running check can predate them. */

@@ -1,19 +1,29 @@
 /** Every way a key check refuses a caller, as the `code` of its {@link KeyRefusal}. */
 export type KeyRefusalCode =
-  'KW_INVALID_API_KEY' | 'KW_API_KEY_REVOKED' | 'KW_API_KEY_EXPIRED' | 'KW_RATE_LIMITED' | 'KW_AUTH_UNAVAILABLE';
+  | 'KW_INVALID_API_KEY'
+  | 'KW_API_KEY_REVOKED'
+  | 'KW_API_KEY_EXPIRED'
+  | 'KW_ADDRESS_NOT_ALLOWED'
+  | 'KW_INSUFFICIENT_SCOPE'
+  | 'KW_RATE_LIMITED'
+  | 'KW_AUTH_UNAVAILABLE';
 
 const MESSAGES: Record<KeyRefusalCode, string> = {
   KW_INVALID_API_KEY: 'A valid API key is required in the x-api-key header.',
   KW_API_KEY_REVOKED: 'This API key has been revoked.',
   KW_API_KEY_EXPIRED: 'This API key has expired.',
+  KW_ADDRESS_NOT_ALLOWED: "This API key may not be used from this address (see the key's allowed networks).",
+  KW_INSUFFICIENT_SCOPE: 'This API key lacks a scope this request needs.',
   KW_RATE_LIMITED: 'Too many failed API key checks from this address. Retry after the time in the Retry-After header.',
   KW_AUTH_UNAVAILABLE: 'The key could not be checked right now. Retry shortly.',
 };
 
-const STATUS: Record<KeyRefusalCode, 401 | 429 | 503> = {
+const STATUS: Record<KeyRefusalCode, 401 | 403 | 429 | 503> = {
   KW_INVALID_API_KEY: 401,
   KW_API_KEY_REVOKED: 401,
   KW_API_KEY_EXPIRED: 401,
+  KW_ADDRESS_NOT_ALLOWED: 403,
+  KW_INSUFFICIENT_SCOPE: 403,
   KW_RATE_LIMITED: 429,
   KW_AUTH_UNAVAILABLE: 503,
 };
@@ -23,15 +33,16 @@ const STATUS: Record<KeyRefusalCode, 401 | 429 | 503> = {
  * with. Every adapter answers it with the same body: {@link refusalEnvelope}.
  */
 export class KeyRefusal extends Error {
-  readonly statusCode: 401 | 429 | 503;
+  readonly statusCode: 401 | 403 | 429 | 503;
   /** With 429: when the client may try again, for a `Retry-After` header. */
   readonly retryAfterSeconds: number | undefined;
 
   constructor(
     readonly code: KeyRefusalCode,
     retryAfterSeconds?: number,
+    message = MESSAGES[code],
   ) {
-    super(MESSAGES[code]);
+    super(message);
     this.name = 'KeyRefusal';
     this.statusCode = STATUS[code];
     this.retryAfterSeconds = retryAfterSeconds;
@@ -48,7 +59,17 @@ export const REFUSED = {
   revoked: Object.freeze(new KeyRefusal('KW_API_KEY_REVOKED')),
   expired: Object.freeze(new KeyRefusal('KW_API_KEY_EXPIRED')),
   unavailable: Object.freeze(new KeyRefusal('KW_AUTH_UNAVAILABLE')),
+  addressNotAllowed: Object.freeze(new KeyRefusal('KW_ADDRESS_NOT_ALLOWED')),
 } as const;
+
+/** The 403 for a key without every scope a route needs, naming the ones it lacks. */
+export function insufficientScope(missing: readonly string[]): KeyRefusal {
+  return new KeyRefusal(
+    'KW_INSUFFICIENT_SCOPE',
+    undefined,
+    `This API key lacks the scope${missing.length === 1 ? '' : 's'} this request needs: ${missing.join(' ')}.`,
+  );
+}
 
 const RATE_LIMITED_BY_WAIT = new Map<number, KeyRefusal>();
 

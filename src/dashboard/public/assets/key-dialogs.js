@@ -1,4 +1,5 @@
-// One key's dialogs: its details (30 days of traffic, callers, events), renaming it, revoking it.
+// One key's dialogs: its details (30 days of traffic, callers, events), renaming it, changing its access (scopes,
+// allowed networks, metadata), revoking it.
 
 import { api } from './api.js';
 import { absoluteTime, plural, timeElement } from './format.js';
@@ -7,6 +8,7 @@ import { alertBox, errorBox, h, openModal, show, toast, whileBusy } from './ui.j
 import { $, keyTitle, quoted, state, usageUrl } from './keys-page-state.js';
 import { callerLine, copyIdButton, recentUseNotice, statusBadge } from './key-parts.js';
 import { refresh } from './key-polling.js';
+import { accessChanges, accessFacts, accessFields, scopeCatalogue } from './key-access.js';
 
 // ---------- Details: 30 days of traffic, callers, audit events ----------
 
@@ -19,6 +21,7 @@ const AUDIT_LABELS = {
   'key.expired': 'Expired',
   'key.expiry_scheduled': 'Expiry scheduled',
   'key.renamed': 'Renamed',
+  'key.updated': 'Access changed',
 };
 
 async function keyAuditEvents(keyId) {
@@ -55,6 +58,7 @@ function detailsFacts(key) {
       ? fact('Replaces', replaces ? `${keyTitle(replaces)} ` : '', h('code', {}, key.replacesKeyId))
       : null,
     fact('Last used', key.lastUsedAt ? [timeElement(key.lastUsedAt), ` (${absoluteTime(key.lastUsedAt)})`] : 'Never'),
+    ...accessFacts(key, fact),
   );
 }
 
@@ -156,6 +160,53 @@ export async function submitRename(event) {
       await refresh();
     } catch (error) {
       show($('[data-dialog-alert]', dialog), errorBox(error, 'The key was not renamed'));
+    }
+  });
+}
+
+// ---------- Edit access ----------
+
+let editing = null;
+
+export async function openAccess(key, opener) {
+  const dialog = $('[data-access-dialog]');
+  const scopes = await scopeCatalogue();
+  if (dialog.open) return;
+  const fields = accessFields('access', key, scopes);
+  editing = { key, fields };
+  $('#access-title').textContent = `Edit access of ${keyTitle(key)}`;
+  show($('[data-dialog-alert]', dialog), null);
+  show($('[data-access-fields]', dialog), fields.element);
+  openModal(dialog, { opener });
+  $('input[type="radio"]:checked', dialog).focus();
+}
+
+export async function submitAccess(event) {
+  event.preventDefault();
+  const dialog = $('[data-access-dialog]');
+  const alertArea = $('[data-dialog-alert]', dialog);
+  const { key, fields } = editing;
+  const access = fields.read();
+  if (access.error) {
+    show(alertArea, alertBox('error', access.error, { role: 'alert' }));
+    access.field.focus();
+    return;
+  }
+  const changes = accessChanges(key, access.body);
+  if (Object.keys(changes).length === 0) {
+    dialog.close();
+    toast(`Nothing changed: ${keyTitle(key)} keeps its access.`);
+    return;
+  }
+  const submit = $('button[type="submit"]', dialog);
+  await whileBusy(submit, 'Saving…', async () => {
+    try {
+      await api('PATCH', `/v1/keys/${encodeURIComponent(key.id)}`, changes);
+      dialog.close();
+      toast(`The access of ${keyTitle(key)} is changed, on every instance.`);
+      await refresh();
+    } catch (error) {
+      show(alertArea, errorBox(error, 'The access was not changed'));
     }
   });
 }

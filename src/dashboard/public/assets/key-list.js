@@ -5,10 +5,26 @@ import { leakNote, renderLeakBanners } from './leaked-keys.js';
 import { recentRequests, sparkline } from './sparkline.js';
 import { alertBox, h, icon, show } from './ui.js';
 import { $, isActive, keyLabelText, keyTitle, rejectedLastHour, state } from './keys-page-state.js';
-import { openDetails, openRename, openRevoke } from './key-dialogs.js';
+import { openAccess, openDetails, openRename, openRevoke } from './key-dialogs.js';
+import { accessLine } from './key-access.js';
 import { copyIdButton, statusBadge } from './key-parts.js';
 import { openRotation } from './key-rotation.js';
 import { curlBlock, openGenerate } from './one-time-key.js';
+
+/** "Edit" under an active key's name, beside its access: opens the access dialog. */
+function accessButton(key) {
+  return h(
+    'button',
+    {
+      class: 'link-button access-edit',
+      type: 'button',
+      'aria-label': `Edit access of ${keyLabelText(key)}`,
+      'data-focus-id': `access:${key.id}`,
+      onclick: (event) => openAccess(key, event.currentTarget),
+    },
+    'Edit access',
+  );
+}
 
 function keyLabel(key) {
   return [
@@ -25,6 +41,7 @@ function keyLabel(key) {
       key.name,
     ),
     h('div', { class: 'key-meta' }, h('code', { class: 'key-hint' }, key.hint), copyIdButton(key)),
+    accessLine(key, isActive(key) ? accessButton(key) : null),
   ];
 }
 

@@ -6,6 +6,7 @@ import { sessionEndReason } from './session-end.js';
 import { alertBox, copyText, errorBox, h, icon, openModal, secretField, show, toast, whileBusy } from './ui.js';
 import { $, quoted, state } from './keys-page-state.js';
 import { pauseRefreshing, refresh } from './key-polling.js';
+import { accessFields, scopeCatalogue } from './key-access.js';
 
 /** The one-time key while it is on screen (a dialog), and whether it was copied. */
 let secret = null;
@@ -191,10 +192,18 @@ function showReveal(apiKey, key, opener) {
 
 // ---------- Generate ----------
 
-export function openGenerate(opener) {
+/** The access fields of the open generate dialog (key-access.js). */
+let generateAccess = null;
+
+export async function openGenerate(opener) {
   const dialog = $('[data-generate-dialog]');
   const form = $('[data-generate-form]', dialog);
+  // Loaded as the page starts: by the time anyone clicks, this is at most a resolved promise.
+  const scopes = await scopeCatalogue();
+  if (dialog.open) return;
   form.reset();
+  generateAccess = accessFields('generate', null, scopes);
+  show($('[data-access-fields]', dialog), generateAccess.element);
   show($('[data-dialog-alert]', dialog), null);
   openModal(dialog, { opener });
   $('#generate-name').focus();
@@ -206,16 +215,25 @@ export async function submitGenerate(event) {
   const name = $('#generate-name').value.trim();
   const expiry = Number($('#generate-expiry').value);
   const submit = $('button[type="submit"]', dialog);
+  const alertArea = $('[data-dialog-alert]', dialog);
+  const access = generateAccess.read();
+  if (access.error) {
+    show(alertArea, alertBox('error', access.error, { role: 'alert' }));
+    access.field.focus();
+    return;
+  }
   await whileBusy(submit, 'Generating…', async () => {
     try {
       const body = name ? { name } : {};
       if (expiry > 0) body.expiresInSeconds = expiry;
+      // Unset (null) is the default: only what was set is sent.
+      for (const [field, value] of Object.entries(access.body)) if (value !== null) body[field] = value;
       const created = await api('POST', '/v1/keys', body);
       dialog.close();
       showReveal(created.apiKey, created.key, $('[data-generate]'));
       void refresh();
     } catch (error) {
-      show($('[data-dialog-alert]', dialog), errorBox(error));
+      show(alertArea, errorBox(error));
     }
   });
 }

@@ -7,6 +7,22 @@ import { alertBox, errorBox, h, show, toast, whileBusy } from './ui.js';
 import { $, GRACE_PERIODS, keyTitle, quoted, rotatedKeyName, state, usedInWindow } from './keys-page-state.js';
 import { refresh } from './key-polling.js';
 import { holdSecret, keyReveal } from './one-time-key.js';
+import { accessLine, accessSentence, isRestricted } from './key-access.js';
+
+/** What the new key's access will be: the old key's, carried over. */
+function carriedAccess(old) {
+  return h(
+    'div',
+    { class: 'field access-carry', 'data-rotation-access': true },
+    h('span', { class: 'legend' }, 'Access of the new key'),
+    isRestricted(old) ? accessLine(old, null) : h('p', { class: 'access-full' }, accessSentence(old)),
+    h(
+      'p',
+      { class: 'hint' },
+      `The new key keeps the access of ${keyTitle(old)}: its scopes, allowed networks and metadata. To change it, use Edit access once the new key is generated.`,
+    ),
+  );
+}
 
 export function renderGenerate(rotation) {
   const old = rotation.oldKey;
@@ -30,6 +46,7 @@ export function renderGenerate(rotation) {
       { class: 'step-lead' },
       'keyward generates a second key for this account. Both keys work at the same time, so your services keep running while you switch them to the new one.',
     ),
+    carriedAccess(old),
     h(
       'div',
       { class: 'field' },

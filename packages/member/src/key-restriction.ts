@@ -1,0 +1,142 @@
+import { isIP } from 'node:net';
+
+/**
+ * What a key may do and from where, as keyward stores it: `null` scopes is full access, `null` networks is
+ * anywhere. Metadata is the owner's, returned to whoever checks the key and never interpreted.
+ */
+export interface KeyRestriction {
+  scopes: readonly string[] | null;
+  allowedNetworks: readonly string[] | null;
+  metadata: Readonly<Record<string, unknown>> | null;
+}
+
+export const FULL_ACCESS: KeyRestriction = Object.freeze({ scopes: null, allowedNetworks: null, metadata: null });
+
+/** A restriction made ready for the hot path: the scope set and the address test are built once per key. */
+export interface CompiledRestriction extends KeyRestriction {
+  readonly scopeSet: ReadonlySet<string> | null;
+  /** The scopes space-separated (the `x-keyward-scopes` header); undefined for full access. */
+  readonly scopeHeader: string | undefined;
+  /** Whether a client address may use the key; null: from anywhere. */
+  readonly allowsAddress: ((address: string) => boolean) | null;
+}
+
+/** The compiled restriction, or null for a key with none (full access, anywhere, no metadata): nothing to check. */
+export function restrictionOf(restriction: KeyRestriction): CompiledRestriction | null {
+  const { scopes, allowedNetworks, metadata } = restriction;
+  return scopes === null && allowedNetworks === null && metadata === null ? null : compileRestriction(restriction);
+}
+
+/** The restriction as stored in the Redis hot set: JSON text (Redis' cjson would turn an empty list into `{}`). */
+export function restrictionText(restriction: CompiledRestriction | null): string | undefined {
+  if (restriction === null) return undefined;
+  const { scopes, allowedNetworks, metadata } = restriction;
+  return JSON.stringify({ scopes, allowedNetworks, metadata });
+}
+
+/** The restriction read back from its JSON text; full access when absent, and null when unreadable. */
+export function restrictionFromText(text: unknown): CompiledRestriction | null | undefined {
+  if (text === undefined) return null;
+  try {
+    const value = JSON.parse(String(text)) as Partial<KeyRestriction>;
+    const list = (field: unknown) =>
+      field === null || (Array.isArray(field) && field.every((item) => typeof item === 'string'));
+    if (!list(value.scopes) || !list(value.allowedNetworks)) return undefined;
+    if (value.metadata !== null && (typeof value.metadata !== 'object' || Array.isArray(value.metadata)))
+      return undefined;
+    return restrictionOf(value as KeyRestriction);
+  } catch {
+    return undefined;
+  }
+}
+
+export function compileRestriction(restriction: KeyRestriction): CompiledRestriction {
+  const { scopes, allowedNetworks } = restriction;
+  return Object.freeze({
+    ...restriction,
+    scopeSet: scopes === null ? null : new Set(scopes),
+    scopeHeader: scopes === null ? undefined : scopes.join(' '),
+    allowsAddress: allowedNetworks === null ? null : addressMatcher(allowedNetworks),
+  });
+}
+
+/** The scopes of `required` that `granted` lacks (none for full access, `granted` null). */
+export function missingScopes(granted: ReadonlySet<string> | null, required: readonly string[]): string[] {
+  if (granted === null) return [];
+  return required.filter((scope) => !granted.has(scope));
+}
+
+/** An address as 16 bytes: IPv4 (and IPv4-mapped IPv6) as ::ffff:a.b.c.d, so both forms match the same ranges. */
+export function addressBytes(address: string): Uint8Array | null {
+  const zone = address.indexOf('%');
+  const text = zone === -1 ? address : address.slice(0, zone);
+  const family = isIP(text);
+  if (family === 4) return v4Mapped(text);
+  if (family !== 6) return null;
+  const bytes = new Uint8Array(16);
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const groups = (part: string | undefined) => (part ? part.split(':') : []);
+  const words = (parts: string[]) =>
+    parts.flatMap((part) => {
+      if (!part.includes('.')) return [parseInt(part, 16)];
+      const v4 = v4Mapped(part);
+      return [(v4[12]! << 8) | v4[13]!, (v4[14]! << 8) | v4[15]!];
+    });
+  const front = words(groups(head));
+  const back = tail === undefined ? [] : words(groups(tail));
+  const all = [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
+  all.forEach((word, index) => {
+    bytes[index * 2] = word >> 8;
+    bytes[index * 2 + 1] = word & 0xff;
+  });
+  return bytes;
+}
+
+function v4Mapped(text: string): Uint8Array {
+  const bytes = new Uint8Array(16);
+  bytes[10] = 0xff;
+  bytes[11] = 0xff;
+  text.split('.').forEach((octet, index) => (bytes[12 + index] = Number(octet)));
+  return bytes;
+}
+
+/** An address or CIDR range as its first 16 bytes and prefix length (in IPv6 bits); null when it is neither. */
+export function parseNetwork(network: string): { bytes: Uint8Array; prefix: number } | null {
+  const slash = network.indexOf('/');
+  const address = slash === -1 ? network : network.slice(0, slash);
+  if (address.includes('%')) return null;
+  const bytes = addressBytes(address);
+  if (bytes === null) return null;
+  const v4 = isIP(address) === 4;
+  const width = v4 ? 32 : 128;
+  const bits = slash === -1 ? String(width) : network.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(bits) || Number(bits) > width) return null;
+  return { bytes, prefix: Number(bits) + (v4 ? 96 : 0) };
+}
+
+/** Client addresses a matcher remembers its answer for: a key's callers are few, so a hit allocates nothing. */
+const REMEMBERED_ADDRESSES = 1024;
+
+/** A test of client addresses against networks (addresses and CIDR ranges, already validated). */
+export function addressMatcher(networks: readonly string[]): (address: string) => boolean {
+  const ranges = networks.flatMap((network) => parseNetwork(network) ?? []);
+  const answers = new Map<string, boolean>();
+  return (address) => {
+    const known = answers.get(address);
+    if (known !== undefined) return known;
+    const bytes = addressBytes(address);
+    const allowed = bytes !== null && ranges.some((range) => inRange(bytes, range.bytes, range.prefix));
+    if (answers.size >= REMEMBERED_ADDRESSES) answers.clear();
+    answers.set(address, allowed);
+    return allowed;
+  };
+}
+
+function inRange(address: Uint8Array, network: Uint8Array, prefix: number): boolean {
+  const whole = prefix >> 3;
+  for (let index = 0; index < whole; index++) if (address[index] !== network[index]) return false;
+  const rest = prefix & 7;
+  if (rest === 0) return true;
+  const mask = (0xff << (8 - rest)) & 0xff;
+  return (address[whole]! & mask) === (network[whole]! & mask);
+}
