@@ -5,7 +5,7 @@ import { errors, type ErrorExample } from '../http/error-responses.js';
 import { EXAMPLE } from '../http/examples.js';
 import { API_KEY_SECURITY } from '../http/security-schemes.js';
 import { KeyMetadata, KeyScopes } from '../keys/key-schemas.js';
-import { missingScopesOf } from '../../packages/member/src/key-identity.js';
+import { missingScopesOf } from '../../packages/member/src/key-restriction.js';
 import { insufficientScope } from '../../packages/member/src/refusals.js';
 
 /** Every way a key check can fail, for the examples. */

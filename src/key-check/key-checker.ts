@@ -15,11 +15,12 @@ import { digestsEqual, fromSharedDigest, keyDigest, sharedDigest } from '../../p
 import type { FleetSync, HotEntry } from '../fleet/fleet-sync.js';
 import { statusAt, type CachedKey, type KeyCache } from '../../packages/member/src/key-cache.js';
 import { keyStatus } from '../keys/key-state.js';
-import { identityOf, type ApiKeyIdentity } from '../../packages/member/src/key-identity.js';
 import {
+  identityOf,
   restrictionFromText,
   restrictionOf,
   restrictionText,
+  type ApiKeyIdentity,
   type CompiledRestriction,
   type KeyRestriction,
 } from '../../packages/member/src/key-restriction.js';

@@ -3,7 +3,7 @@ import t from 'tap';
 import { openPostgres } from '../../src/db/database.js';
 import { MemberCredentials } from '../../src/members/member-credentials.js';
 import { isKeyRefusal, openApiKeyChecker } from '../../packages/member/src/api-key-checker.js';
-import { missingScopesOf } from '../../packages/member/src/key-identity.js';
+import { missingScopesOf } from '../../packages/member/src/key-restriction.js';
 import { signUpOver } from '../support/http.js';
 import { OPERATOR } from '../support/members.js';
 import { eventually } from '../support/wait.js';

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isKeyRefusal, type ApiKeyChecker, type KeyCheckResult } from './api-key-checker.js';
-import { missingScopesOf, type ApiKeyIdentity } from './key-identity.js';
+import { missingScopesOf, type ApiKeyIdentity } from './key-restriction.js';
 import { insufficientScope, refusalEnvelope, REQUEST_ID_PATTERN, type KeyRefusal } from './refusals.js';
 
 declare global {

@@ -8,7 +8,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { openApiKeyChecker, type MemberOptions } from './api-key-checker.js';
-import { missingScopesOf, type ApiKeyIdentity } from './key-identity.js';
+import { missingScopesOf, type ApiKeyIdentity } from './key-restriction.js';
 import { insufficientScope, refusalEnvelope, type RefusalLike } from './refusals.js';
 
 /** keyward's check as a callback-style Fastify hook: on a refusal it passes the error on (for @fastify/auth). */

@@ -15,7 +15,7 @@ export {
   type KeyCheckResult,
   type MemberOptions,
 } from './api-key-checker.js';
-export { hasScopes, missingScopesOf, type ApiKeyIdentity } from './key-identity.js';
+export { hasScopes, missingScopesOf, type ApiKeyIdentity } from './key-restriction.js';
 export { insufficientScope, KeyRefusal, refusalEnvelope, type KeyRefusalCode } from './refusals.js';
 export { MemberError, type MemberErrorCode } from './member-error.js';
 export type { MemberLog } from './member-log.js';

@@ -1,7 +1,6 @@
 import { detached } from './key-format.js';
 import type { KeyEventKind } from './fleet-messages.js';
-import type { ApiKeyIdentity } from './key-identity.js';
-import type { CompiledRestriction } from './key-restriction.js';
+import type { ApiKeyIdentity, CompiledRestriction } from './key-restriction.js';
 import type { KeyStatus } from './key-status.js';
 
 /** keyward's own answer to a valid hit (see src/key-check/key-checker.ts). */

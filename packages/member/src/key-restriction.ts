@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { detached } from './key-format.js';
 
 /**
  * What a key may do and from where, as keyward stores it: `null` scopes is full access, `null` networks is
@@ -12,11 +13,8 @@ export interface KeyRestriction {
 
 export const FULL_ACCESS: KeyRestriction = Object.freeze({ scopes: null, allowedNetworks: null, metadata: null });
 
-/** A restriction made ready for the hot path: the scope set and the address test are built once per key. */
+/** A restriction made ready for the hot path: the address test is built once per key. */
 export interface CompiledRestriction extends KeyRestriction {
-  readonly scopeSet: ReadonlySet<string> | null;
-  /** The scopes space-separated (the `x-keyward-scopes` header); undefined for full access. */
-  readonly scopeHeader: string | undefined;
   /** Whether a client address may use the key; null: from anywhere. */
   readonly allowsAddress: ((address: string) => boolean) | null;
 }
@@ -51,19 +49,41 @@ export function restrictionFromText(text: unknown): CompiledRestriction | null |
 }
 
 export function compileRestriction(restriction: KeyRestriction): CompiledRestriction {
-  const { scopes, allowedNetworks } = restriction;
+  const { allowedNetworks } = restriction;
   return Object.freeze({
     ...restriction,
-    scopeSet: scopes === null ? null : new Set(scopes),
-    scopeHeader: scopes === null ? undefined : scopes.join(' '),
     allowsAddress: allowedNetworks === null ? null : addressMatcher(allowedNetworks),
   });
 }
 
-/** The scopes of `required` that `granted` lacks (none for full access, `granted` null). */
-export function missingScopes(granted: ReadonlySet<string> | null, required: readonly string[]): string[] {
-  if (granted === null) return [];
-  return required.filter((scope) => !granted.has(scope));
+/** The caller a valid key identifies, with what the key may do. */
+export interface ApiKeyIdentity {
+  accountId: string;
+  keyId: string;
+  /** The scopes the key is limited to; null: full access. Test a route's needs with {@link hasScopes}. */
+  scopes: readonly string[] | null;
+  /** The key owner's JSON object about the key (keyward never interprets it); null: none. */
+  metadata: Readonly<Record<string, unknown>> | null;
+}
+
+/** The identity of a valid key, made once per cached key. */
+export function identityOf(accountId: string, keyId: string, restriction: CompiledRestriction | null): ApiKeyIdentity {
+  return Object.freeze({
+    accountId,
+    keyId: detached(keyId),
+    scopes: restriction?.scopes ?? null,
+    metadata: restriction?.metadata ?? null,
+  });
+}
+
+/** The scopes of `required` the caller's key lacks: none for a full-access key. */
+export function missingScopesOf(identity: ApiKeyIdentity, required: readonly string[]): string[] {
+  return identity.scopes === null ? [] : required.filter((scope) => !identity.scopes!.includes(scope));
+}
+
+/** Whether the caller's key has every scope of `required` (a full-access key has them all). */
+export function hasScopes(identity: ApiKeyIdentity, required: readonly string[]): boolean {
+  return missingScopesOf(identity, required).length === 0;
 }
 
 /** An address as 16 bytes: IPv4 (and IPv4-mapped IPv6) as ::ffff:a.b.c.d, so both forms match the same ranges. */
