@@ -12,7 +12,7 @@ import { ConfigError, type Env } from '../config/env.js';
 import { AccountService } from '../accounts/accounts.js';
 import type { KeyChecking } from '../key-check/open-key-checking.js';
 import { Metrics } from '../metrics/metrics.js';
-import { loadScopeCatalogue } from '../keys/key-restrictions.js';
+import { loadScopeCatalogue } from '../keys/restriction-rules.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { KeyService } from '../keys/key-lifecycle.js';
 import { Maintenance } from './maintenance.js';

@@ -2,6 +2,7 @@ import { and, eq, isNotNull, lte, sql } from 'drizzle-orm';
 import { boundedTransaction, type CommitGuard, type Database, type TransactionLimits } from '../db/database.js';
 import { apiKeys } from '../db/schema.js';
 import { KeyNotActive, KeyNotFound } from '../http/errors.js';
+import { AccountTurns } from './account-turns.js';
 import { generateKey } from '../../packages/member/src/key-format.js';
 import { rotatedKeyName } from './key-names.js';
 import type { SecretHasher } from './secret-hashing.js';
@@ -10,12 +11,11 @@ import type { KeyEvent, KeyEventAnnouncer } from '../fleet/fleet-sync.js';
 import { recordAudit, type Actor } from '../audit/audit-log.js';
 import {
   expireKeys,
+  keyToChange,
   insertKey,
   lockAccountAndEndExpired,
   recordLeak,
   revokeKeyRow,
-  restrictionDetails,
-  restrictionOfRow,
   updateRestriction,
   scheduleExpiry,
   unpublishedEvents,
@@ -23,8 +23,15 @@ import {
 } from './key-statements.js';
 import { KeyViews, type KeyView } from './key-views.js';
 import { keyStatus, refuseRotationEarly, refuseWhenFull, rotationRefusal } from './key-state.js';
-import { checkRestriction, type RestrictionChange, type ScopeCatalogue } from './key-restrictions.js';
-import { FULL_ACCESS, type KeyRestriction } from '../../packages/member/src/key-restriction.js';
+import {
+  checkRestriction,
+  definedFields,
+  restrictionDetails,
+  restrictionOfRow,
+  type RestrictionChange,
+  type ScopeCatalogue,
+} from './restriction-rules.js';
+import { FULL_ACCESS } from '../../packages/member/src/key-restriction.js';
 
 export type { LeakReport } from './key-statements.js';
 export type { KeyView } from './key-views.js';
@@ -33,17 +40,6 @@ export type { KeyView } from './key-views.js';
 export interface PropagationObserver {
   propagated(seconds: number): void;
 }
-
-/** What a rotation or an update reads of the key it changes: its name, state and restriction. */
-const CHANGED_KEY_COLUMNS = {
-  name: apiKeys.name,
-  slot: apiKeys.slot,
-  revokedAt: apiKeys.revokedAt,
-  expiresAt: apiKeys.expiresAt,
-  scopes: apiKeys.scopes,
-  allowedNetworks: apiKeys.allowedNetworks,
-  metadata: apiKeys.metadata,
-};
 
 export interface NewKey extends RestrictionChange {
   accountId: string;
@@ -85,7 +81,7 @@ export class KeyService {
       observer?: PropagationObserver;
     },
   ) {
-    this.views = new KeyViews(db);
+    this.views = new KeyViews(db, hasher);
   }
 
   /** The deployment's scope catalogue, or null when scopes are free-form. */
@@ -93,27 +89,7 @@ export class KeyService {
     return this.options.scopeCatalogue;
   }
 
-  /** The turn of the last key change per account on this instance (see {@link inTurn}). */
-  private readonly turns = new Map<string, Promise<void>>();
-
-  /**
-   * Runs the changes that take a slot (create, rotate) one at a time per account on this instance, so each
-   * reads the slots its predecessor left: 50 creates at once hash 2 keys and answer 48 × 409 from the cheap
-   * read, instead of 50 argon2 hashes (most refused by the bounded pool or by the transaction). Across
-   * instances the transaction under the account lock still decides.
-   */
-  private inTurn<T>(accountId: string, work: () => Promise<T>): Promise<T> {
-    const mine = (this.turns.get(accountId) ?? Promise.resolve()).then(work);
-    const done = mine.then(
-      () => {},
-      () => {},
-    );
-    this.turns.set(accountId, done);
-    void done.then(() => {
-      if (this.turns.get(accountId) === done) this.turns.delete(accountId);
-    });
-    return mine;
-  }
+  private readonly turns = new AccountTurns();
 
   /** Every key of the account, newest first, revoked ones included. */
   listKeys(accountId: string): Promise<KeyView[]> {
@@ -126,7 +102,7 @@ export class KeyService {
 
   /** Creates a key; the returned `key` is the only time the full key exists outside its holder. */
   createKey(input: NewKey, guard?: CommitGuard): Promise<{ key: string; view: KeyView }> {
-    return this.inTurn(input.accountId, () => this.createKeyInTurn(input, guard));
+    return this.turns.run(input.accountId, () => this.createKeyInTurn(input, guard));
   }
 
   private async createKeyInTurn(input: NewKey, guard?: CommitGuard): Promise<{ key: string; view: KeyView }> {
@@ -159,7 +135,7 @@ export class KeyService {
    * given, schedules the old key's expiry (0 ends it at once).
    */
   rotateKey(input: KeyRotation, guard?: CommitGuard): Promise<{ key: string; view: KeyView; oldKey: KeyView }> {
-    return this.inTurn(input.accountId, () => this.rotateKeyInTurn(input, guard));
+    return this.turns.run(input.accountId, () => this.rotateKeyInTurn(input, guard));
   }
 
   private async rotateKeyInTurn(
@@ -172,11 +148,7 @@ export class KeyService {
     const secretHash = await this.hasher.hash(key);
     const ended = await boundedTransaction(this.db, this.options.limits, guard, async (tx) => {
       const ended = await lockAccountAndEndExpired(tx, input.accountId);
-      const [old] = await tx
-        .select(CHANGED_KEY_COLUMNS)
-        .from(apiKeys)
-        .where(and(eq(apiKeys.id, input.keyId), eq(apiKeys.accountId, input.accountId)));
-      if (!old) throw new KeyNotFound();
+      const old = await keyToChange(tx, input.accountId, input.keyId);
       const refusal = rotationRefusal(old);
       if (refusal) throw refusal;
       const seconds = input.expireOldKeyInSeconds;
@@ -257,19 +229,9 @@ export class KeyService {
     return view;
   }
 
-  /**
-   * The account a key belongs to, for operators. With the full key (a leaked
-   * key pasted by an operator) the secret must match too.
-   */
-  async accountOfKey(keyId: string, fullKey?: string): Promise<string> {
-    const [row] = await this.db
-      .select({ accountId: apiKeys.accountId, secretHash: apiKeys.secretHash })
-      .from(apiKeys)
-      .where(eq(apiKeys.id, keyId));
-    if (!row || (fullKey !== undefined && !(await this.hasher.verify(row.secretHash, fullKey)))) {
-      throw new KeyNotFound();
-    }
-    return row.accountId;
+  /** The account a key belongs to, for operators (KeyViews.accountOfKey). */
+  accountOfKey(keyId: string, fullKey?: string): Promise<string> {
+    return this.views.accountOfKey(keyId, fullKey);
   }
 
   /**
@@ -306,12 +268,7 @@ export class KeyService {
   ): Promise<KeyView> {
     const change = definedFields(checkRestriction(input, this.options.scopeCatalogue));
     const events = await boundedTransaction(this.db, this.options.limits, guard, async (tx) => {
-      const [old] = await tx
-        .select(CHANGED_KEY_COLUMNS)
-        .from(apiKeys)
-        .where(and(eq(apiKeys.id, input.keyId), eq(apiKeys.accountId, input.accountId)))
-        .for('update');
-      if (!old) throw new KeyNotFound();
+      const old = await keyToChange(tx, input.accountId, input.keyId);
       const name = input.name?.trim();
       if (name !== undefined && old.name !== name) {
         await tx.update(apiKeys).set({ name }).where(eq(apiKeys.id, input.keyId));
@@ -339,13 +296,4 @@ export class KeyService {
     await this.announcer.announce(events);
     this.options.observer?.propagated((performance.now() - startedAt) / 1000);
   }
-}
-
-/** The restriction fields a call gave (an absent one is left as it is). */
-function definedFields(change: RestrictionChange): Partial<KeyRestriction> {
-  return Object.fromEntries(
-    (['scopes', 'allowedNetworks', 'metadata'] as const).flatMap((field) =>
-      change[field] === undefined ? [] : [[field, change[field]]],
-    ),
-  );
 }

@@ -5,6 +5,7 @@
  * deliveries) in the same transaction as the change itself.
  */
 import { and, eq, isNotNull, isNull, lte, sql } from 'drizzle-orm';
+import { KeyNotFound } from '../http/errors.js';
 import { sqlState, UNIQUE_VIOLATION, type Database, type Transaction } from '../db/database.js';
 import { rowsOf } from '../db/driver-results.js';
 import { accounts, apiKeys, auditEvents, keyEvents } from '../db/schema.js';
@@ -252,44 +253,6 @@ export async function insertKey(
   }
 }
 
-/** A key row's restriction as stored. */
-export function restrictionOfRow(row: {
-  scopes: string[] | null;
-  allowedNetworks: string[] | null;
-  metadata: Record<string, unknown> | null;
-}): KeyRestriction {
-  return { scopes: row.scopes, allowedNetworks: row.allowedNetworks, metadata: row.metadata };
-}
-
-const RESTRICTION_FIELDS = ['scopes', 'allowedNetworks', 'metadata'] as const;
-
-/** A restriction field as the audit log and webhooks show it: space-separated lists, metadata as JSON; null: none. */
-function restrictionText(restriction: KeyRestriction, field: (typeof RESTRICTION_FIELDS)[number]): string | null {
-  const value = restriction[field];
-  if (value === null) return null;
-  return Array.isArray(value) ? value.join(' ') : JSON.stringify(value);
-}
-
-/**
- * The audit details of a restriction: each field set (a new key), or each field that changed with its
- * previous value (`scopes` and `previousScopes`, …).
- */
-export function restrictionDetails(after: KeyRestriction, before?: KeyRestriction): Record<string, string | null> {
-  const details: Record<string, string | null> = {};
-  for (const field of RESTRICTION_FIELDS) {
-    const now = restrictionText(after, field);
-    if (before === undefined) {
-      if (now !== null) details[field] = now;
-      continue;
-    }
-    const then = restrictionText(before, field);
-    if (now === then) continue;
-    details[field] = now;
-    details[`previous${field[0]!.toUpperCase()}${field.slice(1)}`] = then;
-  }
-  return details;
-}
-
 /** Changes a key's restriction: the row, the event every cache must hear about, and `key.updated`. */
 export async function updateRestriction(
   tx: Transaction,
@@ -310,4 +273,26 @@ export async function updateRestriction(
   const event = await recordEvent(tx, accountId, keyId, 'updated', null);
   await recordAudit(tx, actor, { accountId, action: 'key.updated', keyId, details });
   return event;
+}
+
+/**
+ * The key a rotation or an update changes, locked for the change: its name, state and restriction. Runs
+ * after the account lock, so the row lock adds no wait; 404 when it is not this account's.
+ */
+export async function keyToChange(tx: Transaction, accountId: string, keyId: string) {
+  const [row] = await tx
+    .select({
+      name: apiKeys.name,
+      slot: apiKeys.slot,
+      revokedAt: apiKeys.revokedAt,
+      expiresAt: apiKeys.expiresAt,
+      scopes: apiKeys.scopes,
+      allowedNetworks: apiKeys.allowedNetworks,
+      metadata: apiKeys.metadata,
+    })
+    .from(apiKeys)
+    .where(and(eq(apiKeys.id, keyId), eq(apiKeys.accountId, accountId)))
+    .for('update');
+  if (!row) throw new KeyNotFound();
+  return row;
 }

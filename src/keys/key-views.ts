@@ -2,6 +2,7 @@ import { and, desc, eq, gt, sql, type SQL } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
 import { apiKeys, keyUsage, users, type EndReason } from '../db/schema.js';
 import { KeyNotFound } from '../http/errors.js';
+import type { SecretHasher } from './secret-hashing.js';
 import { keyStatus } from './key-state.js';
 import type { KeyStatus } from '../../packages/member/src/key-status.js';
 
@@ -102,7 +103,25 @@ function revocationOf(row: KeyRow, status: KeyStatus): KeyRevocation | null {
 
 /** Keys as the account sees them: the row, who created it, and its calls of the last 24 hours. Read only. */
 export class KeyViews {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    private readonly hasher: SecretHasher,
+  ) {}
+
+  /**
+   * The account a key belongs to, for operators. With the full key (a leaked
+   * key pasted by an operator) the secret must match too.
+   */
+  async accountOfKey(keyId: string, fullKey?: string): Promise<string> {
+    const [row] = await this.db
+      .select({ accountId: apiKeys.accountId, secretHash: apiKeys.secretHash })
+      .from(apiKeys)
+      .where(eq(apiKeys.id, keyId));
+    if (!row || (fullKey !== undefined && !(await this.hasher.verify(row.secretHash, fullKey)))) {
+      throw new KeyNotFound();
+    }
+    return row.accountId;
+  }
 
   /** Every key of the account, newest first, revoked ones included. */
   async listKeys(accountId: string): Promise<KeyView[]> {

@@ -71,3 +71,50 @@ function depthOf(value: unknown): number {
   if (typeof value !== 'object' || value === null) return 0;
   return 1 + Math.max(0, ...Object.values(value).map(depthOf));
 }
+
+/** A key row's restriction as stored. */
+export function restrictionOfRow(row: {
+  scopes: string[] | null;
+  allowedNetworks: string[] | null;
+  metadata: Record<string, unknown> | null;
+}): KeyRestriction {
+  return { scopes: row.scopes, allowedNetworks: row.allowedNetworks, metadata: row.metadata };
+}
+
+const RESTRICTION_FIELDS = ['scopes', 'allowedNetworks', 'metadata'] as const;
+
+/** A restriction field as the audit log and webhooks show it: space-separated lists, metadata as JSON; null: none. */
+function restrictionText(restriction: KeyRestriction, field: (typeof RESTRICTION_FIELDS)[number]): string | null {
+  const value = restriction[field];
+  if (value === null) return null;
+  return Array.isArray(value) ? value.join(' ') : JSON.stringify(value);
+}
+
+/**
+ * The audit details of a restriction: each field set (a new key), or each field that changed with its
+ * previous value (`scopes` and `previousScopes`, …).
+ */
+export function restrictionDetails(after: KeyRestriction, before?: KeyRestriction): Record<string, string | null> {
+  const details: Record<string, string | null> = {};
+  for (const field of RESTRICTION_FIELDS) {
+    const now = restrictionText(after, field);
+    if (before === undefined) {
+      if (now !== null) details[field] = now;
+      continue;
+    }
+    const then = restrictionText(before, field);
+    if (now === then) continue;
+    details[field] = now;
+    details[`previous${field[0]!.toUpperCase()}${field.slice(1)}`] = then;
+  }
+  return details;
+}
+
+/** The restriction fields a call gave (an absent one is left as it is). */
+export function definedFields(change: RestrictionChange): Partial<KeyRestriction> {
+  return Object.fromEntries(
+    (['scopes', 'allowedNetworks', 'metadata'] as const).flatMap((field) =>
+      change[field] === undefined ? [] : [[field, change[field]]],
+    ),
+  );
+}
