@@ -13,7 +13,7 @@ import {
 import type { SecretHasher } from '../keys/secret-hashing.js';
 import { digestsEqual, fromSharedDigest, keyDigest, sharedDigest } from '../../packages/member/src/digest.js';
 import type { FleetSync, HotEntry } from '../fleet/fleet-sync.js';
-import { statusAt, type CachedKey, type KeyCache } from '../../packages/member/src/key-cache.js';
+import { NO_EPOCH, statusAt, type CachedKey, type KeyCache } from '../../packages/member/src/key-cache.js';
 import { keyStatus } from '../keys/key-state.js';
 import {
   identityOf,
@@ -198,7 +198,7 @@ export class KeyChecker {
     const epoch = fleet.trust.epoch;
     const trusted = fleet.trust.isTrusted();
     const remember = (entry: Omit<CachedKey, 'epoch' | 'cachedAt'>) =>
-      cache.set(parsed.keyId, { ...entry, epoch: trusted ? epoch : -1, cachedAt: Date.now() }, mark);
+      cache.set(parsed.keyId, { ...entry, epoch: trusted ? epoch : NO_EPOCH, cachedAt: Date.now() }, mark);
 
     // Redis only while we hear its events; otherwise it may be partitioned from the fleet.
     const hot = trusted && fleet.hotStore ? await fleet.hotStore.lookup(parsed.keyId) : null;

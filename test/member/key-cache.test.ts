@@ -1,5 +1,5 @@
 import t from 'tap';
-import { KeyCache, type CachedKey } from '../../packages/member/src/key-cache.js';
+import { KeyCache, NO_EPOCH, type CachedKey } from '../../packages/member/src/key-cache.js';
 
 /*
  * The in-process tier on its own. Time is passed in, so TTLs are tested
@@ -126,6 +126,16 @@ t.test('expiry_scheduled drops the entry so the next check reads the new expiry'
   cache.changed('k', 'expiry_scheduled', T0);
   t.equal(cache.get('k', T0), undefined);
   t.equal(cache.size, 0);
+});
+
+t.test('an updated restriction keeps the digest but believes the entry in no epoch', async (t) => {
+  const cache = new KeyCache(10, 60_000, 10_000);
+  const mark = cache.changeMark();
+  cache.set('k', entry(), mark);
+  cache.changed('k', 'updated', T0);
+  t.equal(cache.get('k', T0)?.epoch, NO_EPOCH, 'checked again before it is believed');
+  t.equal(cache.knownDigest('k'), 'digest-of-the-key', 'its digest still proves the secret: no argon2');
+  t.equal(cache.set('k', entry(), mark), false, 'a check that read the old restriction cannot put it back');
 });
 
 t.test('change marks are forgotten only after no running check can predate them', async (t) => {

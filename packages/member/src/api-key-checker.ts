@@ -3,7 +3,7 @@ import { digestsEqual, keyDigest } from './digest.js';
 import type { MemberCheckAnswer, MemberJoin, UsageBatchBody } from './fleet-messages.js';
 import { FleetMembership } from './fleet-membership.js';
 import type { CacheTrust } from './fleet-lease.js';
-import { KeyCache, statusAt, type CachedKey } from './key-cache.js';
+import { KeyCache, NO_EPOCH, statusAt, type CachedKey } from './key-cache.js';
 import { KEY_ID_LENGTH, keyIdOffset, keyLength, parseKey } from './key-format.js';
 import { identityOf, restrictionOf, type ApiKeyIdentity } from './key-restriction.js';
 import type { KeyStatus } from './key-status.js';
@@ -310,7 +310,7 @@ class MemberKeyChecker implements ApiKeyChecker {
           expiresAt: answer.expiresAt,
           status,
           restriction,
-          epoch: trusted ? epoch : -1,
+          epoch: trusted ? epoch : NO_EPOCH,
           cachedAt: now,
           hit: identityOf(answer.accountId, parsed.keyId, restriction),
         };

@@ -38,6 +38,9 @@ export function statusAt(entry: Pick<CachedKey<unknown>, 'status' | 'expiresAt'>
   return entry.expiresAt !== null && entry.expiresAt <= now ? 'expired' : 'active';
 }
 
+/** The epoch of an entry that must be confirmed again before it is believed: no fleet has it. */
+export const NO_EPOCH = -1;
+
 /** How long a change mark is remembered: far longer than any check can run (bounded by timeouts). */
 const CHANGE_MEMORY_MS = 10 * 60_000;
 
@@ -117,8 +120,10 @@ export class KeyCache<Hit = MemoryHit> {
 
   /**
    * A key changed: a revoked or expired key keeps its digest with the final
-   * status (later requests with it cost nothing); any other change (an expiry
-   * scheduled, a restriction updated) drops it, to be checked again.
+   * status (later requests with it cost nothing). A key whose restriction was
+   * updated keeps its digest too, but is no longer believed in any epoch: the
+   * next check reads its restriction again, and the digest spares it argon2.
+   * An expiry scheduled drops it, to be checked again.
    */
   changed(keyId: string, kind: KeyEventKind, now: number): void {
     this.changes.set(keyId, { mark: ++this.changeCounter, at: now });
@@ -126,6 +131,7 @@ export class KeyCache<Hit = MemoryHit> {
     const entry = this.entries.get(keyId);
     if (entry === undefined) return;
     if (kind === 'revoked' || kind === 'expired') entry.status = kind;
+    else if (kind === 'updated') entry.epoch = NO_EPOCH;
     else this.entries.delete(keyId);
   }
 
