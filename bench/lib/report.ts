@@ -590,7 +590,10 @@ Valid requests that failed during floods: ${Object.values(flood.limiters).reduce
 type WithP99 = Summary & { p99: number };
 
 /** A change's figures in its table (a revocation's, older than the narrowing's, are named after it in results). */
-type Propagation = Pick<PropagationFigures, 'firstRefusalMs' | 'callerFirstRefusalMs' | 'afterCallerMs' | 'callMs'> & {
+type Propagation = Pick<
+  PropagationFigures,
+  'firstRefusalMs' | 'callerFirstRefusalMs' | 'afterCallerMs' | 'callMs' | 'firstRefusalAnswerMs'
+> & {
   warm?: PropagationFigures['warm'];
 };
 
@@ -614,6 +617,9 @@ function propagationRows(
     ],
     percentileRow(`other instances after the ${words.caller} (propagation through Redis)`, f.afterCallerMs),
     percentileRow(`${words.call} duration`, f.callMs),
+    ...(f.firstRefusalAnswerMs
+      ? [percentileRow(`answer time of the request that brought the ${words.refusal}`, f.firstRefusalAnswerMs)]
+      : []),
     ...(f.warm
       ? [
           percentileRow(`${words.call} → ${words.refusal}, every instance, ${withoutFirst}`, f.warm.firstRefusalMs),
@@ -729,6 +735,7 @@ ${table(
       callerFirstRefusalMs: r.revokerFirstRejectionMs,
       afterCallerMs: r.afterRevokerMs,
       callMs: r.revokeCallMs,
+      firstRefusalAnswerMs: r.firstRejectionAnswerMs,
       warm: r.warm && { firstRefusalMs: r.warm.firstRejectionMs, callMs: r.warm.revokeCallMs },
     },
   ),

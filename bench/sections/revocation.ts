@@ -40,6 +40,12 @@ export interface PropagationFigures {
   /** Duration of the change call, ms. */
   callMs: WithP99;
   /**
+   * How long each instance took to answer the request that brought its first refusal, ms (sent → received):
+   * near a cached check's time when the change reached the cache as a status, longer when the instance had to
+   * check the key again (Postgres + argon2id). Absent from older results.
+   */
+  firstRefusalAnswerMs?: WithP99;
+  /**
    * The two figures above without each instance's first change of this kind (code paths and statements not yet
    * run in that process): what a fleet that has been serving for a while sees.
    */
@@ -88,6 +94,8 @@ export interface RevocationResult {
   afterRevokerMs: WithP99;
   /** Duration of the revoke call (DELETE /v1/keys/{id}), ms. */
   revokeCallMs: WithP99;
+  /** Sent → received of the request that brought each instance's first rejection, ms; absent from older results. */
+  firstRejectionAnswerMs?: WithP99;
   /**
    * The two figures above without each instance's first revocation (code paths and statements not yet run
    * in that process): what a fleet that has been serving for a while sees.
@@ -110,13 +118,14 @@ export interface RevocationResult {
 
 /** The revocation's figures under the names results have always had. */
 export function revocationFields(figures: PropagationFigures) {
-  const { firstRefusalMs, callerFirstRefusalMs, afterCallerMs, callMs, warm, ...rest } = figures;
+  const { firstRefusalMs, callerFirstRefusalMs, afterCallerMs, callMs, warm, firstRefusalAnswerMs, ...rest } = figures;
   return {
     ...rest,
     firstRejectionMs: firstRefusalMs,
     revokerFirstRejectionMs: callerFirstRefusalMs,
     afterRevokerMs: afterCallerMs,
     revokeCallMs: callMs,
+    firstRejectionAnswerMs: firstRefusalAnswerMs,
     warm: { firstRejectionMs: warm.firstRefusalMs, revokeCallMs: warm.callMs },
   };
 }
@@ -177,6 +186,7 @@ class PropagationRecorder {
   private readonly callerFirstRefusal: number[] = [];
   private readonly afterCaller: number[] = [];
   private readonly call: number[] = [];
+  private readonly firstRefusalAnswer: number[] = [];
   private readonly warmFirstRefusal: number[] = [];
   private readonly warmCall: number[] = [];
   private readonly gaps: number[] = [];
@@ -190,9 +200,11 @@ class PropagationRecorder {
     private readonly instances: number,
   ) {}
 
-  /** Change `index` (≥ 1) through instance `caller`; `firstAt` is each instance's first refusal. */
-  add(index: number, caller: number, run: ChangeRun, firstAt: number[]): void {
+  /** Change `index` (≥ 1) through instance `caller`; `firstRefused` is each instance's first refusal. */
+  add(index: number, caller: number, run: ChangeRun, firstRefused: Poll[]): void {
     const { startedAt, returnedAt, polls } = run;
+    const firstAt = firstRefused.map((p) => p.receivedAt);
+    this.firstRefusalAnswer.push(...firstRefused.map((p) => p.receivedAt - p.sentAt));
     this.call.push(returnedAt - startedAt);
     // Changes 1 … n−1 are the first through instances 1 … n−1 (instance 0's was the warm-up).
     if (index >= this.instances) {
@@ -223,6 +235,7 @@ class PropagationRecorder {
       callerFirstRefusalMs: summarize(this.callerFirstRefusal),
       afterCallerMs: withP99(this.afterCaller),
       callMs: withP99(this.call),
+      firstRefusalAnswerMs: withP99(this.firstRefusalAnswer),
       warm: { firstRefusalMs: withP99(this.warmFirstRefusal), callMs: withP99(this.warmCall) },
       acceptedAfterReturn: this.acceptedAfterReturn,
       acceptedDuringCall: this.acceptedDuringCall,
@@ -392,18 +405,19 @@ export async function runRevocation(context: BenchContext): Promise<RevocationRe
       for (const recorder of recorders) {
         const { kind } = recorder;
         const run = await changeOnce(kind, caller);
-        const firstAt = run.polls.map((list, index) => {
+        const firstRefused = run.polls.map((list, index) => {
           const refused = list.find((p) => p.refused);
           if (!refused) throw new Error(`instance ${index} never refused the key after the ${kind.name}`);
-          return refused.receivedAt;
+          return refused;
         });
         log(
           `${kind.name} ${change}/${plan.revocation.revocations}${change === 0 ? ' (warm-up)' : ''} through ` +
             `instance ${caller}: call ${(run.returnedAt - run.startedAt).toFixed(1)} ms, first refusals ` +
-            `${firstAt.map((at) => (at - run.startedAt).toFixed(1)).join(' / ')} ms`,
+            `${firstRefused.map((p) => (p.receivedAt - run.startedAt).toFixed(1)).join(' / ')} ms (answered in ` +
+            `${firstRefused.map((p) => (p.receivedAt - p.sentAt).toFixed(1)).join(' / ')} ms)`,
         );
         if (change === 0) continue;
-        recorder.add(change, caller, run, firstAt);
+        recorder.add(change, caller, run, firstRefused);
         floor.push(...run.floor);
       }
     }
