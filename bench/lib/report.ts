@@ -1,7 +1,14 @@
 /** BENCHMARKS.md, written from the results of one run. */
 import type { BenchResults, SectionOutcome } from '../results.js';
 import type { LimiterResult } from '../sections/flood.js';
-import type { HotPathResult, HotVariant, PeerVariant, RestrictedVariant, VersusOpen } from '../sections/hot-path.js';
+import {
+  RESTRICTED_VARIANTS,
+  type HotPathResult,
+  type HotVariant,
+  type PeerVariant,
+  type RestrictedVariant,
+  type VersusOpen,
+} from '../sections/hot-path.js';
 import type { PropagationFigures, RevocationResult } from '../sections/revocation.js';
 import type { Summary } from './stats.js';
 
@@ -390,7 +397,11 @@ like the plain key's stretch target: ${(Object.keys(RESTRICTED_SHORT) as Restric
 `
     : ''
 }${hot.peersSkipped ? `\nbetter-auth was not measured in this run: ${hot.peersSkipped}\n` : ''}
-argon2 verifications in the server during these runs: ${hot.argon2Verifications} (the key was checked once, cold, before the runs).
+argon2 verifications in the server during these runs: ${hot.argon2Verifications} (${
+    hot.versusOpen.scoped
+      ? `the plain key was checked once, cold, before the count began; the ${RESTRICTED_VARIANTS.length} restricted keys once each, cold, after it, before the runs: ${RESTRICTED_VARIANTS.length} expected, more would mean a key was checked again under load`
+      : 'the key was checked once, cold, before the runs'
+  }).
 `;
 }
 
@@ -629,6 +640,26 @@ function propagationRows(
   ];
 }
 
+/**
+ * Why a narrowing is slower than a revocation, from the answer times of the first refusals: a revocation reaches
+ * the caches as a status, an \`updated\` event drops the key from every instance's cache and from the Redis hot set
+ * (keywardAnnounce in src/fleet/fleet-protocol.ts), so each instance checks it again.
+ */
+function narrowingCause(r: RevocationResult): string {
+  const narrowed = r.narrowing?.firstRefusalAnswerMs;
+  const revoked = r.firstRejectionAnswerMs;
+  if (!narrowed || !revoked) return '';
+  return `
+The request that brought an instance's first 403 took ${number(narrowed.median, 1)} ms to answer (p50; p99 ${number(narrowed.p99, 1)} ms),
+against ${number(revoked.median, 1)} ms (p99 ${number(revoked.p99, 1)} ms) for a revocation's first 401. A revocation reaches every
+instance's cache as a status (the cached digest stays, later requests cost nothing); an \`updated\` event drops the key
+from every instance's cache and deletes its Redis hot-set entry (keywardAnnounce in src/fleet/fleet-protocol.ts), so
+each instance's next request checks the key again in Postgres with argon2id (all ${r.instances} at once, on these shared cores)
+before it can answer 403. Keeping the verified digest and replacing only the restriction (in the cache and the hot set)
+would make a narrowing cost what a revocation does; that is a change to keyward, not to this bench.
+`;
+}
+
 /** The narrowing's table and the floor's, with both changes as multiples of the floor. */
 function narrowingAndFloor(r: RevocationResult): string {
   const n = r.narrowing;
@@ -663,7 +694,7 @@ ${table(
 - Requests sent after the PATCH returned and still accepted: **${n.acceptedAfterReturn}** (of ${n.totalPolls.toLocaleString('en-US')} polls in all; median poll gap ${number(n.pollGapMs, 2)} ms).
 - Requests accepted while the PATCH was in flight (allowed): ${n.acceptedDuringCall}.
 - Other answers than 204 and 403 \`insufficient_scope\`: ${Object.keys(n.unexpectedStatuses).length === 0 ? 'none' : JSON.stringify(n.unexpectedStatuses)}.
-
+${narrowingCause(r)}
 ### The floor
 
 What any change that every instance must see costs at the least: one Postgres commit (a one-row \`UPDATE\`, committed
