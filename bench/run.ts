@@ -24,6 +24,7 @@ import {
   insertFiller,
   insertKeys,
   REDIS_URL,
+  SCOPED_ROUTE_SCOPE,
   storeNaiveKeys,
 } from './lib/environment.js';
 import { startLoadGenerator, type LoadGenerator } from './lib/load.js';
@@ -149,7 +150,10 @@ async function main(): Promise<number> {
   const setupStarted = performance.now();
   const databaseUrl = await environment.createDatabase('main');
   const smallFillerInsertMs = await insertFiller(databaseUrl, plan.cold.smallRows);
-  const [hotKey, otherKey] = await insertKeys(databaseUrl, 2, defaultHasher());
+  const hasher = defaultHasher();
+  const [hotKey, otherKey] = await insertKeys(databaseUrl, 2, hasher);
+  const [scopedKey] = await insertKeys(databaseUrl, 1, hasher, { scopes: [SCOPED_ROUTE_SCOPE] });
+  const [networksKey] = await insertKeys(databaseUrl, 1, hasher, { allowedNetworks: ['127.0.0.0/8'] });
   await storeNaiveKeys(environment.prefix('naive'), [hotKey!, otherKey!]);
   const peers = ensureInstalled();
   let betterAuthDatabaseUrl: string | undefined;
@@ -174,6 +178,7 @@ async function main(): Promise<number> {
     databaseUrl,
     hotKey: hotKey!,
     otherKey: otherKey!,
+    restrictedKeys: { scoped: scopedKey!, networks: networksKey! },
     load,
     servers,
     betterAuth,

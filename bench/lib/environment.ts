@@ -9,6 +9,7 @@ import postgres from 'postgres';
 import { migratePostgresDatabase } from '../../src/db/database.js';
 import { loadEnv } from '../../src/config/env.js';
 import { generateKey, keyHint } from '../../packages/member/src/key-format.js';
+import type { KeyRestriction } from '../../packages/member/src/key-restriction.js';
 import { SecretHasher } from '../../src/keys/secret-hashing.js';
 
 export const ADMIN_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -16,6 +17,9 @@ export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
 /** keyward's default key prefix; the bench servers run with it. */
 export const KEY_PREFIX = 'kw';
+
+/** The scope the bench server's `/scoped` route asks of a key. */
+export const SCOPED_ROUTE_SCOPE = 'orders:read';
 
 export interface BenchKey {
   keyId: string;
@@ -98,10 +102,17 @@ export function defaultHasher(): SecretHasher {
 
 /**
  * Inserts `count` real keys, each hashed with argon2id at the default cost,
- * two per account as keyward allows. Rows are written directly (no user, no
- * session): key checking reads only api_keys.
+ * two per account as keyward allows, with `restriction` (default: full access
+ * from anywhere). Rows are written directly (no user, no session): key
+ * checking reads only api_keys.
  */
-export async function insertKeys(databaseUrl: string, count: number, hasher: SecretHasher): Promise<BenchKey[]> {
+export async function insertKeys(
+  databaseUrl: string,
+  count: number,
+  hasher: SecretHasher,
+  restriction: Partial<KeyRestriction> = {},
+): Promise<BenchKey[]> {
+  const { scopes = null, allowedNetworks = null, metadata = null } = restriction;
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   try {
     const keys: BenchKey[] = [];
@@ -111,8 +122,10 @@ export async function insertKeys(databaseUrl: string, count: number, hasher: Sec
       // Hash the pair at once: argon2 runs on libuv's thread pool.
       const hashes = await Promise.all(pair.map(({ key }) => hasher.hash(key)));
       for (const [index, { keyId, key }] of pair.entries()) {
-        await sql`INSERT INTO api_keys (id, account_id, name, secret_hash, hint, slot)
-                  VALUES (${keyId}, ${account!.id}, 'bench', ${hashes[index]!}, ${keyHint(key)}, ${index + 1})`;
+        await sql`INSERT INTO api_keys (id, account_id, name, secret_hash, hint, slot, scopes, allowed_networks, metadata)
+                  VALUES (${keyId}, ${account!.id}, 'bench', ${hashes[index]!}, ${keyHint(key)}, ${index + 1},
+                          ${scopes && sql.array([...scopes])}, ${allowedNetworks && sql.array([...allowedNetworks])},
+                          ${metadata && sql.json(metadata as postgres.JSONValue)})`;
         keys.push({ keyId, key, accountId: account!.id });
       }
     }

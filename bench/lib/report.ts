@@ -1,13 +1,23 @@
 /** BENCHMARKS.md, written from the results of one run. */
 import type { BenchResults, SectionOutcome } from '../results.js';
 import type { LimiterResult } from '../sections/flood.js';
-import type { HotVariant, PeerVariant, VersusOpen } from '../sections/hot-path.js';
+import {
+  RESTRICTED_VARIANTS,
+  type HotPathResult,
+  type HotVariant,
+  type PeerVariant,
+  type RestrictedVariant,
+  type VersusOpen,
+} from '../sections/hot-path.js';
+import type { PropagationFigures, RevocationResult } from '../sections/revocation.js';
 import type { Summary } from './stats.js';
 
 /** The issue's targets. */
 export const TARGETS = {
   hotPathRatio: 0.9,
   hotPathRatioStretch: 0.95,
+  /** A restricted key (scoped route, allowed networks), like the plain key's stretch target. */
+  restrictedHotPathRatio: 0.95,
   addedP99Ms: 0.5,
   floodRatio: 0.8,
   cachedCheckNs: 600,
@@ -88,6 +98,14 @@ const VARIANT_NAMES: Record<HotVariant, string> = {
   set: '`/set` — in-memory constant-time key set (what @fastify/bearer-auth does)',
   redisGet: '`/redis-get` — naive Redis GET per request',
 };
+const RESTRICTED_NAMES: Record<RestrictedVariant, string> = {
+  scoped: "`/scoped` — keyward, cached key with scopes ['orders:read'], the route asking for `orders:read`",
+  networks: '`/secured` — keyward, cached key with allowedNetworks 127.0.0.0/8 (the load comes from 127.0.0.1)',
+};
+const RESTRICTED_SHORT: Record<RestrictedVariant, string> = {
+  scoped: 'scoped key on a scoped route',
+  networks: 'allowed-networks key',
+};
 const PEER_NAMES: Record<PeerVariant, string> = {
   betterAuth: "`/better-auth` — better-auth 1.3's api-key plugin (a peer; rate limit off)",
 };
@@ -112,6 +130,7 @@ function summaryRows(results: BenchResults): string[][] {
       verdict(secured.cpuRatio.median >= TARGETS.hotPathRatio),
     ]);
     rows.push(['Hot path: added p50, one connection', signed(secured.addedP50Ms, 3, 'ms'), '—', '']);
+    rows.push(...restrictedHotPathRows(hot));
     const peer = hot.versusOpen.betterAuth;
     if (peer) rows.push(['Peer: better-auth api-key, throughput ÷ open (same run)', spread(peer.ratio, 3), '—', '']);
     rows.push([
@@ -198,6 +217,7 @@ function summaryRows(results: BenchResults): string[][] {
       '0',
       verdict(revocation.acceptedAfterReturn === 0),
     ]);
+    rows.push(...narrowingRows(revocation));
   }
   if (cold) {
     rows.push([
@@ -221,15 +241,88 @@ function summaryRows(results: BenchResults): string[][] {
   return rows;
 }
 
+/** The restricted keys' throughput against `/open`, the target each, and their CPU ratio beside it. */
+function restrictedHotPathRows(hot: HotPathResult): string[][] {
+  return (Object.keys(RESTRICTED_SHORT) as RestrictedVariant[]).flatMap((variant) => {
+    const versus = hot.versusOpen[variant];
+    if (!versus) return [];
+    const target = TARGETS.restrictedHotPathRatio;
+    return [
+      [
+        `Hot path, ${RESTRICTED_SHORT[variant]}: throughput, keyward ÷ open`,
+        spread(versus.ratio, 3),
+        `≥ ${target}`,
+        verdict(versus.ratio.median >= target),
+      ],
+      [
+        `… server CPU per request, open ÷ keyward (${RESTRICTED_SHORT[variant]})`,
+        spread(versus.cpuRatio, 3),
+        `(≥ ${target})`,
+        verdict(versus.cpuRatio.median >= target),
+      ],
+    ];
+  });
+}
+
+/** `value` as a multiple of `floor`. */
+function times(value: number, floor: number): string {
+  return `${number(value / floor, 1)}×`;
+}
+
+/** The narrowing PATCH against its target, and both changes as multiples of the floor measured beside them. */
+function narrowingRows(r: RevocationResult): string[][] {
+  const rows: string[][] = [];
+  const narrowing = r.narrowing;
+  if (narrowing) {
+    rows.push(
+      p99TargetRow(
+        'Narrowing PATCH → first 403 insufficient_scope, p99 over instances × narrowings',
+        narrowing.firstRefusalMs,
+        TARGETS.revocationP99Ms,
+      ),
+      p99TargetRow(
+        "… without each instance's first narrowing (warm instances)",
+        narrowing.warm.firstRefusalMs,
+        TARGETS.revocationP99Ms,
+        'secondary',
+      ),
+      [
+        'Narrowing: requests still accepted after the PATCH returned',
+        String(narrowing.acceptedAfterReturn),
+        '0',
+        verdict(narrowing.acceptedAfterReturn === 0),
+      ],
+    );
+  }
+  const floor = r.floor;
+  if (floor) {
+    const f = floor.floorMs;
+    rows.push([
+      'Floor: one Postgres commit + one Redis round trip (same run)',
+      `${number(f.median, 2)} ms p50, ${number(f.p99, 2)} ms p99 (n=${f.n})`,
+      '—',
+      '',
+    ]);
+    const multiple = (figure: string, first: WithP99) =>
+      rows.push([figure, `${times(first.median, f.median)} at p50, ${times(first.p99, f.p99)} at p99`, '—', '']);
+    multiple('Revocation → first rejection, as a multiple of the floor', r.firstRejectionMs);
+    if (narrowing) multiple('Narrowing → first 403, as a multiple of the floor', narrowing.firstRefusalMs);
+  }
+  return rows;
+}
+
 function hotPathSection(results: BenchResults): string {
   const outcome = results.sections.hotPath;
   if (!outcome.result) return failed('The hot-path section', outcome);
   const hot = outcome.result;
-  const names: Array<[string, HotVariant | PeerVariant]> = [
+  const names: Array<[string, HotVariant | RestrictedVariant | PeerVariant]> = [
     ...(Object.keys(VARIANT_NAMES) as HotVariant[]).map((variant): [string, HotVariant] => [
       VARIANT_NAMES[variant],
       variant,
     ]),
+    ...(Object.keys(RESTRICTED_NAMES) as RestrictedVariant[])
+      .filter((variant) => hot.variants[variant])
+      .map((variant): [string, RestrictedVariant] => [RESTRICTED_NAMES[variant], variant]),
     ...(Object.keys(PEER_NAMES) as PeerVariant[])
       .filter((variant) => hot.variants[variant])
       .map((variant): [string, PeerVariant] => [PEER_NAMES[variant], variant]),
@@ -280,13 +373,35 @@ ${table(
   ],
   [
     compare('keyward', hot.versusOpen.secured),
+    ...(Object.keys(RESTRICTED_SHORT) as RestrictedVariant[]).flatMap((variant) => {
+      const versus = hot.versusOpen[variant];
+      return versus ? [compare(`keyward, ${RESTRICTED_SHORT[variant]}`, versus)] : [];
+    }),
     compare('in-memory key set', hot.versusOpen.set),
     compare('Redis GET per request', hot.versusOpen.redisGet),
     ...(hot.versusOpen.betterAuth ? [compare('better-auth api-key', hot.versusOpen.betterAuth)] : []),
   ],
 )}
-${hot.peersSkipped ? `\nbetter-auth was not measured in this run: ${hot.peersSkipped}\n` : ''}
-argon2 verifications in the server during these runs: ${hot.argon2Verifications} (the key was checked once, cold, before the runs).
+${
+  hot.versusOpen.scoped
+    ? `
+The restricted keys (inserted with \`scopes\` / \`allowed_networks\` set) go through the same cached check; on each request
+the plugin compares the route's scopes with the key's (a set lookup) and the authenticator asks the key's compiled
+address test (its answer for a client address is remembered). Target for both: ≥ ${TARGETS.restrictedHotPathRatio}× \`/open\`'s throughput,
+like the plain key's stretch target: ${(Object.keys(RESTRICTED_SHORT) as RestrictedVariant[])
+        .map((variant) => {
+          const ratio = hot.versusOpen[variant]!.ratio.median;
+          return `${RESTRICTED_SHORT[variant]} ${number(ratio, 3)}× (${verdict(ratio >= TARGETS.restrictedHotPathRatio)})`;
+        })
+        .join(', ')}; the plain key ${number(hot.versusOpen.secured.ratio.median, 3)}× in the same rounds.
+`
+    : ''
+}${hot.peersSkipped ? `\nbetter-auth was not measured in this run: ${hot.peersSkipped}\n` : ''}
+argon2 verifications in the server during these runs: ${hot.argon2Verifications} (${
+    hot.versusOpen.scoped
+      ? `the plain key was checked once, cold, before the count began; the ${RESTRICTED_VARIANTS.length} restricted keys once each, cold, after it, before the runs: ${RESTRICTED_VARIANTS.length} expected, more would mean a key was checked again under load`
+      : 'the key was checked once, cold, before the runs'
+  }).
 `;
 }
 
@@ -485,6 +600,133 @@ Valid requests that failed during floods: ${Object.values(flood.limiters).reduce
 
 type WithP99 = Summary & { p99: number };
 
+/** A change's figures in its table (a revocation's, older than the narrowing's, are named after it in results). */
+type Propagation = Pick<
+  PropagationFigures,
+  'firstRefusalMs' | 'callerFirstRefusalMs' | 'afterCallerMs' | 'callMs' | 'firstRefusalAnswerMs'
+> & {
+  warm?: PropagationFigures['warm'];
+};
+
+/**
+ * The rows of a change's table (revocation or narrowing): `call` names the call, `refusal` what the instances
+ * answer after it, `change` the kind of change, `caller` the instance that handled it.
+ */
+function propagationRows(
+  words: { call: string; refusal: string; change: string; caller: string },
+  f: Propagation,
+): string[][] {
+  const withoutFirst = `without each instance's first ${words.change}`;
+  return [
+    percentileRow(`${words.call} → ${words.refusal}, every instance`, f.firstRefusalMs),
+    [
+      '… on the instance that handled the call',
+      number(f.callerFirstRefusalMs.median, 1),
+      '–',
+      number(f.callerFirstRefusalMs.max, 1),
+      String(f.callerFirstRefusalMs.n),
+    ],
+    percentileRow(`other instances after the ${words.caller} (propagation through Redis)`, f.afterCallerMs),
+    percentileRow(`${words.call} duration`, f.callMs),
+    ...(f.firstRefusalAnswerMs
+      ? [percentileRow(`answer time of the request that brought the ${words.refusal}`, f.firstRefusalAnswerMs)]
+      : []),
+    ...(f.warm
+      ? [
+          percentileRow(`${words.call} → ${words.refusal}, every instance, ${withoutFirst}`, f.warm.firstRefusalMs),
+          percentileRow(`${words.call} duration, ${withoutFirst}`, f.warm.callMs),
+        ]
+      : []),
+  ];
+}
+
+/**
+ * Why a narrowing is slower than a revocation, from the answer times of the first refusals: a revocation reaches
+ * the caches as a status, an \`updated\` event drops the key from every instance's cache and from the Redis hot set
+ * (keywardAnnounce in src/fleet/fleet-protocol.ts), so each instance checks it again.
+ */
+function narrowingCause(r: RevocationResult): string {
+  const narrowed = r.narrowing?.firstRefusalAnswerMs;
+  const revoked = r.firstRejectionAnswerMs;
+  if (!narrowed || !revoked) return '';
+  return `
+The request that brought an instance's first 403 took ${number(narrowed.median, 1)} ms to answer (p50; p99 ${number(narrowed.p99, 1)} ms),
+against ${number(revoked.median, 1)} ms (p99 ${number(revoked.p99, 1)} ms) for a revocation's first 401. A revocation reaches every
+instance's cache as a status (the cached digest stays, later requests cost nothing); an \`updated\` event drops the key
+from every instance's cache and deletes its Redis hot-set entry (keywardAnnounce in src/fleet/fleet-protocol.ts), so
+each instance's next request checks the key again in Postgres with argon2id (all ${r.instances} at once, on these shared cores)
+before it can answer 403. Keeping the verified digest and replacing only the restriction (in the cache and the hot set)
+would make a narrowing cost what a revocation does; that is a change to keyward, not to this bench.
+`;
+}
+
+/** The narrowing's table and the floor's, with both changes as multiples of the floor. */
+function narrowingAndFloor(r: RevocationResult): string {
+  const n = r.narrowing;
+  const floor = r.floor;
+  if (!n || !floor)
+    return '\n_Narrowing and the floor: not measured in this run (the measurement is newer than these results)._\n';
+  const f = floor.floorMs;
+  const multiples = (figure: string, summary: WithP99) => [
+    figure,
+    times(summary.median, f.median),
+    times(summary.p99, f.p99),
+    times(summary.max, f.max),
+  ];
+  return `
+### Narrowing a key's scopes
+
+Alternating with the revocations, on the same instances: ${n.narrowings} times, a fresh key with scopes
+${n.scopesBefore.map((scope) => `\`${scope}\``).join(' and ')} is polled on every instance with forward auth's \`GET /v1/verify\` asking for
+\`x-keyward-required-scopes: ${n.scopesBefore.filter((scope) => !n.scopesAfter.includes(scope)).join(' ')}\` (204 while the key has it) while
+\`PATCH /v1/keys/{id}\` narrows it to ${n.scopesAfter.map((scope) => `\`${scope}\``).join(', ')} through one instance (a different one each time), until every
+instance answers 403 \`insufficient_scope\`. Same target as a revocation: p99 ≤ ${TARGETS.revocationP99Ms} ms on ${r.instances} instances
+(${verdict(n.firstRefusalMs.p99 <= TARGETS.revocationP99Ms)}: ${number(n.firstRefusalMs.p99, 1)} ms; warm instances ${number(n.warm.firstRefusalMs.p99, 1)} ms, ${verdict(n.warm.firstRefusalMs.p99 <= TARGETS.revocationP99Ms)}).
+
+${table(
+  ['figure', 'p50', 'p99', 'max', 'n'],
+  propagationRows(
+    { call: 'PATCH', refusal: 'first 403 insufficient_scope', change: 'narrowing', caller: 'instance that handled it' },
+    n,
+  ),
+)}
+
+- Requests sent after the PATCH returned and still accepted: **${n.acceptedAfterReturn}** (of ${n.totalPolls.toLocaleString('en-US')} polls in all; median poll gap ${number(n.pollGapMs, 2)} ms).
+- Requests accepted while the PATCH was in flight (allowed): ${n.acceptedDuringCall}.
+- Other answers than 204 and 403 \`insufficient_scope\`: ${Object.keys(n.unexpectedStatuses).length === 0 ? 'none' : JSON.stringify(n.unexpectedStatuses)}.
+${narrowingCause(r)}
+### The floor
+
+What any change that every instance must see costs at the least: one Postgres commit (a one-row \`UPDATE\`, committed
+on its own, in the bench database) then one Redis round trip (a \`PUBLISH\`), one after the other, from the bench process
+over kept-alive connections. A revoke or PATCH call does more than that (its session is checked, the key read and
+locked, a key event and an audit row written in the transaction, and every instance's acknowledgement awaited through
+Redis), and an instance's first refusal is seen only at its next poll. Sampled ${f.n / (r.revocations + n.narrowings)} times before each recorded revoke and PATCH call,
+while the instances were being polled, so in the same conditions as the calls.
+
+${table(
+  ['figure', 'p50', 'p99', 'max', 'n'],
+  [
+    percentileRow('floor: Postgres commit + Redis round trip', f),
+    percentileRow('… the Postgres commit', floor.postgresCommitMs),
+    percentileRow('… the Redis round trip', floor.redisRoundTripMs),
+  ],
+)}
+
+As multiples of the floor (p50 ÷ floor p50, p99 ÷ floor p99, max ÷ floor max):
+
+${table(
+  ['figure', 'p50', 'p99', 'max'],
+  [
+    multiples('revoke call → first rejection, every instance', r.firstRejectionMs),
+    multiples('PATCH → first 403 insufficient_scope, every instance', n.firstRefusalMs),
+    multiples('revoke call duration', r.revokeCallMs),
+    multiples('PATCH duration', n.callMs),
+  ],
+)}
+`;
+}
+
 /** A row of the revocation table: figure, p50, p99, max, n (ms). */
 function percentileRow(figure: string, summary: WithP99): string[] {
   return [figure, number(summary.median, 1), number(summary.p99, 1), number(summary.max, 1), String(summary.n)];
@@ -517,27 +759,17 @@ earlier (median gap between two polls of an instance: ${number(r.pollGapMs, 2)} 
 
 ${table(
   ['figure', 'p50', 'p99', 'max', 'n'],
-  [
-    percentileRow('revoke call → first rejection, every instance', r.firstRejectionMs),
-    [
-      '… on the instance that handled the call',
-      number(r.revokerFirstRejectionMs.median, 1),
-      '–',
-      number(r.revokerFirstRejectionMs.max, 1),
-      String(r.revokerFirstRejectionMs.n),
-    ],
-    percentileRow('other instances after the revoker (propagation through Redis)', r.afterRevokerMs),
-    percentileRow('revoke call duration', r.revokeCallMs),
-    ...(r.warm
-      ? [
-          percentileRow(
-            "revoke call → first rejection, every instance, without each instance's first revocation",
-            r.warm.firstRejectionMs,
-          ),
-          percentileRow("revoke call duration, without each instance's first revocation", r.warm.revokeCallMs),
-        ]
-      : []),
-  ],
+  propagationRows(
+    { call: 'revoke call', refusal: 'first rejection', change: 'revocation', caller: 'revoker' },
+    {
+      firstRefusalMs: r.firstRejectionMs,
+      callerFirstRefusalMs: r.revokerFirstRejectionMs,
+      afterCallerMs: r.afterRevokerMs,
+      callMs: r.revokeCallMs,
+      firstRefusalAnswerMs: r.firstRejectionAnswerMs,
+      warm: r.warm && { firstRefusalMs: r.warm.firstRejectionMs, callMs: r.warm.revokeCallMs },
+    },
+  ),
 )}
 ${
   r.warm
@@ -551,7 +783,7 @@ figures are given with and without them.
 - Requests sent after the revoke call returned and still accepted: **${r.acceptedAfterReturn}** (of ${r.totalPolls.toLocaleString('en-US')} polls in all).
 - Requests accepted while the call was in flight (allowed): ${r.acceptedDuringCall}.
 - Other answers than 200/401: ${Object.keys(r.unexpectedStatuses).length === 0 ? 'none' : JSON.stringify(r.unexpectedStatuses)}.
-`;
+${narrowingAndFloor(r)}`;
 }
 
 function rerunNote(outcome: SectionOutcome<unknown>, name: 'fleetScale' | 'revocation'): string {

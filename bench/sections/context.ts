@@ -14,6 +14,11 @@ export interface BenchContext {
   hotKey: BenchKey;
   /** A second key of the in-memory set (bearer-auth style sets hold a few keys). */
   otherKey: BenchKey;
+  /**
+   * Restricted keys for the hot path: one with scopes [SCOPED_ROUTE_SCOPE] (sent to `/scoped`), one whose
+   * allowedNetworks cover 127.0.0.0/8, where the load comes from (sent to `/secured`).
+   */
+  restrictedKeys: { scoped: BenchKey; networks: BenchKey };
   load: LoadGenerator;
   servers: ServerPool;
   /** better-auth's api-key plugin as a peer route: its key, or why it is not measured in this run. */

@@ -2,7 +2,9 @@
  * 1. Hot-path overhead: one server process, routes with the same handler
  * (open, keyward with a cached key, in-memory constant-time set, Redis GET per
  * request, and better-auth's api-key plugin as a peer when installed), driven
- * by autocannon in its own process, interleaved over rounds.
+ * by autocannon in its own process, interleaved over rounds. keyward is also
+ * measured with restricted keys: a scoped key on a route asking for its scope,
+ * and a key whose allowed networks cover the load's address.
  */
 import { HttpConnection } from '../lib/http-connection.js';
 import {
@@ -23,8 +25,15 @@ export const HOT_VARIANTS = ['open', 'secured', 'set', 'redisGet'] as const;
 export type HotVariant = (typeof HOT_VARIANTS)[number];
 /** Measured when bench/peers/ is installed; absent from older results. */
 export type PeerVariant = 'betterAuth';
+/** keyward with a restricted key (its compiled restriction checked on every request); absent from older results. */
+export const RESTRICTED_VARIANTS = ['scoped', 'networks'] as const;
+export type RestrictedVariant = (typeof RESTRICTED_VARIANTS)[number];
+/** Every variant that may be absent from a result. */
+type OptionalVariant = PeerVariant | RestrictedVariant;
 
 const PATHS: Record<HotVariant, string> = { open: '/open', secured: '/secured', set: '/set', redisGet: '/redis-get' };
+/** The scoped key on the route asking for its scope; the allowed-networks key on the plain keyward route. */
+const RESTRICTED_PATHS: Record<RestrictedVariant, string> = { scoped: '/scoped', networks: '/secured' };
 const BETTER_AUTH_PATH = '/better-auth';
 
 export interface VersusOpen {
@@ -44,8 +53,8 @@ export interface VersusOpen {
 export interface HotPathResult {
   /** keyward settings passed to the plugin (none: its defaults). */
   settings: Record<string, string>;
-  variants: Record<HotVariant, VariantSummary> & Partial<Record<PeerVariant, VariantSummary>>;
-  versusOpen: Record<Exclude<HotVariant, 'open'>, VersusOpen> & Partial<Record<PeerVariant, VersusOpen>>;
+  variants: Record<HotVariant, VariantSummary> & Partial<Record<OptionalVariant, VariantSummary>>;
+  versusOpen: Record<Exclude<HotVariant, 'open'>, VersusOpen> & Partial<Record<OptionalVariant, VersusOpen>>;
   /** Why a peer was not measured in this run. */
   peersSkipped?: string;
   /** argon2 verifications in the server during the load runs (must be 0: the key is cached). */
@@ -90,6 +99,11 @@ export async function runHotPath(context: BenchContext): Promise<HotPathResult> 
     headers,
     serverPid,
   }));
+  for (const name of RESTRICTED_VARIANTS) {
+    const { key } = context.restrictedKeys[name];
+    await expectOk(server!.port, [RESTRICTED_PATHS[name]], key);
+    variants.push({ name, url: server!.url + RESTRICTED_PATHS[name], headers: { 'x-api-key': key }, serverPid });
+  }
   const betterAuth = 'key' in context.betterAuth ? context.betterAuth : undefined;
   if (betterAuth) {
     await expectOk(server!.port, [BETTER_AUTH_PATH], betterAuth.key);
@@ -109,12 +123,16 @@ export async function runHotPath(context: BenchContext): Promise<HotPathResult> 
       secured: summarizeVariant(runs.secured!),
       set: summarizeVariant(runs.set!),
       redisGet: summarizeVariant(runs.redisGet!),
+      scoped: summarizeVariant(runs.scoped!),
+      networks: summarizeVariant(runs.networks!),
       ...(betterAuth && { betterAuth: summarizeVariant(runs.betterAuth!) }),
     },
     versusOpen: {
       secured: compareWithBaseline(runs, 'secured', 'open'),
       set: compareWithBaseline(runs, 'set', 'open'),
       redisGet: compareWithBaseline(runs, 'redisGet', 'open'),
+      scoped: compareWithBaseline(runs, 'scoped', 'open'),
+      networks: compareWithBaseline(runs, 'networks', 'open'),
       ...(betterAuth && { betterAuth: compareWithBaseline(runs, 'betterAuth', 'open') }),
     },
     ...('skipped' in context.betterAuth && { peersSkipped: context.betterAuth.skipped }),

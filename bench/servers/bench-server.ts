@@ -2,12 +2,13 @@
  * A keyward replica's key check in a small Fastify server: the package's
  * `apiKeyAuth` plugin over the tiers keyward itself opens (in-process cache,
  * Redis hot set, Postgres and argon2), as keyward's own routes use it. (A fleet
- * member's cached hit is the same code: cache lookup and digest.) Four routes
+ * member's cached hit is the same code: cache lookup and digest.) Routes
  * with one and the same handler, so the only difference between them is how
  * (and whether) the caller is authenticated:
  *
  *   /open       no authentication
  *   /secured    keyward (`config: { apiKey: true }`)
+ *   /scoped     keyward, the route asking for a scope (`config: { apiKey: { scopes: ['orders:read'] } }`)
  *   /set        in-memory constant-time key set, as @fastify/bearer-auth does (the practical limit)
  *   /redis-get  a naive Redis GET per request
  *   /better-auth  better-auth's api-key plugin (a peer; only when bench/peers/ is installed)
@@ -26,6 +27,7 @@ import { apiKeyAuth } from '../../packages/member/src/fastify.js';
 import { createAuthenticator, openCore } from '../../src/app/core.js';
 import { loadEnv } from '../../src/config/env.js';
 import { SecretHasher } from '../../src/keys/secret-hashing.js';
+import { SCOPED_ROUTE_SCOPE } from '../lib/environment.js';
 
 export interface BenchServerConfig {
   databaseUrl: string;
@@ -102,6 +104,7 @@ async function redisGet(request: FastifyRequest): Promise<void> {
 
 app.get('/open', handler);
 app.get('/secured', { config: { apiKey: true } }, handler);
+app.get('/scoped', { config: { apiKey: { scopes: [SCOPED_ROUTE_SCOPE] } } }, handler);
 app.get('/set', { onRequest: inMemorySet }, handler);
 app.get('/redis-get', { onRequest: redisGet }, handler);
 if (config.betterAuth) {
