@@ -642,8 +642,7 @@ function propagationRows(
 
 /**
  * Why a narrowing is slower than a revocation, from the answer times of the first refusals: a revocation reaches
- * the caches as a status, an \`updated\` event drops the key from every instance's cache and from the Redis hot set
- * (keywardAnnounce in src/fleet/fleet-protocol.ts), so each instance checks it again.
+ * the caches as a status, an \`updated\` event makes every instance read the key's restriction again.
  */
 function narrowingCause(r: RevocationResult): string {
   const narrowed = r.narrowing?.firstRefusalAnswerMs;
@@ -652,11 +651,10 @@ function narrowingCause(r: RevocationResult): string {
   return `
 The request that brought an instance's first 403 took ${number(narrowed.median, 1)} ms to answer (p50; p99 ${number(narrowed.p99, 1)} ms),
 against ${number(revoked.median, 1)} ms (p99 ${number(revoked.p99, 1)} ms) for a revocation's first 401. A revocation reaches every
-instance's cache as a status (the cached digest stays, later requests cost nothing); an \`updated\` event drops the key
-from every instance's cache and deletes its Redis hot-set entry (keywardAnnounce in src/fleet/fleet-protocol.ts), so
-each instance's next request checks the key again in Postgres with argon2id (all ${r.instances} at once, on these shared cores)
-before it can answer 403. Keeping the verified digest and replacing only the restriction (in the cache and the hot set)
-would make a narrowing cost what a revocation does; that is a change to keyward, not to this bench.
+instance's cache as a status (later requests cost nothing); an \`updated\` event keeps the cached digest (so no argon2)
+but believes the entry in no epoch and deletes its Redis hot-set entry (keywardAnnounce in src/fleet/fleet-protocol.ts),
+so each instance's next request reads the key's new restriction from Postgres (all ${r.instances} at once, on these shared
+cores) before it can answer 403. Sending the new restriction in the event itself would spare that read.
 `;
 }
 
