@@ -113,8 +113,6 @@ export function restrictionDetails(after: KeyRestriction, before?: KeyRestrictio
 /** The restriction fields a call gave (an absent one is left as it is). */
 export function definedFields(change: RestrictionChange): Partial<KeyRestriction> {
   return Object.fromEntries(
-    (['scopes', 'allowedNetworks', 'metadata'] as const).flatMap((field) =>
-      change[field] === undefined ? [] : [[field, change[field]]],
-    ),
+    RESTRICTION_FIELDS.flatMap((field) => (change[field] === undefined ? [] : [[field, change[field]]])),
   );
 }
