@@ -1113,6 +1113,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "production"
+                 *     }
+                 */
                 "application/json": {
                     /** @example production */
                     name?: string;
@@ -1352,6 +1357,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "production (eu-west-1)"
+                 *     }
+                 */
                 "application/json": {
                     /** @example production */
                     name?: string;
@@ -2319,6 +2329,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "accountId": "c3f1a8e2-6b4d-4f7a-8e19-2d5c7b9a0e64",
+                     *       "keyId": "4ZbQ0cXw9LmT2pVa",
+                     *       "scopes": [
+                     *         "orders:read"
+                     *       ],
+                     *       "metadata": {
+                     *         "service": "reporting"
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         /** Format: uuid */
                         accountId: string;

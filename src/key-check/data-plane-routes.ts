@@ -37,7 +37,6 @@ export const dataPlaneRoutes: FastifyPluginAsyncTypebox = async (app) => {
             },
             {
               examples: [
-                { accountId: EXAMPLE.accountId, keyId: EXAMPLE.keyId, scopes: null, metadata: null },
                 {
                   accountId: EXAMPLE.accountId,
                   keyId: EXAMPLE.keyId,

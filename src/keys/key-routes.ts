@@ -103,15 +103,7 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
           },
           {
             additionalProperties: false,
-            examples: [
-              { name: 'production' },
-              {
-                name: 'reporting',
-                scopes: ['orders:read'],
-                allowedNetworks: ['203.0.113.0/24'],
-                metadata: { team: 'data' },
-              },
-            ],
+            examples: [{ name: 'production' }],
           },
         ),
         response: {
@@ -156,7 +148,7 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
           {
             additionalProperties: false,
             minProperties: 1,
-            examples: [{ name: 'production (eu-west-1)' }, { scopes: ['orders:read'] }, { allowedNetworks: null }],
+            examples: [{ name: 'production (eu-west-1)' }],
           },
         ),
         response: {

@@ -51,7 +51,7 @@ for (const failure of ['cut', 'blackhole'] as const) {
     for (let i = 0; i < 3; i++) {
       const me = await callMe(app, hot.apiKey);
       t.equal(me.statusCode, 200, 'a key already hot keeps answering');
-      t.same(me.json(), { accountId: user.accountId, keyId: hot.keyId });
+      t.same(me.json(), { accountId: user.accountId, keyId: hot.keyId, scopes: null, metadata: null });
     }
 
     // Without Postgres a key never seen can be neither proven nor refused: 503, never 200 or 401.

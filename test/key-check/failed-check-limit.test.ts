@@ -96,7 +96,7 @@ for (const mode of ['redis', 'single-instance'] as const) {
 
     const served = await me(app, apiKey, ATTACKER);
     t.equal(served.statusCode, 200, 'the valid key from the limited address');
-    t.same(served.json(), { accountId: user.accountId, keyId });
+    t.same(served.json(), { accountId: user.accountId, keyId, scopes: null, metadata: null });
     const verify = await app.inject({ url: '/v1/verify', headers: { 'x-api-key': apiKey }, remoteAddress: ATTACKER });
     t.equal(verify.statusCode, 204, 'forward auth of the valid key from the limited address');
     const malformed = await me(app, 'not-a-key', ATTACKER);

@@ -14,7 +14,7 @@ for (const mode of ['postgres+redis', 'embedded'] as const) {
     const first = await createKey(app, user.cookie, 'production');
     const me = await callMe(app, first.apiKey);
     t.equal(me.statusCode, 200);
-    t.same(me.json(), { accountId: user.accountId, keyId: first.keyId });
+    t.same(me.json(), { accountId: user.accountId, keyId: first.keyId, scopes: null, metadata: null });
 
     const second = await createKey(app, user.cookie, 'next');
     t.equal((await callMe(app, second.apiKey)).statusCode, 200, 'both keys work during a rotation');

@@ -33,7 +33,7 @@ t.test('a member with the ACL user checks keys and hears revocations', async (t)
   t.teardown(() => member.close());
   const user = await signUp(keyward.app);
   const { apiKey, keyId } = await createKey(keyward.app, user.cookie);
-  t.same(await member.check(apiKey), { accountId: user.accountId, keyId });
+  t.same(await member.check(apiKey), { accountId: user.accountId, keyId, scopes: null, metadata: null });
   await revokeKey(keyward.app, user.cookie, keyId);
   t.match(member.check(apiKey), { code: 'KW_API_KEY_REVOKED' }, 'refused when the revoke call returned');
 });
