@@ -46,7 +46,7 @@ t.test(
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const config = readFileSync(CONFIG, 'utf8')
       .replace(/server keyward-\d+:3000[^;]*;/g, `server 127.0.0.1:${keywardPort};`)
-      .replace('http://example-api:80/', `http://127.0.0.1:${upstreamPort}/`)
+      .replaceAll('http://example-api:80/', `http://127.0.0.1:${upstreamPort}/`)
       .replace('listen 8080;', `listen 127.0.0.1:${nginxPort};`)
       .replace('http {', `http {\n  access_log off;\n  client_body_temp_path ${dir};\n  proxy_temp_path ${dir};`);
     writeFileSync(join(dir, 'nginx.conf'), config);
@@ -98,6 +98,23 @@ t.test(
     t.equal(missing.status, 401, 'no key: refused before the API sees anything');
     const wrong = await fetch(`${base}/api/orders`, { headers: { 'x-api-key': 'kw_nope' } });
     t.equal(wrong.status, 401);
+
+    // A location that asks for a scope: a key limited to other scopes is refused there, and only there.
+    const limited = await app.inject({
+      method: 'POST',
+      url: '/v1/keys',
+      headers: { cookie: user.cookie },
+      payload: { scopes: ['orders:read'] },
+    });
+    const limitedKey = limited.json().apiKey as string;
+    const admin = (apiKey: string) => fetch(`${base}/api/admin/users`, { headers: { 'x-api-key': apiKey } });
+    t.equal((await admin(limitedKey)).status, 403, 'a key without the scope "admin" is refused at /api/admin/');
+    t.equal(
+      (await fetch(`${base}/api/orders`, { headers: { 'x-api-key': limitedKey } })).status,
+      200,
+      'the same key passes where no scope is asked',
+    );
+    t.equal((await admin(key.apiKey)).status, 200, 'a full-access key passes at /api/admin/');
 
     await revokeKey(app, user.cookie, key.keyId);
     const revoked = await fetch(`${base}/api/orders`, { headers: { 'x-api-key': key.apiKey } });
