@@ -1,4 +1,5 @@
 import type { KeyCheckResult } from '../../packages/member/src/api-key-checker.js';
+import { usableFrom } from '../../packages/member/src/key-restriction.js';
 import { rateLimited, REFUSED } from '../../packages/member/src/refusals.js';
 import type { UsageRecorder } from '../../packages/member/src/usage-recorder.js';
 import type { FailureLimiter } from './failure-limiter.js';
@@ -64,7 +65,7 @@ export class ApiKeyAuthenticator {
     switch (result.outcome) {
       case 'valid':
         // The owner's key from outside its networks: refused, and counted as a rejected call of that key.
-        if (result.restriction?.allowsAddress?.(clientAddress) === false) {
+        if (!usableFrom(result.restriction, clientAddress)) {
           this.usage?.recordRejected(result.keyId, result.accountId, clientAddress, userAgent, now);
           return REFUSED.addressNotAllowed;
         }

@@ -5,7 +5,7 @@ import { FleetMembership } from './fleet-membership.js';
 import type { CacheTrust } from './fleet-lease.js';
 import { KeyCache, NO_EPOCH, statusAt, type CachedKey } from './key-cache.js';
 import { KEY_ID_LENGTH, keyIdOffset, keyLength, parseKey } from './key-format.js';
-import { identityOf, restrictionOf, type ApiKeyIdentity } from './key-restriction.js';
+import { identityOf, restrictionOf, usableFrom, type ApiKeyIdentity } from './key-restriction.js';
 import type { KeyStatus } from './key-status.js';
 import { KeywardClient } from './keyward-client.js';
 import { MemberError } from './member-error.js';
@@ -208,7 +208,7 @@ class MemberKeyChecker implements ApiKeyChecker {
       if (!digestsEqual(entry.digest, digest)) return REFUSED.invalid;
       const status = statusAt(entry, now);
       if (status === 'active' && entry.epoch === this.trust.epoch && this.trust.isTrusted()) {
-        if (entry.restriction?.allowsAddress?.(address) === false) {
+        if (!usableFrom(entry.restriction, address)) {
           this.usage?.recordRejected(keyId, entry.accountId, address, agent, now);
           return REFUSED.addressNotAllowed;
         }
@@ -321,7 +321,7 @@ class MemberKeyChecker implements ApiKeyChecker {
             ? REFUSED.revoked
             : current === 'expired'
               ? REFUSED.expired
-              : restriction?.allowsAddress?.(address) === false
+              : !usableFrom(restriction, address)
                 ? REFUSED.addressNotAllowed
                 : entry.hit!;
         return { result, accountId: answer.accountId, keyId: entry.hit!.keyId };

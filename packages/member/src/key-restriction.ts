@@ -19,6 +19,11 @@ export interface CompiledRestriction extends KeyRestriction {
   readonly allowsAddress: ((address: string) => boolean) | null;
 }
 
+/** Whether a key may be used from `address`: anywhere without a restriction or allowed networks. */
+export function usableFrom(restriction: CompiledRestriction | null, address: string): boolean {
+  return restriction === null || restriction.allowsAddress === null || restriction.allowsAddress(address);
+}
+
 /** The compiled restriction, or null for a key with none (full access, anywhere, no metadata): nothing to check. */
 export function restrictionOf(restriction: KeyRestriction): CompiledRestriction | null {
   const { scopes, allowedNetworks, metadata } = restriction;
@@ -77,9 +82,17 @@ export function identityOf(accountId: string, keyId: string, restriction: Compil
 }
 
 /** The scopes of `required` the caller's key lacks: none for a full-access key. */
-export function missingScopesOf(identity: ApiKeyIdentity, required: readonly string[]): string[] {
-  return identity.scopes === null ? [] : required.filter((scope) => !identity.scopes!.includes(scope));
+export function missingScopesOf(identity: ApiKeyIdentity, required: readonly string[]): readonly string[] {
+  const granted = identity.scopes;
+  if (granted === null) return NONE_MISSING;
+  // Every request of a route passes here: nothing is allocated unless a scope is missing.
+  for (const scope of required) {
+    if (!granted.includes(scope)) return required.filter((needed) => !granted.includes(needed));
+  }
+  return NONE_MISSING;
 }
+
+const NONE_MISSING: readonly string[] = Object.freeze([]);
 
 /** Whether the caller's key has every scope of `required` (a full-access key has them all). */
 export function hasScopes(identity: ApiKeyIdentity, required: readonly string[]): boolean {
