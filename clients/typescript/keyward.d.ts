@@ -2236,7 +2236,7 @@ export interface operations {
                             /** @description The `webhook-id` header: the same on every retry. */
                             messageId: string;
                             /** @enum {string} */
-                            eventType: "key.created" | "key.rotated" | "key.expiry_scheduled" | "key.revoked" | "key.leaked" | "key.updated";
+                            eventType: "key.created" | "key.rotated" | "key.expiry_scheduled" | "key.revoked" | "key.leaked" | "key.updated" | "key.expiring" | "quota.threshold";
                             /**
                              * @description failed: no attempt got a 2xx within KEYWARD_WEBHOOK_MAX_AGE_SECONDS.
                              * @enum {string}

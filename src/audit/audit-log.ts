@@ -84,6 +84,8 @@ export const WEBHOOK_EVENT_TYPES = [
   'key.revoked',
   'key.leaked',
   'key.updated',
+  'key.expiring',
+  'quota.threshold',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 

@@ -1,5 +1,5 @@
 /** Accounts, the users who sign in to them, and their sessions. */
-import { index, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, index, integer, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { createdAt, uuidPrimaryKey, ownedBy } from './columns.js';
 
 export const accounts = pgTable('accounts', {
@@ -32,3 +32,18 @@ export const sessions = pgTable(
   },
   (table) => [index('sessions_user_idx').on(table.userId), index('sessions_expires_idx').on(table.expiresAt)],
 );
+
+/**
+ * An account's plan, set by the operator (`keyward set-plan`), never by the customer: its rate limit over all
+ * its keys together and its monthly quota. No row: the deployment's defaults (KEYWARD_ACCOUNT_RATE_LIMIT_*,
+ * KEYWARD_ACCOUNT_MONTHLY_QUOTA); a NULL in a row: no such limit for this account.
+ */
+export const accountPlans = pgTable('account_plans', {
+  accountId: uuid('account_id')
+    .primaryKey()
+    .references(() => accounts.id, { onDelete: 'cascade' }),
+  rateLimitRequests: integer('rate_limit_requests'),
+  rateLimitWindowSeconds: integer('rate_limit_window_seconds'),
+  monthlyQuota: bigint('monthly_quota', { mode: 'number' }),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});

@@ -6,6 +6,7 @@ import {
   index,
   jsonb,
   pgTable,
+  integer,
   smallint,
   text,
   timestamp,
@@ -73,12 +74,22 @@ export const apiKeys = pgTable(
     allowedNetworks: text('allowed_networks').array(),
     /** The owner's JSON object about the key, returned with it and never interpreted; NULL: none. */
     metadata: jsonb('metadata').$type<Record<string, unknown>>(),
+    /**
+     * The key's own rate limit: at most `rate_limit_requests` per `rate_limit_window_seconds` (both NULL: none
+     * but its account's). Counted fleet-wide (src/rate-limits/).
+     */
+    rateLimitRequests: integer('rate_limit_requests'),
+    rateLimitWindowSeconds: integer('rate_limit_window_seconds'),
   },
   (table) => [
     uniqueIndex('api_keys_active_slot_key').on(table.accountId, table.slot),
     index('api_keys_account_idx').on(table.accountId, table.createdAt),
     check('api_keys_slot_check', slotCheck(table.slot)),
     check('api_keys_ended_has_no_slot', sql`${table.revokedAt} IS NULL OR ${table.slot} IS NULL`),
+    check(
+      'api_keys_rate_limit_whole',
+      sql`(${table.rateLimitRequests} IS NULL) = (${table.rateLimitWindowSeconds} IS NULL)`,
+    ),
   ],
 );
 

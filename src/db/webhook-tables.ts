@@ -1,6 +1,6 @@
 /** Webhook endpoints, the outbox of deliveries, and every delivery attempt (issue #14). */
 import { sql } from 'drizzle-orm';
-import { bigserial, index, integer, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigserial, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { accounts, users } from './account-tables.js';
 import { createdAt, uuidPrimaryKey, ownedBy, doneBy } from './columns.js';
 
@@ -73,4 +73,27 @@ export const webhookAttempts = pgTable(
     retryAt: timestamp('retry_at', { withTimezone: true }),
   },
   (table) => [index('webhook_attempts_delivery_idx').on(table.deliveryId, table.id)],
+);
+
+/**
+ * Warnings told once: a `quota.threshold` per account, month and threshold, a `key.expiring` per key and
+ * lead time. Inserting the row (ON CONFLICT DO NOTHING) is what makes it once across the fleet; the webhook
+ * deliveries are written in the same transaction.
+ */
+export const lifecycleNotices = pgTable(
+  'lifecycle_notices',
+  {
+    /** The webhook event type: `quota.threshold` or `key.expiring`. */
+    kind: text('kind').notNull(),
+    /** What it is about: an account id or a key id. */
+    subject: text('subject').notNull(),
+    /** Which one: e.g. `2026-12:80` (month and threshold) or `7d` (lead time). */
+    period: text('period').notNull(),
+    accountId: ownedBy('account_id', () => accounts.id),
+    createdAt: createdAt(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.kind, table.subject, table.period] }),
+    index('lifecycle_notices_account_idx').on(table.accountId, table.createdAt),
+  ],
 );
