@@ -95,5 +95,11 @@ export async function openCore(
 
 /** The per-request decision (limiter, check, usage) over open key checking, for any framework. */
 export function createAuthenticator(keyChecking: KeyChecking, counter?: KeyCheckCounter): ApiKeyAuthenticator {
-  return new ApiKeyAuthenticator(keyChecking.checker, keyChecking.failedChecks, keyChecking.usage, counter);
+  return new ApiKeyAuthenticator(
+    keyChecking.checker,
+    keyChecking.failedChecks,
+    keyChecking.usage,
+    counter,
+    keyChecking.rateLimits,
+  );
 }

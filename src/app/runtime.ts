@@ -20,6 +20,7 @@ import { UsageReport } from '../usage/usage-report.js';
 import { WebhookService } from '../webhooks/webhook-endpoints.js';
 import { WebhookDeliveryWorker } from '../webhooks/delivery-worker.js';
 import { SigningSecretBox } from '../webhooks/signing.js';
+import { defaultAccountLimits } from '../rate-limits/account-plans.js';
 
 /** Everything the HTTP layer needs, opened once per process. */
 export interface Runtime {
@@ -134,6 +135,7 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
       keyPrefix: env.KEYWARD_KEY_PREFIX,
       limits: transactionLimits,
       scopeCatalogue: loadScopeCatalogue(env.KEYWARD_SCOPES_FILE),
+      accountDefaults: defaultAccountLimits(env),
       observer: metrics,
     });
     const maintenance = new Maintenance(

@@ -176,6 +176,19 @@ export const EnvSchema = Type.Object({
   KEYWARD_SIGNUP_EMAIL_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 5 }),
   /** The window of KEYWARD_SIGNUP_ADDRESS_LIMIT and KEYWARD_SIGNUP_EMAIL_LIMIT, in seconds. */
   KEYWARD_SIGNUP_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 3600 }),
+  // Rate limits and quotas per account (issue #26): the deployment's defaults, overridden per account with
+  // `keyward set-plan`. Counted over all of an account's keys together, exactly across the fleet.
+  /** Most requests an account's keys may make together per KEYWARD_ACCOUNT_RATE_LIMIT_WINDOW_SECONDS. Unset: no limit. */
+  KEYWARD_ACCOUNT_RATE_LIMIT_REQUESTS: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000 })),
+  /** The window of KEYWARD_ACCOUNT_RATE_LIMIT_REQUESTS, in seconds. */
+  KEYWARD_ACCOUNT_RATE_LIMIT_WINDOW_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
+  /** Most requests an account's keys may make together per calendar month (UTC). Unset: no quota. */
+  KEYWARD_ACCOUNT_MONTHLY_QUOTA: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000_000 })),
+  /**
+   * Longest an instance waits for Redis to grant rate-limit budget, in milliseconds; then it admits its own
+   * share of the limit (the limit divided by the fleet's size) and reports itself degraded.
+   */
+  KEYWARD_RATE_LIMIT_TIMEOUT_MS: Type.Integer({ minimum: 5, maximum: 10_000, default: 250 }),
   /** Most open HTTP connections per instance; connections beyond it are closed at once. */
   KEYWARD_HTTP_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000 }),
   // GitHub secret scanning (issue #14): GitHub reports keys of this deployment found in public.

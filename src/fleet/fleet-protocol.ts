@@ -52,6 +52,11 @@ export class FleetKeys {
     return `${this.prefix}key:${keyId}`;
   }
 
+  /** A rate limit's or quota's count in one window (packages/member/src/rate-limits.ts names them). */
+  budget(name: string): string {
+    return `${this.prefix}rl:${name}`;
+  }
+
   /** A key's change generation: bumped by every event, so a stale cold check cannot fill its entry. */
   generation(keyId: string): string {
     return `${this.prefix}gen:${keyId}`;
@@ -119,6 +124,38 @@ const SCRIPTS = {
       end
       return out`,
   },
+  /**
+   * Reserves budget from rate-limit counts: for each, up to `want` more unless that passes `limit` (at most
+   * half of what is left, so instances share the end of a window), all in one round trip. A count missing
+   * with floor -1 (a quota after Redis lost it) is answered -1 so the caller can rebuild it from usage.
+   * KEYS: registry, then one count per request; ARGV: limit, want, window end (epoch ms), floor per request.
+   * Returns the live instances of the fleet, then granted and count after it per request.
+   */
+  keywardReserve: {
+    lua: `
+      local t = redis.call('TIME')
+      local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      local out = { redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf') }
+      for i = 2, #KEYS do
+        local at = (i - 2) * 4
+        local limit, want = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+        local resetAt, floor = tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4])
+        local used = tonumber(redis.call('GET', KEYS[i]) or floor)
+        if used < 0 then
+          out[#out + 1] = 0
+          out[#out + 1] = -1
+        else
+          local left = limit - used
+          local grant = 0
+          if left > 0 then grant = math.min(want, math.max(1, math.ceil(left / 2))) end
+          -- Kept a minute past the window's end: a clock a little behind still finds its count.
+          redis.call('SET', KEYS[i], used + grant, 'PXAT', resetAt + 60000)
+          out[#out + 1] = grant
+          out[#out + 1] = used + grant
+        end
+      end
+      return out`,
+  },
   /** Sets a hot entry only if the key's generation is still the one the cold check read. */
   keywardFill: {
     numberOfKeys: 2,
@@ -149,6 +186,8 @@ export type ScriptedRedis = Redis & {
   /** Returns the live instances and their lease left (ms), flattened: id, ms, id, ms… */
   keywardAnnounce(numberOfKeys: number, ...keysThenArgs: string[]): Promise<string[]>;
   keywardFill(entry: string, generation: string, expected: string, value: string, ttl: number): Promise<number>;
+  /** Returns the live instances, then granted and count after it per request (see SCRIPTS.keywardReserve). */
+  keywardReserve(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number[]>;
   keywardHeartbeat(registry: string, echo: string, instanceId: string, leaseMs: number, nonce: string): Promise<number>;
 };
 

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import { sqlState } from '../db/database.js';
 import { closedForSlowness } from './raw-answers.js';
 import { envelopeCode, errorEnvelope, GENERIC_CODES, RouteNotFound, ServiceUnavailable } from './errors.js';
+import { refusalHeaders, type RefusalLike } from '../../packages/member/src/refusals.js';
 
 /** SQLSTATE classes and driver codes that mean "the database could not do it now", not "bad request". */
 function isDatabaseUnavailable(error: unknown): boolean {
@@ -91,8 +92,7 @@ export const errorHandler = fp(
       } else {
         code = GENERIC_CODES[status] ?? 'invalid_request';
       }
-      const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
-      if (typeof retryAfter === 'number') void reply.header('retry-after', retryAfter);
+      refusalHeaders(error as RefusalLike, (name, value) => void reply.header(name, value));
       return reply.code(status).send(errorEnvelope(code, message, request.id));
     });
 

@@ -24,6 +24,7 @@ export const UnknownScope = createError<[string]>(
   "Not a scope of this deployment's catalogue (GET /v1/scopes lists them): %s.",
   400,
 );
+export const RateLimitAboveAccount = createError<[string]>('KW_RATE_LIMIT_ABOVE_ACCOUNT', '%s', 400);
 // A refused key check is answered with @keyward/member's KeyRefusal (packages/member/src/refusals.ts), the same
 // codes and words in keyward's server and in every service of the fleet.
 export const SessionRequired = createError('KW_SESSION_REQUIRED', 'Sign in to the dashboard first.', 401);

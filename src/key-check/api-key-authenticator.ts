@@ -1,6 +1,7 @@
 import type { KeyCheckResult } from '../../packages/member/src/api-key-checker.js';
 import { usableFrom } from '../../packages/member/src/key-restriction.js';
-import { rateLimited, REFUSED } from '../../packages/member/src/refusals.js';
+import { rateLimited, REFUSED, type KeyRefusal } from '../../packages/member/src/refusals.js';
+import type { RateLimiter } from '../../packages/member/src/rate-limits.js';
 import type { UsageRecorder } from '../../packages/member/src/usage-recorder.js';
 import type { FailureLimiter } from './failure-limiter.js';
 import type { KeyCheck, KeyChecker } from './key-checker.js';
@@ -31,6 +32,7 @@ export class ApiKeyAuthenticator {
     private readonly failedChecks: FailureLimiter,
     private readonly usage: UsageRecorder | null,
     private readonly counter?: KeyCheckCounter,
+    private readonly rateLimits?: RateLimiter,
   ) {}
 
   /**
@@ -48,7 +50,7 @@ export class ApiKeyAuthenticator {
     if (result instanceof Promise) {
       return result.then(
         (settled) => this.decide(settled, clientAddress, userAgent, Date.now(), retryAfterMs),
-        () => REFUSED.unavailable,
+        () => REFUSED.unavailable as KeyCheckResult,
       );
     }
     return this.decide(result, clientAddress, userAgent, now, retryAfterMs);
@@ -60,7 +62,7 @@ export class ApiKeyAuthenticator {
     userAgent: string | undefined,
     now: number,
     retryAfterMs: number,
-  ): KeyCheckResult {
+  ): KeyCheckResult | Promise<KeyCheckResult> {
     this.counter?.countCheck(result);
     switch (result.outcome) {
       case 'valid':
@@ -69,8 +71,7 @@ export class ApiKeyAuthenticator {
           this.usage?.recordRejected(result.keyId, result.accountId, clientAddress, userAgent, now);
           return REFUSED.addressNotAllowed;
         }
-        this.usage?.record(result.keyId, result.accountId, clientAddress, userAgent, now);
-        return result.identity;
+        return this.admit(result, clientAddress, userAgent, now);
       case 'revoked':
       case 'expired':
         this.usage?.recordRejected(result.keyId, result.accountId, clientAddress, userAgent, now);
@@ -88,5 +89,26 @@ export class ApiKeyAuthenticator {
         // Fail closed on anything else (a status read from Redis that this version does not know).
         return REFUSED.unavailable;
     }
+  }
+
+  /** A valid key's request within its limits: counted and served; beyond them: 429, counted as refused. */
+  private admit(
+    result: Extract<KeyCheck, { identity: unknown }>,
+    clientAddress: string,
+    userAgent: string | undefined,
+    now: number,
+  ): KeyCheckResult | Promise<KeyCheckResult> {
+    const limits = result.restriction?.limits;
+    const refusal =
+      limits && this.rateLimits ? this.rateLimits.admit(result.keyId, result.accountId, limits, now) : null;
+    const decide = (refused: KeyRefusal | null): KeyCheckResult => {
+      if (refused === null) {
+        this.usage?.record(result.keyId, result.accountId, clientAddress, userAgent, now);
+        return result.identity;
+      }
+      this.usage?.recordRejected(result.keyId, result.accountId, clientAddress, userAgent, now);
+      return refused;
+    };
+    return refusal instanceof Promise ? refusal.then(decide) : decide(refusal);
   }
 }

@@ -1,7 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import { eq } from 'drizzle-orm';
 import type { Database } from '../db/database.js';
-import { apiKeys } from '../db/schema.js';
+import { accountPlans, apiKeys } from '../db/schema.js';
+import { restrictionOfRow } from '../keys/restriction-rules.js';
+import { accountLimitsOf, planColumns } from '../rate-limits/account-plans.js';
+import { NO_ACCOUNT_LIMITS, type AccountLimits } from '../../packages/member/src/rate-limits.js';
 import {
   detached,
   KEY_ID_LENGTH,
@@ -46,12 +49,13 @@ export type KeyCheck =
   /** Not checked: only keys whose secret this instance already knows are checked for a limited caller. */
   | { outcome: 'limited'; tier: CheckTier };
 
-interface KeyRow extends KeyRestriction {
-  accountId: string;
-  secretHash: string;
-  expiresAt: Date | null;
-  revokedAt: Date | null;
-}
+type KeyRow = Parameters<typeof restrictionOfRow>[0] &
+  Parameters<typeof accountLimitsOf>[0] & {
+    accountId: string;
+    secretHash: string;
+    expiresAt: Date | null;
+    revokedAt: Date | null;
+  };
 
 /** Where the answer came from: in-process cache, Redis, Postgres (+argon2), or the format alone. */
 export type CheckTier = 'format' | 'memory' | 'redis' | 'postgres';
@@ -64,6 +68,8 @@ export interface KeyCheckerOptions {
   serverSecret: string;
   keyPrefix: string;
   databaseTimeoutMs: number;
+  /** The limits of an account without a plan (KEYWARD_ACCOUNT_*); default none. */
+  accountDefaults?: AccountLimits;
   /** Told how long each check that left the process took. */
   observer?: ColdCheckObserver;
 }
@@ -228,8 +234,12 @@ export class KeyChecker {
             scopes: apiKeys.scopes,
             allowedNetworks: apiKeys.allowedNetworks,
             metadata: apiKeys.metadata,
+            rateLimitRequests: apiKeys.rateLimitRequests,
+            rateLimitWindowSeconds: apiKeys.rateLimitWindowSeconds,
+            ...planColumns,
           })
           .from(apiKeys)
+          .leftJoin(accountPlans, eq(accountPlans.accountId, apiKeys.accountId))
           .where(eq(apiKeys.id, parsed.keyId)),
         this.options.databaseTimeoutMs,
       );
@@ -262,7 +272,10 @@ export class KeyChecker {
       accountId: row.accountId,
       expiresAt: row.expiresAt?.getTime() ?? null,
       status: keyStatus(row),
-      restriction: restrictionOf(row),
+      restriction: restrictionOf(
+        restrictionOfRow(row),
+        accountLimitsOf(row, this.options.accountDefaults ?? NO_ACCOUNT_LIMITS),
+      ),
     };
     remember(entry);
     if (trusted && fleet.hotStore && hot) {

@@ -13,6 +13,9 @@ import { KeyChecker, type ColdCheckObserver } from './key-checker.js';
 import { LocalFleetSync } from '../fleet/local-fleet-sync.js';
 import { RedisFleetSync } from '../fleet/redis-fleet-sync.js';
 import { UsageRecorder, type UsageBatchWriter } from '../../packages/member/src/usage-recorder.js';
+import { RateLimiter, type BudgetGrant, type BudgetRequest } from '../../packages/member/src/rate-limits.js';
+import { LocalBudgets, RedisBudgets } from '../rate-limits/budget-sources.js';
+import { defaultAccountLimits } from '../rate-limits/account-plans.js';
 
 /** Most distinct callers (address × user agent) kept per key per minute. */
 export const MAX_CALLERS_PER_KEY = 100;
@@ -38,6 +41,8 @@ export interface KeyChecking {
   limiter(name: string, limit: number, windowSeconds: number, subjects?: 'per-client'): FailureLimiter;
   /** null when KEYWARD_USAGE_TRACKING is off. */
   usage: UsageRecorder | null;
+  /** Keys' and accounts' rate limits and quotas, counted with the fleet. */
+  rateLimits: RateLimiter;
   /** Flushes usage, leaves the fleet, closes Redis (the database is the caller's). */
   close(): Promise<void>;
 }
@@ -51,6 +56,8 @@ export async function openKeyChecking(
     serverSecret: string;
     log: FastifyBaseLogger;
     observer?: ColdCheckObserver;
+    /** Told of every budget granted (quota thresholds). */
+    onGrant?: (request: BudgetRequest, grant: BudgetGrant) => void;
   },
 ): Promise<KeyChecking> {
   const cache = new KeyCache(
@@ -60,6 +67,20 @@ export async function openKeyChecking(
   );
   let fleet: FleetSync;
   let redis: Redis | null = null;
+  const budgets = env.REDIS_URL
+    ? new RedisBudgets(env.REDIS_URL, env.REDIS_KEY_PREFIX, env.KEYWARD_RATE_LIMIT_TIMEOUT_MS, deps.db)
+    : new LocalBudgets(deps.db);
+  let lastFallbackLog = 0;
+  const rateLimits = new RateLimiter({
+    source: budgets,
+    timeoutMs: env.KEYWARD_RATE_LIMIT_TIMEOUT_MS,
+    onFallback: (error) => {
+      if (Date.now() - lastFallbackLog < 10_000) return;
+      lastFallbackLog = Date.now();
+      deps.log.warn({ err: error }, "rate limits: no budget from Redis; admitting this instance's share of each limit");
+    },
+    onGrant: deps.onGrant,
+  });
   if (env.REDIS_URL) {
     const redisFleet = await RedisFleetSync.start({
       redisUrl: env.REDIS_URL,
@@ -100,6 +121,7 @@ export async function openKeyChecking(
     serverSecret: deps.serverSecret,
     keyPrefix: env.KEYWARD_KEY_PREFIX,
     databaseTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
+    accountDefaults: defaultAccountLimits(env),
     observer: deps.observer,
   });
   const usage = env.KEYWARD_USAGE_TRACKING
@@ -119,9 +141,11 @@ export async function openKeyChecking(
     failedChecks,
     limiter,
     usage,
+    rateLimits,
     close: async () => {
       await usage?.close();
       await fleet.close();
+      budgets.close();
     },
   };
 }

@@ -32,6 +32,8 @@ import {
   type ScopeCatalogue,
 } from './restriction-rules.js';
 import { FULL_ACCESS } from '../../packages/member/src/key-restriction.js';
+import { checkKeyRateLimit, readAccountLimits } from '../rate-limits/account-plans.js';
+import { NO_ACCOUNT_LIMITS, type AccountLimits } from '../../packages/member/src/rate-limits.js';
 
 export type { LeakReport } from './key-statements.js';
 export type { KeyView } from './key-views.js';
@@ -78,6 +80,8 @@ export class KeyService {
       limits: TransactionLimits;
       /** The deployment's scopes (KEYWARD_SCOPES_FILE); null: free-form scopes. */
       scopeCatalogue: ScopeCatalogue | null;
+      /** The limits of an account without a plan (KEYWARD_ACCOUNT_*); default none. */
+      accountDefaults?: AccountLimits;
       observer?: PropagationObserver;
     },
   ) {
@@ -90,6 +94,18 @@ export class KeyService {
   }
 
   private readonly turns = new AccountTurns();
+
+  /** The account's limits: its plan's, or the deployment's defaults. */
+  accountLimits(accountId: string): Promise<AccountLimits> {
+    return readAccountLimits(this.db, accountId, this.options.accountDefaults ?? NO_ACCOUNT_LIMITS);
+  }
+
+  /** A restriction a call sets, checked against the rules and the account's limit; answers 400 when wrong. */
+  private async checkChange<Change extends RestrictionChange & { accountId: string }>(change: Change): Promise<Change> {
+    checkRestriction(change, this.options.scopeCatalogue);
+    if (change.rateLimit) checkKeyRateLimit(change.rateLimit, await this.accountLimits(change.accountId));
+    return change;
+  }
 
   /** Every key of the account, newest first, revoked ones included. */
   listKeys(accountId: string): Promise<KeyView[]> {
@@ -106,7 +122,7 @@ export class KeyService {
   }
 
   private async createKeyInTurn(input: NewKey, guard?: CommitGuard): Promise<{ key: string; view: KeyView }> {
-    checkRestriction(input, this.options.scopeCatalogue);
+    await this.checkChange(input);
     await refuseWhenFull(this.db, input.accountId);
     const { key, keyId } = generateKey(this.options.keyPrefix);
     const secretHash = await this.hasher.hash(key); // before the transaction: never hold locks across argon2
@@ -142,7 +158,7 @@ export class KeyService {
     input: KeyRotation,
     guard?: CommitGuard,
   ): Promise<{ key: string; view: KeyView; oldKey: KeyView }> {
-    checkRestriction(input, this.options.scopeCatalogue);
+    await this.checkChange(input);
     await refuseRotationEarly(this.db, input.accountId, input.keyId, input.expireOldKeyInSeconds);
     const { key, keyId } = generateKey(this.options.keyPrefix);
     const secretHash = await this.hasher.hash(key);
@@ -266,7 +282,7 @@ export class KeyService {
     input: { accountId: string; actor: Actor; keyId: string; name?: string } & RestrictionChange,
     guard?: CommitGuard,
   ): Promise<KeyView> {
-    const change = definedFields(checkRestriction(input, this.options.scopeCatalogue));
+    const change = definedFields(await this.checkChange(input));
     const events = await boundedTransaction(this.db, this.options.limits, guard, async (tx) => {
       const old = await keyToChange(tx, input.accountId, input.keyId);
       const name = input.name?.trim();

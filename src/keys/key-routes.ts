@@ -2,7 +2,15 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { errors } from '../http/error-responses.js';
 import { EXAMPLE } from '../http/examples.js';
-import { AllowedNetworks, KEY_EXAMPLE, KeyIdParams, KeyMetadata, KeyRef, KeyScopes } from './key-schemas.js';
+import {
+  AllowedNetworks,
+  KEY_EXAMPLE,
+  KeyIdParams,
+  KeyMetadata,
+  KeyRateLimit,
+  KeyRef,
+  KeyScopes,
+} from './key-schemas.js';
 import { Nullable } from '../http/json-types.js';
 import { SESSION_SECURITY } from '../http/security-schemes.js';
 import { actorOf } from '../audit/audit-log.js';
@@ -22,6 +30,7 @@ const RESTRICTION_FIELDS = {
   scopes: Type.Optional(KeyScopes),
   allowedNetworks: Type.Optional(AllowedNetworks),
   metadata: Type.Optional(KeyMetadata),
+  rateLimit: Type.Optional(KeyRateLimit),
 };
 
 const NEW_KEY_EXAMPLE = { ...KEY_EXAMPLE, lastUsedAt: null, requestsLast24h: 0 };

@@ -31,6 +31,7 @@ export const KEY_EXAMPLE = {
   scopes: null,
   allowedNetworks: null,
   metadata: null,
+  rateLimit: null,
 } as const;
 
 /** A key GitHub found in a public repository, revoked by keyward on GitHub's report, for examples. */
@@ -108,6 +109,23 @@ export const KeyMetadata = Nullable(Type.Object({}, { additionalProperties: true
   examples: [{ service: 'reporting', owner: 'data-team' }],
 });
 
+export const KeyRateLimit = Nullable(
+  Type.Object(
+    {
+      requests: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
+      windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+    },
+    { additionalProperties: false },
+  ),
+  {
+    description:
+      "The key's own rate limit: at most `requests` per `windowSeconds`, counted across every instance of the " +
+      "fleet; more gets 429 `rate_limited`. It may be lower than its account's limit, never higher (400 " +
+      "`rate_limit_above_account`). null: only the account's limits.",
+    examples: [{ requests: 100, windowSeconds: 60 }],
+  },
+);
+
 export const Key = Type.Object(
   {
     id: Type.String({ examples: [EXAMPLE.keyId] }),
@@ -142,6 +160,7 @@ export const Key = Type.Object(
     scopes: KeyScopes,
     allowedNetworks: AllowedNetworks,
     metadata: KeyMetadata,
+    rateLimit: KeyRateLimit,
   },
   { $id: 'Key', title: 'Key', examples: [KEY_EXAMPLE, LEAKED_KEY_EXAMPLE] },
 );

@@ -16,6 +16,7 @@ import { isActiveKey } from './key-state.js';
 import type { KeyRestriction } from '../../packages/member/src/key-restriction.js';
 import type { KeyEvent } from '../fleet/fleet-sync.js';
 import { auditStatements, recordAudit, type Actor } from '../audit/audit-log.js';
+import { restrictionColumns } from './restriction-rules.js';
 
 /** Where a secret scanner found a key in public (GitHub: the match's `url`, `source` and `type`). */
 export interface LeakReport {
@@ -186,7 +187,7 @@ export async function scheduleExpiry(
 }
 
 /** The event caches must hear about, written in the same transaction as the change. */
-async function recordEvent(
+export async function recordEvent(
   tx: Transaction,
   accountId: string,
   keyId: string,
@@ -240,9 +241,7 @@ export async function insertKey(
         expiresAt:
           input.expiresInSeconds === undefined ? null : sql`now() + make_interval(secs => ${input.expiresInSeconds})`,
         replacesKeyId: input.replacesKeyId ?? null,
-        scopes: input.restriction.scopes === null ? null : [...input.restriction.scopes],
-        allowedNetworks: input.restriction.allowedNetworks === null ? null : [...input.restriction.allowedNetworks],
-        metadata: input.restriction.metadata,
+        ...restrictionColumns(input.restriction),
       })
       .returning({ expiresAt: apiKeys.expiresAt });
     return { name, expiresAt: row!.expiresAt };
@@ -262,14 +261,7 @@ export async function updateRestriction(
   actor: Actor,
   details: Record<string, string | null>,
 ): Promise<KeyEvent> {
-  await tx
-    .update(apiKeys)
-    .set({
-      scopes: restriction.scopes === null ? null : [...restriction.scopes],
-      allowedNetworks: restriction.allowedNetworks === null ? null : [...restriction.allowedNetworks],
-      metadata: restriction.metadata,
-    })
-    .where(eq(apiKeys.id, keyId));
+  await tx.update(apiKeys).set(restrictionColumns(restriction)).where(eq(apiKeys.id, keyId));
   const event = await recordEvent(tx, accountId, keyId, 'updated', null);
   await recordAudit(tx, actor, { accountId, action: 'key.updated', keyId, details });
   return event;
@@ -289,6 +281,8 @@ export async function keyToChange(tx: Transaction, accountId: string, keyId: str
       scopes: apiKeys.scopes,
       allowedNetworks: apiKeys.allowedNetworks,
       metadata: apiKeys.metadata,
+      rateLimitRequests: apiKeys.rateLimitRequests,
+      rateLimitWindowSeconds: apiKeys.rateLimitWindowSeconds,
     })
     .from(apiKeys)
     .where(and(eq(apiKeys.id, keyId), eq(apiKeys.accountId, accountId)))

@@ -5,6 +5,8 @@ import { KeyNotFound } from '../http/errors.js';
 import type { SecretHasher } from './secret-hashing.js';
 import { keyStatus } from './key-state.js';
 import type { KeyStatus } from '../../packages/member/src/key-status.js';
+import { restrictionOfRow } from './restriction-rules.js';
+import type { RateLimit } from '../../packages/member/src/rate-limits.js';
 
 /** Why and when a key ended, and where it was found if it leaked. */
 export interface KeyRevocation {
@@ -36,9 +38,10 @@ export interface KeyView {
   replacesKeyId: string | null;
   /** null while the key is active. */
   revocation: KeyRevocation | null;
-  scopes: string[] | null;
-  allowedNetworks: string[] | null;
-  metadata: Record<string, unknown> | null;
+  scopes: readonly string[] | null;
+  allowedNetworks: readonly string[] | null;
+  metadata: Readonly<Record<string, unknown>> | null;
+  rateLimit: RateLimit | null;
 }
 
 const keyColumns = {
@@ -59,6 +62,8 @@ const keyColumns = {
   scopes: apiKeys.scopes,
   allowedNetworks: apiKeys.allowedNetworks,
   metadata: apiKeys.metadata,
+  rateLimitRequests: apiKeys.rateLimitRequests,
+  rateLimitWindowSeconds: apiKeys.rateLimitWindowSeconds,
 };
 
 type KeyRow = Awaited<ReturnType<KeyViews['selectKeys']>>[number];
@@ -88,9 +93,7 @@ function toView(row: KeyRow, calls: CallCounts, now = Date.now()): KeyView {
     rejectedLast24h: calls.rejected,
     replacesKeyId: row.replacesKeyId,
     revocation: revocationOf(row, status),
-    scopes: row.scopes,
-    allowedNetworks: row.allowedNetworks,
-    metadata: row.metadata,
+    ...restrictionOfRow(row),
   };
 }
 

@@ -77,14 +77,42 @@ export function restrictionOfRow(row: {
   scopes: string[] | null;
   allowedNetworks: string[] | null;
   metadata: Record<string, unknown> | null;
+  rateLimitRequests: number | null;
+  rateLimitWindowSeconds: number | null;
 }): KeyRestriction {
-  return { scopes: row.scopes, allowedNetworks: row.allowedNetworks, metadata: row.metadata };
+  return {
+    scopes: row.scopes,
+    allowedNetworks: row.allowedNetworks,
+    metadata: row.metadata,
+    rateLimit:
+      row.rateLimitRequests === null || row.rateLimitWindowSeconds === null
+        ? null
+        : { requests: row.rateLimitRequests, windowSeconds: row.rateLimitWindowSeconds },
+  };
 }
 
-const RESTRICTION_FIELDS = ['scopes', 'allowedNetworks', 'metadata'] as const;
+/** The restriction's columns, as a row stores them. */
+export function restrictionColumns(restriction: KeyRestriction) {
+  return {
+    scopes: restriction.scopes === null ? null : [...restriction.scopes],
+    allowedNetworks: restriction.allowedNetworks === null ? null : [...restriction.allowedNetworks],
+    metadata: restriction.metadata,
+    rateLimitRequests: restriction.rateLimit?.requests ?? null,
+    rateLimitWindowSeconds: restriction.rateLimit?.windowSeconds ?? null,
+  };
+}
 
-/** A restriction field as the audit log and webhooks show it: space-separated lists, metadata as JSON; null: none. */
+const RESTRICTION_FIELDS = ['scopes', 'allowedNetworks', 'metadata', 'rateLimit'] as const;
+
+/**
+ * A restriction field as the audit log and webhooks show it: space-separated lists, a rate limit as
+ * `100/60s`, metadata as JSON; null: none.
+ */
 function restrictionText(restriction: KeyRestriction, field: (typeof RESTRICTION_FIELDS)[number]): string | null {
+  if (field === 'rateLimit') {
+    const limit = restriction.rateLimit;
+    return limit === null ? null : `${limit.requests}/${limit.windowSeconds}s`;
+  }
   const value = restriction[field];
   if (value === null) return null;
   return Array.isArray(value) ? value.join(' ') : JSON.stringify(value);

@@ -172,7 +172,11 @@ export const memberRoutes: FastifyPluginAsyncTypebox<MemberRouteOptions> = async
                     scopes: result.restriction.scopes,
                     allowedNetworks: result.restriction.allowedNetworks,
                     metadata: result.restriction.metadata,
+                    rateLimit: result.restriction.rateLimit,
                   },
+                  ...(result.restriction.accountLimits === null
+                    ? {}
+                    : { accountLimits: result.restriction.accountLimits }),
                 }),
           };
         case 'limited':

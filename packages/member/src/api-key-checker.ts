@@ -5,7 +5,15 @@ import { FleetMembership } from './fleet-membership.js';
 import type { CacheTrust } from './fleet-lease.js';
 import { KeyCache, NO_EPOCH, statusAt, type CachedKey } from './key-cache.js';
 import { KEY_ID_LENGTH, keyIdOffset, keyLength, parseKey } from './key-format.js';
-import { identityOf, restrictionOf, usableFrom, type ApiKeyIdentity } from './key-restriction.js';
+import {
+  FULL_ACCESS,
+  identityOf,
+  readAccountLimits,
+  readRateLimit,
+  restrictionOf,
+  usableFrom,
+  type ApiKeyIdentity,
+} from './key-restriction.js';
 import type { KeyStatus } from './key-status.js';
 import { KeywardClient } from './keyward-client.js';
 import { MemberError } from './member-error.js';
@@ -303,7 +311,14 @@ class MemberKeyChecker implements ApiKeyChecker {
       case 'revoked':
       case 'expired': {
         const status: KeyStatus = answer.outcome === 'valid' ? 'active' : answer.outcome;
-        const restriction = answer.restriction === undefined ? null : restrictionOf(answer.restriction);
+        const restriction = restrictionOf(
+          {
+            ...FULL_ACCESS,
+            ...answer.restriction,
+            rateLimit: readRateLimit(answer.restriction?.rateLimit ?? null) ?? null,
+          },
+          readAccountLimits(answer.accountLimits) ?? null,
+        );
         const entry: CachedKey<ApiKeyIdentity> = {
           digest,
           accountId: answer.accountId,

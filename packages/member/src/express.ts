@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isKeyRefusal, type ApiKeyChecker, type KeyCheckResult } from './api-key-checker.js';
 import { missingScopesOf, type ApiKeyIdentity } from './key-restriction.js';
-import { insufficientScope, refusalEnvelope, REQUEST_ID_PATTERN, type KeyRefusal } from './refusals.js';
+import { insufficientScope, refusalEnvelope, refusalHeaders, REQUEST_ID_PATTERN, type KeyRefusal } from './refusals.js';
 
 declare global {
   // Merges into Express's own Request type, the way Express's declarations are meant to be extended.
@@ -65,7 +65,7 @@ function refuse(request: KeyCheckedRequest, response: ServerResponse, refusal: K
   const incoming = request.headers['x-request-id'];
   const requestId = typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
   response.statusCode = refusal.statusCode;
-  if (refusal.retryAfterSeconds !== undefined) response.setHeader('retry-after', String(refusal.retryAfterSeconds));
+  refusalHeaders(refusal, (name, value) => response.setHeader(name, value));
   response.setHeader('content-type', 'application/json; charset=utf-8');
   response.setHeader('x-request-id', requestId);
   response.end(JSON.stringify(refusalEnvelope(refusal, requestId)));

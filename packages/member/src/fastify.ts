@@ -9,7 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { openApiKeyChecker, type MemberOptions } from './api-key-checker.js';
 import { missingScopesOf, type ApiKeyIdentity } from './key-restriction.js';
-import { insufficientScope, refusalEnvelope, type RefusalLike } from './refusals.js';
+import { insufficientScope, refusalEnvelope, refusalHeaders, type RefusalLike } from './refusals.js';
 
 /** keyward's check as a callback-style Fastify hook: on a refusal it passes the error on (for @fastify/auth). */
 export type VerifyApiKey = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
@@ -80,7 +80,7 @@ function requiredScopes(request: FastifyRequest): readonly string[] {
 
 /** keyward's refusal in keyward's error envelope, the same body as keyward's own API and the Express middleware. */
 function refuse(request: FastifyRequest, reply: FastifyReply, refusal: Refusal): void {
-  if (refusal.retryAfterSeconds !== undefined) void reply.header('retry-after', String(refusal.retryAfterSeconds));
+  refusalHeaders(refusal, (name, value) => void reply.header(name, value));
   void reply
     .code(refusal.statusCode ?? 401)
     .type('application/json; charset=utf-8')
@@ -137,7 +137,7 @@ async function keywardApiKeyAuth(app: FastifyInstance, options: ApiKeyAuthOption
   const verifyApiKey: VerifyApiKey = (request, reply, done) => {
     if (request[identitySlot]) return done(); // checked already (config and a route hook both ask)
     decide(request, done, (refusal) => {
-      if (refusal.retryAfterSeconds !== undefined) void reply.header('retry-after', String(refusal.retryAfterSeconds));
+      refusalHeaders(refusal, (name, value) => void reply.header(name, value));
       done(refusal);
     });
   };

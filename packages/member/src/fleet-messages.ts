@@ -6,6 +6,7 @@
  */
 
 import type { KeyRestriction } from './key-restriction.js';
+import type { AccountLimits } from './rate-limits.js';
 
 /** `updated`: the key's scopes or allowed networks changed; a cache drops it and checks it again. */
 export type KeyEventKind = 'revoked' | 'expired' | 'expiry_scheduled' | 'updated';
@@ -80,8 +81,10 @@ export type MemberCheckAnswer =
       accountId: string;
       keyId: string;
       expiresAt: number | null;
-      /** Absent: the key has none (full access, anywhere, no metadata). */
+      /** Absent: the key has none (full access, anywhere, no metadata, no limit of its own). */
       restriction?: KeyRestriction;
+      /** Its account's rate limit and monthly quota; absent: none. */
+      accountLimits?: AccountLimits;
     }
   | { outcome: 'invalid' }
   | { outcome: 'limited'; retryAfterSeconds: number };

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { detached } from './key-format.js';
+import { hasLimits, type AccountLimits, type KeyLimits, type RateLimit } from './rate-limits.js';
 
 /**
  * What a key may do and from where, as keyward stores it: `null` scopes is full access, `null` networks is
@@ -9,14 +10,25 @@ export interface KeyRestriction {
   scopes: readonly string[] | null;
   allowedNetworks: readonly string[] | null;
   metadata: Readonly<Record<string, unknown>> | null;
+  /** The key's own rate limit; null: only its account's. */
+  rateLimit: RateLimit | null;
 }
 
-export const FULL_ACCESS: KeyRestriction = Object.freeze({ scopes: null, allowedNetworks: null, metadata: null });
+export const FULL_ACCESS: KeyRestriction = Object.freeze({
+  scopes: null,
+  allowedNetworks: null,
+  metadata: null,
+  rateLimit: null,
+});
 
 /** A restriction made ready for the hot path: the address test is built once per key. */
 export interface CompiledRestriction extends KeyRestriction {
   /** Whether a client address may use the key; null: from anywhere. */
   readonly allowsAddress: ((address: string) => boolean) | null;
+  /** The rate limits and quota its requests count against (its own and its account's); null: none. */
+  readonly limits: KeyLimits | null;
+  /** Its account's, as the key was read with (kept to write the restriction back as text). */
+  readonly accountLimits: AccountLimits | null;
 }
 
 /** Whether a key may be used from `address`: anywhere without a restriction or allowed networks. */
@@ -24,17 +36,55 @@ export function usableFrom(restriction: CompiledRestriction | null, address: str
   return restriction === null || restriction.allowsAddress === null || restriction.allowsAddress(address);
 }
 
-/** The compiled restriction, or null for a key with none (full access, anywhere, no metadata): nothing to check. */
-export function restrictionOf(restriction: KeyRestriction): CompiledRestriction | null {
-  const { scopes, allowedNetworks, metadata } = restriction;
-  return scopes === null && allowedNetworks === null && metadata === null ? null : compileRestriction(restriction);
+/**
+ * The compiled restriction, or null for a key with none (full access, anywhere, no metadata, no limits):
+ * nothing to check.
+ */
+export function restrictionOf(
+  restriction: KeyRestriction,
+  accountLimits: AccountLimits | null = null,
+): CompiledRestriction | null {
+  const { scopes, allowedNetworks, metadata, rateLimit } = restriction;
+  const limits = {
+    key: rateLimit ?? null,
+    account: accountLimits?.account ?? null,
+    monthlyQuota: accountLimits?.monthlyQuota ?? null,
+  };
+  return scopes === null && allowedNetworks === null && metadata === null && !hasLimits(limits)
+    ? null
+    : compileRestriction(restriction, accountLimits);
 }
 
 /** The restriction as stored in the Redis hot set: JSON text (Redis' cjson would turn an empty list into `{}`). */
 export function restrictionText(restriction: CompiledRestriction | null): string | undefined {
   if (restriction === null) return undefined;
-  const { scopes, allowedNetworks, metadata } = restriction;
-  return JSON.stringify({ scopes, allowedNetworks, metadata });
+  const { scopes, allowedNetworks, metadata, rateLimit, accountLimits } = restriction;
+  return JSON.stringify({ scopes, allowedNetworks, metadata, rateLimit, accountLimits });
+}
+
+/** A limit read from text or another process: whole positive numbers, or null; undefined when unreadable. */
+export function readRateLimit(value: unknown): { requests: number; windowSeconds: number } | null | undefined {
+  if (value === null) return null;
+  if (typeof value !== 'object') return undefined;
+  const { requests, windowSeconds } = value as Record<string, unknown>;
+  return Number.isSafeInteger(requests) &&
+    Number.isSafeInteger(windowSeconds) &&
+    (requests as number) > 0 &&
+    (windowSeconds as number) > 0
+    ? { requests: requests as number, windowSeconds: windowSeconds as number }
+    : undefined;
+}
+
+/** An account's limits read from text or another process; null when absent, undefined when unreadable. */
+export function readAccountLimits(value: unknown): AccountLimits | null | undefined {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'object') return undefined;
+  const fields = value as Record<string, unknown>;
+  const account = readRateLimit(fields.account ?? null);
+  const quota = fields.monthlyQuota ?? null;
+  if (account === undefined) return undefined;
+  if (quota !== null && !(Number.isSafeInteger(quota) && (quota as number) > 0)) return undefined;
+  return { account, monthlyQuota: quota as number | null };
 }
 
 /** The restriction read back from its JSON text; full access when absent, and null when unreadable. */
@@ -47,17 +97,34 @@ export function restrictionFromText(text: unknown): CompiledRestriction | null |
     if (!list(value.scopes) || !list(value.allowedNetworks)) return undefined;
     if (value.metadata !== null && (typeof value.metadata !== 'object' || Array.isArray(value.metadata)))
       return undefined;
-    return restrictionOf(value as KeyRestriction);
+    const rateLimit = readRateLimit(value.rateLimit ?? null);
+    const accountLimits = readAccountLimits((value as { accountLimits?: unknown }).accountLimits);
+    if (rateLimit === undefined || accountLimits === undefined) return undefined;
+    return restrictionOf({ ...(value as KeyRestriction), rateLimit }, accountLimits);
   } catch {
     return undefined;
   }
 }
 
-export function compileRestriction(restriction: KeyRestriction): CompiledRestriction {
-  const { allowedNetworks } = restriction;
+export function compileRestriction(
+  restriction: KeyRestriction,
+  accountLimits: AccountLimits | null = null,
+): CompiledRestriction {
+  const { scopes, allowedNetworks, metadata } = restriction;
+  const rateLimit = restriction.rateLimit ?? null;
+  const limits = {
+    key: rateLimit,
+    account: accountLimits?.account ?? null,
+    monthlyQuota: accountLimits?.monthlyQuota ?? null,
+  };
   return Object.freeze({
-    ...restriction,
+    scopes,
+    allowedNetworks,
+    metadata,
+    rateLimit,
     allowsAddress: allowedNetworks === null ? null : addressMatcher(allowedNetworks),
+    limits: hasLimits(limits) ? Object.freeze(limits) : null,
+    accountLimits,
   });
 }
 

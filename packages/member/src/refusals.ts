@@ -6,6 +6,7 @@ export type KeyRefusalCode =
   | 'KW_ADDRESS_NOT_ALLOWED'
   | 'KW_INSUFFICIENT_SCOPE'
   | 'KW_RATE_LIMITED'
+  | 'KW_QUOTA_EXCEEDED'
   | 'KW_AUTH_UNAVAILABLE';
 
 const MESSAGES: Record<KeyRefusalCode, string> = {
@@ -15,6 +16,7 @@ const MESSAGES: Record<KeyRefusalCode, string> = {
   KW_ADDRESS_NOT_ALLOWED: "This API key may not be used from this address (see the key's allowed networks).",
   KW_INSUFFICIENT_SCOPE: 'This API key lacks a scope this request needs.',
   KW_RATE_LIMITED: 'Too many failed API key checks from this address. Retry after the time in the Retry-After header.',
+  KW_QUOTA_EXCEEDED: 'This account used its monthly quota. It renews at the start of next month (UTC).',
   KW_AUTH_UNAVAILABLE: 'The key could not be checked right now. Retry shortly.',
 };
 
@@ -25,8 +27,15 @@ const STATUS: Record<KeyRefusalCode, 401 | 403 | 429 | 503> = {
   KW_ADDRESS_NOT_ALLOWED: 403,
   KW_INSUFFICIENT_SCOPE: 403,
   KW_RATE_LIMITED: 429,
+  KW_QUOTA_EXCEEDED: 429,
   KW_AUTH_UNAVAILABLE: 503,
 };
+
+/** The values of the `RateLimit-Policy` and `RateLimit` response fields (draft-ietf-httpapi-ratelimit-headers). */
+export interface RateLimitFields {
+  policy: string;
+  state: string;
+}
 
 /**
  * A refused check, with the HTTP status and the code keyward's own API answers
@@ -36,16 +45,20 @@ export class KeyRefusal extends Error {
   readonly statusCode: 401 | 403 | 429 | 503;
   /** With 429: when the client may try again, for a `Retry-After` header. */
   readonly retryAfterSeconds: number | undefined;
+  /** With a key's or account's limit: the IETF `RateLimit-Policy` and `RateLimit` fields to answer with. */
+  readonly rateLimit: RateLimitFields | undefined;
 
   constructor(
     readonly code: KeyRefusalCode,
     retryAfterSeconds?: number,
     message = MESSAGES[code],
+    rateLimit?: RateLimitFields,
   ) {
     super(message);
     this.name = 'KeyRefusal';
     this.statusCode = STATUS[code];
     this.retryAfterSeconds = retryAfterSeconds;
+    this.rateLimit = rateLimit;
   }
 }
 
@@ -89,6 +102,16 @@ export interface RefusalLike {
   message: string;
   statusCode?: number;
   retryAfterSeconds?: number | undefined;
+  rateLimit?: RateLimitFields | undefined;
+}
+
+/** The response headers a refusal carries beyond its body: `Retry-After` and the RateLimit fields. */
+export function refusalHeaders(refusal: RefusalLike, setHeader: (name: string, value: string) => void): void {
+  if (typeof refusal.retryAfterSeconds === 'number') setHeader('retry-after', String(refusal.retryAfterSeconds));
+  if (refusal.rateLimit instanceof Object && typeof refusal.rateLimit.policy === 'string') {
+    setHeader('ratelimit-policy', refusal.rateLimit.policy);
+    setHeader('ratelimit', refusal.rateLimit.state);
+  }
 }
 
 /**

@@ -1,0 +1,366 @@
+/**
+ * Rate limits and monthly quotas, exact across the fleet and free on the hot path.
+ *
+ * Each limit is a count per fixed window (aligned to the epoch; a quota's window is the UTC calendar month)
+ * kept in one place for the whole fleet (keyward's Redis). An instance never asks that count per request: it
+ * reserves a batch of requests from it and admits locally until the batch runs low, then reserves the next
+ * one in the background. The shared count only ever grows by what was granted and never past the limit, so
+ * the fleet admits at most the limit per window; what an instance reserved but did not use (its traffic
+ * stopped, the window ended) is the only loss, and batches shrink as the count nears the limit.
+ *
+ * When reserving fails (Redis or keyward unreachable), an instance admits its share of the limit on its own:
+ * the limit divided by the fleet's size when it last heard it. That is never "refuse everything" and never
+ * "unlimited", and it is reported (`degraded`).
+ */
+import { KeyRefusal } from './refusals.js';
+
+/** At most `requests` in each window of `windowSeconds`. */
+export interface RateLimit {
+  requests: number;
+  windowSeconds: number;
+}
+
+/** An account's limits, set by the operator: over all its keys together, per window and per calendar month. */
+export interface AccountLimits {
+  account: RateLimit | null;
+  monthlyQuota: number | null;
+}
+
+/** What limits one key's requests: its own limit, its account's (all its keys together), the account's monthly quota. */
+export interface KeyLimits extends AccountLimits {
+  key: RateLimit | null;
+}
+
+export const NO_ACCOUNT_LIMITS: AccountLimits = Object.freeze({ account: null, monthlyQuota: null });
+
+export function hasLimits(limits: KeyLimits | null | undefined): limits is KeyLimits {
+  return limits != null && (limits.key !== null || limits.account !== null || limits.monthlyQuota !== null);
+}
+
+export type CounterKind = 'key' | 'account' | 'quota';
+
+/** One request for budget: add up to `want` to the count `name` unless that passes `limit`. */
+export interface BudgetRequest {
+  kind: CounterKind;
+  /** The count's name for this window, the same on every instance: see {@link counterName}. */
+  name: string;
+  limit: number;
+  want: number;
+  /** When the window ends (epoch ms): the count may be forgotten then. */
+  resetAt: number;
+  /** For a quota: the account it counts (its month's count may have to be rebuilt from usage). */
+  accountId: string;
+}
+
+export interface BudgetGrant {
+  /** How many requests of `want` were granted: 0 when the count had reached its limit. */
+  granted: number;
+  /** The count after the grant. */
+  used: number;
+}
+
+/** Where budget is reserved: keyward's Redis (for keyward) or keyward itself (for a member). */
+export interface BudgetSource {
+  /**
+   * Grants for each request, in order, all in one round trip; rejects when the shared count cannot be
+   * reached in time (then the limiter falls back to a per-instance share).
+   */
+  reserve(keyId: string, requests: BudgetRequest[]): Promise<{ grants: BudgetGrant[]; fleetSize: number }>;
+}
+
+/** The name of a count in the window that holds `now`, and when that window ends. */
+export function counterName(
+  kind: CounterKind,
+  subject: string,
+  limit: RateLimit | 'month',
+  now: number,
+): { name: string; resetAt: number } {
+  if (limit === 'month') {
+    const date = new Date(now);
+    const month = `${date.getUTCFullYear()}-${String(date.getUTCMonth() + 1).padStart(2, '0')}`;
+    return { name: `q:${subject}:${month}`, resetAt: Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1) };
+  }
+  const windowMs = limit.windowSeconds * 1000;
+  const index = Math.floor(now / windowMs);
+  return {
+    name: `${kind === 'key' ? 'k' : 'a'}:${subject}:${limit.windowSeconds}:${index}`,
+    resetAt: (index + 1) * windowMs,
+  };
+}
+
+/** The largest batch one reservation asks for. */
+const MAX_BATCH = 1000;
+/** A batch should last about this long at the rate the counter was used. */
+const BATCH_HORIZON_MS = 200;
+/** How long after the last fallback the limiter still reports itself degraded. */
+const DEGRADED_FOR_MS = 30_000;
+
+/** One count as this instance sees it: what it may still admit of its reservations, in the current window. */
+class LocalCount {
+  name = '';
+  resetAt = 0;
+  limit = 0;
+  /** The window's length, for the RateLimit-Policy field (a quota: this month's). */
+  windowSeconds = 0;
+  /** Reserved and not yet admitted. */
+  tokens = 0;
+  /** The shared count reached the limit in this window: refuse until it ends. */
+  exhausted = false;
+  /** Admitted here in this window (the fallback share is counted against it). */
+  admitted = 0;
+  /** The count after the last grant, as the source said. */
+  lastUsed = 0;
+  lastGrant = 0;
+  lastGrantAt = 0;
+  refill: Promise<void> | null = null;
+  refusal: KeyRefusal | null = null;
+
+  constructor(
+    readonly kind: CounterKind,
+    readonly subject: string,
+    readonly accountId: string,
+  ) {}
+
+  /** Moves to the window holding `now` (and to `limit`): a new window or limit forgets what was reserved. */
+  roll(limit: RateLimit | number, now: number): void {
+    const requests = typeof limit === 'number' ? limit : limit.requests;
+    if (now < this.resetAt && requests === this.limit) return;
+    if (now >= this.resetAt) {
+      const { name, resetAt } = counterName(this.kind, this.subject, typeof limit === 'number' ? 'month' : limit, now);
+      this.name = name;
+      this.windowSeconds =
+        typeof limit === 'number' ? Math.round((resetAt - monthStart(now)) / 1000) : limit.windowSeconds;
+      this.resetAt = resetAt;
+      this.admitted = 0;
+      this.lastUsed = 0;
+    }
+    this.limit = requests;
+    this.tokens = 0;
+    this.exhausted = false;
+    this.refusal = null;
+  }
+
+  /** How many to ask for: enough for about BATCH_HORIZON_MS at the rate the last batch went. */
+  want(now: number): number {
+    if (this.lastGrantAt === 0) return Math.min(8, this.limit);
+    const used = this.lastGrant - this.tokens;
+    const rate = used / Math.max(1, now - this.lastGrantAt);
+    return Math.max(1, Math.min(MAX_BATCH, this.limit, Math.ceil(rate * BATCH_HORIZON_MS)));
+  }
+}
+
+export interface RateLimiterOptions {
+  source: BudgetSource;
+  /** Longest a reservation may take before this instance falls back to its share. */
+  timeoutMs: number;
+  /** Told once each time reserving fails and this instance admits its share alone. */
+  onFallback?: (error: unknown) => void;
+  /** Told of every grant (quota thresholds, metrics). */
+  onGrant?: (request: BudgetRequest, grant: BudgetGrant) => void;
+}
+
+/** Admitted: nothing to say. */
+const ADMITTED = null;
+
+/**
+ * Admits or refuses requests of keys with limits. `admit` answers synchronously while every count the key
+ * is under holds reserved budget here (the common case far from the limit), and with a promise while one is
+ * being reserved.
+ */
+export class RateLimiter {
+  /** Per kind: key id → its count, account id → its account's count and its quota's. */
+  private readonly counts: Record<CounterKind, Map<string, LocalCount>> = {
+    key: new Map(),
+    account: new Map(),
+    quota: new Map(),
+  };
+  private fleetSize = 1;
+  private lastFallbackAt = -Infinity;
+
+  constructor(private readonly options: RateLimiterOptions) {}
+
+  /** null when admitted; otherwise the 429 to answer. */
+  admit(
+    keyId: string,
+    accountId: string,
+    limits: KeyLimits,
+    now: number,
+  ): KeyRefusal | null | Promise<KeyRefusal | null> {
+    const key = limits.key === null ? null : this.count('key', keyId, accountId, limits.key, now);
+    const account = limits.account === null ? null : this.count('account', accountId, accountId, limits.account, now);
+    const quota =
+      limits.monthlyQuota === null ? null : this.count('quota', accountId, accountId, limits.monthlyQuota, now);
+    const refused = this.refusedBy(key, now) ?? this.refusedBy(quota, now) ?? this.refusedBy(account, now);
+    if (refused !== null) return refused;
+    if (
+      (key === null || key.tokens > 0) &&
+      (account === null || account.tokens > 0) &&
+      (quota === null || quota.tokens > 0)
+    ) {
+      this.take(keyId, key, now);
+      this.take(keyId, account, now);
+      this.take(keyId, quota, now);
+      return ADMITTED;
+    }
+    const empty = [key, account, quota].filter((count): count is LocalCount => count !== null && count.tokens <= 0);
+    return this.refill(keyId, empty, now).then(() => this.admitAfterRefill(keyId, accountId, limits));
+  }
+
+  private admitAfterRefill(
+    keyId: string,
+    accountId: string,
+    limits: KeyLimits,
+  ): KeyRefusal | null | Promise<KeyRefusal | null> {
+    const now = Date.now();
+    const counts = [
+      limits.key && this.count('key', keyId, accountId, limits.key, now),
+      limits.account && this.count('account', accountId, accountId, limits.account, now),
+      limits.monthlyQuota === null ? null : this.count('quota', accountId, accountId, limits.monthlyQuota, now),
+    ];
+    for (const count of counts) {
+      if (count === null) continue;
+      const refused = this.refusedBy(count, now);
+      if (refused !== null) return refused;
+    }
+    // Another request took what arrived first: refused only once the count itself is exhausted.
+    if (counts.some((count) => count !== null && count.tokens <= 0)) return this.admit(keyId, accountId, limits, now);
+    for (const count of counts) this.take(keyId, count, now);
+    return ADMITTED;
+  }
+
+  /** Whether this instance is admitting on its own share (reserving failed lately). */
+  get degraded(): boolean {
+    return Date.now() - this.lastFallbackAt < DEGRADED_FOR_MS;
+  }
+
+  /** What this instance still holds of a count (tests and the consumption view). */
+  held(name: string): number {
+    for (const counts of Object.values(this.counts)) {
+      for (const count of counts.values()) if (count.name === name) return count.tokens;
+    }
+    return 0;
+  }
+
+  private count(kind: CounterKind, subject: string, accountId: string, limit: RateLimit | number, now: number) {
+    const counts = this.counts[kind];
+    let count = counts.get(subject);
+    if (count === undefined) {
+      count = new LocalCount(kind, subject, accountId);
+      counts.set(subject, count);
+    }
+    count.roll(limit, now);
+    return count;
+  }
+
+  private refusedBy(count: LocalCount | null, now: number): KeyRefusal | null {
+    // What this instance holds is admitted still: it was counted when reserved.
+    if (count === null || !count.exhausted || count.tokens > 0) return null;
+    const retryAfterSeconds = Math.max(1, Math.ceil((count.resetAt - now) / 1000));
+    if (count.refusal === null || count.refusal.retryAfterSeconds !== retryAfterSeconds) {
+      count.refusal = limitRefusal(count, retryAfterSeconds);
+    }
+    return count.refusal;
+  }
+
+  private take(keyId: string, count: LocalCount | null, now: number): void {
+    if (count === null) return;
+    count.tokens--;
+    count.admitted++;
+    // Reserve the next batch before this one runs out, so the hot path does not wait for it.
+    if (count.refill === null && count.tokens <= count.lastGrant / 4 && !count.exhausted) {
+      void this.refill(keyId, [count], now);
+    }
+  }
+
+  /** Reserves budget for `counts` in one round trip; on failure, gives each its per-instance share. */
+  private refill(keyId: string, counts: LocalCount[], now: number): Promise<void> {
+    const pending = counts.filter((count) => count.refill !== null).map((count) => count.refill!);
+    const asking = counts.filter((count) => count.refill === null);
+    if (asking.length > 0) {
+      const requests = asking.map((count) => ({
+        kind: count.kind,
+        name: count.name,
+        limit: count.limit,
+        want: count.want(now),
+        resetAt: count.resetAt,
+        accountId: count.accountId,
+      }));
+      const done = withTimeout(this.options.source.reserve(keyId, requests), this.options.timeoutMs)
+        .then(({ grants, fleetSize }) => {
+          this.fleetSize = Math.max(1, fleetSize);
+          asking.forEach((count, index) => {
+            const grant = grants[index];
+            if (grant === undefined || count.name !== requests[index]!.name) return; // the window moved on
+            count.tokens += grant.granted;
+            count.lastGrant = count.tokens;
+            count.lastGrantAt = Date.now();
+            count.lastUsed = grant.used;
+            if (grant.granted === 0) count.exhausted = true;
+            this.options.onGrant?.(requests[index]!, grant);
+          });
+        })
+        .catch((error: unknown) => {
+          this.lastFallbackAt = Date.now();
+          this.options.onFallback?.(error);
+          for (const count of asking) this.fallBack(count);
+        })
+        .finally(() => {
+          for (const count of asking) count.refill = null;
+        });
+      for (const count of asking) count.refill = done;
+      pending.push(done);
+    }
+    return Promise.all(pending).then(() => undefined);
+  }
+
+  /**
+   * This instance's share for the rest of the window: the limit divided by the fleet's size (a quota: what
+   * was left of it when last heard), less what it admitted already. Refused once that is used up.
+   */
+  private fallBack(count: LocalCount): void {
+    const left = count.kind === 'quota' ? Math.max(0, count.limit - count.lastUsed) : count.limit;
+    const share = Math.max(1, Math.floor(left / this.fleetSize));
+    const tokens = Math.max(0, share - (count.kind === 'quota' ? 0 : count.admitted));
+    count.tokens = tokens;
+    count.lastGrant = tokens;
+    count.lastGrantAt = Date.now();
+    count.exhausted = tokens === 0;
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no budget granted within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** The policy name of each kind in the RateLimit fields. */
+const POLICY: Record<CounterKind, string> = { key: 'key', account: 'account', quota: 'monthly' };
+
+function monthStart(now: number): number {
+  const date = new Date(now);
+  return Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1);
+}
+
+/**
+ * The 429 of a count that reached its limit, with the IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers):
+ * `RateLimit-Policy: "key";q=100;w=60` and `RateLimit: "key";r=0;t=12`.
+ */
+function limitRefusal(count: LocalCount, retryAfterSeconds: number): KeyRefusal {
+  const { kind, limit, windowSeconds } = count;
+  const policy = POLICY[kind];
+  const refusal = new KeyRefusal(
+    kind === 'quota' ? 'KW_QUOTA_EXCEEDED' : 'KW_RATE_LIMITED',
+    retryAfterSeconds,
+    kind === 'quota'
+      ? `This account used its monthly quota of ${limit} requests. It renews at the start of next month (UTC).`
+      : `This ${kind === 'key' ? 'API key' : "API key's account"} reached its rate limit of ${limit} requests ` +
+          `per ${windowSeconds} s. Retry after the time in the Retry-After header.`,
+    { policy: `"${policy}";q=${limit};w=${windowSeconds}`, state: `"${policy}";r=0;t=${retryAfterSeconds}` },
+  );
+  return Object.freeze(refusal);
+}
