@@ -32,6 +32,7 @@ import {
   type ScopeCatalogue,
 } from './restriction-rules.js';
 import { FULL_ACCESS } from '../../packages/member/src/key-restriction.js';
+import { noticeExpirySet } from '../webhooks/key-expiring-notices.js';
 
 export type { LeakReport } from './key-statements.js';
 export type { KeyView } from './key-views.js';
@@ -124,6 +125,7 @@ export class KeyService {
           ...restrictionDetails(restriction),
         },
       });
+      if (expiresAt) await noticeExpirySet(tx, keyId);
       return ended;
     });
     await this.announce(ended);
@@ -157,6 +159,7 @@ export class KeyService {
         ended.push(...(await expireKeys(tx, input.accountId, [input.keyId], input.actor)));
       } else if (seconds !== undefined) {
         ended.push(await scheduleExpiry(tx, input.accountId, input.keyId, seconds, input.actor));
+        await noticeExpirySet(tx, input.keyId);
       }
       const { name } = await insertKey(tx, {
         accountId: input.accountId,
