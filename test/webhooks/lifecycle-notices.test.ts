@@ -187,3 +187,15 @@ t.test('a key set to expire within 7 days is told at once, plus a day before if 
   );
   t.same(await expiringOf(runtime, user.accountId, newKeyId), [], 'its replacement has no expiry');
 });
+
+t.test('on the embedded database (PGlite) too: a key expiring in 2 hours is told once', async (t) => {
+  const { app, runtime } = await buildTestApp(t, { embedded: true, env: ENV });
+  const user = await signUp(app);
+  t.equal((await registerWebhook(app, user.cookie, (await startReceiver(t)).url)).statusCode, 201);
+  const key = await createExpiringKey(app, user.cookie, 2 * 3600);
+  t.equal((await runtime.maintenance.runOnce()).expiringNotices, 0);
+  t.same(
+    (await expiringOf(runtime, user.accountId, key.id)).map((row) => row.payload.data.lead),
+    ['soon'],
+  );
+});
