@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Database } from '../db/database.js';
 import type { KeyService } from '../keys/key-lifecycle.js';
 import { affectedRows } from '../db/driver-results.js';
+import { sendKeyExpiringNotices } from '../webhooks/key-expiring-notices.js';
 
 export interface Retention {
   usageMinuteHours: number;
@@ -23,10 +24,12 @@ const USAGE_FLUSH_ID_RETENTION_HOURS = 24;
 const BATCH = 5000;
 
 /**
- * Periodic upkeep on every instance: end keys whose scheduled expiry passed
- * and prune what retention no longer keeps. Every step is safe to run on all
- * instances at once: expiries are ended under the account's row lock, and
- * deleting a row another instance deleted first deletes nothing.
+ * Periodic upkeep on every instance: end keys whose scheduled expiry passed,
+ * tell keys about to expire (`key.expiring`) and prune what retention no
+ * longer keeps. Every step is safe to run on all instances at once: expiries
+ * are ended under the account's row lock, a notice is told by the instance
+ * that records it first, and deleting a row another instance deleted first
+ * deletes nothing.
  */
 export class Maintenance {
   private readonly timer: NodeJS.Timeout;
@@ -46,8 +49,9 @@ export class Maintenance {
   }
 
   /** One pass; returns what it did. */
-  async runOnce(): Promise<{ expiredKeys: number; pruned: Record<string, number> }> {
+  async runOnce(): Promise<{ expiredKeys: number; expiringNotices: number; pruned: Record<string, number> }> {
     const expiredKeys = await this.keys.endExpiredKeys();
+    const expiringNotices = await sendKeyExpiringNotices(this.db);
     const { usageMinuteHours, usageDays, auditDays, webhookDays } = this.retention;
     const pruned = {
       usageMinutes: await this.prune(
@@ -79,10 +83,10 @@ export class Maintenance {
         sql`published_at IS NOT NULL AND created_at < now() - make_interval(days => ${KEY_EVENT_RETENTION_DAYS})`,
       ),
     };
-    if (expiredKeys > 0 || Object.values(pruned).some((count) => count > 0)) {
-      this.log.info({ expiredKeys, pruned }, 'maintenance');
+    if (expiredKeys > 0 || expiringNotices > 0 || Object.values(pruned).some((count) => count > 0)) {
+      this.log.info({ expiredKeys, expiringNotices, pruned }, 'maintenance');
     }
-    return { expiredKeys, pruned };
+    return { expiredKeys, expiringNotices, pruned };
   }
 
   private async prune(table: string, condition: SQL): Promise<number> {

@@ -130,17 +130,31 @@ export function webhookDeliveries(
   const type = webhookEventOf(entry.action);
   if (type === undefined || entry.accountId === null || entry.keyId === undefined) return undefined;
   const data: Record<string, unknown> = { ...entry.details, keyId: entry.keyId, accountId: entry.accountId };
+  return deliveriesToEndpoints(
+    entry.accountId,
+    type,
+    sql`${JSON.stringify(data)}::jsonb
+      || jsonb_build_object('keyHint', (SELECT k.hint FROM api_keys k WHERE k.id = ${entry.keyId}))`,
+    onlyIf,
+  );
+}
+
+/**
+ * The statement that writes one delivery of an event per endpoint of the account, when `onlyIf` holds: the
+ * outbox's one INSERT, for key changes (above) and lifecycle notices (src/webhooks/lifecycle-notices.ts).
+ * `data` is a jsonb expression; the body is `{type, timestamp, data}`, the timestamp the transaction's.
+ */
+export function deliveriesToEndpoints(accountId: string, type: WebhookEventType, data: SQL, onlyIf: SQL): SQL {
   return sql`
     INSERT INTO webhook_deliveries (endpoint_id, account_id, message_id, event_type, payload)
     SELECT e.id, e.account_id, ${`msg_${randomUUID().replaceAll('-', '')}`}, ${type},
       jsonb_build_object(
         'type', ${type}::text,
         'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-        'data', ${JSON.stringify(data)}::jsonb
-          || jsonb_build_object('keyHint', (SELECT k.hint FROM api_keys k WHERE k.id = ${entry.keyId}))
+        'data', ${data}
       )
     FROM webhook_endpoints e
-    WHERE e.account_id = ${entry.accountId} AND ${onlyIf}`;
+    WHERE e.account_id = ${accountId} AND ${onlyIf}`;
 }
 
 export interface AuditView {

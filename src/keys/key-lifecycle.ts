@@ -34,6 +34,7 @@ import {
 import { FULL_ACCESS } from '../../packages/member/src/key-restriction.js';
 import { checkKeyRateLimit, readAccountLimits } from '../rate-limits/account-plans.js';
 import { NO_ACCOUNT_LIMITS, type AccountLimits } from '../../packages/member/src/rate-limits.js';
+import { noticeExpirySet } from '../webhooks/key-expiring-notices.js';
 
 export type { LeakReport } from './key-statements.js';
 export type { KeyView } from './key-views.js';
@@ -140,6 +141,7 @@ export class KeyService {
           ...restrictionDetails(restriction),
         },
       });
+      if (expiresAt) await noticeExpirySet(tx, keyId);
       return ended;
     });
     await this.announce(ended);
@@ -173,6 +175,7 @@ export class KeyService {
         ended.push(...(await expireKeys(tx, input.accountId, [input.keyId], input.actor)));
       } else if (seconds !== undefined) {
         ended.push(await scheduleExpiry(tx, input.accountId, input.keyId, seconds, input.actor));
+        await noticeExpirySet(tx, input.keyId);
       }
       const { name } = await insertKey(tx, {
         accountId: input.accountId,

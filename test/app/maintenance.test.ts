@@ -107,6 +107,7 @@ t.test('maintenance', async (t) => {
       result,
       {
         expiredKeys: 0,
+        expiringNotices: 0,
         pruned: {
           usageMinutes: 1,
           usageHours: 1,
@@ -174,7 +175,11 @@ t.test('maintenance', async (t) => {
       'published key events older than 7 days are gone; an unpublished one is kept for the relay',
     );
 
-    t.same(await b.runtime.maintenance.runOnce(), { expiredKeys: 0, pruned: NO_PRUNING }, 'a second pass: nothing');
+    t.same(
+      await b.runtime.maintenance.runOnce(),
+      { expiredKeys: 0, expiringNotices: 0, pruned: NO_PRUNING },
+      'a second pass: nothing',
+    );
   });
 
   t.test('two instances running it at the same moment: no error, every row pruned once', async (t) => {

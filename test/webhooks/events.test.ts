@@ -43,6 +43,8 @@ t.test('each key change delivers a correctly signed event without the key', asyn
   const second = { keyId: rotated.json().key.id as string };
   keys.push(rotated.json().apiKey);
   await expectEvent('key.expiry_scheduled', first.keyId);
+  // An expiry less than 7 days ahead is also told as key.expiring (src/webhooks/key-expiring-notices.ts).
+  await expectEvent('key.expiring', first.keyId, { lead: 'soon', keyName: 'production' });
   await expectEvent('key.rotated', second.keyId, { replaces: first.keyId });
 
   // key.revoked by a user
@@ -74,8 +76,8 @@ t.test('each key change delivers a correctly signed event without the key', asyn
     source: 'content',
   });
 
-  // 3 keys created besides the rotation's: 10 events in all.
-  t.equal(receiver.requests.length, 10, 'one delivery per event, no duplicates');
+  // 3 keys created besides the rotation's: 11 events in all.
+  t.equal(receiver.requests.length, 11, 'one delivery per event, no duplicates');
   for (const request of receiver.requests) {
     t.doesNotThrow(() => verifyDelivery(secret, request), 'verified with the standardwebhooks package');
     t.match(request.headers['webhook-signature'], /^v1,[A-Za-z0-9+/]+=*$/);
@@ -100,7 +102,7 @@ t.test('each key change delivers a correctly signed event without the key', asyn
     headers: { cookie: user.cookie },
   });
   t.equal(deliveries.statusCode, 200);
-  t.equal(deliveries.json().deliveries.length, 10);
+  t.equal(deliveries.json().deliveries.length, 11);
   for (const delivery of deliveries.json().deliveries) {
     t.equal(delivery.status, 'delivered');
     t.match(delivery.attempts, [{ statusCode: 200, error: null, retryAt: null }]);

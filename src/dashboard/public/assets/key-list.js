@@ -7,7 +7,7 @@ import { alertBox, h, icon, show } from './ui.js';
 import { $, isActive, keyLabelText, keyTitle, rejectedLastHour, state } from './keys-page-state.js';
 import { openAccess, openDetails, openRename, openRevoke } from './key-dialogs.js';
 import { accessLine } from './key-access.js';
-import { copyIdButton, statusBadge } from './key-parts.js';
+import { copyIdButton, expiryWarning, statusBadge } from './key-parts.js';
 import { openRotation } from './key-rotation.js';
 import { curlBlock, openGenerate } from './one-time-key.js';
 
@@ -101,7 +101,8 @@ function keyIconButton(key, verb, className, iconName, open) {
   );
 }
 
-function activeRow(key, full) {
+function activeRow(key, full, active) {
+  const replacement = active.find((other) => other.replacesKeyId === key.id);
   const rotatable = !key.expiresAt;
   const rotate = rotatable
     ? h(
@@ -129,7 +130,7 @@ function activeRow(key, full) {
     h('td', { 'data-label': 'Last used' }, lastUsed(key)),
     h('td', { 'data-label': 'Requests (24 h)', class: 'numeric' }, formatNumber(key.requestsLast24h)),
     h('td', { 'data-label': 'Last 60 min' }, trafficCell(key)),
-    h('td', { 'data-label': 'Status' }, h('div', {}, statusBadge(key))),
+    h('td', { 'data-label': 'Status' }, h('div', {}, statusBadge(key), expiryWarning(key, replacement))),
     h('td', { class: 'actions-cell' }, h('div', { class: 'actions' }, rotate, rename, revoke)),
   );
 }
@@ -238,7 +239,7 @@ export function render() {
   show(
     $('[data-active-keys]'),
     active.length > 0
-      ? active.map((key) => activeRow(key, full))
+      ? active.map((key) => activeRow(key, full, active))
       : h(
           'tr',
           {},

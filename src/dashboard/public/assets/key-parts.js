@@ -2,7 +2,7 @@
 
 import { describeUserAgent, plural, timeElement } from './format.js';
 import { alertBox, copyText, h, icon, toast } from './ui.js';
-import { $, IN_RECENT_WINDOW, keyLabelText, recentCallers, recentlyUsed } from './keys-page-state.js';
+import { $, IN_RECENT_WINDOW, keyLabelText, keyTitle, recentCallers, recentlyUsed } from './keys-page-state.js';
 
 export function copyIdButton(key) {
   return h(
@@ -40,6 +40,26 @@ export function statusBadge(key) {
   if (key.expiresAt)
     return h('span', { class: 'badge expiring' }, h('span', {}, 'Expires ', timeElement(key.expiresAt)));
   return h('span', { class: 'badge active' }, 'Active');
+}
+
+/** Within this much of its expiry an active key is flagged, as the `key.expiring` webhook's 7-day notice. */
+const EXPIRY_WARNING_MS = 7 * 24 * 3600 * 1000;
+
+/**
+ * Under the "Expires in 3 days" badge of a key close to its expiry: what to do before then. A key with an
+ * expiry cannot be rotated, so the advice is a replacement (or moving to the one its rotation generated).
+ */
+export function expiryWarning(key, replacement, now = Date.now()) {
+  if (key.status !== 'active' || !key.expiresAt) return null;
+  if (Date.parse(key.expiresAt) - now > EXPIRY_WARNING_MS) return null;
+  return h(
+    'span',
+    { class: 'expiry-warning', 'data-expiry-warning': true },
+    icon('alert'),
+    replacement
+      ? `Move your services to ${keyTitle(replacement)} before then.`
+      : 'Generate a replacement and move your services to it before then.',
+  );
 }
 
 export function callerLine(caller) {
