@@ -430,7 +430,8 @@ export interface components {
          *       "revocation": null,
          *       "scopes": null,
          *       "allowedNetworks": null,
-         *       "metadata": null
+         *       "metadata": null,
+         *       "rateLimit": null
          *     }
          * @example {
          *       "id": "4ZbQ0cXw9LmT2pVa",
@@ -457,7 +458,8 @@ export interface components {
          *       },
          *       "scopes": null,
          *       "allowedNetworks": null,
-         *       "metadata": null
+         *       "metadata": null,
+         *       "rateLimit": null
          *     }
          */
         Key: {
@@ -548,6 +550,17 @@ export interface components {
              */
             metadata: {
                 [key: string]: unknown;
+            } | null;
+            /**
+             * @description The key's own rate limit: at most `requests` per `windowSeconds`, counted across every instance of the fleet; more gets 429 `rate_limited`. It may be lower than its account's limit, never higher (400 `rate_limit_above_account`). null: only the account's limits.
+             * @example {
+             *       "requests": 100,
+             *       "windowSeconds": 60
+             *     }
+             */
+            rateLimit: {
+                requests: number;
+                windowSeconds: number;
             } | null;
         };
         /**
@@ -1052,7 +1065,8 @@ export interface operations {
                      *           "revocation": null,
                      *           "scopes": null,
                      *           "allowedNetworks": null,
-                     *           "metadata": null
+                     *           "metadata": null,
+                     *           "rateLimit": null
                      *         },
                      *         {
                      *           "id": "4ZbQ0cXw9LmT2pVa",
@@ -1071,7 +1085,8 @@ export interface operations {
                      *           "revocation": null,
                      *           "scopes": null,
                      *           "allowedNetworks": null,
-                     *           "metadata": null
+                     *           "metadata": null,
+                     *           "rateLimit": null
                      *         }
                      *       ],
                      *       "maxActiveKeys": 2
@@ -1147,6 +1162,17 @@ export interface operations {
                         [key: string]: unknown;
                     } | null;
                     /**
+                     * @description The key's own rate limit: at most `requests` per `windowSeconds`, counted across every instance of the fleet; more gets 429 `rate_limited`. It may be lower than its account's limit, never higher (400 `rate_limit_above_account`). null: only the account's limits.
+                     * @example {
+                     *       "requests": 100,
+                     *       "windowSeconds": 60
+                     *     }
+                     */
+                    rateLimit?: {
+                        requests: number;
+                        windowSeconds: number;
+                    } | null;
+                    /**
                      * @description The key stops working this many seconds after it is generated (at most KEYWARD_MAX_ROTATION_GRACE_SECONDS, as a rotation's grace period). Without it the key works until revoked.
                      * @example 2592000
                      */
@@ -1181,7 +1207,8 @@ export interface operations {
                      *         "revocation": null,
                      *         "scopes": null,
                      *         "allowedNetworks": null,
-                     *         "metadata": null
+                     *         "metadata": null,
+                     *         "rateLimit": null
                      *       }
                      *     }
                      */
@@ -1286,7 +1313,8 @@ export interface operations {
                      *         },
                      *         "scopes": null,
                      *         "allowedNetworks": null,
-                     *         "metadata": null
+                     *         "metadata": null,
+                     *         "rateLimit": null
                      *       }
                      *     }
                      */
@@ -1390,6 +1418,17 @@ export interface operations {
                     metadata?: {
                         [key: string]: unknown;
                     } | null;
+                    /**
+                     * @description The key's own rate limit: at most `requests` per `windowSeconds`, counted across every instance of the fleet; more gets 429 `rate_limited`. It may be lower than its account's limit, never higher (400 `rate_limit_above_account`). null: only the account's limits.
+                     * @example {
+                     *       "requests": 100,
+                     *       "windowSeconds": 60
+                     *     }
+                     */
+                    rateLimit?: {
+                        requests: number;
+                        windowSeconds: number;
+                    } | null;
                 };
             };
         };
@@ -1419,7 +1458,8 @@ export interface operations {
                      *         "revocation": null,
                      *         "scopes": null,
                      *         "allowedNetworks": null,
-                     *         "metadata": null
+                     *         "metadata": null,
+                     *         "rateLimit": null
                      *       }
                      *     }
                      */
@@ -1576,6 +1616,17 @@ export interface operations {
                     metadata?: {
                         [key: string]: unknown;
                     } | null;
+                    /**
+                     * @description The key's own rate limit: at most `requests` per `windowSeconds`, counted across every instance of the fleet; more gets 429 `rate_limited`. It may be lower than its account's limit, never higher (400 `rate_limit_above_account`). null: only the account's limits.
+                     * @example {
+                     *       "requests": 100,
+                     *       "windowSeconds": 60
+                     *     }
+                     */
+                    rateLimit?: {
+                        requests: number;
+                        windowSeconds: number;
+                    } | null;
                 };
             };
         };
@@ -1606,7 +1657,8 @@ export interface operations {
                      *         "revocation": null,
                      *         "scopes": null,
                      *         "allowedNetworks": null,
-                     *         "metadata": null
+                     *         "metadata": null,
+                     *         "rateLimit": null
                      *       },
                      *       "oldKey": {
                      *         "id": "4ZbQ0cXw9LmT2pVa",
@@ -1625,7 +1677,8 @@ export interface operations {
                      *         "revocation": null,
                      *         "scopes": null,
                      *         "allowedNetworks": null,
-                     *         "metadata": null
+                     *         "metadata": null,
+                     *         "rateLimit": null
                      *       }
                      *     }
                      */
@@ -2650,7 +2703,8 @@ export interface operations {
                      *       "checks": {
                      *         "postgres": "ok",
                      *         "redis": "ok",
-                     *         "subscription": "ok"
+                     *         "subscription": "ok",
+                     *         "rateLimits": "ok"
                      *       }
                      *     }
                      */
@@ -2664,6 +2718,8 @@ export interface operations {
                             redis: "ok" | "failing" | "not used";
                             /** @enum {string} */
                             subscription: "ok" | "failing" | "not used";
+                            /** @description `per-instance share`: Redis granted no rate-limit budget lately, so this instance admits its share of each limit (the limit divided by the fleet's size) on its own. */
+                            rateLimits: "ok" | "per-instance share";
                         };
                     };
                 };
@@ -2680,7 +2736,8 @@ export interface operations {
                      *       "checks": {
                      *         "postgres": "failing",
                      *         "redis": "failing",
-                     *         "subscription": "failing"
+                     *         "subscription": "failing",
+                     *         "rateLimits": "per-instance share"
                      *       }
                      *     }
                      */
@@ -2694,6 +2751,8 @@ export interface operations {
                             redis: "ok" | "failing" | "not used";
                             /** @enum {string} */
                             subscription: "ok" | "failing" | "not used";
+                            /** @description `per-instance share`: Redis granted no rate-limit budget lately, so this instance admits its share of each limit (the limit divided by the fleet's size) on its own. */
+                            rateLimits: "ok" | "per-instance share";
                         };
                     };
                 };

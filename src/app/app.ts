@@ -187,6 +187,7 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
   await app.register(healthRoutes, {
     db: runtime.database.db,
     fleet: runtime.keyChecking.fleet,
+    rateLimits: runtime.keyChecking.rateLimits,
     timeoutMs: runtime.env.KEYWARD_DATABASE_TIMEOUT_MS,
     isShuttingDown: () => runtime.shuttingDown,
   });

@@ -5,6 +5,7 @@ import { ApiKeyAuthenticator, type KeyCheckCounter } from '../key-check/api-key-
 import { openKeyChecking, type KeyChecking } from '../key-check/open-key-checking.js';
 import { SecretHasher } from '../keys/secret-hashing.js';
 import type { ColdCheckObserver } from '../key-check/key-checker.js';
+import { quotaThresholdNotices } from '../rate-limits/quota-notices.js';
 
 /**
  * The one rule for every Postgres pool keyward opens, in its server and in the
@@ -74,6 +75,7 @@ export async function openCore(
       serverSecret: options.serverSecret,
       log,
       observer: options.observer,
+      onGrant: quotaThresholdNotices(database.db, log),
     });
   } catch (error) {
     await database.close();

@@ -4,17 +4,34 @@ import { pingDatabase, type Database } from '../db/database.js';
 import type { FleetSync } from '../fleet/fleet-sync.js';
 import { settleWithin } from '../../packages/member/src/timeouts.js';
 import { StringEnum } from '../http/json-types.js';
+import type { RateLimiter } from '../../packages/member/src/rate-limits.js';
 
 const Check = StringEnum(['ok', 'failing', 'not used']);
 const Readiness = Type.Object(
   {
     status: StringEnum(['ready', 'degraded', 'unavailable']),
-    checks: Type.Object({ postgres: Check, redis: Check, subscription: Check }),
+    checks: Type.Object({
+      postgres: Check,
+      redis: Check,
+      subscription: Check,
+      rateLimits: Type.Union([Type.Literal('ok'), Type.Literal('per-instance share')], {
+        description:
+          '`per-instance share`: Redis granted no rate-limit budget lately, so this instance admits its share ' +
+          "of each limit (the limit divided by the fleet's size) on its own.",
+      }),
+    }),
   },
-  { examples: [{ status: 'ready', checks: { postgres: 'ok', redis: 'ok', subscription: 'ok' } }] },
+  {
+    examples: [{ status: 'ready', checks: { postgres: 'ok', redis: 'ok', subscription: 'ok', rateLimits: 'ok' } }],
+  },
 );
 const Unready = Type.Object(Readiness.properties, {
-  examples: [{ status: 'unavailable', checks: { postgres: 'failing', redis: 'failing', subscription: 'failing' } }],
+  examples: [
+    {
+      status: 'unavailable',
+      checks: { postgres: 'failing', redis: 'failing', subscription: 'failing', rateLimits: 'per-instance share' },
+    },
+  ],
 });
 
 /**
@@ -26,9 +43,10 @@ const Unready = Type.Object(Readiness.properties, {
 export const healthRoutes: FastifyPluginAsyncTypebox<{
   db: Database;
   fleet: FleetSync;
+  rateLimits: RateLimiter;
   timeoutMs: number;
   isShuttingDown: () => boolean;
-}> = async (app, { db, fleet, timeoutMs, isShuttingDown }) => {
+}> = async (app, { db, fleet, rateLimits, timeoutMs, isShuttingDown }) => {
   app.get(
     '/healthz',
     {
@@ -64,9 +82,14 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{
         postgres: postgresOk ? ('ok' as const) : ('failing' as const),
         redis: !redisMode ? ('not used' as const) : sync.trusted ? ('ok' as const) : ('failing' as const),
         subscription: !redisMode ? ('not used' as const) : sync.subscribed ? ('ok' as const) : ('failing' as const),
+        rateLimits: rateLimits.degraded ? ('per-instance share' as const) : ('ok' as const),
       };
       const serving = !isShuttingDown() && (postgresOk || sync.trusted);
-      const status = !serving ? 'unavailable' : postgresOk && sync.trusted ? 'ready' : 'degraded';
+      const status = !serving
+        ? 'unavailable'
+        : postgresOk && sync.trusted && !rateLimits.degraded
+          ? 'ready'
+          : 'degraded';
       return reply.code(serving ? 200 : 503).send({ status, checks });
     },
   );

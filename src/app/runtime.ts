@@ -128,6 +128,7 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
     metrics.watchInstance({
       cache: keyChecking.checker.cache,
       fleet: keyChecking.fleet,
+      rateLimits: keyChecking.rateLimits,
       db: database.db,
       pingTimeoutMs: env.KEYWARD_DATABASE_TIMEOUT_MS,
     });

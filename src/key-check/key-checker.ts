@@ -4,7 +4,7 @@ import type { Database } from '../db/database.js';
 import { accountPlans, apiKeys } from '../db/schema.js';
 import { restrictionOfRow } from '../keys/restriction-rules.js';
 import { accountLimitsOf, planColumns } from '../rate-limits/account-plans.js';
-import { NO_ACCOUNT_LIMITS, type AccountLimits } from '../../packages/member/src/rate-limits.js';
+import { NO_ACCOUNT_LIMITS, type AccountLimits, type KeyLimits } from '../../packages/member/src/rate-limits.js';
 import {
   detached,
   KEY_ID_LENGTH,
@@ -198,6 +198,45 @@ export class KeyChecker {
     return pending;
   }
 
+  /** A key's row with its account's plan, as the cold tier reads it. */
+  private selectKey(keyId: string): Promise<KeyRow[]> {
+    return this.options.db
+      .select({
+        accountId: apiKeys.accountId,
+        secretHash: apiKeys.secretHash,
+        expiresAt: apiKeys.expiresAt,
+        revokedAt: apiKeys.revokedAt,
+        scopes: apiKeys.scopes,
+        allowedNetworks: apiKeys.allowedNetworks,
+        metadata: apiKeys.metadata,
+        rateLimitRequests: apiKeys.rateLimitRequests,
+        rateLimitWindowSeconds: apiKeys.rateLimitWindowSeconds,
+        ...planColumns,
+      })
+      .from(apiKeys)
+      .leftJoin(accountPlans, eq(accountPlans.accountId, apiKeys.accountId))
+      .where(eq(apiKeys.id, keyId));
+  }
+
+  /**
+   * A key's account and the limits its requests count against, as this instance knows them now: from its
+   * cache while the fleet's lease vouches for the entry, else from Postgres. null: no such key.
+   */
+  async limitsOf(keyId: string): Promise<{ accountId: string; limits: KeyLimits | null } | null> {
+    const { cache, fleet } = this.options;
+    const entry = cache.get(keyId, Date.now());
+    if (entry !== undefined && entry.epoch === fleet.trust.epoch && fleet.trust.isTrusted()) {
+      return { accountId: entry.accountId, limits: entry.restriction?.limits ?? null };
+    }
+    const [row] = await this.selectKey(keyId);
+    if (row === undefined) return null;
+    const restriction = restrictionOf(
+      restrictionOfRow(row),
+      accountLimitsOf(row, this.options.accountDefaults ?? NO_ACCOUNT_LIMITS),
+    );
+    return { accountId: row.accountId, limits: restriction?.limits ?? null };
+  }
+
   private async checkCold(parsed: ParsedKey, digest: string): Promise<KeyCheck> {
     const { cache, fleet } = this.options;
     const mark = cache.changeMark();
@@ -224,25 +263,7 @@ export class KeyChecker {
 
     let row: KeyRow | undefined;
     try {
-      const rows = await settleWithin(
-        this.options.db
-          .select({
-            accountId: apiKeys.accountId,
-            secretHash: apiKeys.secretHash,
-            expiresAt: apiKeys.expiresAt,
-            revokedAt: apiKeys.revokedAt,
-            scopes: apiKeys.scopes,
-            allowedNetworks: apiKeys.allowedNetworks,
-            metadata: apiKeys.metadata,
-            rateLimitRequests: apiKeys.rateLimitRequests,
-            rateLimitWindowSeconds: apiKeys.rateLimitWindowSeconds,
-            ...planColumns,
-          })
-          .from(apiKeys)
-          .leftJoin(accountPlans, eq(accountPlans.accountId, apiKeys.accountId))
-          .where(eq(apiKeys.id, parsed.keyId)),
-        this.options.databaseTimeoutMs,
-      );
+      const rows = await settleWithin(this.selectKey(parsed.keyId), this.options.databaseTimeoutMs);
       if (rows === TIMED_OUT) return { outcome: 'unavailable', tier: 'postgres' };
       [row] = rows;
     } catch {

@@ -13,7 +13,12 @@ import { KeyChecker, type ColdCheckObserver } from './key-checker.js';
 import { LocalFleetSync } from '../fleet/local-fleet-sync.js';
 import { RedisFleetSync } from '../fleet/redis-fleet-sync.js';
 import { UsageRecorder, type UsageBatchWriter } from '../../packages/member/src/usage-recorder.js';
-import { RateLimiter, type BudgetGrant, type BudgetRequest } from '../../packages/member/src/rate-limits.js';
+import {
+  RateLimiter,
+  type BudgetGrant,
+  type BudgetRequest,
+  type BudgetSource,
+} from '../../packages/member/src/rate-limits.js';
 import { LocalBudgets, RedisBudgets } from '../rate-limits/budget-sources.js';
 import { defaultAccountLimits } from '../rate-limits/account-plans.js';
 
@@ -43,6 +48,8 @@ export interface KeyChecking {
   usage: UsageRecorder | null;
   /** Keys' and accounts' rate limits and quotas, counted with the fleet. */
   rateLimits: RateLimiter;
+  /** Where rate-limit budget is reserved (the fleet's Redis, or this process): also for members. */
+  budgets: BudgetSource;
   /** Flushes usage, leaves the fleet, closes Redis (the database is the caller's). */
   close(): Promise<void>;
 }
@@ -142,6 +149,7 @@ export async function openKeyChecking(
     limiter,
     usage,
     rateLimits,
+    budgets,
     close: async () => {
       await usage?.close();
       await fleet.close();

@@ -2,7 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
-import type { MemberCheckAnswer, MemberJoin, UsageBatchBody } from '../../packages/member/src/fleet-messages.js';
+import type {
+  MemberCheckAnswer,
+  MemberJoin,
+  ReserveAnswer,
+  UsageBatchBody,
+} from '../../packages/member/src/fleet-messages.js';
+import { counterName, MAX_RESERVATION } from '../../packages/member/src/rate-limits.js';
 import type { Database } from '../db/database.js';
 import type { Env } from '../config/env.js';
 import { MemberCredentialInvalid, NoFleetToJoin } from '../http/errors.js';
@@ -87,6 +93,8 @@ export const memberRoutes: FastifyPluginAsyncTypebox<MemberRouteOptions> = async
           maxKeys: env.KEYWARD_CACHE_MAX_KEYS,
           ttlMs: env.KEYWARD_CACHE_TTL_SECONDS * 1000,
         },
+        // Keyward's own wait for Redis, and the round trip to keyward on top of it.
+        rateLimitTimeoutMs: 2 * env.KEYWARD_RATE_LIMIT_TIMEOUT_MS + 250,
         usage: env.KEYWARD_USAGE_TRACKING
           ? {
               flushIntervalMs: env.KEYWARD_USAGE_FLUSH_MS,
@@ -189,6 +197,59 @@ export const memberRoutes: FastifyPluginAsyncTypebox<MemberRouteOptions> = async
         default:
           throw new KeyRefusal('KW_AUTH_UNAVAILABLE');
       }
+    },
+  );
+
+  // Rate-limit budget for a member's batches: keyward decides the counts from the key's limits as it knows
+  // them, so a member can ask for budget but never name a count or a limit.
+  app.post(
+    '/v1/fleet/reserve',
+    {
+      config: { member: true },
+      schema: {
+        ...hidden,
+        body: Type.Object({
+          keyId: Type.String({ pattern: '^[0-9A-Za-z]{16}$' }),
+          wants: Type.Array(
+            Type.Object({
+              kind: Type.Union([Type.Literal('key'), Type.Literal('account'), Type.Literal('quota')]),
+              want: Type.Integer({ minimum: 1, maximum: MAX_RESERVATION }),
+            }),
+            { minItems: 1, maxItems: 3 },
+          ),
+        }),
+      },
+    },
+    async (request): Promise<ReserveAnswer> => {
+      const { keyId, wants } = request.body;
+      const known = await keyChecking.checker.limitsOf(keyId).catch(() => {
+        throw new KeyRefusal('KW_AUTH_UNAVAILABLE');
+      });
+      const limits = known?.limits ?? null;
+      const now = Date.now();
+      const asked = wants.map(({ kind, want }) => {
+        if (known === null || limits === null) return null;
+        const limit = kind === 'key' ? limits.key : kind === 'account' ? limits.account : limits.monthlyQuota;
+        if (limit === null) return null;
+        const subject = kind === 'key' ? keyId : known.accountId;
+        const { name, resetAt } = counterName(kind, subject, typeof limit === 'number' ? 'month' : limit, now);
+        const requests = typeof limit === 'number' ? limit : limit.requests;
+        return { kind, name, limit: requests, want, resetAt, accountId: known.accountId };
+      });
+      const counted = asked.filter((request) => request !== null);
+      const reserved =
+        counted.length === 0
+          ? { grants: [], fleetSize: 1 }
+          : await keyChecking.rateLimits.reserve(keyId, counted).catch(() => {
+              throw new KeyRefusal('KW_AUTH_UNAVAILABLE'); // the member admits its share meanwhile
+            });
+      let next = 0;
+      return {
+        grants: asked.map((request, index) =>
+          request === null ? { granted: wants[index]!.want, used: 0 } : reserved.grants[next++]!,
+        ),
+        fleetSize: reserved.fleetSize,
+      };
     },
   );
 

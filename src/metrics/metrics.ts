@@ -6,6 +6,7 @@ import type { KeyCheckCounter } from '../key-check/api-key-authenticator.js';
 import type { PropagationObserver } from '../keys/key-lifecycle.js';
 import type { KeyCache } from '../../packages/member/src/key-cache.js';
 import { settleWithin } from '../../packages/member/src/timeouts.js';
+import type { RateLimiter } from '../../packages/member/src/rate-limits.js';
 
 const TIERS: CheckTier[] = ['format', 'memory', 'redis', 'postgres'];
 const OUTCOMES: KeyCheck['outcome'][] = ['valid', 'invalid', 'revoked', 'expired', 'unavailable', 'limited'];
@@ -69,7 +70,30 @@ export class Metrics implements ColdCheckObserver, KeyCheckCounter, PropagationO
   }
 
   /** The gauges of this instance's state, read at scrape time: its key cache, its fleet sync and Postgres. */
-  watchInstance(deps: { cache: KeyCache; fleet: FleetSync; db: Database; pingTimeoutMs: number }): void {
+  watchInstance(deps: {
+    cache: KeyCache;
+    fleet: FleetSync;
+    rateLimits: RateLimiter;
+    db: Database;
+    pingTimeoutMs: number;
+  }): void {
+    new Gauge({
+      name: 'keyward_rate_limits_degraded',
+      help: 'Whether this instance admits its own share of each rate limit (Redis granted no budget lately).',
+      registers: [this.registry],
+      collect() {
+        this.set(deps.rateLimits.degraded ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'keyward_rate_limit_reservations_total',
+      help: 'Rate-limit budget reserved from Redis (one script each): a batch of requests each, not one per request.',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(deps.rateLimits.reservations);
+      },
+    });
     new Gauge({
       name: 'keyward_key_cache_entries',
       help: 'Keys in this instance’s in-process cache.',

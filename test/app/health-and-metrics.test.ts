@@ -11,7 +11,10 @@ t.test('/healthz is alive; /readyz reports each dependency', async (t) => {
 
   const ready = await app.inject({ url: '/readyz' });
   t.equal(ready.statusCode, 200);
-  t.same(ready.json(), { status: 'ready', checks: { postgres: 'ok', redis: 'ok', subscription: 'ok' } });
+  t.same(ready.json(), {
+    status: 'ready',
+    checks: { postgres: 'ok', redis: 'ok', subscription: 'ok', rateLimits: 'ok' },
+  });
 
   runtime.shuttingDown = true;
   const draining = await app.inject({ url: '/readyz' });
@@ -53,6 +56,7 @@ t.test('the embedded default reports Redis as not used', async (t) => {
     postgres: 'ok',
     redis: 'not used',
     subscription: 'not used',
+    rateLimits: 'ok',
   });
 });
 

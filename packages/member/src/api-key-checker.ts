@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { digestsEqual, keyDigest } from './digest.js';
-import type { MemberCheckAnswer, MemberJoin, UsageBatchBody } from './fleet-messages.js';
+import type { MemberCheckAnswer, MemberJoin, ReserveAnswer, ReserveBody, UsageBatchBody } from './fleet-messages.js';
+import { RateLimiter, type KeyLimits } from './rate-limits.js';
 import { FleetMembership } from './fleet-membership.js';
 import type { CacheTrust } from './fleet-lease.js';
 import { KeyCache, NO_EPOCH, statusAt, type CachedKey } from './key-cache.js';
@@ -67,6 +68,8 @@ export interface MemberOptions {
 
 const CREDENTIAL_PATTERN = /^kwm_[0-9A-Za-z]{16}_[A-Za-z0-9_-]{32}$/;
 const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
+/** Longest a reservation of rate-limit budget may take when keyward does not say (1 s). */
+const DEFAULT_RATE_LIMIT_TIMEOUT_MS = 1000;
 /** An address as the failed-check limiter counts it: printable ASCII, as long as an IPv6 address with a zone can be. */
 const ADDRESS_PATTERN = /^[\x21-\x7e]{1,100}$/;
 /** Without an address (or with one that is not an address), failures are counted under this name. */
@@ -118,6 +121,8 @@ interface ColdAnswer {
   result: KeyCheckResult;
   accountId?: string;
   keyId?: string;
+  /** The limits of a valid key's requests. */
+  limits?: KeyLimits | null;
 }
 
 const NO_TRUST: Trust = { epoch: 0, isTrusted: () => false, close: async () => {} };
@@ -168,6 +173,8 @@ class MemberKeyChecker implements ApiKeyChecker {
   readonly cache: KeyCache<ApiKeyIdentity>;
   trust: Trust = NO_TRUST;
   private readonly usage: UsageRecorder | null;
+  /** Keys' and accounts' limits: batches reserved through keyward (`POST /v1/fleet/reserve`). */
+  private readonly rateLimits: RateLimiter;
   /** Digests here are under a secret of this process's own: nothing in memory is useful anywhere else. */
   private readonly digestSecret = randomBytes(32).toString('base64');
   private readonly keyLength: number;
@@ -186,6 +193,22 @@ class MemberKeyChecker implements ApiKeyChecker {
     this.cache = new KeyCache(join.cache.maxKeys, join.cache.ttlMs, 0);
     this.keyLength = keyLength(join.keyPrefix);
     this.keyIdStart = keyIdOffset(join.keyPrefix);
+    let lastFallbackLog = 0;
+    this.rateLimits = new RateLimiter({
+      source: {
+        reserve: (keyId, requests) =>
+          keyward.post<ReserveAnswer>('/v1/fleet/reserve', {
+            keyId,
+            wants: requests.map(({ kind, want }) => ({ kind, want })),
+          } satisfies ReserveBody),
+      },
+      timeoutMs: join.rateLimitTimeoutMs ?? DEFAULT_RATE_LIMIT_TIMEOUT_MS,
+      onFallback: (error) => {
+        if (Date.now() - lastFallbackLog < LOG_EVERY_MS) return;
+        lastFallbackLog = Date.now();
+        log.warn({ err: error }, "keyward member: no rate-limit budget from keyward; admitting this process's share");
+      },
+    });
     this.usage =
       join.usage &&
       new UsageRecorder({
@@ -220,8 +243,8 @@ class MemberKeyChecker implements ApiKeyChecker {
           this.usage?.recordRejected(keyId, entry.accountId, address, agent, now);
           return REFUSED.addressNotAllowed;
         }
-        this.usage?.record(keyId, entry.accountId, address, agent, now);
-        return (entry.hit ??= identityOf(entry.accountId, keyId, entry.restriction));
+        const identity = (entry.hit ??= identityOf(entry.accountId, keyId, entry.restriction));
+        return this.admit(identity, entry.restriction?.limits, address, agent, now);
       }
       // Revoked and expired are final: they need no lease to be believed.
       if (status !== 'active') return this.refuseKnown(status, keyId, entry.accountId, address, agent, now);
@@ -270,13 +293,33 @@ class MemberKeyChecker implements ApiKeyChecker {
       pending = this.checkCold(key, digest, address).finally(() => this.inFlight.delete(flight));
       this.inFlight.set(flight, pending);
     }
-    return pending.then(({ result, accountId, keyId }) => {
-      if (accountId !== undefined && keyId !== undefined) {
-        if (isKeyRefusal(result)) this.usage?.recordRejected(keyId, accountId, address, agent, Date.now());
-        else this.usage?.record(keyId, accountId, address, agent, Date.now());
-      }
+    return pending.then(({ result, accountId, keyId, limits }) => {
+      if (accountId === undefined || keyId === undefined) return result;
+      if (!isKeyRefusal(result)) return this.admit(result, limits, address, agent, Date.now());
+      this.usage?.recordRejected(keyId, accountId, address, agent, Date.now());
       return result;
     });
+  }
+
+  /** A valid key's request within its limits: counted and served; beyond them: 429, counted as refused. */
+  private admit(
+    identity: ApiKeyIdentity,
+    limits: KeyLimits | null | undefined,
+    address: string,
+    agent: string | undefined,
+    now: number,
+  ): KeyCheckResult | Promise<KeyCheckResult> {
+    const { keyId, accountId } = identity;
+    const refusal = limits ? this.rateLimits.admit(keyId, accountId, limits, now) : null;
+    const decide = (refused: KeyRefusal | null): KeyCheckResult => {
+      if (refused === null) {
+        this.usage?.record(keyId, accountId, address, agent, now);
+        return identity;
+      }
+      this.usage?.recordRejected(keyId, accountId, address, agent, now);
+      return refused;
+    };
+    return refusal instanceof Promise ? refusal.then(decide) : decide(refusal);
   }
 
   /** keyward's answer, with the key's account and id when its secret was proven (for usage counts). */
@@ -339,7 +382,7 @@ class MemberKeyChecker implements ApiKeyChecker {
               : !usableFrom(restriction, address)
                 ? REFUSED.addressNotAllowed
                 : entry.hit!;
-        return { result, accountId: answer.accountId, keyId: entry.hit!.keyId };
+        return { result, accountId: answer.accountId, keyId: entry.hit!.keyId, limits: restriction?.limits ?? null };
       }
       default:
         return { result: REFUSED.unavailable }; // an answer this version does not know: fail closed

@@ -6,7 +6,7 @@
  */
 
 import type { KeyRestriction } from './key-restriction.js';
-import type { AccountLimits } from './rate-limits.js';
+import type { AccountLimits, CounterKind } from './rate-limits.js';
 
 /** `updated`: the key's scopes or allowed networks changed; a cache drops it and checks it again. */
 export type KeyEventKind = 'revoked' | 'expired' | 'expiry_scheduled' | 'updated';
@@ -70,8 +70,25 @@ export interface MemberJoin {
     leaseMs: number;
   } | null;
   cache: { maxKeys: number; ttlMs: number };
+  /** Longest a member waits for rate-limit budget before it admits its own share (absent: keyward predates limits). */
+  rateLimitTimeoutMs?: number;
   /** null when keyward counts no usage (KEYWARD_USAGE_TRACKING off). */
   usage: { flushIntervalMs: number; maxKeysPerMinute: number; maxCallersPerKey: number } | null;
+}
+
+/** A member's request for rate-limit budget (`POST /v1/fleet/reserve`): how much of each of a key's counts. */
+export interface ReserveBody {
+  keyId: string;
+  wants: Array<{ kind: CounterKind; want: number }>;
+}
+
+/**
+ * keyward's grants, in the order asked. A count keyward does not hold the key to (its limit was just removed)
+ * is granted in full with `used` 0.
+ */
+export interface ReserveAnswer {
+  grants: Array<{ granted: number; used: number }>;
+  fleetSize: number;
 }
 
 /** keyward's answer to a member's cold check (`POST /v1/fleet/check`). */

@@ -16,7 +16,15 @@ export {
   type MemberOptions,
 } from './api-key-checker.js';
 export { hasScopes, missingScopesOf, type ApiKeyIdentity } from './key-restriction.js';
-export { insufficientScope, KeyRefusal, refusalEnvelope, type KeyRefusalCode } from './refusals.js';
+export {
+  insufficientScope,
+  KeyRefusal,
+  refusalEnvelope,
+  refusalHeaders,
+  type KeyRefusalCode,
+  type RateLimitFields,
+} from './refusals.js';
+export type { KeyLimits, RateLimit } from './rate-limits.js';
 export { MemberError, type MemberErrorCode } from './member-error.js';
 export type { MemberLog } from './member-log.js';
 export { keyPattern, parseKey, type ParsedKey } from './key-format.js';
