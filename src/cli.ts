@@ -18,6 +18,7 @@ import { scanPaths, type Finding } from './leaks/key-scan.js';
 import { reportStartupError, serve } from './serve.js';
 import type { Actor } from './audit/audit-log.js';
 import { passwordProblem, type PasswordContext } from './accounts/password-policy.js';
+import { setAccountPlan } from './rate-limits/account-plans.js';
 
 const USAGE = `usage: keyward <command> [arguments]
 
@@ -35,6 +36,11 @@ const USAGE = `usage: keyward <command> [arguments]
   members revoke <member id>     revoke a member credential: its services stop checking keys at once
   members redis-acl <user>       print the Redis ACL of a member user (listen and acknowledge only), with
                                  the password from KEYWARD_MEMBER_REDIS_PASSWORD
+  set-plan <email | account id> [--requests N --window S] [--monthly-quota Q] | --default
+                                 set an account's plan: at most N requests per S seconds over all its keys
+                                 together, Q per calendar month; a limit not given is none for this account;
+                                 --default returns it to KEYWARD_ACCOUNT_*. Every instance enforces it before
+                                 this returns
   create-account --email E --name N
                                  create an account and its first user (also when sign-up is closed);
                                  the password is read from KEYWARD_NEW_PASSWORD (the sign-up password
@@ -179,6 +185,65 @@ async function revokeFound(found: Finding[]): Promise<void> {
   });
 }
 
+/** A whole positive number from the command line, or a ConfigError naming the option. */
+function positiveInteger(option: string, value: string | undefined, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!/^\d+$/.test(value) || number < 1 || number > max) {
+    throw new ConfigError(printable(`${option} must be a whole number from 1 to ${max}, not ${value}`));
+  }
+  return number;
+}
+
+/** `keyward set-plan`: an account's rate limit and monthly quota, on every instance before it returns. */
+async function setPlan(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      requests: { type: 'string' },
+      window: { type: 'string' },
+      'monthly-quota': { type: 'string' },
+      default: { type: 'boolean' },
+    },
+  });
+  const [account] = positionals;
+  if (!account) throw new ConfigError('set-plan needs an email or an account id');
+  const requests = positiveInteger('--requests', values.requests, 1_000_000_000);
+  const windowSeconds = positiveInteger('--window', values.window, 86_400);
+  const monthlyQuota = positiveInteger('--monthly-quota', values['monthly-quota'], 1_000_000_000_000);
+  if ((requests === undefined) !== (windowSeconds === undefined)) {
+    throw new ConfigError('--requests and --window go together: N requests per S seconds');
+  }
+  if (values.default && (requests !== undefined || monthlyQuota !== undefined)) {
+    throw new ConfigError('--default takes no limits: it returns the account to KEYWARD_ACCOUNT_*');
+  }
+  if (!values.default && requests === undefined && monthlyQuota === undefined) {
+    throw new ConfigError('set-plan needs --requests and --window, --monthly-quota, or --default');
+  }
+  await withRuntime(async (runtime) => {
+    const accountId = await runtime.accounts.findAccountId(account);
+    if (!accountId) throw new ConfigError(printable(`no account for ${account}`));
+    const plan = values.default
+      ? null
+      : {
+          rateLimit: requests === undefined ? null : { requests, windowSeconds: windowSeconds! },
+          monthlyQuota: monthlyQuota ?? null,
+        };
+    const { keysUpdated } = await setAccountPlan(
+      runtime.database.db,
+      runtime.keyChecking.fleet.announcer,
+      accountId,
+      plan,
+    );
+    const limits = await runtime.keys.accountLimits(accountId);
+    const rate = limits.account ? `${limits.account.requests} requests per ${limits.account.windowSeconds} s` : 'none';
+    const quota = limits.monthlyQuota === null ? 'none' : `${limits.monthlyQuota} requests per month`;
+    console.log(`account ${accountId}: rate limit ${rate}; monthly quota ${quota}${plan === null ? ' (the defaults)' : ''}`);
+    console.log(`enforced by every instance now (${keysUpdated} active key${keysUpdated === 1 ? '' : 's'} updated)`);
+  });
+}
+
 /** create-account's arguments, checked by the same schema and password rules as POST /v1/signup. */
 const validSignUp = bodyValidator(SignUpBody);
 
@@ -319,6 +384,8 @@ async function main(argv: string[]): Promise<void> {
       return listKeys(rest[0]);
     case 'create-account':
       return createAccount(rest);
+    case 'set-plan':
+      return setPlan(rest);
     case 'scan':
       return scan(rest);
     case 'members':
