@@ -101,14 +101,25 @@ export class ApiKeyAuthenticator {
     const limits = result.restriction?.limits;
     const refusal =
       limits && this.rateLimits ? this.rateLimits.admit(result.keyId, result.accountId, limits, now) : null;
-    const decide = (refused: KeyRefusal | null): KeyCheckResult => {
-      if (refused === null) {
-        this.usage?.record(result.keyId, result.accountId, clientAddress, userAgent, now);
-        return result.identity;
-      }
-      this.usage?.recordRejected(result.keyId, result.accountId, clientAddress, userAgent, now);
-      return refused;
-    };
-    return refusal instanceof Promise ? refusal.then(decide) : decide(refusal);
+    if (refusal instanceof Promise) {
+      return refusal.then((refused) => this.count(result, refused, clientAddress, userAgent, now));
+    }
+    return this.count(result, refusal, clientAddress, userAgent, now);
+  }
+
+  /** Counts the request as served or refused (a 429 is a refused call of its key, with its caller). */
+  private count(
+    result: Extract<KeyCheck, { identity: unknown }>,
+    refused: KeyRefusal | null,
+    clientAddress: string,
+    userAgent: string | undefined,
+    now: number,
+  ): KeyCheckResult {
+    if (refused === null) {
+      this.usage?.record(result.keyId, result.accountId, clientAddress, userAgent, now);
+      return result.identity;
+    }
+    this.usage?.recordRejected(result.keyId, result.accountId, clientAddress, userAgent, now);
+    return refused;
   }
 }

@@ -30,6 +30,7 @@ function monthBefore(resetAt: number): Date {
 export class RedisBudgets implements BudgetSource {
   private readonly redis: ScriptedRedis;
   private readonly keys: FleetKeys;
+  private connecting: Promise<void> | undefined;
 
   constructor(
     redisUrl: string,
@@ -56,7 +57,17 @@ export class RedisBudgets implements BudgetSource {
     return { grants, fleetSize: rebuilt.fleetSize };
   }
 
+  /** Resolves once the connection is ready (at start, after a reconnect); the limiter bounds the wait. */
+  private ready(): Promise<void> {
+    if (this.redis.status === 'ready') return Promise.resolve();
+    this.connecting ??= new Promise<void>((resolve) => this.redis.once('ready', resolve)).finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
   private async run(requests: BudgetRequest[], floorOf: (request: BudgetRequest) => number) {
+    await this.ready();
     const names = requests.map((request) => this.keys.budget(request.name));
     const args = requests.flatMap((request) => [
       request.limit,

@@ -309,17 +309,26 @@ class MemberKeyChecker implements ApiKeyChecker {
     agent: string | undefined,
     now: number,
   ): KeyCheckResult | Promise<KeyCheckResult> {
-    const { keyId, accountId } = identity;
-    const refusal = limits ? this.rateLimits.admit(keyId, accountId, limits, now) : null;
-    const decide = (refused: KeyRefusal | null): KeyCheckResult => {
-      if (refused === null) {
-        this.usage?.record(keyId, accountId, address, agent, now);
-        return identity;
-      }
-      this.usage?.recordRejected(keyId, accountId, address, agent, now);
-      return refused;
-    };
-    return refusal instanceof Promise ? refusal.then(decide) : decide(refusal);
+    const refusal = limits ? this.rateLimits.admit(identity.keyId, identity.accountId, limits, now) : null;
+    if (refusal instanceof Promise)
+      return refusal.then((refused) => this.count(identity, refused, address, agent, now));
+    return this.count(identity, refusal, address, agent, now);
+  }
+
+  /** Counts the request as served or refused (a 429 is a refused call of its key, with its caller). */
+  private count(
+    identity: ApiKeyIdentity,
+    refused: KeyRefusal | null,
+    address: string,
+    agent: string | undefined,
+    now: number,
+  ): KeyCheckResult {
+    if (refused === null) {
+      this.usage?.record(identity.keyId, identity.accountId, address, agent, now);
+      return identity;
+    }
+    this.usage?.recordRejected(identity.keyId, identity.accountId, address, agent, now);
+    return refused;
   }
 
   /** keyward's answer, with the key's account and id when its secret was proven (for usage counts). */

@@ -108,6 +108,8 @@ class LocalCount {
   exhausted = false;
   /** Admitted here in this window (the fallback share is counted against it). */
   admitted = 0;
+  /** While reserving fails: what is left of this instance's own share of the window; null: not falling back. */
+  shareLeft: number | null = null;
   /** The count after the last grant, as the source said. */
   lastUsed = 0;
   lastGrant = 0;
@@ -133,6 +135,7 @@ class LocalCount {
       this.resetAt = resetAt;
       this.admitted = 0;
       this.lastUsed = 0;
+      this.shareLeft = null;
     }
     this.limit = requests;
     this.tokens = 0;
@@ -140,12 +143,16 @@ class LocalCount {
     this.refusal = null;
   }
 
-  /** How many to ask for: enough for about BATCH_HORIZON_MS at the rate the last batch went. */
+  /**
+   * How many to ask for: enough for about BATCH_HORIZON_MS at the rate the last batch went, and never less
+   * than a hundredth of the limit (up to 8), so a slow key far from its limit does not ask once per request.
+   */
   want(now: number): number {
-    if (this.lastGrantAt === 0) return Math.min(8, this.limit);
+    const least = Math.max(1, Math.min(8, Math.floor(this.limit / 100)));
+    if (this.lastGrantAt === 0) return least;
     const used = this.lastGrant - this.tokens;
     const rate = used / Math.max(1, now - this.lastGrantAt);
-    return Math.max(1, Math.min(MAX_RESERVATION, this.limit, Math.ceil(rate * BATCH_HORIZON_MS)));
+    return Math.max(least, Math.min(MAX_RESERVATION, this.limit, Math.ceil(rate * BATCH_HORIZON_MS)));
   }
 }
 
@@ -306,6 +313,7 @@ export class RateLimiter {
             count.lastGrant = count.tokens;
             count.lastGrantAt = Date.now();
             count.lastUsed = grant.used;
+            count.shareLeft = null;
             if (grant.granted === 0) count.exhausted = true;
             this.options.onGrant?.(requests[index]!, grant);
           });
@@ -313,7 +321,9 @@ export class RateLimiter {
         .catch((error: unknown) => {
           this.lastFallbackAt = Date.now();
           this.options.onFallback?.(error);
-          for (const count of asking) this.fallBack(count);
+          asking.forEach((count, index) => {
+            if (count.name === requests[index]!.name) this.fallBack(count, requests[index]!.want);
+          });
         })
         .finally(() => {
           for (const count of asking) count.refill = null;
@@ -328,14 +338,19 @@ export class RateLimiter {
    * This instance's share for the rest of the window: the limit divided by the fleet's size (a quota: what
    * was left of it when last heard), less what it admitted already. Refused once that is used up.
    */
-  private fallBack(count: LocalCount): void {
-    const left = count.kind === 'quota' ? Math.max(0, count.limit - count.lastUsed) : count.limit;
-    const share = Math.max(1, Math.floor(left / this.fleetSize));
-    const tokens = Math.max(0, share - (count.kind === 'quota' ? 0 : count.admitted));
-    count.tokens = tokens;
-    count.lastGrant = tokens;
+  private fallBack(count: LocalCount, want: number): void {
+    if (count.shareLeft === null) {
+      const left = count.kind === 'quota' ? Math.max(0, count.limit - count.lastUsed) : count.limit;
+      const share = Math.max(1, Math.floor(left / this.fleetSize));
+      count.shareLeft = Math.max(0, share - (count.kind === 'quota' ? 0 : count.admitted));
+    }
+    // In batches, as from Redis: each next batch tries Redis first, so limits are shared again once it is back.
+    const tokens = Math.min(count.shareLeft, want);
+    count.shareLeft -= tokens;
+    count.tokens += tokens;
+    count.lastGrant = count.tokens;
     count.lastGrantAt = Date.now();
-    count.exhausted = tokens === 0;
+    count.exhausted = count.tokens === 0;
   }
 }
 
