@@ -197,6 +197,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The account's rate limits and monthly quota, and how much of each is used
+         * @description The counts are the ones every instance reserves from, read without changing them: `used` may run ahead of the requests served by the batches instances hold. 503 `limit_counts_unavailable` when Redis cannot be read (the limits still apply: each instance admits its share).
+         */
+        get: operations["getLimits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/keys/{keyId}/usage": {
         parameters: {
             query?: never;
@@ -430,7 +450,8 @@ export interface components {
          *       "revocation": null,
          *       "scopes": null,
          *       "allowedNetworks": null,
-         *       "metadata": null
+         *       "metadata": null,
+         *       "rateLimit": null
          *     }
          * @example {
          *       "id": "4ZbQ0cXw9LmT2pVa",
@@ -457,7 +478,8 @@ export interface components {
          *       },
          *       "scopes": null,
          *       "allowedNetworks": null,
-         *       "metadata": null
+         *       "metadata": null,
+         *       "rateLimit": null
          *     }
          */
         Key: {
@@ -548,6 +570,17 @@ export interface components {
              */
             metadata: {
                 [key: string]: unknown;
+            } | null;
+            /**
+             * @description The key's own rate limit: at most `requests` per `windowSeconds`, counted across every instance of the fleet; more gets 429 `rate_limited`. It may be lower than its account's limit, never higher (400 `rate_limit_above_account`). null: only the account's limits.
+             * @example {
+             *       "requests": 100,
+             *       "windowSeconds": 60
+             *     }
+             */
+            rateLimit: {
+                requests: number;
+                windowSeconds: number;
             } | null;
         };
         /**
@@ -1052,7 +1085,8 @@ export interface operations {
                      *           "revocation": null,
                      *           "scopes": null,
                      *           "allowedNetworks": null,
-                     *           "metadata": null
+                     *           "metadata": null,
+                     *           "rateLimit": null
                      *         },
                      *         {
                      *           "id": "4ZbQ0cXw9LmT2pVa",
@@ -1071,7 +1105,8 @@ export interface operations {
                      *           "revocation": null,
                      *           "scopes": null,
                      *           "allowedNetworks": null,
-                     *           "metadata": null
+                     *           "metadata": null,
+                     *           "rateLimit": null
                      *         }
                      *       ],
                      *       "maxActiveKeys": 2
@@ -1147,6 +1182,17 @@ export interface operations {
                         [key: string]: unknown;
                     } | null;
                     /**
+                     * @description The key's own rate limit: at most `requests` per `windowSeconds`, counted across every instance of the fleet; more gets 429 `rate_limited`. It may be lower than its account's limit, never higher (400 `rate_limit_above_account`). null: only the account's limits.
+                     * @example {
+                     *       "requests": 100,
+                     *       "windowSeconds": 60
+                     *     }
+                     */
+                    rateLimit?: {
+                        requests: number;
+                        windowSeconds: number;
+                    } | null;
+                    /**
                      * @description The key stops working this many seconds after it is generated (at most KEYWARD_MAX_ROTATION_GRACE_SECONDS, as a rotation's grace period). Without it the key works until revoked.
                      * @example 2592000
                      */
@@ -1181,7 +1227,8 @@ export interface operations {
                      *         "revocation": null,
                      *         "scopes": null,
                      *         "allowedNetworks": null,
-                     *         "metadata": null
+                     *         "metadata": null,
+                     *         "rateLimit": null
                      *       }
                      *     }
                      */
@@ -1286,7 +1333,8 @@ export interface operations {
                      *         },
                      *         "scopes": null,
                      *         "allowedNetworks": null,
-                     *         "metadata": null
+                     *         "metadata": null,
+                     *         "rateLimit": null
                      *       }
                      *     }
                      */
@@ -1390,6 +1438,17 @@ export interface operations {
                     metadata?: {
                         [key: string]: unknown;
                     } | null;
+                    /**
+                     * @description The key's own rate limit: at most `requests` per `windowSeconds`, counted across every instance of the fleet; more gets 429 `rate_limited`. It may be lower than its account's limit, never higher (400 `rate_limit_above_account`). null: only the account's limits.
+                     * @example {
+                     *       "requests": 100,
+                     *       "windowSeconds": 60
+                     *     }
+                     */
+                    rateLimit?: {
+                        requests: number;
+                        windowSeconds: number;
+                    } | null;
                 };
             };
         };
@@ -1419,7 +1478,8 @@ export interface operations {
                      *         "revocation": null,
                      *         "scopes": null,
                      *         "allowedNetworks": null,
-                     *         "metadata": null
+                     *         "metadata": null,
+                     *         "rateLimit": null
                      *       }
                      *     }
                      */
@@ -1576,6 +1636,17 @@ export interface operations {
                     metadata?: {
                         [key: string]: unknown;
                     } | null;
+                    /**
+                     * @description The key's own rate limit: at most `requests` per `windowSeconds`, counted across every instance of the fleet; more gets 429 `rate_limited`. It may be lower than its account's limit, never higher (400 `rate_limit_above_account`). null: only the account's limits.
+                     * @example {
+                     *       "requests": 100,
+                     *       "windowSeconds": 60
+                     *     }
+                     */
+                    rateLimit?: {
+                        requests: number;
+                        windowSeconds: number;
+                    } | null;
                 };
             };
         };
@@ -1606,7 +1677,8 @@ export interface operations {
                      *         "revocation": null,
                      *         "scopes": null,
                      *         "allowedNetworks": null,
-                     *         "metadata": null
+                     *         "metadata": null,
+                     *         "rateLimit": null
                      *       },
                      *       "oldKey": {
                      *         "id": "4ZbQ0cXw9LmT2pVa",
@@ -1625,7 +1697,8 @@ export interface operations {
                      *         "revocation": null,
                      *         "scopes": null,
                      *         "allowedNetworks": null,
-                     *         "metadata": null
+                     *         "metadata": null,
+                     *         "rateLimit": null
                      *       }
                      *     }
                      */
@@ -1678,6 +1751,123 @@ export interface operations {
             };
             /** @description Every error keyward returns. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getLimits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "account": {
+                     *         "rateLimit": {
+                     *           "requests": 1000,
+                     *           "windowSeconds": 60
+                     *         },
+                     *         "monthlyQuota": 1000000
+                     *       },
+                     *       "window": {
+                     *         "used": 42,
+                     *         "limit": 1000,
+                     *         "windowSeconds": 60,
+                     *         "resetAt": "2026-03-09T17:43:00.000Z"
+                     *       },
+                     *       "month": {
+                     *         "used": 812377,
+                     *         "quota": 1000000,
+                     *         "resetAt": "2026-04-01T00:00:00.000Z"
+                     *       },
+                     *       "keys": [
+                     *         {
+                     *           "keyId": "4ZbQ0cXw9LmT2pVa",
+                     *           "rateLimit": {
+                     *             "requests": 100,
+                     *             "windowSeconds": 60
+                     *           },
+                     *           "used": 16,
+                     *           "resetAt": "2026-03-09T17:43:00.000Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description The account's limits, set by the operator (the account's plan, or the deployment's defaults). */
+                        account: {
+                            /** @description The account's rate limit, over all its keys together; null: none. */
+                            rateLimit: {
+                                requests: number;
+                                windowSeconds: number;
+                            } | null;
+                            /** @description Most requests of all its keys together per calendar month (UTC); null: none. */
+                            monthlyQuota: number | null;
+                        };
+                        /** @description The current window of the account's rate limit; null when the account has none. */
+                        window: {
+                            /** @description Requests counted in this window so far: what the fleet’s instances reserved, in small batches, so it may run a batch ahead of the requests actually served. */
+                            used: number;
+                            limit: number;
+                            windowSeconds: number;
+                            /**
+                             * Format: date-time
+                             * @description When this window ends and its count starts again at 0.
+                             */
+                            resetAt: string;
+                        } | null;
+                        /** @description This month's use of the monthly quota; null when the account has none. */
+                        month: {
+                            /** @description Requests counted in this window so far: what the fleet’s instances reserved, in small batches, so it may run a batch ahead of the requests actually served. Before any reservation this month, the requests counted in the usage statistics. */
+                            used: number;
+                            quota: number;
+                            /**
+                             * Format: date-time
+                             * @description The start of next month (UTC), when the quota renews.
+                             */
+                            resetAt: string;
+                        } | null;
+                        /** @description Each active key with a rate limit of its own, and its current window. */
+                        keys: {
+                            keyId: string;
+                            rateLimit: {
+                                requests: number;
+                                windowSeconds: number;
+                            };
+                            /** @description Requests counted in this window so far: what the fleet’s instances reserved, in small batches, so it may run a batch ahead of the requests actually served. */
+                            used: number;
+                            /** Format: date-time */
+                            resetAt: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Every error keyward returns. */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
