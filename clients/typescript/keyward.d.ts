@@ -197,6 +197,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The account's rate limits and monthly quota, and how much of each is used
+         * @description The counts are the ones every instance reserves from, read without changing them: `used` may run ahead of the requests served by the batches instances hold. 503 `limit_counts_unavailable` when Redis cannot be read (the limits still apply: each instance admits its share).
+         */
+        get: operations["getLimits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/keys/{keyId}/usage": {
         parameters: {
             query?: never;
@@ -1731,6 +1751,123 @@ export interface operations {
             };
             /** @description Every error keyward returns. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Every error keyward returns. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    getLimits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "account": {
+                     *         "rateLimit": {
+                     *           "requests": 1000,
+                     *           "windowSeconds": 60
+                     *         },
+                     *         "monthlyQuota": 1000000
+                     *       },
+                     *       "window": {
+                     *         "used": 42,
+                     *         "limit": 1000,
+                     *         "windowSeconds": 60,
+                     *         "resetAt": "2026-03-09T17:43:00.000Z"
+                     *       },
+                     *       "month": {
+                     *         "used": 812377,
+                     *         "quota": 1000000,
+                     *         "resetAt": "2026-04-01T00:00:00.000Z"
+                     *       },
+                     *       "keys": [
+                     *         {
+                     *           "keyId": "4ZbQ0cXw9LmT2pVa",
+                     *           "rateLimit": {
+                     *             "requests": 100,
+                     *             "windowSeconds": 60
+                     *           },
+                     *           "used": 16,
+                     *           "resetAt": "2026-03-09T17:43:00.000Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description The account's limits, set by the operator (the account's plan, or the deployment's defaults). */
+                        account: {
+                            /** @description The account's rate limit, over all its keys together; null: none. */
+                            rateLimit: {
+                                requests: number;
+                                windowSeconds: number;
+                            } | null;
+                            /** @description Most requests of all its keys together per calendar month (UTC); null: none. */
+                            monthlyQuota: number | null;
+                        };
+                        /** @description The current window of the account's rate limit; null when the account has none. */
+                        window: {
+                            /** @description Requests counted in this window so far: what the fleet’s instances reserved, in small batches, so it may run a batch ahead of the requests actually served. */
+                            used: number;
+                            limit: number;
+                            windowSeconds: number;
+                            /**
+                             * Format: date-time
+                             * @description When this window ends and its count starts again at 0.
+                             */
+                            resetAt: string;
+                        } | null;
+                        /** @description This month's use of the monthly quota; null when the account has none. */
+                        month: {
+                            /** @description Requests counted in this window so far: what the fleet’s instances reserved, in small batches, so it may run a batch ahead of the requests actually served. Before any reservation this month, the requests counted in the usage statistics. */
+                            used: number;
+                            quota: number;
+                            /**
+                             * Format: date-time
+                             * @description The start of next month (UTC), when the quota renews.
+                             */
+                            resetAt: string;
+                        } | null;
+                        /** @description Each active key with a rate limit of its own, and its current window. */
+                        keys: {
+                            keyId: string;
+                            rateLimit: {
+                                requests: number;
+                                windowSeconds: number;
+                            };
+                            /** @description Requests counted in this window so far: what the fleet’s instances reserved, in small batches, so it may run a batch ahead of the requests actually served. */
+                            used: number;
+                            /** Format: date-time */
+                            resetAt: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Every error keyward returns. */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -23,6 +23,7 @@ import { dataPlaneRoutes } from '../key-check/data-plane-routes.js';
 import { memberRoutes } from '../members/member-routes.js';
 import { healthRoutes } from './health-routes.js';
 import { keyRoutes } from '../keys/key-routes.js';
+import { limitRoutes } from '../rate-limits/limit-routes.js';
 import { secretScanningRoutes } from '../leaks/secret-scanning-routes.js';
 import { usageRoutes } from '../usage/usage-routes.js';
 import { auditRoutes } from '../audit/audit-routes.js';
@@ -148,6 +149,7 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
     keys: runtime.keys,
     maxGraceSeconds: runtime.env.KEYWARD_MAX_ROTATION_GRACE_SECONDS,
   });
+  await app.register(limitRoutes, { limits: runtime.limits });
   await app.register(usageRoutes, {
     keys: runtime.keys,
     usageReport: runtime.usageReport,

@@ -21,6 +21,7 @@ import { WebhookService } from '../webhooks/webhook-endpoints.js';
 import { WebhookDeliveryWorker } from '../webhooks/delivery-worker.js';
 import { SigningSecretBox } from '../webhooks/signing.js';
 import { defaultAccountLimits } from '../rate-limits/account-plans.js';
+import { LimitsView } from '../rate-limits/limits-view.js';
 
 /** Everything the HTTP layer needs, opened once per process. */
 export interface Runtime {
@@ -35,6 +36,8 @@ export interface Runtime {
   hasher: SecretHasher;
   accounts: AccountService;
   keys: KeyService;
+  /** Each account's limits and what the fleet used of them (GET /v1/limits). */
+  limits: LimitsView;
   keyChecking: KeyChecking;
   /** The services allowed to check keys through this fleet. */
   members: MemberCredentials;
@@ -212,6 +215,7 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
         },
       ),
       keys,
+      limits: new LimitsView(database.db, keyChecking.budgets, (accountId) => keys.accountLimits(accountId)),
       keyChecking,
       members: new MemberCredentials(database.db),
       metrics,

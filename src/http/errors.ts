@@ -99,6 +99,12 @@ export const ServiceUnavailable = createError(
   'keyward cannot reach its database right now. Nothing was changed; retry shortly.',
   503,
 );
+/** The consumption view could not read the fleet's counts; the limits themselves still hold (each instance's share). */
+export const LimitCountsUnavailable = createError(
+  'KW_LIMIT_COUNTS_UNAVAILABLE',
+  'keyward cannot read the rate-limit counts from Redis right now. The limits still apply; retry shortly.',
+  503,
+);
 
 export const SignatureInvalid = createError(
   'KW_SIGNATURE_INVALID',

@@ -13,13 +13,8 @@ import { KeyChecker, type ColdCheckObserver } from './key-checker.js';
 import { LocalFleetSync } from '../fleet/local-fleet-sync.js';
 import { RedisFleetSync } from '../fleet/redis-fleet-sync.js';
 import { UsageRecorder, type UsageBatchWriter } from '../../packages/member/src/usage-recorder.js';
-import {
-  RateLimiter,
-  type BudgetGrant,
-  type BudgetRequest,
-  type BudgetSource,
-} from '../../packages/member/src/rate-limits.js';
-import { LocalBudgets, RedisBudgets } from '../rate-limits/budget-sources.js';
+import { RateLimiter, type BudgetGrant, type BudgetRequest } from '../../packages/member/src/rate-limits.js';
+import { LocalBudgets, RedisBudgets, type FleetBudgets } from '../rate-limits/budget-sources.js';
 import { defaultAccountLimits } from '../rate-limits/account-plans.js';
 
 /** Most distinct callers (address × user agent) kept per key per minute. */
@@ -48,8 +43,8 @@ export interface KeyChecking {
   usage: UsageRecorder | null;
   /** Keys' and accounts' rate limits and quotas, counted with the fleet. */
   rateLimits: RateLimiter;
-  /** Where rate-limit budget is reserved (the fleet's Redis, or this process): also for members. */
-  budgets: BudgetSource;
+  /** The counts those limits are reserved from (the fleet's Redis, or this process alone), to read them. */
+  budgets: FleetBudgets;
   /** Flushes usage, leaves the fleet, closes Redis (the database is the caller's). */
   close(): Promise<void>;
 }
@@ -74,7 +69,7 @@ export async function openKeyChecking(
   );
   let fleet: FleetSync;
   let redis: Redis | null = null;
-  const budgets = env.REDIS_URL
+  const budgets: FleetBudgets = env.REDIS_URL
     ? new RedisBudgets(env.REDIS_URL, env.REDIS_KEY_PREFIX, env.KEYWARD_RATE_LIMIT_TIMEOUT_MS, deps.db)
     : new LocalBudgets(deps.db);
   let lastFallbackLog = 0;

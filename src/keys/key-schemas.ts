@@ -109,22 +109,22 @@ export const KeyMetadata = Nullable(Type.Object({}, { additionalProperties: true
   examples: [{ service: 'reporting', owner: 'data-team' }],
 });
 
-export const KeyRateLimit = Nullable(
-  Type.Object(
-    {
-      requests: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
-      windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
-    },
-    { additionalProperties: false },
-  ),
+/** At most `requests` per `windowSeconds`: a key's or an account's rate limit. */
+export const RateLimitObject = Type.Object(
   {
-    description:
-      "The key's own rate limit: at most `requests` per `windowSeconds`, counted across every instance of the " +
-      "fleet; more gets 429 `rate_limited`. It may be lower than its account's limit, never higher (400 " +
-      "`rate_limit_above_account`). null: only the account's limits.",
-    examples: [{ requests: 100, windowSeconds: 60 }],
+    requests: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
+    windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
   },
+  { additionalProperties: false },
 );
+
+export const KeyRateLimit = Nullable(RateLimitObject, {
+  description:
+    "The key's own rate limit: at most `requests` per `windowSeconds`, counted across every instance of the " +
+    "fleet; more gets 429 `rate_limited`. It may be lower than its account's limit, never higher (400 " +
+    "`rate_limit_above_account`). null: only the account's limits.",
+  examples: [{ requests: 100, windowSeconds: 60 }],
+});
 
 export const Key = Type.Object(
   {

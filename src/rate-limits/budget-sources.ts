@@ -8,6 +8,16 @@ import { keyUsage } from '../db/schema.js';
 import { connectRedis, FleetKeys, type ScriptedRedis } from '../fleet/fleet-protocol.js';
 import type { BudgetGrant, BudgetRequest, BudgetSource } from '../../packages/member/src/rate-limits.js';
 
+/** keyward's own budget source: reserves, and reads its counts for the consumption view (GET /v1/limits). */
+export interface FleetBudgets extends BudgetSource {
+  /**
+   * The counts named (see counterName), in order: what the fleet's instances reserved so far in each window,
+   * 0 for a count no instance reserved from yet. Never changes a count.
+   */
+  peek(names: string[]): Promise<number[]>;
+  close(): void;
+}
+
 /** The requests an account's keys were counted with since `since`, as flushed (a quota's count, rebuilt). */
 export async function usageSince(db: Database, accountId: string, since: Date): Promise<number> {
   const [row] = await db
@@ -27,7 +37,7 @@ function monthBefore(resetAt: number): Date {
  * Budget from counts in Redis, one Lua script per reservation. A quota's count that Redis lost (a restart:
  * it keeps nothing on disk) is rebuilt from the usage Postgres holds for the month.
  */
-export class RedisBudgets implements BudgetSource {
+export class RedisBudgets implements FleetBudgets {
   private readonly redis: ScriptedRedis;
   private readonly keys: FleetKeys;
   private connecting: Promise<void> | undefined;
@@ -83,13 +93,19 @@ export class RedisBudgets implements BudgetSource {
     return { grants, fleetSize: Number(out[0]) };
   }
 
+  async peek(names: string[]): Promise<number[]> {
+    if (names.length === 0) return [];
+    const values = await this.redis.mget(...names.map((name) => this.keys.budget(name)));
+    return values.map((value) => (value === null ? 0 : Number(value)));
+  }
+
   close(): void {
     this.redis.disconnect();
   }
 }
 
 /** Single-instance mode: the counts live in this process, which is the whole fleet. */
-export class LocalBudgets implements BudgetSource {
+export class LocalBudgets implements FleetBudgets {
   private readonly counts = new Map<string, { used: number; resetAt: number }>();
 
   constructor(private readonly db: Database) {}
@@ -111,6 +127,10 @@ export class LocalBudgets implements BudgetSource {
       grants.push({ granted, used: count.used });
     }
     return { grants, fleetSize: 1 };
+  }
+
+  async peek(names: string[]): Promise<number[]> {
+    return names.map((name) => this.counts.get(name)?.used ?? 0);
   }
 
   close(): void {}

@@ -4,6 +4,7 @@
 import { api } from './api.js';
 import { plural } from './format.js';
 import { h } from './ui.js';
+import { rateLimitFields } from './rate-limits.js';
 
 /** The server's rules (src/keys/key-schemas.ts), checked here first to say what is wrong in plain words. */
 const SCOPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/*-]{0,63}$/;
@@ -127,11 +128,12 @@ function scopeCheckbox(prefix, scope, description, checked) {
 }
 
 /**
- * The fields of a key's access, filled with `key`'s (none: a new key, full access), ids prefixed with `prefix`.
- * Returns the element and read(), which answers { body } (scopes, allowedNetworks, metadata, each null when
- * unset) or { error, field } when something is wrong before asking the server.
+ * The fields of a key's access, filled with `key`'s (none: a new key, full access), ids prefixed with `prefix`;
+ * its own rate limit among them (`accountLimit`: the account's, or null). Returns the element, read(), which
+ * answers { body } (scopes, allowedNetworks, metadata, rateLimit, each null when unset) or { error, field } when
+ * something is wrong before asking the server, and rateLimitError(message) to show the server's refusal there.
  */
-export function accessFields(prefix, key, scopes) {
+export function accessFields(prefix, key, scopes, accountLimit = null) {
   const restricted = key !== null && isRestricted(key);
   const current = new Set(key?.scopes ?? []);
   let scopeInput;
@@ -208,11 +210,13 @@ export function accessFields(prefix, key, scopes) {
   access.addEventListener('change', () => {
     restriction.hidden = access.querySelector('input:checked').value !== 'restricted';
   });
+  const rateLimit = rateLimitFields(prefix, key, accountLimit);
   const element = h(
     'div',
     { class: 'access-fields' },
     access,
     restriction,
+    rateLimit.element,
     labelledField(
       metadata,
       'Metadata (JSON)',
@@ -230,7 +234,7 @@ export function accessFields(prefix, key, scopes) {
       field.setAttribute('aria-invalid', 'true');
       return { error, field };
     };
-    const body = { scopes: null, allowedNetworks: null, metadata: null };
+    const body = { scopes: null, allowedNetworks: null, metadata: null, rateLimit: null };
     if (!restriction.hidden) {
       const chosen = scopeInput
         ? splitList(scopeInput.value)
@@ -271,10 +275,20 @@ export function accessFields(prefix, key, scopes) {
       }
       body.metadata = parsed;
     }
+    const limit = rateLimit.read();
+    if (limit.error) return limit;
+    body.rateLimit = limit.rateLimit;
     return { body };
   }
 
-  return { element, read };
+  return { element, read, rateLimitError: rateLimit.showError };
+}
+
+/** A refusal that belongs to one field (a rate limit above the account's) shown on it; false for any other. */
+export function showOnField(fields, error) {
+  if (error?.code !== 'rate_limit_above_account') return false;
+  fields.rateLimitError(error.message);
+  return true;
 }
 
 /** Only what changed of `body` (from read()) against `key`: the PATCH of "Edit access". */
@@ -285,7 +299,7 @@ export function accessChanges(key, body) {
       ? JSON.stringify([...a].sort()) === JSON.stringify([...b].sort())
       : JSON.stringify(a) === JSON.stringify(b);
   const changes = {};
-  for (const name of ['scopes', 'allowedNetworks', 'metadata']) {
+  for (const name of ['scopes', 'allowedNetworks', 'metadata', 'rateLimit']) {
     if (!same(body[name], key[name])) changes[name] = body[name];
   }
   return changes;

@@ -5,10 +5,10 @@ import { api } from './api.js';
 import { absoluteTime, plural, timeElement } from './format.js';
 import { sparkline } from './sparkline.js';
 import { alertBox, errorBox, h, openModal, show, toast, whileBusy } from './ui.js';
-import { $, keyTitle, quoted, state, usageUrl } from './keys-page-state.js';
+import { $, accountRateLimit, keyTitle, quoted, state, usageUrl } from './keys-page-state.js';
 import { callerLine, copyIdButton, recentUseNotice, statusBadge } from './key-parts.js';
 import { refresh } from './key-polling.js';
-import { accessChanges, accessFacts, accessFields, scopeCatalogue } from './key-access.js';
+import { accessChanges, accessFacts, accessFields, scopeCatalogue, showOnField } from './key-access.js';
 
 // ---------- Details: 30 days of traffic, callers, audit events ----------
 
@@ -172,7 +172,7 @@ export async function openAccess(key, opener) {
   const dialog = $('[data-access-dialog]');
   const scopes = await scopeCatalogue();
   if (dialog.open) return;
-  const fields = accessFields('access', key, scopes);
+  const fields = accessFields('access', key, scopes, accountRateLimit());
   editing = { key, fields };
   $('#access-title').textContent = `Edit access of ${keyTitle(key)}`;
   show($('[data-dialog-alert]', dialog), null);
@@ -206,7 +206,7 @@ export async function submitAccess(event) {
       toast(`The access of ${keyTitle(key)} is changed, on every instance.`);
       await refresh();
     } catch (error) {
-      show(alertArea, errorBox(error, 'The access was not changed'));
+      if (!showOnField(fields, error)) show(alertArea, errorBox(error, 'The access was not changed'));
     }
   });
 }

@@ -7,6 +7,7 @@ import { alertBox, h, icon, show } from './ui.js';
 import { $, isActive, keyLabelText, keyTitle, rejectedLastHour, state } from './keys-page-state.js';
 import { openAccess, openDetails, openRename, openRevoke } from './key-dialogs.js';
 import { accessLine } from './key-access.js';
+import { keyRateLimitLine, renderLimits } from './rate-limits.js';
 import { copyIdButton, expiryWarning, statusBadge } from './key-parts.js';
 import { openRotation } from './key-rotation.js';
 import { curlBlock, openGenerate } from './one-time-key.js';
@@ -42,6 +43,7 @@ function keyLabel(key) {
     ),
     h('div', { class: 'key-meta' }, h('code', { class: 'key-hint' }, key.hint), copyIdButton(key)),
     accessLine(key, isActive(key) ? accessButton(key) : null),
+    isActive(key) ? keyRateLimitLine(key) : null,
   ];
 }
 
@@ -234,6 +236,7 @@ export function render() {
   const full = active.length >= state.maxActiveKeys;
 
   renderLimit(active);
+  renderLimits($('[data-limits]'), state.limits);
   renderLeakBanners($('[data-leak-banner]'), state.keys, { onGenerate: openGenerate });
   renderRotationBanner(active);
   show(

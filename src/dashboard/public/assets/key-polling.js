@@ -23,7 +23,8 @@ export function pauseRefreshing() {
 }
 
 async function loadKeys() {
-  const list = await api('GET', '/v1/keys');
+  // The limits are an extra: the keys still show when they cannot be read (Redis unreachable).
+  const [list, limits] = await Promise.all([api('GET', '/v1/keys'), api('GET', '/v1/limits').catch(() => null)]);
   // Usage for active keys, for ended keys still being called, and for the key a rotation just retired
   // (its rejected calls show in the dialog before the first flush sets lastRejectedAt).
   const watched = list.keys.filter(
@@ -32,6 +33,7 @@ async function loadKeys() {
   const reports = await Promise.all(watched.map((key) => api('GET', usageUrl(key.id)).catch(() => null)));
   state.keys = list.keys;
   state.maxActiveKeys = list.maxActiveKeys;
+  state.limits = limits ?? state.limits;
   state.usage = new Map(watched.flatMap((key, index) => (reports[index] ? [[key.id, reports[index]]] : [])));
   state.loaded = true;
 }

@@ -33,7 +33,12 @@ export const state = {
   loaded: false,
   /** The rotation dialog while open. */
   rotation: null,
+  /** GET /v1/limits, as of the last refresh that could read it; null until then. */
+  limits: null,
 };
+
+/** The account's own rate limit ({ requests, windowSeconds }), or null when it has none or it is not known yet. */
+export const accountRateLimit = () => state.limits?.account.rateLimit ?? null;
 
 export const isActive = (key) => key.status === 'active';
 export const quoted = (name) => `“${name}”`;

@@ -4,9 +4,9 @@ import { api } from './api.js';
 import { signInUrl } from './shell.js';
 import { sessionEndReason } from './session-end.js';
 import { alertBox, copyText, errorBox, h, icon, openModal, secretField, show, toast, whileBusy } from './ui.js';
-import { $, quoted, state } from './keys-page-state.js';
+import { $, accountRateLimit, quoted, state } from './keys-page-state.js';
 import { pauseRefreshing, refresh } from './key-polling.js';
-import { accessFields, scopeCatalogue } from './key-access.js';
+import { accessFields, scopeCatalogue, showOnField } from './key-access.js';
 
 /** The one-time key while it is on screen (a dialog), and whether it was copied. */
 let secret = null;
@@ -202,7 +202,7 @@ export async function openGenerate(opener) {
   const scopes = await scopeCatalogue();
   if (dialog.open) return;
   form.reset();
-  generateAccess = accessFields('generate', null, scopes);
+  generateAccess = accessFields('generate', null, scopes, accountRateLimit());
   show($('[data-access-fields]', dialog), generateAccess.element);
   show($('[data-dialog-alert]', dialog), null);
   openModal(dialog, { opener });
@@ -233,7 +233,7 @@ export async function submitGenerate(event) {
       showReveal(created.apiKey, created.key, $('[data-generate]'));
       void refresh();
     } catch (error) {
-      show(alertArea, errorBox(error));
+      if (!showOnField(generateAccess, error)) show(alertArea, errorBox(error));
     }
   });
 }
