@@ -1,5 +1,6 @@
 import t from 'tap';
-import { buildTestApp, rotateKey, signUp } from '../support/app.js';
+import { buildTestApp, registerWebhook, rotateKey, signUp } from '../support/app.js';
+import { FAST_WEBHOOKS, startReceiver } from '../support/webhook-receiver.js';
 import type { KeywardApp } from '../../src/app/app.js';
 
 /*
@@ -113,4 +114,22 @@ t.test('PATCH changes a key limit on the cached key at once', async (t) => {
   });
   t.equal(removed.statusCode, 200);
   t.equal((await calls(app, apiKey, 4)).admitted, 4);
+});
+
+t.test('quota.threshold: a webhook at 80 % and at 100 % of the monthly quota, once each', async (t) => {
+  const { app, runtime } = await buildTestApp(t, {
+    env: { ...FAST_WEBHOOKS, KEYWARD_ACCOUNT_MONTHLY_QUOTA: '100' },
+  });
+  const receiver = await startReceiver(t);
+  const user = await signUp(app);
+  const registered = await registerWebhook(app, user.cookie, receiver.url);
+  t.equal(registered.statusCode, 201, registered.body);
+  const { apiKey } = await generate(app, user.cookie);
+  t.equal((await calls(app, apiKey, 120)).admitted, 100);
+  t.ok(await receiver.waitFor(2, 'quota.threshold'), 'both thresholds told');
+  await calls(app, apiKey, 5); // more refused requests tell nothing more
+  await runtime.keyChecking.usage?.flush();
+  const notices = receiver.events('quota.threshold');
+  t.same(notices.map((notice) => notice.data.threshold).sort(), [100, 80], 'one notice at 80 % and one at 100 %');
+  t.match(notices[0]!.data, { accountId: user.accountId, quota: 100 });
 });
