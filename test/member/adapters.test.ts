@@ -76,3 +76,31 @@ t.test('getApiKey reads the caller without throwing', async (t) => {
   });
   t.equal((await call(`${fastifyUrl}/either`, 'nope')).status, 401, '@fastify/auth refuses a wrong key');
 });
+
+t.test('a key over its rate limit: 429 with Retry-After and the RateLimit fields, in both frameworks', async (t) => {
+  const created = await keyward.app.inject({
+    method: 'POST',
+    url: '/v1/keys',
+    headers: { cookie: user.cookie },
+    payload: { name: 'limited', rateLimit: { requests: 2, windowSeconds: 3600 } },
+  });
+  const limited = created.json().apiKey as string;
+  // The two frameworks' checkers are two members sharing one count: 2 admitted between them, whichever.
+  const refusals = new Map<string, Response>();
+  let admitted = 0;
+  for (let i = 0; i < 6; i++) {
+    const url = i % 2 === 0 ? `${fastifyUrl}/orders` : `${expressUrl}/orders`;
+    const response = await call(url, limited);
+    if (response.status === 200) admitted++;
+    else refusals.set(url, response);
+  }
+  t.equal(admitted, 2, 'the limit, between the two');
+  for (const [url, response] of refusals) {
+    t.equal(response.status, 429, url);
+    t.match(response.headers.get('retry-after'), /^\d+$/, url);
+    t.equal(response.headers.get('ratelimit-policy'), '"key";q=2;w=3600', url);
+    t.match(response.headers.get('ratelimit'), /^"key";r=0;t=\d+$/, url);
+    t.match(await response.json(), { error: { code: 'rate_limited' } }, url);
+  }
+  t.equal(refusals.size, 2, 'both frameworks refused');
+});
