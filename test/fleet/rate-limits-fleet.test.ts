@@ -1,11 +1,9 @@
 import t, { type Test } from 'tap';
-import { openPostgres } from '../../src/db/database.js';
 import { accountPlans } from '../../src/db/schema.js';
-import { MemberCredentials } from '../../src/members/member-credentials.js';
-import { isKeyRefusal, openApiKeyChecker } from '../../packages/member/src/api-key-checker.js';
+import { isKeyRefusal } from '../../packages/member/src/api-key-checker.js';
 import type { KeyRefusal } from '../../packages/member/src/refusals.js';
 import { signUpOver } from '../support/http.js';
-import { OPERATOR } from '../support/members.js';
+import { processFleetWithMember } from '../support/members.js';
 import { PrivateRedis } from '../support/redis-server.js';
 import { keywardProcessEnv, startServer, type ServerProcess } from '../support/server-process.js';
 import { sleep } from '../support/wait.js';
@@ -83,29 +81,11 @@ function withinLimit(t: Test, counts: number[], limit: number, what: string) {
 }
 
 t.test('four instances and a member admit each limit exactly, fleet-wide, under load above it', async (t) => {
-  const env = await keywardProcessEnv(t, {
+  const { instances, member, db } = await processFleetWithMember(t, 4, {
     KEYWARD_FAILED_AUTH_LIMIT: '1000000',
     // A busy 2-core machine can be slow to answer; this test is about counts, not about the fallback.
     KEYWARD_RATE_LIMIT_TIMEOUT_MS: '5000',
   });
-  const instances = await Promise.all([startServer(env), startServer(env), startServer(env), startServer(env)]);
-  t.teardown(() => Promise.all(instances.map((instance) => instance.stop('SIGKILL'))));
-
-  const database = openPostgres({
-    url: env.DATABASE_URL!,
-    poolSize: 1,
-    statementTimeoutMs: 5000,
-    connectTimeoutMs: 5000,
-  });
-  t.teardown(() => database.close());
-  const { credential } = await new MemberCredentials(database.db).create('orders-api', OPERATOR);
-  const member = await openApiKeyChecker({
-    keywardUrl: instances[0]!.url,
-    credential,
-    redisUrl: env.REDIS_URL!,
-    logger: { warn() {}, error() {} },
-  });
-  t.teardown(() => member.close());
   let memberRefusal: KeyRefusal | undefined;
   const viaMember: Caller = async (apiKey) => {
     const result = await member.check(apiKey, '10.0.0.1');
@@ -125,7 +105,7 @@ t.test('four instances and a member admit each limit exactly, fleet-wide, under 
   const keyB = await generate(first, one.cookie, { name: 'B' });
   // Account 2, on a plan of 80 requests per window: key C, rotated while the load runs (both count).
   const two = await signUpOver(first, 'limits-two@example.com');
-  await database.db
+  await db
     .insert(accountPlans)
     .values({ accountId: two.accountId, rateLimitRequests: 80, rateLimitWindowSeconds: WINDOW_SECONDS });
   const keyC = await generate(first, two.cookie, { name: 'C' });

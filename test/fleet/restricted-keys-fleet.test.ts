@@ -1,13 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import t from 'tap';
-import { openPostgres } from '../../src/db/database.js';
-import { MemberCredentials } from '../../src/members/member-credentials.js';
-import { isKeyRefusal, openApiKeyChecker } from '../../packages/member/src/api-key-checker.js';
+import { isKeyRefusal } from '../../packages/member/src/api-key-checker.js';
 import { missingScopesOf } from '../../packages/member/src/key-restriction.js';
 import { signUpOver } from '../support/http.js';
-import { OPERATOR } from '../support/members.js';
+import { processFleetWithMember } from '../support/members.js';
 import { eventually } from '../support/wait.js';
-import { keywardProcessEnv, startServer, type ServerProcess } from '../support/server-process.js';
 
 /*
  * A narrowed key is a partial revocation and gets the same guarantee. Three keyward instances (processes)
@@ -17,29 +14,11 @@ import { keywardProcessEnv, startServer, type ServerProcess } from '../support/s
  * after the PATCH returned may be granted what was taken away, anywhere.
  */
 t.test('a narrowing PATCH is enforced on every instance and member before it returns', async (t) => {
-  const env = await keywardProcessEnv(t, {
+  const { instances, member } = await processFleetWithMember(t, 3, {
     KEYWARD_FAILED_AUTH_LIMIT: '1000000',
     // Forward auth's caller is the test: the client address is the X-Forwarded-For one hop in.
     KEYWARD_TRUSTED_PROXY_HOPS: '1',
   });
-  const instances: ServerProcess[] = await Promise.all([startServer(env), startServer(env), startServer(env)]);
-  t.teardown(() => Promise.all(instances.map((instance) => instance.stop('SIGKILL'))));
-
-  const database = openPostgres({
-    url: env.DATABASE_URL!,
-    poolSize: 1,
-    statementTimeoutMs: 5000,
-    connectTimeoutMs: 5000,
-  });
-  t.teardown(() => database.close());
-  const { credential } = await new MemberCredentials(database.db).create('orders-api', OPERATOR);
-  const member = await openApiKeyChecker({
-    keywardUrl: instances[0]!.url,
-    credential,
-    redisUrl: env.REDIS_URL!,
-    logger: { warn() {}, error() {} },
-  });
-  t.teardown(() => member.close());
 
   const first = instances[0]!;
   const { cookie } = await signUpOver(first.url, 'narrow@example.com');
