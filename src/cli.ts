@@ -239,7 +239,9 @@ async function setPlan(args: string[]): Promise<void> {
     const limits = await runtime.keys.accountLimits(accountId);
     const rate = limits.account ? `${limits.account.requests} requests per ${limits.account.windowSeconds} s` : 'none';
     const quota = limits.monthlyQuota === null ? 'none' : `${limits.monthlyQuota} requests per month`;
-    console.log(`account ${accountId}: rate limit ${rate}; monthly quota ${quota}${plan === null ? ' (the defaults)' : ''}`);
+    console.log(
+      `account ${accountId}: rate limit ${rate}; monthly quota ${quota}${plan === null ? ' (the defaults)' : ''}`,
+    );
     console.log(`enforced by every instance now (${keysUpdated} active key${keysUpdated === 1 ? '' : 's'} updated)`);
   });
 }

@@ -338,7 +338,7 @@ export interface paths {
         };
         /**
          * Forward auth: 204 with the account and key in headers, or 401/403/429/503
-         * @description For nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz. Reads `x-api-key` and, if the proxy sets it, `x-keyward-required-scopes` (space-separated: the scopes this location needs); on success answers 204 with `x-keyward-account-id`, `x-keyward-key-id` and, for a restricted key, `x-keyward-scopes` for the proxy to pass upstream. A key without a required scope: 403 `insufficient_scope`, naming the missing ones.
+         * @description For nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz. Reads `x-api-key` and, if the proxy sets it, `x-keyward-required-scopes` (space-separated: the scopes this location needs); on success answers 204 with `x-keyward-account-id`, `x-keyward-key-id` and, for a restricted key, `x-keyward-scopes` for the proxy to pass upstream. A key without a required scope: 403 `insufficient_scope`, naming the missing ones. A key over its own or its account's rate limit: 429 `rate_limited`, over the monthly quota: 429 `quota_exceeded`, both with `Retry-After`, `RateLimit-Policy` and `RateLimit` for the proxy to pass on.
          */
         get: operations["verifyKey"];
         put?: never;

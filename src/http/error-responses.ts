@@ -12,6 +12,7 @@ import {
   UnknownScope,
   KeyNotActive,
   LimitCountsUnavailable,
+  RateLimitAboveAccount,
   KeyNotFound,
   ReportTooLarge,
   RevocationPending,
@@ -31,6 +32,7 @@ import {
 import { EXAMPLE } from './examples.js';
 import { KeyLimitReached } from '../db/active-key-slots.js';
 import { insufficientScope, KeyRefusal, REFUSED } from '../../packages/member/src/refusals.js';
+import { limitRefusalOf } from '../../packages/member/src/rate-limits.js';
 
 /**
  * Example error bodies, by example name, built from the errors keyward really raises (so their codes and
@@ -55,6 +57,11 @@ const ERROR_EXAMPLES = {
   key_not_active: new KeyNotActive(),
   rotation_pending: new RotationPending(),
   rate_limited: new KeyRefusal('KW_RATE_LIMITED'),
+  key_rate_limited: limitRefusalOf('key', 100, 60, 41),
+  quota_exceeded: limitRefusalOf('quota', 1_000_000, 2_678_400, 86_400),
+  rate_limit_above_account: new RateLimitAboveAccount(
+    "rateLimit: 5000 per 60 s is above this account's limit of 1000 per 60 s. A key's limit may be lower than its account's, not higher.",
+  ),
   sign_in_limited: new TooManySignInFailures('14 minutes'),
   sign_up_limited: new TooManySignUps('52 minutes'),
   service_unavailable: new ServiceUnavailable(),

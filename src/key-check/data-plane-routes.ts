@@ -12,7 +12,7 @@ import { insufficientScope } from '../../packages/member/src/refusals.js';
 const KEY_CHECK_ERRORS = [
   [401, 'invalid_api_key', 'api_key_revoked', 'api_key_expired'],
   [403, 'address_not_allowed'],
-  [429, 'rate_limited'],
+  [429, 'key_rate_limited', 'quota_exceeded', 'rate_limited'],
   [503, 'auth_unavailable'],
 ] as const satisfies ReadonlyArray<readonly [number, ...ErrorExample[]]>;
 
@@ -66,7 +66,9 @@ export const dataPlaneRoutes: FastifyPluginAsyncTypebox = async (app) => {
       'For nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz. Reads `x-api-key` and, if the proxy ' +
       'sets it, `x-keyward-required-scopes` (space-separated: the scopes this location needs); on success answers ' +
       '204 with `x-keyward-account-id`, `x-keyward-key-id` and, for a restricted key, `x-keyward-scopes` for the ' +
-      'proxy to pass upstream. A key without a required scope: 403 `insufficient_scope`, naming the missing ones.',
+      'proxy to pass upstream. A key without a required scope: 403 `insufficient_scope`, naming the missing ones. ' +
+      "A key over its own or its account's rate limit: 429 `rate_limited`, over the monthly quota: 429 " +
+      '`quota_exceeded`, both with `Retry-After`, `RateLimit-Policy` and `RateLimit` for the proxy to pass on.',
     tags: ['data-plane'],
     security: API_KEY_SECURITY,
     headers: Type.Object({
@@ -94,7 +96,7 @@ export const dataPlaneRoutes: FastifyPluginAsyncTypebox = async (app) => {
         [400, 'invalid_request_header'],
         [401, 'invalid_api_key', 'api_key_revoked', 'api_key_expired'],
         [403, 'insufficient_scope', 'address_not_allowed'],
-        [429, 'rate_limited'],
+        [429, 'key_rate_limited', 'quota_exceeded', 'rate_limited'],
         [503, 'auth_unavailable'],
       ),
     },

@@ -120,11 +120,13 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
             { apiKey: FullKey, key: KeyRef },
             { examples: [{ apiKey: EXAMPLE.apiKey, key: NEW_KEY_EXAMPLE }] },
           ),
-          ...errors([400, 'invalid_body', 'unknown_scope', 'invalid_network'], 401, 403, 409, [
-            503,
-            'service_unavailable',
-            'server_busy',
-          ]),
+          ...errors(
+            [400, 'invalid_body', 'unknown_scope', 'invalid_network', 'rate_limit_above_account'],
+            401,
+            403,
+            409,
+            [503, 'service_unavailable', 'server_busy'],
+          ),
         },
       },
     },
@@ -166,7 +168,7 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
             { examples: [{ key: { ...KEY_EXAMPLE, name: 'production (eu-west-1)' } }] },
           ),
           ...errors(
-            [400, 'invalid_body', 'invalid_key_id', 'unknown_scope', 'invalid_network'],
+            [400, 'invalid_body', 'invalid_key_id', 'unknown_scope', 'invalid_network', 'rate_limit_above_account'],
             401,
             403,
             404,
@@ -274,7 +276,7 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
             { examples: [{ apiKey: EXAMPLE.newApiKey, ...ROTATED_KEY_EXAMPLES }] },
           ),
           ...errors(
-            [400, 'invalid_body', 'invalid_key_id', 'unknown_scope', 'invalid_network'],
+            [400, 'invalid_body', 'invalid_key_id', 'unknown_scope', 'invalid_network', 'rate_limit_above_account'],
             401,
             403,
             404,

@@ -377,9 +377,18 @@ function monthStart(now: number): number {
  * `RateLimit-Policy: "key";q=100;w=60` and `RateLimit: "key";r=0;t=12`.
  */
 function limitRefusal(count: LocalCount, retryAfterSeconds: number): KeyRefusal {
-  const { kind, limit, windowSeconds } = count;
+  return Object.freeze(limitRefusalOf(count.kind, count.limit, count.windowSeconds, retryAfterSeconds));
+}
+
+/** The 429 of a limit (`kind`, at most `limit` per `windowSeconds`) reached, to be tried again in `retryAfterSeconds`. */
+export function limitRefusalOf(
+  kind: CounterKind,
+  limit: number,
+  windowSeconds: number,
+  retryAfterSeconds: number,
+): KeyRefusal {
   const policy = POLICY[kind];
-  const refusal = new KeyRefusal(
+  return new KeyRefusal(
     kind === 'quota' ? 'KW_QUOTA_EXCEEDED' : 'KW_RATE_LIMITED',
     retryAfterSeconds,
     kind === 'quota'
@@ -388,5 +397,4 @@ function limitRefusal(count: LocalCount, retryAfterSeconds: number): KeyRefusal 
           `per ${windowSeconds} s. Retry after the time in the Retry-After header.`,
     { policy: `"${policy}";q=${limit};w=${windowSeconds}`, state: `"${policy}";r=0;t=${retryAfterSeconds}` },
   );
-  return Object.freeze(refusal);
 }
