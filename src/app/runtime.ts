@@ -56,6 +56,8 @@ export interface RuntimeOptions {
   inMemory?: boolean;
   /** Start the webhook delivery worker (default true; the CLI leaves deliveries to the servers). */
   deliverWebhooks?: boolean;
+  /** Warn that there is no Redis (default true; the CLI warns only when it revokes on Postgres). */
+  warnSingleInstance?: boolean;
 }
 
 function loadOrCreateEmbeddedSecret(dataDir: string): string {
@@ -120,7 +122,7 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
       );
       embedded = await openEmbeddedDatabase(pgdata);
     }
-    if (!env.REDIS_URL) {
+    if (!env.REDIS_URL && options.warnSingleInstance !== false) {
       log.warn('single-instance mode: REDIS_URL is unset, so key cache and revocation events stay in this process');
     }
     const metrics = new Metrics();
