@@ -6,47 +6,16 @@
 import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import pino from 'pino';
-import { migratePostgresDatabase } from './db/database.js';
-import { memberAclCommand } from './members/member-redis-acl.js';
 import { ConfigError, loadEnv } from './config/env.js';
-import { SignUpBody } from './accounts/account-schemas.js';
-import { bodyValidator } from './http/validation.js';
 import { isKeyId, parseKey } from '../packages/member/src/key-format.js';
-import { openRuntime, type Runtime } from './app/runtime.js';
-import { scanPaths, type Finding } from './leaks/key-scan.js';
-import { reportStartupError, serve } from './serve.js';
+import { reportStartupError } from './config/startup-error.js';
+import type { Runtime } from './app/runtime.js';
+import type { Finding } from './leaks/key-scan.js';
 import type { Actor } from './audit/audit-log.js';
-import { passwordProblem, type PasswordContext } from './accounts/password-policy.js';
-import { setAccountPlan } from './rate-limits/account-plans.js';
+import type { PasswordContext } from './accounts/password-policy.js';
 
-const USAGE = `usage: keyward <command> [arguments]
-
-  serve                          run the HTTP server (the default)
-  migrate                        apply database migrations, then exit (run before a rollout)
-  revoke-key <key | key id>      revoke a key now, on every instance (a leaked key can be pasted whole)
-  list-keys <email | account id> list an account's keys
-  scan [--revoke] [--prefix P] [--all] [paths…]
-                                 find keys of this deployment in files and folders (default: .; - reads
-                                 stdin), skipping .git and node_modules (--all: not) and binary or huge files;
-                                 prints file:line: <hint>, never the key; exits 1 when it found any, else 0.
-                                 --revoke revokes what it found, on every instance (needs the database)
-  members create <name>          create a member credential for a service of the fleet (printed once)
-  members list                   list member credentials
-  members revoke <member id>     revoke a member credential: its services stop checking keys at once
-  members redis-acl <user>       print the Redis ACL of a member user (listen and acknowledge only), with
-                                 the password from KEYWARD_MEMBER_REDIS_PASSWORD
-  set-plan <email | account id> [--requests N --window S] [--monthly-quota Q] | --default
-                                 set an account's plan: at most N requests per S seconds over all its keys
-                                 together, Q per calendar month; a limit not given is none for this account;
-                                 --default returns it to KEYWARD_ACCOUNT_*. Every instance enforces it before
-                                 this returns
-  create-account --email E --name N
-                                 create an account and its first user (also when sign-up is closed);
-                                 the password is read from KEYWARD_NEW_PASSWORD (the sign-up password
-                                 rules apply) or generated and printed once
-
-Configuration comes from the same environment variables as the server (see README).`;
+// Everything else is imported by the command that needs it: `keyward <command> --help` and `keyward scan`
+// load no server, database driver or Redis client (about 2 s of a 3 s `--help` before).
 
 /**
  * Control characters that a terminal obeys (C0 such as ESC, BEL, CR, LF; DEL; C1) and Unicode controls that
@@ -64,6 +33,11 @@ function printable(text: string): string {
     const code = char.charCodeAt(0);
     return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
   });
+}
+
+/** `1 file`, `2 files`, `0 files`. */
+function counted(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 /** Rows as aligned columns, every cell printable (console.table leaves bidi controls as they are). */
@@ -85,11 +59,36 @@ function operator(): Actor {
   return { userId: null, email: `cli:${userInfo().username}`, clientAddress: 'local', userAgent: 'keyward-cli' };
 }
 
-async function withRuntime<T>(work: (runtime: Runtime) => Promise<T>): Promise<T> {
+/**
+ * The runtime's warnings and errors as lines for a person on stderr (`keyward: warning: …`): the server logs
+ * JSON for log collectors, a command prints for whoever typed it.
+ */
+async function commandLogger() {
+  const { default: pino } = await import('pino');
+  return pino(
+    { level: 'warn' },
+    {
+      write(line: string) {
+        const { level, msg, err } = JSON.parse(line) as { level: number; msg: string; err?: { message?: string } };
+        const detail = err?.message ? ` (${err.message})` : '';
+        process.stderr.write(`keyward: ${level >= 50 ? 'error' : 'warning'}: ${printable(msg + detail)}\n`);
+      },
+    },
+  );
+}
+
+/**
+ * Opens what a command needs. `revokes`: the command revokes keys or member credentials, so that it warns
+ * when running servers cannot hear of it (Postgres without Redis); on the embedded database no server can be
+ * running beside it (the data folder is locked), and commands that only read have nothing to warn about.
+ */
+async function withRuntime<T>(work: (runtime: Runtime) => Promise<T>, { revokes = false } = {}): Promise<T> {
   const env = loadEnv();
-  const runtime = await openRuntime(env, pino({ level: 'warn' }, pino.destination(2)), {
+  const { openRuntime } = await import('./app/runtime.js');
+  const runtime = await openRuntime(env, await commandLogger(), {
     skipMigrations: true,
     deliverWebhooks: false, // the servers deliver what a command writes to the outbox
+    warnSingleInstance: revokes && env.DATABASE_URL !== undefined,
   });
   try {
     return await work(runtime);
@@ -100,16 +99,19 @@ async function withRuntime<T>(work: (runtime: Runtime) => Promise<T>): Promise<T
 
 async function revokeKey(argument: string | undefined): Promise<void> {
   if (!argument) throw new ConfigError('revoke-key needs a key or a key id');
-  await withRuntime(async (runtime) => {
-    const parsed = parseKey(argument, runtime.env.KEYWARD_KEY_PREFIX);
-    if (!parsed && !isKeyId(argument)) throw new ConfigError('not a key of this deployment, nor a key id');
-    const keyId = parsed ? parsed.keyId : argument;
-    const accountId = await runtime.keys.accountOfKey(keyId, parsed?.fullKey);
-    const key = await runtime.keys.revokeKey({ accountId, actor: operator(), keyId });
-    console.log(
-      printable(`revoked ${key.hint} (${key.name}) of account ${accountId}: refused by every instance from now on`),
-    );
-  });
+  await withRuntime(
+    async (runtime) => {
+      const parsed = parseKey(argument, runtime.env.KEYWARD_KEY_PREFIX);
+      if (!parsed && !isKeyId(argument)) throw new ConfigError('not a key of this deployment, nor a key id');
+      const keyId = parsed ? parsed.keyId : argument;
+      const accountId = await runtime.keys.accountOfKey(keyId, parsed?.fullKey);
+      const key = await runtime.keys.revokeKey({ accountId, actor: operator(), keyId });
+      console.log(
+        printable(`revoked ${key.hint} (${key.name}) of account ${accountId}: refused by every instance from now on`),
+      );
+    },
+    { revokes: true },
+  );
 }
 
 async function listKeys(argument: string | undefined): Promise<void> {
@@ -147,6 +149,7 @@ async function scan(args: string[]): Promise<void> {
   });
   const prefix = values.prefix ?? loadEnv().KEYWARD_KEY_PREFIX;
   if (!/^[a-z][a-z0-9]{0,15}$/.test(prefix)) throw new ConfigError('--prefix must match [a-z][a-z0-9]{0,15}');
+  const { scanPaths } = await import('./leaks/key-scan.js');
   const result = await scanPaths(positionals.length > 0 ? positionals : ['.'], {
     prefix,
     includeSkippedFolders: values.all,
@@ -160,8 +163,8 @@ async function scan(args: string[]): Promise<void> {
   }
   const keys = new Map<string, Finding>(result.findings.map((finding) => [finding.key, finding]));
   console.error(
-    `${result.findings.length} key${result.findings.length === 1 ? '' : 's'} found (${keys.size} distinct) ` +
-      `in ${result.filesScanned} file${result.filesScanned === 1 ? '' : 's'}; ${result.skipped.length} skipped (binary, too large, unreadable)`,
+    `${counted(result.findings.length, 'key')} found (${keys.size} distinct) in ${counted(result.filesScanned, 'file')}; ` +
+      `${result.skipped.length} skipped (binary, too large, unreadable)`,
   );
   if (values.revoke && keys.size > 0) await revokeFound([...keys.values()]);
   process.exitCode = result.findings.length > 0 ? 1 : 0;
@@ -169,20 +172,135 @@ async function scan(args: string[]): Promise<void> {
 
 /** Revokes found keys through the same path as revoke-key: fleet-wide, audited as cli:<user>. */
 async function revokeFound(found: Finding[]): Promise<void> {
-  await withRuntime(async (runtime) => {
-    for (const finding of found) {
-      let accountId: string;
-      try {
-        accountId = await runtime.keys.accountOfKey(finding.keyId, finding.key);
-      } catch (error) {
-        if ((error as { code?: string }).code !== 'KW_KEY_NOT_FOUND') throw error;
-        console.log(`${finding.hint}: not a key of this deployment's database (or its secret does not match)`);
-        continue;
+  await withRuntime(
+    async (runtime) => {
+      for (const finding of found) {
+        let accountId: string;
+        try {
+          accountId = await runtime.keys.accountOfKey(finding.keyId, finding.key);
+        } catch (error) {
+          if ((error as { code?: string }).code !== 'KW_KEY_NOT_FOUND') throw error;
+          console.log(`${finding.hint}: not a key of this deployment's database (or its secret does not match)`);
+          continue;
+        }
+        const key = await runtime.keys.revokeKey({ accountId, actor: operator(), keyId: finding.keyId });
+        console.log(printable(`revoked ${key.hint} (${key.name}) of account ${accountId}`));
       }
-      const key = await runtime.keys.revokeKey({ accountId, actor: operator(), keyId: finding.keyId });
-      console.log(printable(`revoked ${key.hint} (${key.name}) of account ${accountId}`));
+    },
+    { revokes: true },
+  );
+}
+
+/** A generated password: 24 base64url characters (144 random bits), drawn again in the unlikely case the rules refuse it. */
+function generatedPassword(context: PasswordContext, passwordProblem: PasswordProblem): string {
+  for (;;) {
+    const password = randomBytes(18).toString('base64url');
+    if (passwordProblem(password, context) === null) return password;
+  }
+}
+
+async function createAccount(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { email: { type: 'string' }, name: { type: 'string' } } });
+  if (values.email === undefined || values.name === undefined) {
+    throw new ConfigError('create-account needs --email and --name');
+  }
+  const email = values.email;
+  const accountName = values.name;
+  // Checked by the same schema and password rules as POST /v1/signup.
+  const [{ SignUpBody }, { bodyValidator }, { passwordProblem }] = await Promise.all([
+    import('./accounts/account-schemas.js'),
+    import('./http/validation.js'),
+    import('./accounts/password-policy.js'),
+  ]);
+  const validSignUp = bodyValidator(SignUpBody);
+  const given = process.env.KEYWARD_NEW_PASSWORD;
+  const password = given || generatedPassword({ email, accountName }, passwordProblem);
+  if (!validSignUp({ email, password, accountName })) {
+    const field = validSignUp.errors?.[0]?.instancePath.slice(1);
+    if (field === 'email') throw new ConfigError(printable(`not a valid email address: ${email}`));
+    if (field === 'accountName') {
+      throw new ConfigError('--name must hold at least one non-space character, and at most 100 characters');
     }
+    throw new ConfigError(`KEYWARD_NEW_PASSWORD: ${passwordProblem(password, { email, accountName }) ?? 'refused'}`);
+  }
+  const problem = passwordProblem(password, { email, accountName });
+  if (problem !== null) throw new ConfigError(`KEYWARD_NEW_PASSWORD: ${problem}`);
+  await withRuntime(async (runtime) => {
+    const session = await runtime.accounts.createAccount(
+      { email, password, accountName },
+      { clientAddress: 'local', userAgent: 'keyward-cli' },
+    );
+    console.log(printable(`created account ${session.user.accountId} with user ${session.user.email}`));
+    if (!given) console.log(`password (shown once): ${password}`);
   });
+}
+
+/** `keyward members …`: the credentials services of the fleet check keys with. */
+async function members(args: string[]): Promise<void> {
+  const [action, argument] = args;
+  if (action === 'redis-acl') {
+    const password = process.env.KEYWARD_MEMBER_REDIS_PASSWORD;
+    if (!argument || !/^[A-Za-z0-9._-]{1,64}$/.test(argument)) {
+      throw new ConfigError('members redis-acl needs a user name ([A-Za-z0-9._-], e.g. keyward-member)');
+    }
+    if (!password || password.length < 32 || /[\s'"]/.test(password)) {
+      throw new ConfigError(
+        'set KEYWARD_MEMBER_REDIS_PASSWORD to a password of at least 32 characters, no spaces or quotes',
+      );
+    }
+    const { memberAclCommand } = await import('./members/member-redis-acl.js');
+    console.log(memberAclCommand(loadEnv().REDIS_KEY_PREFIX, argument, password));
+    return;
+  }
+  await withRuntime(
+    async (runtime) => {
+      switch (action) {
+        case 'create': {
+          if (!argument) throw new ConfigError('members create needs a name, e.g. keyward members create orders-api');
+          let created;
+          try {
+            created = await runtime.members.create(argument, operator());
+          } catch (error) {
+            if (error instanceof RangeError) throw new ConfigError(error.message);
+            throw error;
+          }
+          console.log(printable(`created member ${created.member.id} (${created.member.name})`));
+          console.log(`credential (shown once; give it to the service as KEYWARD_MEMBER_CREDENTIAL):`);
+          console.log(created.credential);
+          return;
+        }
+        case 'list': {
+          const rows = (await runtime.members.list()).map((member) => ({
+            id: member.id,
+            name: member.name,
+            status: member.revokedAt ? 'revoked' : 'active',
+            created: member.createdAt.toISOString(),
+            'last seen': member.lastSeenAt?.toISOString() ?? 'never',
+          }));
+          if (rows.length === 0) console.log('no members');
+          else printTable(rows);
+          return;
+        }
+        case 'revoke': {
+          if (!argument) throw new ConfigError('members revoke needs a member id (keyward members list)');
+          const member = await runtime.members.revoke(argument, operator());
+          if (!member) throw new ConfigError(printable(`no member ${argument}`));
+          await runtime.keyChecking.fleet.members?.memberRevoked(member.id).catch(() => {
+            console.error(
+              'Redis did not take the news: the member stops at its next heartbeat (a fraction of a second)',
+            );
+          });
+          console.log(
+            printable(`revoked member ${member.id} (${member.name}): its services refuse every key from now on`),
+          );
+          return;
+        }
+        default:
+          throw new ConfigError('usage: keyward members create <name> | list | revoke <member id>');
+      }
+    },
+    { revokes: action === 'revoke' },
+  );
 }
 
 /** A whole positive number from the command line, or a ConfigError naming the option. */
@@ -221,186 +339,148 @@ async function setPlan(args: string[]): Promise<void> {
   if (!values.default && requests === undefined && monthlyQuota === undefined) {
     throw new ConfigError('set-plan needs --requests and --window, --monthly-quota, or --default');
   }
-  await withRuntime(async (runtime) => {
-    const accountId = await runtime.accounts.findAccountId(account);
-    if (!accountId) throw new ConfigError(printable(`no account for ${account}`));
-    const plan = values.default
-      ? null
-      : {
-          rateLimit: requests === undefined ? null : { requests, windowSeconds: windowSeconds! },
-          monthlyQuota: monthlyQuota ?? null,
-        };
-    const { keysUpdated } = await setAccountPlan(
-      runtime.database.db,
-      runtime.keyChecking.fleet.announcer,
-      accountId,
-      plan,
-    );
-    const limits = await runtime.keys.accountLimits(accountId);
-    const rate = limits.account ? `${limits.account.requests} requests per ${limits.account.windowSeconds} s` : 'none';
-    const quota = limits.monthlyQuota === null ? 'none' : `${limits.monthlyQuota} requests per month`;
-    console.log(
-      `account ${accountId}: rate limit ${rate}; monthly quota ${quota}${plan === null ? ' (the defaults)' : ''}`,
-    );
-    console.log(`enforced by every instance now (${keysUpdated} active key${keysUpdated === 1 ? '' : 's'} updated)`);
-  });
-}
-
-/** create-account's arguments, checked by the same schema and password rules as POST /v1/signup. */
-const validSignUp = bodyValidator(SignUpBody);
-
-/** A generated password: 24 base64url characters (144 random bits), drawn again in the unlikely case the rules refuse it. */
-function generatedPassword(context: PasswordContext): string {
-  for (;;) {
-    const password = randomBytes(18).toString('base64url');
-    if (passwordProblem(password, context) === null) return password;
-  }
-}
-
-async function createAccount(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { email: { type: 'string' }, name: { type: 'string' } } });
-  if (values.email === undefined || values.name === undefined) {
-    throw new ConfigError('create-account needs --email and --name');
-  }
-  const email = values.email;
-  const accountName = values.name;
-  const given = process.env.KEYWARD_NEW_PASSWORD;
-  const password = given || generatedPassword({ email, accountName });
-  if (!validSignUp({ email, password, accountName })) {
-    const field = validSignUp.errors?.[0]?.instancePath.slice(1);
-    if (field === 'email') throw new ConfigError(printable(`not a valid email address: ${email}`));
-    if (field === 'accountName') {
-      throw new ConfigError('--name must hold at least one non-space character, and at most 100 characters');
-    }
-    throw new ConfigError(`KEYWARD_NEW_PASSWORD: ${passwordProblem(password, { email, accountName }) ?? 'refused'}`);
-  }
-  const problem = passwordProblem(password, { email, accountName });
-  if (problem !== null) throw new ConfigError(`KEYWARD_NEW_PASSWORD: ${problem}`);
-  await withRuntime(async (runtime) => {
-    const session = await runtime.accounts.createAccount(
-      { email, password, accountName },
-      { clientAddress: 'local', userAgent: 'keyward-cli' },
-    );
-    console.log(printable(`created account ${session.user.accountId} with user ${session.user.email}`));
-    if (!given) console.log(`password (shown once): ${password}`);
-  });
-}
-
-/** `keyward members …`: the credentials services of the fleet check keys with. */
-async function members(args: string[]): Promise<void> {
-  const [action, argument] = args;
-  if (action === 'redis-acl') {
-    const password = process.env.KEYWARD_MEMBER_REDIS_PASSWORD;
-    if (!argument || !/^[A-Za-z0-9._-]{1,64}$/.test(argument)) {
-      throw new ConfigError('members redis-acl needs a user name ([A-Za-z0-9._-], e.g. keyward-member)');
-    }
-    if (!password || password.length < 32 || /[\s'"]/.test(password)) {
-      throw new ConfigError(
-        'set KEYWARD_MEMBER_REDIS_PASSWORD to a password of at least 32 characters, no spaces or quotes',
+  const { setAccountPlan } = await import('./rate-limits/account-plans.js');
+  await withRuntime(
+    async (runtime) => {
+      const accountId = await runtime.accounts.findAccountId(account);
+      if (!accountId) throw new ConfigError(printable(`no account for ${account}`));
+      const plan = values.default
+        ? null
+        : {
+            rateLimit: requests === undefined ? null : { requests, windowSeconds: windowSeconds! },
+            monthlyQuota: monthlyQuota ?? null,
+          };
+      const { keysUpdated } = await setAccountPlan(
+        runtime.database.db,
+        runtime.keyChecking.fleet.announcer,
+        accountId,
+        plan,
       );
-    }
-    console.log(memberAclCommand(loadEnv().REDIS_KEY_PREFIX, argument, password));
-    return;
-  }
-  await withRuntime(async (runtime) => {
-    switch (action) {
-      case 'create': {
-        if (!argument) throw new ConfigError('members create needs a name, e.g. keyward members create orders-api');
-        let created;
-        try {
-          created = await runtime.members.create(argument, operator());
-        } catch (error) {
-          if (error instanceof RangeError) throw new ConfigError(error.message);
-          throw error;
-        }
-        console.log(printable(`created member ${created.member.id} (${created.member.name})`));
-        console.log(`credential (shown once; give it to the service as KEYWARD_MEMBER_CREDENTIAL):`);
-        console.log(created.credential);
-        return;
-      }
-      case 'list': {
-        const rows = (await runtime.members.list()).map((member) => ({
-          id: member.id,
-          name: member.name,
-          status: member.revokedAt ? 'revoked' : 'active',
-          created: member.createdAt.toISOString(),
-          'last seen': member.lastSeenAt?.toISOString() ?? 'never',
-        }));
-        if (rows.length === 0) console.log('no members');
-        else printTable(rows);
-        return;
-      }
-      case 'revoke': {
-        if (!argument) throw new ConfigError('members revoke needs a member id (keyward members list)');
-        const member = await runtime.members.revoke(argument, operator());
-        if (!member) throw new ConfigError(printable(`no member ${argument}`));
-        await runtime.keyChecking.fleet.members?.memberRevoked(member.id).catch(() => {
-          console.error('Redis did not take the news: the member stops at its next heartbeat (a fraction of a second)');
-        });
-        console.log(
-          printable(`revoked member ${member.id} (${member.name}): its services refuse every key from now on`),
-        );
-        return;
-      }
-      default:
-        throw new ConfigError('usage: keyward members create <name> | list | revoke <member id>');
-    }
-  });
+      const limits = await runtime.keys.accountLimits(accountId);
+      const rate = limits.account
+        ? `${limits.account.requests} requests per ${limits.account.windowSeconds} s`
+        : 'none';
+      const quota = limits.monthlyQuota === null ? 'none' : `${limits.monthlyQuota} requests per month`;
+      console.log(
+        `account ${accountId}: rate limit ${rate}; monthly quota ${quota}${plan === null ? ' (the defaults)' : ''}`,
+      );
+      console.log(`enforced by every instance now (${counted(keysUpdated, 'active key')} updated)`);
+    },
+    { revokes: true }, // running servers must hear of it
+  );
 }
 
-/** The usage of one command: its lines of {@link USAGE} (it and the lines that continue it). */
-function usageOf(command: string): string | undefined {
-  const lines = USAGE.split('\n');
-  const start = lines.findIndex((line) => line.startsWith(`  ${command} `) || line === `  ${command}`);
-  if (start === -1) return undefined;
-  let end = start + 1;
-  // Its other forms (`  members list`) and the indented lines that continue any of them.
-  while (end < lines.length && (lines[end]!.startsWith(`  ${command} `) || /^ {4,}\S/.test(lines[end]!))) end++;
-  return `usage: keyward ${command} …\n\n${lines.slice(start, end).join('\n')}`;
+type PasswordProblem = (typeof import('./accounts/password-policy.js'))['passwordProblem'];
+
+interface Command {
+  /**
+   * Its lines in `keyward help`: each form at two spaces, the description from column 34, continued on
+   * lines indented further. `keyward <command> --help` prints them and runs nothing.
+   */
+  usage: string;
+  run(args: string[]): Promise<void>;
+}
+
+/** Every command, in the order `keyward help` lists them; a command is added here, with its usage. */
+const COMMANDS: Record<string, Command> = {
+  serve: {
+    usage: '  serve                          run the HTTP server (the default)',
+    run: async () => (await import('./serve.js')).serve(),
+  },
+  migrate: {
+    usage: '  migrate                        apply database migrations, then exit (run before a rollout)',
+    run: migrate,
+  },
+  'revoke-key': {
+    usage: '  revoke-key <key | key id>      revoke a key now, on every instance (a leaked key can be pasted whole)',
+    run: (args) => revokeKey(args[0]),
+  },
+  'list-keys': {
+    usage: "  list-keys <email | account id> list an account's keys",
+    run: (args) => listKeys(args[0]),
+  },
+  scan: {
+    usage: `  scan [--revoke] [--prefix P] [--all] [paths…]
+                                 find keys of this deployment in files and folders (default: .; - reads
+                                 stdin), skipping .git and node_modules (--all: not) and binary or huge files;
+                                 prints file:line: <hint>, never the key; exits 1 when it found any, else 0.
+                                 --revoke revokes what it found, on every instance (needs the database)`,
+    run: scan,
+  },
+  members: {
+    usage: `  members create <name>          create a member credential for a service of the fleet (printed once)
+  members list                   list member credentials
+  members revoke <member id>     revoke a member credential: its services stop checking keys at once
+  members redis-acl <user>       print the Redis ACL of a member user (listen and acknowledge only), with
+                                 the password from KEYWARD_MEMBER_REDIS_PASSWORD`,
+    run: members,
+  },
+  'create-account': {
+    usage: `  create-account --email E --name N
+                                 create an account and its first user (also when sign-up is closed);
+                                 the password is read from KEYWARD_NEW_PASSWORD (the sign-up password
+                                 rules apply) or generated and printed once`,
+    run: createAccount,
+  },
+  'set-plan': {
+    usage: `  set-plan <email | account id> [--requests N --window S] [--monthly-quota Q] | --default
+                                 set an account's plan: at most N requests per S seconds over all its keys
+                                 together, Q per calendar month; a limit not given is none for this account;
+                                 --default returns it to KEYWARD_ACCOUNT_*. Every instance enforces it before
+                                 this returns`,
+    run: setPlan,
+  },
+};
+
+const USAGE = `usage: keyward <command> [arguments]
+
+${Object.values(COMMANDS)
+  .map((command) => command.usage)
+  .join('\n')}
+  help [command]                 print this, or one command's usage (also: keyward <command> --help)
+
+Configuration comes from the same environment variables as the server (see docs/configuration.md).`;
+
+function usageOf(name: string, command: Command): string {
+  return `usage: keyward ${name} …\n\n${command.usage}`;
+}
+
+async function migrate(): Promise<void> {
+  const env = loadEnv();
+  if (!env.DATABASE_URL) throw new ConfigError('migrate needs DATABASE_URL (the embedded database migrates on start)');
+  const { migratePostgresDatabase } = await import('./db/database.js');
+  await migratePostgresDatabase(env.DATABASE_URL);
+  console.log('migrations applied');
+}
+
+/** Whether the arguments ask for help (`--help` or `-h` before any `--`, after which they are operands). */
+function asksForHelp(args: string[]): boolean {
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).some((arg) => arg === '--help' || arg === '-h');
 }
 
 async function main(argv: string[]): Promise<void> {
-  const [command = 'serve', ...rest] = argv;
-  // `keyward <command> --help` prints that command's usage and opens nothing.
-  if (rest.includes('--help') || rest.includes('-h')) {
-    const usage = usageOf(command);
-    if (usage !== undefined) {
-      console.log(usage);
-      return;
-    }
-  }
-  switch (command) {
-    case 'serve':
-      return serve();
-    case 'migrate': {
-      const env = loadEnv();
-      if (!env.DATABASE_URL)
-        throw new ConfigError('migrate needs DATABASE_URL (the embedded database migrates on start)');
-      await migratePostgresDatabase(env.DATABASE_URL);
-      console.log('migrations applied');
-      return;
-    }
-    case 'revoke-key':
-      return revokeKey(rest[0]);
-    case 'list-keys':
-      return listKeys(rest[0]);
-    case 'create-account':
-      return createAccount(rest);
-    case 'set-plan':
-      return setPlan(rest);
-    case 'scan':
-      return scan(rest);
-    case 'members':
-      return members(rest);
-    case 'help':
-    case '--help':
-    case '-h':
-      console.log(USAGE);
-      return;
-    default:
-      console.error(`unknown command: ${printable(command)}\n\n${USAGE}`);
+  const [name = 'serve', ...rest] = argv;
+  if (name === 'help' || name === '--help' || name === '-h') {
+    const topic = rest[0] === undefined ? undefined : Object.hasOwn(COMMANDS, rest[0]) ? COMMANDS[rest[0]] : null;
+    if (topic === null) {
+      console.error(`unknown command: ${printable(rest[0]!)}\n\n${USAGE}`);
       process.exit(2);
+    }
+    console.log(topic ? usageOf(rest[0]!, topic) : USAGE);
+    return;
   }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (command === undefined) {
+    console.error(`unknown command: ${printable(name)}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  // `keyward <command> --help` prints that command's usage and opens nothing.
+  if (asksForHelp(rest)) {
+    console.log(usageOf(name, command));
+    return;
+  }
+  return command.run(rest);
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

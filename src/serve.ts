@@ -1,9 +1,9 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { metricsListener } from './metrics/metrics-listener.js';
 import { buildApp, LOG_REDACT } from './app/app.js';
-import { ConfigError, loadEnv } from './config/env.js';
+import { loadEnv } from './config/env.js';
 import { openRuntime } from './app/runtime.js';
 
 /** How long in-flight work may take to finish after SIGTERM before the process exits anyway. */
@@ -70,10 +70,26 @@ export async function serve(): Promise<void> {
     const { port } = metricsServer.address() as AddressInfo;
     log.info({ port }, `metrics listening at http://${env.HOST}:${port}/metrics`);
   }
+  announceReady(log, readyUrl(env.HOST, (app.server.address() as AddressInfo).port));
 }
 
-/** Start-up failures in one readable line (a configuration problem needs no stack trace). */
-export function reportStartupError(error: unknown): never {
-  console.error(error instanceof ConfigError ? error.message : `keyward failed to start: ${String(error)}`);
-  process.exit(1);
+/**
+ * The URL a person opens: HOST as configured (`localhost` stays a name), `localhost` for "every interface"
+ * (0.0.0.0, ::), which no browser opens, and the port actually bound (PORT=0 picks one).
+ */
+export function readyUrl(host: string, port: number): string {
+  if (host === '0.0.0.0' || host === '::') return `http://localhost:${port}`;
+  return host.includes(':') ? `http://[${host}]:${port}` : `http://${host}:${port}`;
 }
+
+/**
+ * The line a person waits for. Logged as JSON like every line (log collectors read stdout); on a terminal
+ * also written plainly, where it would otherwise drown in JSON.
+ */
+function announceReady(log: Logger, url: string): void {
+  const line = `keyward ready: open ${url} (dashboard and API)`;
+  log.info({ url }, line);
+  if (process.stdout.isTTY) process.stdout.write(`\n  ${line}\n\n`);
+}
+
+export { reportStartupError } from './config/startup-error.js';

@@ -9,6 +9,7 @@ import { errorEnvelope, GENERIC_CODES, InvalidRequest } from '../http/errors.js'
 import { REQUEST_ID_PATTERN } from '../../packages/member/src/refusals.js';
 import { sharedSchemas } from './openapi-plugin.js';
 import { requestLogSerializer } from '../http/log-redaction.js';
+import { QuietDashboardPolling } from '../http/request-logging.js';
 import { answerClientError, answerUnknownExpectation } from '../http/raw-answers.js';
 import { httpServerOptions } from '../http/server-options.js';
 import { hasLoneSurrogate, hostHeaderProblem, validatorCompiler } from '../http/validation.js';
@@ -75,6 +76,9 @@ function isLogger(logger: unknown): logger is Logger {
 export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['logger'] | Logger = false) {
   const app = Fastify({
     ...redactingLogger(logger, runtime.env.KEYWARD_KEY_PREFIX),
+    // In development the dashboard's polling is logged at debug (LOG_LEVEL=debug shows it); in production
+    // every request stays in the log at info.
+    ...(runtime.env.NODE_ENV === 'production' ? {} : { logController: new QuietDashboardPolling() }),
     bodyLimit: BODY_LIMIT_BYTES,
     // Behind N load balancers, the client address is the Nth from the right in X-Forwarded-For.
     // (false when there are none: request.ip is then the socket address, with no per-request parsing).

@@ -60,6 +60,8 @@ export interface RuntimeOptions {
   inMemory?: boolean;
   /** Start the webhook delivery worker (default true; the CLI leaves deliveries to the servers). */
   deliverWebhooks?: boolean;
+  /** Warn that there is no Redis (default true; the CLI warns only when it revokes on Postgres). */
+  warnSingleInstance?: boolean;
 }
 
 function loadOrCreateEmbeddedSecret(dataDir: string): string {
@@ -113,10 +115,18 @@ export async function openRuntime(env: Env, log: FastifyBaseLogger, options: Run
       const lock = EmbeddedDataLock.acquire(env.KEYWARD_DATA_DIR);
       cleanups.push(() => lock.release());
       serverSecret = env.KEYWARD_SECRET ?? loadOrCreateEmbeddedSecret(env.KEYWARD_DATA_DIR);
-      embedded = await openEmbeddedDatabase(join(env.KEYWARD_DATA_DIR, 'pgdata'));
-      log.info({ dataDir: env.KEYWARD_DATA_DIR }, 'embedded database (PGlite): set DATABASE_URL for production');
+      const pgdata = join(env.KEYWARD_DATA_DIR, 'pgdata');
+      // Said before opening: creating the database is most of a first start (PGlite's initdb, ~10 s measured
+      // on a 2-core machine), and a silent terminal looks hung.
+      log.info(
+        { dataDir: env.KEYWARD_DATA_DIR },
+        existsSync(pgdata)
+          ? 'embedded database (PGlite): set DATABASE_URL for production'
+          : 'creating the embedded database (PGlite), first start only: this takes a few seconds. Set DATABASE_URL for production',
+      );
+      embedded = await openEmbeddedDatabase(pgdata);
     }
-    if (!env.REDIS_URL) {
+    if (!env.REDIS_URL && options.warnSingleInstance !== false) {
       log.warn('single-instance mode: REDIS_URL is unset, so key cache and revocation events stay in this process');
     }
     const metrics = new Metrics();

@@ -59,3 +59,24 @@ t.test('list-keys and revoke-key print hostile key names escaped', async (t) => 
   const unknown = await cli(['\x1b[2Jnope'], env);
   t.notMatch(unknown.output, CONTROL_BYTES, 'an unknown command is echoed escaped');
 });
+
+// Issue 28: every command printed the server's JSON "single-instance mode" warning.
+t.test('commands print for people: no JSON log line, a warning only where it matters', async (t) => {
+  const { app, env } = await appWithCliEnv(t);
+  const { REDIS_URL: _redis, ...withoutRedis } = env;
+  const user = await signUp(app);
+  const key = await createKey(app, user.cookie, 'production');
+
+  const list = await runCli(['list-keys', user.email], withoutRedis);
+  t.equal(list.code, 0, list.output);
+  t.notMatch(list.output, /"level"|single-instance/, 'reading: no log line at all');
+
+  const revoke = await runCli(['revoke-key', key.keyId], withoutRedis);
+  t.equal(revoke.code, 0, revoke.output);
+  t.notMatch(revoke.output, /"level"/, 'no JSON');
+  t.match(
+    revoke.output,
+    /^keyward: warning: single-instance mode: REDIS_URL is unset/m,
+    'revoking on Postgres without Redis: servers cannot hear of it, and the command says so in words',
+  );
+});

@@ -60,15 +60,3 @@ t.test('with sign-up closed, POST /v1/signup answers 403 signup_closed', async (
   t.equal(response.statusCode, 403);
   t.equal(response.json().error.code, 'signup_closed');
 });
-
-t.test('keyward <command> --help prints that command and opens nothing', async (t) => {
-  // A database that is not there: any command that tried to open it would fail.
-  const env = { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', KEYWARD_SECRET: 'x'.repeat(32) };
-  for (const command of ['scan', 'create-account', 'list-keys', 'revoke-key', 'members', 'migrate']) {
-    for (const flag of ['--help', '-h']) {
-      const help = await cli([command, flag], env);
-      t.equal(help.code, 0, `${command} ${flag}: ${help.output}`);
-      t.match(help.output, new RegExp(`^usage: keyward ${command} …\\n\\n  ${command}`), `${command} ${flag}`);
-    }
-  }
-});

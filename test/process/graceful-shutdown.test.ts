@@ -1,11 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { TEST_ARGON2 } from '../support/services.js';
 import { eventually } from '../support/wait.js';
-import { startServer } from '../support/server-process.js';
+import { startProcess, startServer } from '../support/server-process.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const NPM_CLI = join(dirname(process.execPath), '../lib/node_modules/npm/bin/npm-cli.js');
 
 /*
  * SIGTERM while a keep-alive client has a request in flight: the request is
@@ -47,3 +51,44 @@ t.test('SIGTERM with a keep-alive request in flight: answered, then a clean exit
   t.equal(await exited, 0, 'the process exited by itself, not by the forced exit after the grace period');
   t.match(server.output(), /shut down/, 'and said so');
 });
+
+/*
+ * Issue 28: `npm start` ran `sh -c "tsx src/server.ts"`. A SIGTERM to npm's PID (a process manager, `kill
+ * <pid>`) was forwarded by npm to the shell, which died of it without passing it on: npm exited and the server
+ * kept running, orphaned, still holding the port and the data folder.
+ */
+t.test('npm start: SIGTERM to npm alone stops the server, which said where to open it', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'keyward-npm-start-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const server = await startProcess({
+    args: [NPM_CLI, 'start'],
+    cwd: ROOT,
+    env: { KEYWARD_DATA_DIR: dataDir, npm_config_update_notifier: 'false', ...TEST_ARGON2 },
+    detached: true, // a group of its own, so that the teardown can end whatever is left of it
+  });
+  t.teardown(() => {
+    if (!groupGone(server.child.pid!)) process.kill(-server.child.pid!, 'SIGKILL');
+  });
+  const port = new URL(server.url).port;
+  t.ok(
+    await eventually(() =>
+      server.output().includes(`keyward ready: open http://127.0.0.1:${port} (dashboard and API)`),
+    ),
+    'the ready line names the address and port',
+  );
+  t.equal((await fetch(`${server.url}/healthz`)).status, 200);
+
+  process.kill(server.child.pid!, 'SIGTERM'); // npm's PID only, not its group
+  t.ok(await eventually(() => groupGone(server.child.pid!), 15_000), 'npm and the server under it ended');
+  t.ok(await eventually(() => /"msg":"shut down"/.test(server.output())), 'the server shut down cleanly');
+});
+
+/** Whether no process of the group led by `pid` is left. */
+function groupGone(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}

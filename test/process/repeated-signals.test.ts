@@ -10,9 +10,10 @@ import { startProcess, startServer } from '../support/server-process.js';
 
 /*
  * Issue 29: one signal often reaches the server more than once. `npm start`
- * runs npm → sh → tsx → server in one process group; Ctrl+C (SIGINT) or
- * systemd's KillMode=control-group (SIGTERM) signals every process of the
- * group, and tsx relays the signal to the server again. With a handler
+ * runs npm → server (`exec node --import tsx`) in one process group; Ctrl+C
+ * (SIGINT) or systemd's KillMode=control-group (SIGTERM) signals every process
+ * of the group, and npm (or tsx, when run as `tsx src/server.ts`) relays the
+ * signal to the server again. With a handler
  * registered by `process.once`, the second signal ended the process in the
  * middle of its shutdown, before usage counts were flushed: three instances
  * stopped after 90 requests logged "shutting down" and never "shut down".
