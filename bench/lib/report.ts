@@ -1,5 +1,5 @@
 /** BENCHMARKS.md, written from the results of one run. */
-import type { BenchResults, SectionOutcome } from '../results.js';
+import type { BenchResults } from '../results.js';
 import type { LimiterResult } from '../sections/flood.js';
 import {
   RESTRICTED_VARIANTS,
@@ -11,6 +11,8 @@ import {
 } from '../sections/hot-path.js';
 import type { PropagationFigures, RevocationResult } from '../sections/revocation.js';
 import type { Summary } from './stats.js';
+import { failed, number, rerunNote, signed, spread, table, verdict } from './report-format.js';
+import { rateLimitsSection, rateLimitsSummaryRows } from './report-rate-limits.js';
 
 /** The issue's targets. */
 export const TARGETS = {
@@ -27,13 +29,6 @@ export const TARGETS = {
 
 /** More than this 1-minute load average means other work shared the machine (the bench alone keeps ~2–3 busy). */
 const BUSY_LOAD_AVERAGE = 4;
-
-type Verdict = 'met' | 'not met' | 'n/a';
-
-function number(value: number | undefined, digits: number): string {
-  if (value === undefined || !Number.isFinite(value)) return '–';
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
 
 /**
  * Measured by hand and by test/package/packed-member.test.ts, not by this bench (installing from the
@@ -60,36 +55,6 @@ What left a service's tree: drizzle-orm and its migrator, two copies of postgres
 pino, @fastify/swagger and swagger-ui, @fastify/cookie, prom-client, fastify-plugin and fastify itself (an optional
 peer now). The member depends on ioredis alone; argon2 runs on keyward, which answers a member's cold checks.
 `;
-}
-
-/** "median [min–max] (n)" */
-function spread(summary: Summary | undefined, digits: number, unit = ''): string {
-  if (!summary || summary.n === 0) return '–';
-  const u = unit ? ` ${unit}` : '';
-  if (summary.n === 1) return `${number(summary.median, digits)}${u} (n=1)`;
-  return `${number(summary.median, digits)}${u} [${number(summary.min, digits)} – ${number(summary.max, digits)}] (n=${summary.n})`;
-}
-
-function signed(summary: Summary | undefined, digits: number, unit: string): string {
-  if (!summary || summary.n === 0) return '–';
-  const sign = (value: number) => (value >= 0 ? '+' : '−') + number(Math.abs(value), digits);
-  return `${sign(summary.median)} ${unit} [${sign(summary.min)} – ${sign(summary.max)}] (n=${summary.n})`;
-}
-
-function verdict(ok: boolean | undefined): Verdict {
-  return ok === undefined ? 'n/a' : ok ? 'met' : 'not met';
-}
-
-function failed(name: string, outcome: SectionOutcome<unknown>): string {
-  return `_${name} failed in this run:_\n\n\`\`\`\n${(outcome.error ?? '').split('\n').slice(0, 8).join('\n')}\n\`\`\`\n`;
-}
-
-function table(header: string[], rows: string[][]): string {
-  return [
-    `| ${header.join(' | ')} |`,
-    `| ${header.map(() => '---').join(' | ')} |`,
-    ...rows.map((row) => `| ${row.join(' | ')} |`),
-  ].join('\n');
 }
 
 const VARIANT_NAMES: Record<HotVariant, string> = {
@@ -238,6 +203,7 @@ function summaryRows(results: BenchResults): string[][] {
       '',
     ]);
   }
+  rows.push(...rateLimitsSummaryRows(results));
   return rows;
 }
 
@@ -784,12 +750,6 @@ figures are given with and without them.
 ${narrowingAndFloor(r)}`;
 }
 
-function rerunNote(outcome: SectionOutcome<unknown>, name: 'fleetScale' | 'revocation'): string {
-  return outcome.rerun
-    ? `_Rerun alone (\`npm run bench -- --only ${name}\`) on ${outcome.rerun.startedAt.slice(0, 16).replace('T', ' ')} UTC, commit ${outcome.rerun.commit}; the other sections are from the run described above._\n\n`
-    : '';
-}
-
 function fleetScaleSection(results: BenchResults): string {
   const outcome = results.sections.fleetScale;
   if (!outcome) return '_Not measured in this run (the section is newer than these results)._\n';
@@ -977,6 +937,9 @@ ${packageSizeSection()}
 ## 8. The fleet at scale, simulated
 
 ${fleetScaleSection(results)}
+## Rate limits across the fleet
+
+${rateLimitsSection(results)}
 ## Peers (their figures, not measured here)
 
 ${peersSection()}
@@ -986,7 +949,8 @@ ${peersSection()}
 127.0.0.1:5432 (user postgres, trust) and Redis at 127.0.0.1:6379 (or \`BENCH_DATABASE_URL\` / \`BENCH_REDIS_URL\`),
 creates its own databases (\`keyward_bench_<run>_*\`) and Redis prefix (\`keyward_bench:<run>:\`), and removes both at
 the end, also on Ctrl-C. \`npm run bench -- --report\` rewrites this file and the chart from bench/results.json without
-measuring again; \`npm run bench -- --only fleetScale\` (or \`revocation\`) reruns section 8 (or 4) alone into them. The first run installs the
+measuring again; \`npm run bench -- --only fleetScale\` (or \`revocation\`, \`rateLimits\`) reruns section 8 (or 4, or
+the rate limits) alone into them. The first run installs the
 peers it measures (better-auth) into bench/peers/node_modules from their own lockfile (\`npm ci --legacy-peer-deps\`);
 without a registry it says so and measures the rest. CI does not run it; no test asserts on time.
 `;
