@@ -155,6 +155,7 @@ async function main(): Promise<number> {
   const [hotKey, otherKey] = await insertKeys(databaseUrl, 2, hasher);
   const [scopedKey] = await insertKeys(databaseUrl, 1, hasher, { scopes: [SCOPED_ROUTE_SCOPE] });
   const [networksKey] = await insertKeys(databaseUrl, 1, hasher, { allowedNetworks: ['127.0.0.0/8'] });
+  const [limitedKey] = await insertKeys(databaseUrl, 1, hasher, { rateLimit: plan.rateLimits.farLimit });
   await storeNaiveKeys(environment.prefix('naive'), [hotKey!, otherKey!]);
   const peers = ensureInstalled();
   let betterAuthDatabaseUrl: string | undefined;
@@ -179,7 +180,7 @@ async function main(): Promise<number> {
     databaseUrl,
     hotKey: hotKey!,
     otherKey: otherKey!,
-    restrictedKeys: { scoped: scopedKey!, networks: networksKey! },
+    restrictedKeys: { scoped: scopedKey!, networks: networksKey!, limited: limitedKey! },
     load,
     servers,
     betterAuth,
