@@ -46,6 +46,20 @@ export interface BenchPlan {
     /** Announcements timed per fleet size. */
     revocations: number;
   };
+  /** Rate limits across real instances (bench/sections/rate-limits.ts). */
+  rateLimits: {
+    instances: number;
+    /** The key's own limit under load above it. */
+    requests: number;
+    windowSeconds: number;
+    /** Load offered, as a multiple of the limit's rate, spread over the instances. */
+    loadFactor: number;
+    /** Windows counted, after the one the load starts in and one more of warm-up. */
+    windows: number;
+    connectionsPerInstance: number;
+    /** The hot-path key's limit: far above any load this machine can offer. */
+    farLimit: { requests: number; windowSeconds: number };
+  };
 }
 
 export const FULL_PLAN: BenchPlan = {
@@ -57,6 +71,15 @@ export const FULL_PLAN: BenchPlan = {
   checkCost: { calls: 300_000, repeats: 7 },
   revocation: { instances: 4, revocations: 40, steadyMs: 100, afterMs: 150 },
   fleetScale: { members: [10, 100, 1000], restWindowSec: 5, revocations: 40 },
+  rateLimits: {
+    instances: 4,
+    requests: 500,
+    windowSeconds: 2,
+    loadFactor: 3,
+    windows: 12,
+    connectionsPerInstance: 8,
+    farLimit: { requests: 1_000_000_000, windowSeconds: 60 },
+  },
 };
 
 export const QUICK_PLAN: BenchPlan = {
@@ -68,4 +91,13 @@ export const QUICK_PLAN: BenchPlan = {
   checkCost: { calls: 200_000, repeats: 2 },
   revocation: { instances: 4, revocations: 5, steadyMs: 50, afterMs: 100 },
   fleetScale: { members: [10, 100], restWindowSec: 2, revocations: 5 },
+  rateLimits: {
+    instances: 4,
+    requests: 500,
+    windowSeconds: 2,
+    loadFactor: 3,
+    windows: 3,
+    connectionsPerInstance: 8,
+    farLimit: { requests: 1_000_000_000, windowSeconds: 60 },
+  },
 };

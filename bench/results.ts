@@ -6,6 +6,7 @@ import type { FleetScaleResult } from './sections/fleet-scale.js';
 import type { FloodSectionResult } from './sections/flood.js';
 import type { HotPathResult } from './sections/hot-path.js';
 import type { MemoryResult } from './sections/memory.js';
+import type { RateLimitsResult } from './sections/rate-limits.js';
 import type { RevocationResult } from './sections/revocation.js';
 import type { UsageResult } from './sections/usage.js';
 
@@ -41,6 +42,8 @@ export interface BenchResults {
     revocation: SectionOutcome<RevocationResult>;
     /** Absent in results written before the section existed. */
     fleetScale?: SectionOutcome<FleetScaleResult>;
+    /** Absent in results written before the section existed. */
+    rateLimits?: SectionOutcome<RateLimitsResult>;
   };
   cleanup: { databasesDropped: number; redisKeysDeleted: number; redisKeysLeft: number };
 }

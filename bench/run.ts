@@ -9,8 +9,8 @@
  *
  * `npm run bench -- --report` only rewrites BENCHMARKS.md and the chart from
  * the existing bench/results.json (after a change to the report's wording).
- * `npm run bench -- --only fleetScale` (or `--only revocation`) reruns that one
- * section (neither needs the bench servers) into the existing results, marked as a rerun.
+ * `npm run bench -- --only fleetScale` (or `--only revocation`, `--only rateLimits`) reruns that one
+ * section (none needs the shared bench servers) into the existing results, marked as a rerun.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,6 +42,7 @@ import { runFleetScale } from './sections/fleet-scale.js';
 import { runFlood } from './sections/flood.js';
 import { runHotPath } from './sections/hot-path.js';
 import { runMemory } from './sections/memory.js';
+import { runRateLimits } from './sections/rate-limits.js';
 import { runRevocation } from './sections/revocation.js';
 import { runUsage } from './sections/usage.js';
 
@@ -154,6 +155,7 @@ async function main(): Promise<number> {
   const [hotKey, otherKey] = await insertKeys(databaseUrl, 2, hasher);
   const [scopedKey] = await insertKeys(databaseUrl, 1, hasher, { scopes: [SCOPED_ROUTE_SCOPE] });
   const [networksKey] = await insertKeys(databaseUrl, 1, hasher, { allowedNetworks: ['127.0.0.0/8'] });
+  const [limitedKey] = await insertKeys(databaseUrl, 1, hasher, { rateLimit: plan.rateLimits.farLimit });
   await storeNaiveKeys(environment.prefix('naive'), [hotKey!, otherKey!]);
   const peers = ensureInstalled();
   let betterAuthDatabaseUrl: string | undefined;
@@ -178,7 +180,7 @@ async function main(): Promise<number> {
     databaseUrl,
     hotKey: hotKey!,
     otherKey: otherKey!,
-    restrictedKeys: { scoped: scopedKey!, networks: networksKey! },
+    restrictedKeys: { scoped: scopedKey!, networks: networksKey!, limited: limitedKey! },
     load,
     servers,
     betterAuth,
@@ -200,7 +202,8 @@ async function main(): Promise<number> {
   await servers.stopAll();
   const revocation = await section('revocation', () => runRevocation(context));
   const fleetScale = await section('fleet scale', () => runFleetScale(context));
-  const sections = { memory, checkCost, hotPath, usage, flood, cold, revocation, fleetScale };
+  const rateLimits = await section('rate limits', () => runRateLimits(context));
+  const sections = { memory, checkCost, hotPath, usage, flood, cold, revocation, fleetScale, rateLimits };
 
   const defaults = loadEnv({}) as Record<string, unknown>;
   const results: BenchResults = {
@@ -228,14 +231,18 @@ async function main(): Promise<number> {
   return Object.values(sections).some((outcome) => outcome.error) ? 1 : 0;
 }
 
+const RERUNNABLE = ['fleetScale', 'revocation', 'rateLimits'] as const;
+type RerunnableSection = (typeof RERUNNABLE)[number];
+
 /**
- * `--only fleetScale` or `--only revocation`: one section that needs no bench server (revocation starts its
- * own instances on a fresh bench database), rerun into the existing results.
+ * `--only fleetScale`, `--only revocation` or `--only rateLimits`: one section that needs none of the shared
+ * bench servers (revocation and rate limits start their own instances on a fresh bench database), rerun into
+ * the existing results.
  */
 async function rerunAlone(startedAt: string): Promise<number> {
   const name = process.argv[process.argv.indexOf('--only') + 1];
-  if (name !== 'fleetScale' && name !== 'revocation') {
-    throw new Error(`--only takes: fleetScale, revocation (got ${String(name)})`);
+  if (!RERUNNABLE.includes(name as RerunnableSection)) {
+    throw new Error(`--only takes: ${RERUNNABLE.join(', ')} (got ${String(name)})`);
   }
   const results = JSON.parse(readFileSync(RESULTS_PATH, 'utf8')) as BenchResults;
   const machine = await describeMachine();
@@ -246,12 +253,19 @@ async function rerunAlone(startedAt: string): Promise<number> {
     results.sections.fleetScale = { ...outcome, rerun };
     results.plan.fleetScale = plan.fleetScale;
     failed = outcome.error !== undefined;
-  } else {
+  } else if (name === 'revocation') {
     const databaseUrl = await environment.createDatabase('main');
     const context = { plan, env: environment, databaseUrl, log } as unknown as BenchContext;
     const outcome = await section('revocation', () => runRevocation(context));
     results.sections.revocation = { ...outcome, rerun };
     results.plan.revocation = plan.revocation;
+    failed = outcome.error !== undefined;
+  } else {
+    const databaseUrl = await environment.createDatabase('main');
+    // Its own load generator and bench server; the hot-path part runs with this plan's load settings.
+    const outcome = await section('rate limits', () => runRateLimits({ plan, env: environment, databaseUrl, log }));
+    results.sections.rateLimits = { ...outcome, rerun };
+    results.plan.rateLimits = plan.rateLimits;
     failed = outcome.error !== undefined;
   }
   await cleanup();

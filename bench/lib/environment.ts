@@ -103,7 +103,7 @@ export function defaultHasher(): SecretHasher {
 /**
  * Inserts `count` real keys, each hashed with argon2id at the default cost,
  * two per account as keyward allows, with `restriction` (default: full access
- * from anywhere). Rows are written directly (no user, no session): key
+ * from anywhere, no rate limit of the key's own). Rows are written directly (no user, no session): key
  * checking reads only api_keys.
  */
 export async function insertKeys(
@@ -112,7 +112,7 @@ export async function insertKeys(
   hasher: SecretHasher,
   restriction: Partial<KeyRestriction> = {},
 ): Promise<BenchKey[]> {
-  const { scopes = null, allowedNetworks = null, metadata = null } = restriction;
+  const { scopes = null, allowedNetworks = null, metadata = null, rateLimit = null } = restriction;
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   try {
     const keys: BenchKey[] = [];
@@ -122,10 +122,12 @@ export async function insertKeys(
       // Hash the pair at once: argon2 runs on libuv's thread pool.
       const hashes = await Promise.all(pair.map(({ key }) => hasher.hash(key)));
       for (const [index, { keyId, key }] of pair.entries()) {
-        await sql`INSERT INTO api_keys (id, account_id, name, secret_hash, hint, slot, scopes, allowed_networks, metadata)
+        await sql`INSERT INTO api_keys (id, account_id, name, secret_hash, hint, slot, scopes, allowed_networks, metadata,
+                                        rate_limit_requests, rate_limit_window_seconds)
                   VALUES (${keyId}, ${account!.id}, 'bench', ${hashes[index]!}, ${keyHint(key)}, ${index + 1},
                           ${scopes && sql.array([...scopes])}, ${allowedNetworks && sql.array([...allowedNetworks])},
-                          ${metadata && sql.json(metadata as postgres.JSONValue)})`;
+                          ${metadata && sql.json(metadata as postgres.JSONValue)},
+                          ${rateLimit?.requests ?? null}, ${rateLimit?.windowSeconds ?? null})`;
         keys.push({ keyId, key, accountId: account!.id });
       }
     }

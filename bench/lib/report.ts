@@ -1,5 +1,5 @@
 /** BENCHMARKS.md, written from the results of one run. */
-import type { BenchResults, SectionOutcome } from '../results.js';
+import type { BenchResults } from '../results.js';
 import type { LimiterResult } from '../sections/flood.js';
 import {
   RESTRICTED_VARIANTS,
@@ -11,6 +11,8 @@ import {
 } from '../sections/hot-path.js';
 import type { PropagationFigures, RevocationResult } from '../sections/revocation.js';
 import type { Summary } from './stats.js';
+import { failed, number, rerunNote, signed, spread, table, verdict } from './report-format.js';
+import { LIMITED_HOT_PATH_RATIO, rateLimitsSection, rateLimitsSummaryRows } from './report-rate-limits.js';
 
 /** The issue's targets. */
 export const TARGETS = {
@@ -27,13 +29,6 @@ export const TARGETS = {
 
 /** More than this 1-minute load average means other work shared the machine (the bench alone keeps ~2–3 busy). */
 const BUSY_LOAD_AVERAGE = 4;
-
-type Verdict = 'met' | 'not met' | 'n/a';
-
-function number(value: number | undefined, digits: number): string {
-  if (value === undefined || !Number.isFinite(value)) return '–';
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
 
 /**
  * Measured by hand and by test/package/packed-member.test.ts, not by this bench (installing from the
@@ -62,36 +57,6 @@ peer now). The member depends on ioredis alone; argon2 runs on keyward, which an
 `;
 }
 
-/** "median [min–max] (n)" */
-function spread(summary: Summary | undefined, digits: number, unit = ''): string {
-  if (!summary || summary.n === 0) return '–';
-  const u = unit ? ` ${unit}` : '';
-  if (summary.n === 1) return `${number(summary.median, digits)}${u} (n=1)`;
-  return `${number(summary.median, digits)}${u} [${number(summary.min, digits)} – ${number(summary.max, digits)}] (n=${summary.n})`;
-}
-
-function signed(summary: Summary | undefined, digits: number, unit: string): string {
-  if (!summary || summary.n === 0) return '–';
-  const sign = (value: number) => (value >= 0 ? '+' : '−') + number(Math.abs(value), digits);
-  return `${sign(summary.median)} ${unit} [${sign(summary.min)} – ${sign(summary.max)}] (n=${summary.n})`;
-}
-
-function verdict(ok: boolean | undefined): Verdict {
-  return ok === undefined ? 'n/a' : ok ? 'met' : 'not met';
-}
-
-function failed(name: string, outcome: SectionOutcome<unknown>): string {
-  return `_${name} failed in this run:_\n\n\`\`\`\n${(outcome.error ?? '').split('\n').slice(0, 8).join('\n')}\n\`\`\`\n`;
-}
-
-function table(header: string[], rows: string[][]): string {
-  return [
-    `| ${header.join(' | ')} |`,
-    `| ${header.map(() => '---').join(' | ')} |`,
-    ...rows.map((row) => `| ${row.join(' | ')} |`),
-  ].join('\n');
-}
-
 const VARIANT_NAMES: Record<HotVariant, string> = {
   open: '`/open` — no authentication',
   secured: '`/secured` — keyward, cached key',
@@ -101,10 +66,18 @@ const VARIANT_NAMES: Record<HotVariant, string> = {
 const RESTRICTED_NAMES: Record<RestrictedVariant, string> = {
   scoped: "`/scoped` — keyward, cached key with scopes ['orders:read'], the route asking for `orders:read`",
   networks: '`/secured` — keyward, cached key with allowedNetworks 127.0.0.0/8 (the load comes from 127.0.0.1)',
+  limited: '`/secured` — keyward, cached key with a rate limit of its own far above the load',
 };
 const RESTRICTED_SHORT: Record<RestrictedVariant, string> = {
   scoped: 'scoped key on a scoped route',
   networks: 'allowed-networks key',
+  limited: 'key with a limit far above the load',
+};
+/** The scoped and allowed-networks keys: the plain key's stretch target; the limited key: issue #26's. */
+const RESTRICTED_TARGETS: Record<RestrictedVariant, number> = {
+  scoped: TARGETS.restrictedHotPathRatio,
+  networks: TARGETS.restrictedHotPathRatio,
+  limited: LIMITED_HOT_PATH_RATIO,
 };
 const PEER_NAMES: Record<PeerVariant, string> = {
   betterAuth: "`/better-auth` — better-auth 1.3's api-key plugin (a peer; rate limit off)",
@@ -238,6 +211,7 @@ function summaryRows(results: BenchResults): string[][] {
       '',
     ]);
   }
+  rows.push(...rateLimitsSummaryRows(results));
   return rows;
 }
 
@@ -246,7 +220,7 @@ function restrictedHotPathRows(hot: HotPathResult): string[][] {
   return (Object.keys(RESTRICTED_SHORT) as RestrictedVariant[]).flatMap((variant) => {
     const versus = hot.versusOpen[variant];
     if (!versus) return [];
-    const target = TARGETS.restrictedHotPathRatio;
+    const target = RESTRICTED_TARGETS[variant];
     return [
       [
         `Hot path, ${RESTRICTED_SHORT[variant]}: throughput, keyward ÷ open`,
@@ -309,6 +283,11 @@ function narrowingRows(r: RevocationResult): string[][] {
     if (narrowing) multiple('Narrowing → first 403, as a multiple of the floor', narrowing.firstRefusalMs);
   }
   return rows;
+}
+
+/** The restricted variants this result has (older results lack the newer ones). */
+function measuredRestricted(hot: HotPathResult): RestrictedVariant[] {
+  return RESTRICTED_VARIANTS.filter((variant) => hot.versusOpen[variant] !== undefined);
 }
 
 function hotPathSection(results: BenchResults): string {
@@ -385,13 +364,16 @@ ${table(
 ${
   hot.versusOpen.scoped
     ? `
-The restricted keys (inserted with \`scopes\` / \`allowed_networks\` set) go through the same cached check; on each request
-the plugin compares the route's scopes with the key's (a set lookup) and the authenticator asks the key's compiled
-address test (its answer for a client address is remembered). Target for both: ≥ ${TARGETS.restrictedHotPathRatio}× \`/open\`'s throughput,
-like the plain key's stretch target: ${(Object.keys(RESTRICTED_SHORT) as RestrictedVariant[])
+The restricted keys (inserted with \`scopes\` / \`allowed_networks\`${hot.versusOpen.limited ? ' / `rate_limit_requests`' : ''} set) go through the same cached check; on each
+request the plugin compares the route's scopes with the key's (a set lookup), the authenticator asks the key's compiled
+address test (its answer for a client address is remembered)${hot.versusOpen.limited ? ' and admits the limited key from a batch reserved in Redis ([rate limits](#rate-limits-across-the-fleet))' : ''}.
+Targets: ≥ ${TARGETS.restrictedHotPathRatio}× \`/open\`'s throughput for the scoped and allowed-networks keys, like the plain key's
+stretch target${hot.versusOpen.limited ? `, ≥ ${LIMITED_HOT_PATH_RATIO}× for the limited key (issue #26)` : ''}: ${measuredRestricted(
+        hot,
+      )
         .map((variant) => {
           const ratio = hot.versusOpen[variant]!.ratio.median;
-          return `${RESTRICTED_SHORT[variant]} ${number(ratio, 3)}× (${verdict(ratio >= TARGETS.restrictedHotPathRatio)})`;
+          return `${RESTRICTED_SHORT[variant]} ${number(ratio, 3)}× (${verdict(ratio >= RESTRICTED_TARGETS[variant])})`;
         })
         .join(', ')}; the plain key ${number(hot.versusOpen.secured.ratio.median, 3)}× in the same rounds.
 `
@@ -399,7 +381,7 @@ like the plain key's stretch target: ${(Object.keys(RESTRICTED_SHORT) as Restric
 }${hot.peersSkipped ? `\nbetter-auth was not measured in this run: ${hot.peersSkipped}\n` : ''}
 argon2 verifications in the server during these runs: ${hot.argon2Verifications} (${
     hot.versusOpen.scoped
-      ? `the plain key was checked once, cold, before the count began; the ${RESTRICTED_VARIANTS.length} restricted keys once each, cold, after it, before the runs: ${RESTRICTED_VARIANTS.length} expected, more would mean a key was checked again under load`
+      ? `the plain key was checked once, cold, before the count began; the ${measuredRestricted(hot).length} restricted keys once each, cold, after it, before the runs: ${measuredRestricted(hot).length} expected, more would mean a key was checked again under load`
       : 'the key was checked once, cold, before the runs'
   }).
 `;
@@ -784,12 +766,6 @@ figures are given with and without them.
 ${narrowingAndFloor(r)}`;
 }
 
-function rerunNote(outcome: SectionOutcome<unknown>, name: 'fleetScale' | 'revocation'): string {
-  return outcome.rerun
-    ? `_Rerun alone (\`npm run bench -- --only ${name}\`) on ${outcome.rerun.startedAt.slice(0, 16).replace('T', ' ')} UTC, commit ${outcome.rerun.commit}; the other sections are from the run described above._\n\n`
-    : '';
-}
-
 function fleetScaleSection(results: BenchResults): string {
   const outcome = results.sections.fleetScale;
   if (!outcome) return '_Not measured in this run (the section is newer than these results)._\n';
@@ -977,6 +953,9 @@ ${packageSizeSection()}
 ## 8. The fleet at scale, simulated
 
 ${fleetScaleSection(results)}
+## Rate limits across the fleet
+
+${rateLimitsSection(results)}
 ## Peers (their figures, not measured here)
 
 ${peersSection()}
@@ -986,7 +965,8 @@ ${peersSection()}
 127.0.0.1:5432 (user postgres, trust) and Redis at 127.0.0.1:6379 (or \`BENCH_DATABASE_URL\` / \`BENCH_REDIS_URL\`),
 creates its own databases (\`keyward_bench_<run>_*\`) and Redis prefix (\`keyward_bench:<run>:\`), and removes both at
 the end, also on Ctrl-C. \`npm run bench -- --report\` rewrites this file and the chart from bench/results.json without
-measuring again; \`npm run bench -- --only fleetScale\` (or \`revocation\`) reruns section 8 (or 4) alone into them. The first run installs the
+measuring again; \`npm run bench -- --only fleetScale\` (or \`revocation\`, \`rateLimits\`) reruns section 8 (or 4, or
+the rate limits) alone into them. The first run installs the
 peers it measures (better-auth) into bench/peers/node_modules from their own lockfile (\`npm ci --legacy-peer-deps\`);
 without a registry it says so and measures the rest. CI does not run it; no test asserts on time.
 `;

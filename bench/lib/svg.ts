@@ -139,6 +139,11 @@ function panels(results: BenchResults): Panel[] {
     ...bar('hot path: keyward, cached key', hot?.variants.secured.requestsPerSec, COLORS.keyward),
     ...bar('hot path: keyward, scoped key, scoped route', hot?.variants.scoped?.requestsPerSec, COLORS.keyward),
     ...bar('hot path: keyward, allowed-networks key', hot?.variants.networks?.requestsPerSec, COLORS.keyward),
+    ...bar(
+      'hot path: keyward, key with a limit far above the load',
+      hot?.variants.limited?.requestsPerSec,
+      COLORS.keyward,
+    ),
     ...bar('hot path: in-memory key set (bearer-auth)', hot?.variants.set.requestsPerSec, COLORS.reference),
     ...bar('hot path: Redis GET per request', hot?.variants.redisGet.requestsPerSec, COLORS.reference),
     ...bar('hot path: better-auth api-key (peer)', hot?.variants.betterAuth?.requestsPerSec, COLORS.reference),

@@ -16,9 +16,10 @@ export interface BenchContext {
   otherKey: BenchKey;
   /**
    * Restricted keys for the hot path: one with scopes [SCOPED_ROUTE_SCOPE] (sent to `/scoped`), one whose
-   * allowedNetworks cover 127.0.0.0/8, where the load comes from (sent to `/secured`).
+   * allowedNetworks cover 127.0.0.0/8, where the load comes from (sent to `/secured`), one with a rate limit of
+   * its own far above the load (plan.rateLimits.farLimit, sent to `/secured`; absent: not measured).
    */
-  restrictedKeys: { scoped: BenchKey; networks: BenchKey };
+  restrictedKeys: { scoped: BenchKey; networks: BenchKey; limited?: BenchKey };
   load: LoadGenerator;
   servers: ServerPool;
   /** better-auth's api-key plugin as a peer route: its key, or why it is not measured in this run. */

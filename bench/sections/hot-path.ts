@@ -4,7 +4,8 @@
  * request, and better-auth's api-key plugin as a peer when installed), driven
  * by autocannon in its own process, interleaved over rounds. keyward is also
  * measured with restricted keys: a scoped key on a route asking for its scope,
- * and a key whose allowed networks cover the load's address.
+ * a key whose allowed networks cover the load's address, and a key with a rate
+ * limit of its own far above the load.
  */
 import { HttpConnection } from '../lib/http-connection.js';
 import {
@@ -25,15 +26,22 @@ export const HOT_VARIANTS = ['open', 'secured', 'set', 'redisGet'] as const;
 export type HotVariant = (typeof HOT_VARIANTS)[number];
 /** Measured when bench/peers/ is installed; absent from older results. */
 export type PeerVariant = 'betterAuth';
-/** keyward with a restricted key (its compiled restriction checked on every request); absent from older results. */
-export const RESTRICTED_VARIANTS = ['scoped', 'networks'] as const;
+/**
+ * keyward with a restricted key (its compiled restriction checked on every request), or one with a rate limit of
+ * its own far above the load (admitted from batches reserved in Redis); absent from older results.
+ */
+export const RESTRICTED_VARIANTS = ['scoped', 'networks', 'limited'] as const;
 export type RestrictedVariant = (typeof RESTRICTED_VARIANTS)[number];
 /** Every variant that may be absent from a result. */
 type OptionalVariant = PeerVariant | RestrictedVariant;
 
 const PATHS: Record<HotVariant, string> = { open: '/open', secured: '/secured', set: '/set', redisGet: '/redis-get' };
-/** The scoped key on the route asking for its scope; the allowed-networks key on the plain keyward route. */
-const RESTRICTED_PATHS: Record<RestrictedVariant, string> = { scoped: '/scoped', networks: '/secured' };
+/** The scoped key on the route asking for its scope; the allowed-networks and the limited key on the plain keyward route. */
+const RESTRICTED_PATHS: Record<RestrictedVariant, string> = {
+  scoped: '/scoped',
+  networks: '/secured',
+  limited: '/secured',
+};
 const BETTER_AUTH_PATH = '/better-auth';
 
 export interface VersusOpen {
@@ -100,7 +108,9 @@ export async function runHotPath(context: BenchContext): Promise<HotPathResult> 
     serverPid,
   }));
   for (const name of RESTRICTED_VARIANTS) {
-    const { key } = context.restrictedKeys[name];
+    const restricted = context.restrictedKeys[name];
+    if (restricted === undefined) continue;
+    const { key } = restricted;
     await expectOk(server!.port, [RESTRICTED_PATHS[name]], key);
     variants.push({ name, url: server!.url + RESTRICTED_PATHS[name], headers: { 'x-api-key': key }, serverPid });
   }
@@ -125,6 +135,7 @@ export async function runHotPath(context: BenchContext): Promise<HotPathResult> 
       redisGet: summarizeVariant(runs.redisGet!),
       scoped: summarizeVariant(runs.scoped!),
       networks: summarizeVariant(runs.networks!),
+      ...(runs.limited && { limited: summarizeVariant(runs.limited) }),
       ...(betterAuth && { betterAuth: summarizeVariant(runs.betterAuth!) }),
     },
     versusOpen: {
@@ -133,6 +144,7 @@ export async function runHotPath(context: BenchContext): Promise<HotPathResult> 
       redisGet: compareWithBaseline(runs, 'redisGet', 'open'),
       scoped: compareWithBaseline(runs, 'scoped', 'open'),
       networks: compareWithBaseline(runs, 'networks', 'open'),
+      ...(runs.limited && { limited: compareWithBaseline(runs, 'limited', 'open') }),
       ...(betterAuth && { betterAuth: compareWithBaseline(runs, 'betterAuth', 'open') }),
     },
     ...('skipped' in context.betterAuth && { peersSkipped: context.betterAuth.skipped }),

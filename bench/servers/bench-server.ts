@@ -14,7 +14,8 @@
  *   /better-auth  better-auth's api-key plugin (a peer; only when bench/peers/ is installed)
  *
  * Bench-only: GET /__bench/stats counts argon2 verifications in this process
- * (SecretHasher.prototype.verify is wrapped before the plugin creates its hasher).
+ * (SecretHasher.prototype.verify is wrapped before the plugin creates its hasher)
+ * and the rate limiter's reservations (Redis scripts) so far.
  *
  * Started by the bench with its configuration in BENCH_SERVER_CONFIG (JSON) and
  * an IPC channel: it reports `{ ready: port }` and exits when the channel closes.
@@ -46,6 +47,8 @@ export interface BenchServerConfig {
 
 export interface BenchServerStats {
   argon2Verifications: number;
+  /** Rate-limit budget reservations (one Redis script each) so far. */
+  rateLimitReservations: number;
   heapUsedBytes: number;
   rssBytes: number;
 }
@@ -123,6 +126,7 @@ if (config.betterAuth) {
 }
 app.get('/__bench/stats', async (): Promise<BenchServerStats> => ({
   argon2Verifications,
+  rateLimitReservations: core.keyChecking.rateLimits.reservations,
   heapUsedBytes: process.memoryUsage().heapUsed,
   rssBytes: process.memoryUsage().rss,
 }));
