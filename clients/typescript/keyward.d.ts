@@ -2855,7 +2855,10 @@ export interface operations {
                             redis: "ok" | "failing" | "not used";
                             /** @enum {string} */
                             subscription: "ok" | "failing" | "not used";
-                            /** @description `per-instance share`: Redis granted no rate-limit budget lately, so this instance admits its share of each limit (the limit divided by the fleet's size) on its own. */
+                            /**
+                             * @description `per-instance share`: Redis granted no rate-limit budget lately, so this instance admits its share of each limit (the limit divided by the fleet's size) on its own.
+                             * @enum {string}
+                             */
                             rateLimits: "ok" | "per-instance share";
                         };
                     };
@@ -2888,7 +2891,10 @@ export interface operations {
                             redis: "ok" | "failing" | "not used";
                             /** @enum {string} */
                             subscription: "ok" | "failing" | "not used";
-                            /** @description `per-instance share`: Redis granted no rate-limit budget lately, so this instance admits its share of each limit (the limit divided by the fleet's size) on its own. */
+                            /**
+                             * @description `per-instance share`: Redis granted no rate-limit budget lately, so this instance admits its share of each limit (the limit divided by the fleet's size) on its own.
+                             * @enum {string}
+                             */
                             rateLimits: "ok" | "per-instance share";
                         };
                     };

@@ -14,7 +14,7 @@ const Readiness = Type.Object(
       postgres: Check,
       redis: Check,
       subscription: Check,
-      rateLimits: Type.Union([Type.Literal('ok'), Type.Literal('per-instance share')], {
+      rateLimits: StringEnum(['ok', 'per-instance share'], {
         description:
           '`per-instance share`: Redis granted no rate-limit budget lately, so this instance admits its share ' +
           "of each limit (the limit divided by the fleet's size) on its own.",
