@@ -4,7 +4,7 @@ import { pingDatabase, type Database } from '../db/database.js';
 import type { FleetSync } from '../fleet/fleet-sync.js';
 import { settleWithin } from '../../packages/member/src/timeouts.js';
 import { StringEnum } from '../http/json-types.js';
-import type { RateLimiter } from '../../packages/member/src/rate-limits.js';
+import type { RateLimiter } from '../../packages/member/src/rate-limiter.js';
 
 const Check = StringEnum(['ok', 'failing', 'not used']);
 const Readiness = Type.Object(

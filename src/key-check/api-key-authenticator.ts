@@ -1,7 +1,7 @@
 import type { KeyCheckResult } from '../../packages/member/src/api-key-checker.js';
 import { usableFrom } from '../../packages/member/src/key-restriction.js';
 import { rateLimited, REFUSED, type KeyRefusal } from '../../packages/member/src/refusals.js';
-import type { RateLimiter } from '../../packages/member/src/rate-limits.js';
+import type { RateLimiter } from '../../packages/member/src/rate-limiter.js';
 import type { UsageRecorder } from '../../packages/member/src/usage-recorder.js';
 import type { FailureLimiter } from './failure-limiter.js';
 import type { KeyCheck, KeyChecker } from './key-checker.js';

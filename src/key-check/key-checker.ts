@@ -25,7 +25,6 @@ import {
   restrictionText,
   type ApiKeyIdentity,
   type CompiledRestriction,
-  type KeyRestriction,
 } from '../../packages/member/src/key-restriction.js';
 import { settleWithin, TIMED_OUT } from '../../packages/member/src/timeouts.js';
 

@@ -13,7 +13,8 @@ import { KeyChecker, type ColdCheckObserver } from './key-checker.js';
 import { LocalFleetSync } from '../fleet/local-fleet-sync.js';
 import { RedisFleetSync } from '../fleet/redis-fleet-sync.js';
 import { UsageRecorder, type UsageBatchWriter } from '../../packages/member/src/usage-recorder.js';
-import { RateLimiter, type BudgetGrant, type BudgetRequest } from '../../packages/member/src/rate-limits.js';
+import { RateLimiter } from '../../packages/member/src/rate-limiter.js';
+import type { BudgetGrant, BudgetRequest } from '../../packages/member/src/rate-limits.js';
 import { LocalBudgets, RedisBudgets, type FleetBudgets } from '../rate-limits/budget-sources.js';
 import { defaultAccountLimits } from '../rate-limits/account-plans.js';
 

@@ -8,7 +8,8 @@ import type {
   ReserveAnswer,
   UsageBatchBody,
 } from '../../packages/member/src/fleet-messages.js';
-import { counterName, MAX_RESERVATION } from '../../packages/member/src/rate-limits.js';
+import { counterName } from '../../packages/member/src/rate-limits.js';
+import { MAX_RESERVATION } from '../../packages/member/src/rate-limiter.js';
 import type { Database } from '../db/database.js';
 import type { Env } from '../config/env.js';
 import { MemberCredentialInvalid, NoFleetToJoin } from '../http/errors.js';

@@ -6,7 +6,7 @@ import type { KeyCheckCounter } from '../key-check/api-key-authenticator.js';
 import type { PropagationObserver } from '../keys/key-lifecycle.js';
 import type { KeyCache } from '../../packages/member/src/key-cache.js';
 import { settleWithin } from '../../packages/member/src/timeouts.js';
-import type { RateLimiter } from '../../packages/member/src/rate-limits.js';
+import type { RateLimiter } from '../../packages/member/src/rate-limiter.js';
 
 const TIERS: CheckTier[] = ['format', 'memory', 'redis', 'postgres'];
 const OUTCOMES: KeyCheck['outcome'][] = ['valid', 'invalid', 'revoked', 'expired', 'unavailable', 'limited'];

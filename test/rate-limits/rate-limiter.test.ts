@@ -1,5 +1,5 @@
 import t from 'tap';
-import { RateLimiter } from '../../packages/member/src/rate-limits.js';
+import { RateLimiter } from '../../packages/member/src/rate-limiter.js';
 import { RedisBudgets } from '../../src/rate-limits/budget-sources.js';
 import type { Database } from '../../src/db/database.js';
 import { freePort } from '../support/redis-server.js';

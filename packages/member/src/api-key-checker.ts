@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { digestsEqual, keyDigest } from './digest.js';
 import type { MemberCheckAnswer, MemberJoin, ReserveAnswer, ReserveBody, UsageBatchBody } from './fleet-messages.js';
-import { RateLimiter, type KeyLimits } from './rate-limits.js';
+import { RateLimiter } from './rate-limiter.js';
+import type { KeyLimits } from './rate-limits.js';
 import { FleetMembership } from './fleet-membership.js';
 import type { CacheTrust } from './fleet-lease.js';
 import { KeyCache, NO_EPOCH, statusAt, type CachedKey } from './key-cache.js';
