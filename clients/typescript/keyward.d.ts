@@ -246,7 +246,7 @@ export interface paths {
         };
         /**
          * The account's audit log, newest first
-         * @description Pass `nextCursor` of a page as `cursor` to get the next (older) page; null on the last page.
+         * @description Pass `nextCursor` of a page as `cursor` to get the next (older) page; null on the last page. `action` and `keyId` keep only the events of that action and about that key (both: events matching both); a page then holds up to `limit` matching events, and its cursor continues among them, so pass the same filters with it.
          */
         get: operations["listAuditEvents"];
         put?: never;
@@ -2013,6 +2013,16 @@ export interface operations {
             query: {
                 limit: number;
                 cursor?: string;
+                /**
+                 * @description Only events of this action.
+                 * @example key.revoked
+                 */
+                action?: "account.created" | "session.created" | "session.failed" | "session.ended" | "key.created" | "key.rotated" | "key.revoked" | "key.expired" | "key.expiry_scheduled" | "key.renamed" | "key.updated" | "password.changed" | "session.others_ended" | "key.leaked" | "webhook.created" | "webhook.deleted";
+                /**
+                 * @description Only events about this key (their `keyId`).
+                 * @example 4ZbQ0cXw9LmT2pVa
+                 */
+                keyId?: string;
             };
             header?: never;
             path?: never;

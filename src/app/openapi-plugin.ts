@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifySchema } from 'fastify';
@@ -6,6 +8,7 @@ import { ErrorEnvelope } from '../http/error-responses.js';
 import { Session } from '../accounts/account-schemas.js';
 import { Key } from '../keys/key-schemas.js';
 import { HOST_PREFIXED_SESSION_COOKIE, SESSION_COOKIE } from '../accounts/session-auth.js';
+import { DASHBOARD_PUBLIC_DIR } from '../dashboard/dashboard-plugin.js';
 
 /** Schemas registered with `addSchema`, so OpenAPI shows them as named components. */
 export const sharedSchemas = [ErrorEnvelope, Key, Session];
@@ -40,6 +43,36 @@ export const DOCS_CSP = {
   'frame-ancestors': "'none'",
   'object-src': "'none'",
 };
+
+/**
+ * keyward's look for Swagger UI: the dashboard's colour variables (light, and dark under
+ * prefers-color-scheme) taken from its theme, so there is one palette; then the docs' own rules, and the
+ * script that puts the keyward header with the way back to the dashboard above it.
+ */
+export function docsTheme() {
+  const read = (file: string) => readFileSync(join(DASHBOARD_PUBLIC_DIR, file), 'utf8');
+  const palette = read('styles/01-theme.css').match(
+    /:root\s*\{[^}]*\}|@media \(prefers-color-scheme: dark\)\s*\{\s*:root\s*\{[^}]*\}\s*\}/g,
+  );
+  if (palette?.length !== 2) throw new Error('keyward docs: styles/01-theme.css has no light and dark :root palette');
+  return {
+    title: 'keyward API reference',
+    css: [
+      { filename: 'keyward-colours.css', content: palette.join('\n\n') },
+      { filename: 'keyward-docs.css', content: read('docs-theme/docs-theme.css') },
+    ],
+    js: [{ filename: 'keyward-header.js', content: read('docs-theme/docs-header.js') }],
+    favicon: [
+      {
+        filename: 'favicon.svg',
+        rel: 'icon',
+        sizes: 'any',
+        type: 'image/svg+xml',
+        content: readFileSync(join(DASHBOARD_PUBLIC_DIR, 'assets', 'logo.svg')),
+      },
+    ],
+  };
+}
 
 type JsonObject = Record<string, unknown>;
 
@@ -145,7 +178,7 @@ export const openapi = fp(
       await docs.register(swaggerUi, {
         routePrefix: DOCS_PREFIX,
         staticCSP: DOCS_CSP,
-        theme: { title: 'keyward API' },
+        theme: docsTheme(),
         uiConfig: { layout: 'BaseLayout', deepLinking: true, displayOperationId: true, defaultModelsExpandDepth: 1 },
       });
     });

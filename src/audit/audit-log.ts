@@ -168,16 +168,43 @@ export interface AuditView {
   details: Record<string, string | number | null> | null;
 }
 
+/** The actions an account's log can hold: every one but the operator's member credentials (no account). */
+export const ACCOUNT_AUDIT_ACTIONS = auditEvents.action.enumValues.filter(
+  (action) => !action.startsWith('member.'),
+) as Exclude<AuditAction, `member.${string}`>[];
+
+/** Which events of the log to read: all, or those of one action and/or about one key. */
+export interface AuditFilter {
+  action?: AuditAction;
+  keyId?: string;
+}
+
 /** The audit log as an account sees it: newest first, in pages. */
 export class AuditLog {
   constructor(private readonly db: Database) {}
 
-  /** `before` is the cursor: the id of the last event of the previous page. */
-  async list(accountId: string, limit: number, before?: number): Promise<{ events: AuditView[]; next: number | null }> {
+  /**
+   * `before` is the cursor: the id of the last event of the previous page. The filter is applied by the
+   * query, so a page holds `limit` matching events however rare they are, and the next page's cursor
+   * continues among the matching ones (audit_events_account_idx walks the account's events newest first).
+   */
+  async list(
+    accountId: string,
+    limit: number,
+    before?: number,
+    filter: AuditFilter = {},
+  ): Promise<{ events: AuditView[]; next: number | null }> {
     const rows = await this.db
       .select()
       .from(auditEvents)
-      .where(and(eq(auditEvents.accountId, accountId), before === undefined ? undefined : lt(auditEvents.id, before)))
+      .where(
+        and(
+          eq(auditEvents.accountId, accountId),
+          before === undefined ? undefined : lt(auditEvents.id, before),
+          filter.action === undefined ? undefined : eq(auditEvents.action, filter.action),
+          filter.keyId === undefined ? undefined : eq(auditEvents.keyId, filter.keyId),
+        ),
+      )
       .orderBy(desc(auditEvents.id))
       .limit(limit + 1);
     const page = rows.slice(0, limit);

@@ -2,10 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { errors } from '../http/error-responses.js';
 import { EXAMPLE } from '../http/examples.js';
-import { Nullable, ScalarOrNull } from '../http/json-types.js';
+import { Nullable, ScalarOrNull, StringEnum } from '../http/json-types.js';
 import { SESSION_SECURITY } from '../http/security-schemes.js';
 import { InvalidRequest } from '../http/errors.js';
-import type { AuditLog } from './audit-log.js';
+import { KEY_ID_PATTERN } from '../../packages/member/src/key-format.js';
+import { ACCOUNT_AUDIT_ACTIONS, type AuditLog } from './audit-log.js';
 
 const DateTime = Type.String({ format: 'date-time' });
 
@@ -55,13 +56,30 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ auditLog: AuditLog }> = as
       schema: {
         operationId: 'listAuditEvents',
         summary: "The account's audit log, newest first",
-        description: 'Pass `nextCursor` of a page as `cursor` to get the next (older) page; null on the last page.',
+        description:
+          'Pass `nextCursor` of a page as `cursor` to get the next (older) page; null on the last page. ' +
+          '`action` and `keyId` keep only the events of that action and about that key (both: events matching ' +
+          'both); a page then holds up to `limit` matching events, and its cursor continues among them, so pass ' +
+          'the same filters with it.',
         tags: ['account'],
         security: SESSION_SECURITY,
         querystring: Type.Object(
           {
             limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
             cursor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}$' })),
+            action: Type.Optional(
+              StringEnum(ACCOUNT_AUDIT_ACTIONS, {
+                description: 'Only events of this action.',
+                examples: ['key.revoked'],
+              }),
+            ),
+            keyId: Type.Optional(
+              Type.String({
+                pattern: KEY_ID_PATTERN,
+                description: 'Only events about this key (their `keyId`).',
+                examples: [EXAMPLE.keyId],
+              }),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -97,7 +115,8 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ auditLog: AuditLog }> = as
     },
     async (request) => {
       const before = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor);
-      const page = await auditLog.list(request.sessionUser.accountId, request.query.limit, before);
+      const { action, keyId } = request.query;
+      const page = await auditLog.list(request.sessionUser.accountId, request.query.limit, before, { action, keyId });
       return {
         events: page.events.map((event) => ({ ...event, at: event.at.toISOString() })),
         nextCursor: page.next === null ? null : encodeCursor(page.next),

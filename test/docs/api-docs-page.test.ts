@@ -7,6 +7,7 @@ import { buildTestApp } from '../support/app.js';
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
+t.setTimeout(240_000);
 const { app } = await buildTestApp(t, { embedded: true });
 
 t.test('GET /docs serves Swagger UI from this origin, pointing at the served spec', async (t) => {
@@ -93,5 +94,86 @@ t.test('in Chromium, /docs renders every operation and calls the API, loading no
     [],
     'every request went to this origin',
   );
+  t.same(problems, [], 'no console errors (a CSP violation would be one)');
+});
+
+t.test("/docs in keyward's look: a header with the way back, dark in dark mode, usable on a phone", async (t) => {
+  if (!existsSync(CHROMIUM_PATH)) throw new Error(`This test needs Chromium at ${CHROMIUM_PATH}.`);
+  const address = app.server.address();
+  const origin =
+    address !== null && typeof address === 'object'
+      ? `http://127.0.0.1:${address.port}`
+      : await app.listen({ port: 0, host: '127.0.0.1' });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+  });
+  t.teardown(() => browser.close());
+  const problems: string[] = [];
+  const lightness = (colour: string) => {
+    const [r, g, b] = colour.match(/\d+/g)!.map(Number) as [number, number, number];
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+
+  for (const viewport of [
+    { width: 1280, height: 800 },
+    { width: 390, height: 844 },
+  ]) {
+    for (const colorScheme of ['light', 'dark'] as const) {
+      const page = await browser.newPage({ viewport, colorScheme });
+      page.on('console', (message) => {
+        if (message.type() === 'error' || message.type() === 'warning') problems.push(message.text());
+      });
+      page.on('pageerror', (error) => problems.push(error.message));
+      await page.goto(`${origin}${DOCS_PREFIX}`);
+      await page.locator('.opblock').first().waitFor();
+      const where = `${viewport.width} px ${colorScheme}`;
+
+      const header = page.getByRole('banner');
+      t.match(await header.innerText(), /keyward.*API reference/s, `${where}: the keyward header`);
+      const back = header.getByRole('link', { name: 'Back to the dashboard' });
+      t.ok(await back.isVisible(), `${where}: the way back is visible`);
+      t.equal(await back.getAttribute('href'), '/', `${where}: it leads to the dashboard`);
+      const box = (await back.boundingBox())!;
+      t.ok(box.height >= 44 && box.x >= 0 && box.x + box.width <= viewport.width, `${where}: a 44 px target on screen`);
+      t.equal(await page.title(), 'keyward API reference');
+
+      const body = lightness(await page.evaluate<string>('getComputedStyle(document.body).backgroundColor'));
+      const colourOf = (selector: string) =>
+        page.evaluate<string>(`getComputedStyle(document.querySelector(${JSON.stringify(selector)})).color`);
+      const title = lightness(await colourOf('.swagger-ui .info .title'));
+      const path = lightness(await colourOf('.opblock-summary-path'));
+      if (colorScheme === 'dark') {
+        t.ok(body < 40, `${where}: a dark background (${body.toFixed(0)})`);
+        t.ok(title > 180 && path > 180, `${where}: light text on it`);
+      } else {
+        t.ok(body > 230, `${where}: a light background`);
+        t.ok(title < 80 && path < 80, `${where}: dark text on it`);
+      }
+      const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - innerWidth');
+      t.ok(overflow <= 0, `${where}: no sideways scrolling`);
+      if (viewport.width === 390) {
+        // Usable: an operation opens, and its Try it out button is on screen.
+        const operation = page.locator('#operations-account-getSession');
+        await operation.locator('.opblock-summary').click();
+        const tryIt = operation.getByRole('button', { name: 'Try it out' });
+        const tryBox = (await tryIt.boundingBox())!;
+        t.ok(tryBox.x >= 0 && tryBox.x + tryBox.width <= 390, `${where}: an opened operation fits the screen`);
+      }
+      const { mkdirSync } = await import('node:fs');
+      mkdirSync('test-artifacts', { recursive: true });
+      await page.screenshot({ path: `test-artifacts/docs-${viewport.width}-${colorScheme}.png` });
+      await page.close();
+    }
+  }
+
+  await (async () => {
+    const page = await browser.newPage();
+    await page.goto(`${origin}${DOCS_PREFIX}`);
+    await page.getByRole('link', { name: 'Back to the dashboard' }).click();
+    await page.waitForURL(/\/sign-in/);
+    t.pass('the way back reaches the dashboard (its sign-in, for a visitor)');
+    await page.close();
+  })();
   t.same(problems, [], 'no console errors (a CSP violation would be one)');
 });

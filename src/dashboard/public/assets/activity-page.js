@@ -1,4 +1,6 @@
-// Activity: the account's audit log, newest first, a page at a time.
+// Activity: the account's audit log, newest first, a page at a time. The filters are applied by the server
+// (GET /v1/audit?action=&keyId=), so every page and "Load older" hold matching events only, and they live in
+// the page's address (?action=&keyId=): a reload, a link or Back shows the same events.
 
 import { api } from './api.js';
 import { pageAlert, showPageError, startSignedInPage } from './shell.js';
@@ -9,11 +11,16 @@ const PAGE_SIZE = 25;
 
 const $ = (selector) => document.querySelector(selector);
 
-/** Key id → name, to show names instead of ids (the audit log has ids only). */
-let keyNames = new Map();
+/** Key id → {name, hint}, to show keys as the keys page does (the audit log has ids only). */
+let keysById = new Map();
 let nextCursor = null;
-/** Every event loaded so far, newest first; the filters choose which are shown (and exported). */
-const loaded = [];
+/** Every event loaded so far for the current filters, newest first (what Export writes). */
+let loaded = [];
+/** Bumped whenever the filters change, so that an answer for older filters is dropped. */
+let generation = 0;
+
+/** The filters of the page's address: the audit API's own query parameters. */
+const FILTERS = ['action', 'keyId'];
 
 /** What each action means to a person, and its colour. */
 const ACTIONS = {
@@ -30,10 +37,18 @@ const ACTIONS = {
   'password.changed': ['Password changed', 'warning'],
   'session.others_ended': ['Signed out other sessions', ''],
   'key.leaked': ['Key found in public', 'danger'],
+  'key.updated': ['Key access changed', 'key'],
+  'webhook.created': ['Webhook endpoint added', ''],
+  'webhook.deleted': ['Webhook endpoint deleted', ''],
 };
 
 function keyName(keyId) {
-  return keyNames.get(keyId) ?? null;
+  return keysById.get(keyId)?.name ?? null;
+}
+
+/** How a key is shown: its hint (prefix, id, last 4 characters) when known, else its id. */
+function keyHint(keyId) {
+  return keysById.get(keyId)?.hint ?? keyId;
 }
 
 /** A line of plain-language detail under the action, from the event's details. */
@@ -41,7 +56,7 @@ function detailLine(event) {
   const details = event.details ?? {};
   if (event.action === 'key.rotated' && typeof details.replaces === 'string') {
     const old = keyName(details.replaces);
-    return ['Replaces ', old ? `“${old}” ` : '', h('code', {}, details.replaces)];
+    return ['Replaces ', old ? `“${old}” ` : '', h('code', {}, keyHint(details.replaces))];
   }
   if (event.action === 'key.expiry_scheduled' && typeof details.expiresAt === 'string') {
     return ['Expires ', timeElement(details.expiresAt)];
@@ -69,7 +84,7 @@ function keyCell(event) {
     'div',
     {},
     name ? h('div', { class: 'key-name' }, name) : null,
-    h('code', { class: 'key-hint' }, event.keyId),
+    h('code', { class: 'key-hint' }, keyHint(event.keyId)),
   );
 }
 
@@ -114,52 +129,57 @@ function eventRow(event) {
   );
 }
 
-// ---------- Filters and export (of what is loaded: "Load older" reaches further back) ----------
+// ---------- Filters (applied by the server, kept in the address) and export ----------
 
-function filtered() {
-  const keyId = $('[data-filter-key]').value;
-  const action = $('[data-filter-action]').value;
-  return loaded.filter((event) => (!keyId || event.keyId === keyId) && (!action || event.action === action));
+/** The filters in the page's address; an empty value is no filter. */
+function filtersOfAddress() {
+  const params = new URLSearchParams(window.location.search);
+  return Object.fromEntries(FILTERS.map((name) => [name, params.get(name) ?? '']));
 }
 
-/** The filter choices: every key and every kind of event among the loaded events (and the account's keys). */
-function renderFilterChoices() {
+function filtersOfSelects() {
+  return { action: $('[data-filter-action]').value, keyId: $('[data-filter-key]').value };
+}
+
+function isFiltering(filters) {
+  return FILTERS.some((name) => filters[name] !== '');
+}
+
+/**
+ * The choices: every key of the account (active and ended, named as the keys page names them) and every kind
+ * of event. A value from the address that is not among them (a key since deleted, a mistyped action) is kept
+ * as a choice of its own, so the select says what is applied; the server says whether it is valid.
+ */
+function renderFilterChoices(filters) {
   const keySelect = $('[data-filter-key]');
   const actionSelect = $('[data-filter-action]');
-  const keyIds = new Set([...keyNames.keys(), ...loaded.flatMap((event) => (event.keyId ? [event.keyId] : []))]);
-  const keep = (select) => select.value;
-  const [keyValue, actionValue] = [keep(keySelect), keep(actionSelect)];
-  show(
-    keySelect,
-    h('option', { value: '' }, 'All keys'),
-    [...keyIds].map((id) => h('option', { value: id }, keyNames.has(id) ? `${keyNames.get(id)} (${id})` : id)),
-  );
-  const actions = new Set(loaded.map((event) => event.action));
-  show(
-    actionSelect,
-    h('option', { value: '' }, 'All events'),
-    Object.entries(ACTIONS)
-      .filter(([action]) => actions.has(action))
-      .map(([action, [label]]) => h('option', { value: action }, label)),
-  );
-  keySelect.value = keyIds.has(keyValue) ? keyValue : '';
-  actionSelect.value = actions.has(actionValue) ? actionValue : '';
+  const keyChoices = [...keysById].map(([id, key]) => h('option', { value: id }, `${key.name} · ${key.hint}`));
+  if (filters.keyId && !keysById.has(filters.keyId)) {
+    keyChoices.push(h('option', { value: filters.keyId }, filters.keyId));
+  }
+  show(keySelect, h('option', { value: '' }, 'All keys'), keyChoices);
+  const actionChoices = Object.entries(ACTIONS).map(([action, [label]]) => h('option', { value: action }, label));
+  if (filters.action && !(filters.action in ACTIONS)) {
+    actionChoices.push(h('option', { value: filters.action }, filters.action));
+  }
+  show(actionSelect, h('option', { value: '' }, 'All events'), actionChoices);
+  keySelect.value = filters.keyId;
+  actionSelect.value = filters.action;
+  $('[data-clear-filters]').hidden = !isFiltering(filters);
 }
 
 function renderEvents() {
   const body = $('[data-events]');
-  const events = filtered();
+  const filtering = isFiltering(filtersOfSelects());
   if (loaded.length === 0) {
-    show(body, h('tr', {}, h('td', { colspan: 5, class: 'empty-state' }, 'No activity yet.')));
-  } else if (events.length === 0) {
-    show(body, h('tr', {}, h('td', { colspan: 5, class: 'empty-state' }, 'No loaded event matches these filters.')));
+    const text = filtering ? 'No event matches these filters.' : 'No activity yet.';
+    show(body, h('tr', {}, h('td', { colspan: 5, class: 'empty-state' }, text)));
   } else {
-    show(body, events.map(eventRow));
+    show(body, loaded.map(eventRow));
   }
-  const filtering = events.length !== loaded.length;
-  $('[data-filter-note]').textContent = filtering
-    ? `Showing ${events.length} of ${loaded.length} loaded events${nextCursor ? '; load older events to search further back' : ''}.`
-    : '';
+  const count = `${loaded.length} matching ${loaded.length === 1 ? 'event' : 'events'}`;
+  $('[data-filter-note]').textContent =
+    filtering && loaded.length > 0 ? `${count}${nextCursor ? ' so far; Load older finds more' : ''}.` : '';
 }
 
 const CSV_COLUMNS = ['id', 'at', 'action', 'keyId', 'keyName', 'actor', 'clientAddress', 'userAgent', 'details'];
@@ -172,12 +192,12 @@ function csvCell(value) {
 }
 
 function exportRows(format) {
-  const events = filtered().map((event) => ({
+  const events = loaded.map((event) => ({
     id: event.id,
     at: event.at,
     action: event.action,
     keyId: event.keyId,
-    keyName: event.keyId ? (keyNames.get(event.keyId) ?? null) : null,
+    keyName: event.keyId ? keyName(event.keyId) : null,
     actor: event.actor,
     clientAddress: event.clientAddress,
     userAgent: event.userAgent,
@@ -206,36 +226,67 @@ function exportRows(format) {
   toast(`Exported ${events.length} events as ${format.toUpperCase()}.`);
 }
 
+/** Loads the next page of the current filters; false when the filters changed meanwhile (the answer is dropped). */
 async function loadPage() {
+  const mine = generation;
+  const filters = filtersOfSelects();
   const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  for (const name of FILTERS) if (filters[name]) query.set(name, filters[name]);
   if (nextCursor) query.set('cursor', nextCursor);
   const page = await api('GET', `/v1/audit?${query}`);
+  if (mine !== generation) return null;
   loaded.push(...page.events);
   nextCursor = page.nextCursor;
-  renderFilterChoices();
   renderEvents();
   $('[data-load-more-row]').hidden = nextCursor === null;
   return page.events;
+}
+
+/** Starts over with `filters`: the first page of the events that match them. */
+async function applyFilters(filters) {
+  generation += 1;
+  loaded = [];
+  nextCursor = null;
+  renderFilterChoices(filters);
+  $('[data-load-more-row]').hidden = true;
+  show($('[data-events]'), h('tr', {}, h('td', { colspan: 5, class: 'empty-state' }, 'Loading activity…')));
+  $('[data-filter-note]').textContent = '';
+  try {
+    await loadPage();
+    show(pageAlert());
+  } catch (error) {
+    showPageError(error, 'Could not load the activity');
+    show($('[data-events]'), h('tr', {}, h('td', { colspan: 5, class: 'empty-state' }, 'Activity unavailable.')));
+  }
+}
+
+/** Puts `filters` in the address (a new history entry, so Back returns to the previous ones) and applies them. */
+function chooseFilters(filters) {
+  const params = new URLSearchParams();
+  for (const name of FILTERS) if (filters[name]) params.set(name, filters[name]);
+  const search = params.size > 0 ? `?${params}` : '';
+  window.history.pushState(null, '', `${window.location.pathname}${search}`);
+  return applyFilters(filters);
 }
 
 async function start() {
   if (!(await startSignedInPage())) return;
   try {
     const { keys } = await api('GET', '/v1/keys');
-    keyNames = new Map(keys.map((key) => [key.id, key.name]));
+    keysById = new Map(keys.map((key) => [key.id, { name: key.name, hint: key.hint }]));
   } catch {
     // Names are a nicety: the log shows key ids without them.
   }
-  try {
-    await loadPage();
-  } catch (error) {
-    showPageError(error, 'Could not load the activity');
-    show($('[data-events]'), h('tr', {}, h('td', { colspan: 5, class: 'empty-state' }, 'Activity unavailable.')));
-  }
+  await applyFilters(filtersOfAddress());
 
   for (const select of document.querySelectorAll('[data-filter-key], [data-filter-action]')) {
-    select.addEventListener('change', renderEvents);
+    select.addEventListener('change', () => void chooseFilters(filtersOfSelects()));
   }
+  $('[data-clear-filters]').addEventListener('click', () => {
+    void chooseFilters({ action: '', keyId: '' });
+    $('[data-filter-key]').focus();
+  });
+  window.addEventListener('popstate', () => void applyFilters(filtersOfAddress()));
   for (const button of document.querySelectorAll('[data-export]')) {
     button.addEventListener('click', () => exportRows(button.dataset.export));
   }
@@ -246,9 +297,8 @@ async function start() {
       try {
         const older = await loadPage();
         show(pageAlert());
-        // Keyboard users continue from the first older event shown, not from the top.
-        const visible = new Set(filtered().map((event) => event.id));
-        const first = older.find((event) => visible.has(event.id));
+        // Keyboard users continue from the first older event, not from the top.
+        const first = older?.[0];
         if (first) {
           const row = document.querySelector(`[data-event-id="${CSS.escape(first.id)}"]`);
           row?.setAttribute('tabindex', '-1');

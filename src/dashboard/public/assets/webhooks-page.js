@@ -49,6 +49,25 @@ function secretReveal(secret, webhook) {
   return block;
 }
 
+/**
+ * Under a refused URL on loopback or a private network (or an http one): how to allow it, since the quick
+ * start is where people try webhooks, with a receiver on localhost.
+ */
+function refusalHint(error, url) {
+  if (error?.code !== 'webhook_url_refused') return null;
+  const local = /^http:/i.test(url) || /loopback|private|link-local|reserved/.test(error.message ?? '');
+  if (!local) return null;
+  return h(
+    'p',
+    { class: 'local-receivers', 'data-refusal-hint': true },
+    'For a receiver on your machine or network, start keyward with ',
+    h('code', {}, 'KEYWARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true'),
+    ' (e.g. ',
+    h('code', {}, 'KEYWARD_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true npm start'),
+    '), then add it again.',
+  );
+}
+
 function attemptLine(attempt) {
   const outcome = attempt.statusCode !== null ? `HTTP ${attempt.statusCode}` : (attempt.error ?? 'no answer');
   return h(
@@ -237,7 +256,7 @@ async function start() {
         $('[data-copy]').focus();
         await load();
       } catch (error) {
-        show(alert, errorBox(error, 'Could not add the endpoint'));
+        show(alert, errorBox(error, 'Could not add the endpoint'), refusalHint(error, url));
       }
     });
   });
