@@ -332,6 +332,40 @@ export class AccountService {
     });
   }
 
+  /**
+   * The operator's way back in for a user who forgot their password (`keyward reset-password`): sets the new
+   * password (the sign-up rules, checked by the caller) and signs out every session of the user. Null when no
+   * user has that email.
+   */
+  async resetPassword(
+    email: string,
+    newPassword: string,
+    actor: Actor,
+  ): Promise<{ user: SessionUser; sessionsEnded: number } | null> {
+    const [user] = await this.db
+      .select({ userId: users.id, accountId: users.accountId, email: users.email, accountName: accounts.name })
+      .from(users)
+      .innerJoin(accounts, eq(accounts.id, users.accountId))
+      .where(eq(users.email, normalEmail(email)));
+    if (!user) return null;
+    const problem = passwordProblem(newPassword, { email: user.email, accountName: user.accountName });
+    if (problem !== null) throw new WeakPassword(problem);
+    const passwordHash = await this.hasher.hash(newPassword);
+    return boundedTransaction(this.db, this.limits, undefined, async (tx) => {
+      await tx.update(users).set({ passwordHash }).where(eq(users.id, user.userId));
+      const deleted = await tx
+        .delete(sessions)
+        .where(eq(sessions.userId, user.userId))
+        .returning({ tokenHash: sessions.tokenHash });
+      await recordAudit(tx, actor, {
+        accountId: user.accountId,
+        action: 'password.changed',
+        details: { via: 'reset-password', sessionsEnded: deleted.length },
+      });
+      return { user, sessionsEnded: deleted.length };
+    });
+  }
+
   /** Signs the user out everywhere but here (this session's token). */
   async endOtherSessions(token: string, user: SessionUser, actor: Actor): Promise<{ sessionsEnded: number }> {
     return boundedTransaction(this.db, this.limits, undefined, async (tx) => {
