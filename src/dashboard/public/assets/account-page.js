@@ -21,6 +21,7 @@ function startPasswordForm() {
         newPassword: form.elements.newPassword.value,
       });
       form.reset();
+      void loadSessions(); // the other sessions have ended
       box = alertBox(
         'success',
         otherSessionsEnded > 0
@@ -72,7 +73,6 @@ async function loadSessions() {
   try {
     const { sessions } = await api('GET', '/v1/account/sessions');
     list.replaceChildren(...sessions.map(sessionItem));
-    $('[data-end-other-sessions]').hidden = !sessions.some((session) => !session.current);
   } catch (error) {
     showPageError(error, 'Could not load your sessions');
   } finally {
