@@ -235,6 +235,36 @@ async function createAccount(args: string[]): Promise<void> {
   });
 }
 
+/** `keyward reset-password <email>`: an operator's way back in for a user who forgot their password. */
+async function resetPassword(args: string[]): Promise<void> {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  const [email] = positionals;
+  if (!email || positionals.length > 1) throw new ConfigError('reset-password needs one email');
+  const { passwordProblem } = await import('./accounts/password-policy.js');
+  const given = process.env.KEYWARD_NEW_PASSWORD;
+  await withRuntime(async (runtime) => {
+    // The service checks the password against the sign-up rules with the user's email and account name.
+    const password = given || generatedPassword({ email, accountName: '' }, passwordProblem);
+    let reset;
+    try {
+      reset = await runtime.accounts.resetPassword(email, password, operator());
+    } catch (error) {
+      if ((error as { code?: string }).code === 'KW_WEAK_PASSWORD') {
+        throw new ConfigError(`KEYWARD_NEW_PASSWORD: ${(error as Error).message}`);
+      }
+      throw error;
+    }
+    if (!reset) throw new ConfigError(printable(`no user with the email ${email}`));
+    console.log(
+      printable(
+        `password of ${reset.user.email} (account ${reset.user.accountId}) reset; ` +
+          `${counted(reset.sessionsEnded, 'session')} signed out`,
+      ),
+    );
+    if (!given) console.log(`password (shown once): ${password}`);
+  });
+}
+
 /** `keyward members …`: the credentials services of the fleet check keys with. */
 async function members(args: string[]): Promise<void> {
   const [action, argument] = args;
@@ -421,6 +451,12 @@ const COMMANDS: Record<string, Command> = {
                                  the password is read from KEYWARD_NEW_PASSWORD (the sign-up password
                                  rules apply) or generated and printed once`,
     run: createAccount,
+  },
+  'reset-password': {
+    usage: `  reset-password <email>         set a new password for a user who forgot theirs, and sign out every
+                                 session of that user; the password is read from KEYWARD_NEW_PASSWORD (the
+                                 sign-up password rules apply) or generated and printed once`,
+    run: resetPassword,
   },
   'set-plan': {
     usage: `  set-plan <email | account id> [--requests N --window S] [--monthly-quota Q] | --default

@@ -5,7 +5,15 @@ import { actorOf, clientOf } from '../audit/audit-log.js';
 import { MAX_EMAIL_LENGTH } from '../db/columns.js';
 import { errors } from '../http/error-responses.js';
 import { EXAMPLE } from '../http/examples.js';
-import { NewPassword, Session, SESSION_EXAMPLE, SessionRef, SignUpBody } from './account-schemas.js';
+import {
+  NewPassword,
+  Session,
+  SESSION_EXAMPLE,
+  SESSION_SUMMARY_EXAMPLE,
+  SessionRef,
+  SessionSummary,
+  SignUpBody,
+} from './account-schemas.js';
 import { SESSION_SECURITY } from '../http/security-schemes.js';
 import { WeakPassword } from '../http/errors.js';
 import { passwordProblem } from './password-policy.js';
@@ -171,6 +179,76 @@ export const accountRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountService
       },
     },
     async (request) => accounts.endOtherSessions(request.sessionToken, request.sessionUser, actorOf(request)),
+  );
+
+  app.get(
+    '/v1/account/sessions',
+    {
+      config: { session: true },
+      schema: {
+        operationId: 'listSessions',
+        summary: "The signed-in user's sessions: where they are signed in",
+        description:
+          'Sessions that have not expired, oldest first; `current` marks the one making this request. ' +
+          'The user agent and address are those of the sign-in (null for sessions older than this list).',
+        tags: ['account'],
+        security: SESSION_SECURITY,
+        response: {
+          200: Type.Object(
+            { sessions: Type.Array(SessionSummary) },
+            { examples: [{ sessions: [SESSION_SUMMARY_EXAMPLE] }] },
+          ),
+          ...errors(401, 503),
+        },
+      },
+    },
+    async (request) => {
+      const list = await accounts.listSessions(request.sessionToken, request.sessionUser);
+      return {
+        sessions: list.map((session) => ({
+          ...session,
+          createdAt: session.createdAt.toISOString(),
+          expiresAt: session.expiresAt.toISOString(),
+        })),
+      };
+    },
+  );
+
+  app.delete(
+    '/v1/account/sessions/:sessionId',
+    {
+      config: { session: true },
+      schema: {
+        operationId: 'endSession',
+        summary: 'Sign out one session of the signed-in user',
+        description:
+          'The id is one from `GET /v1/account/sessions`. Ending the current session signs out like ' +
+          '`POST /v1/logout` (the cookie is cleared). Audited as `session.ended`.',
+        tags: ['account'],
+        security: SESSION_SECURITY,
+        params: Type.Object({
+          sessionId: Type.String({
+            pattern: '^[0-9a-f]{16}$',
+            description: 'A session id from GET /v1/account/sessions.',
+            examples: [SESSION_SUMMARY_EXAMPLE.id],
+          }),
+        }),
+        response: {
+          204: Type.Null({ description: 'Signed out.' }),
+          ...errors([400, 'invalid_session_id'], 401, 403, [404, 'session_not_found'], 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { current } = await accounts.endSession(
+        request.sessionToken,
+        request.sessionUser,
+        request.params.sessionId,
+        actorOf(request),
+      );
+      if (current) void reply.clearSessionCookie();
+      return reply.code(204).send(null);
+    },
   );
 
   app.get(

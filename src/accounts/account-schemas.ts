@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { MAX_EMAIL_LENGTH } from '../db/columns.js';
 import { EXAMPLE } from '../http/examples.js';
+import { Nullable } from '../http/json-types.js';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './password-policy.js';
 
 /** A password being set (sign-up, password change): its rules are ./password-policy.ts. */
@@ -43,3 +44,25 @@ export const Session = Type.Object(
   { $id: 'Session', title: 'Session', examples: [SESSION_EXAMPLE] },
 );
 export const SessionRef = Type.Ref(Session.$id!, { examples: [SESSION_EXAMPLE] });
+
+/** One session of the signed-in user, as GET /v1/account/sessions lists it. */
+export const SESSION_SUMMARY_EXAMPLE = {
+  id: '3f9a1c0e7b2d4a68',
+  createdAt: '2026-02-23T21:30:00.000Z',
+  expiresAt: '2026-03-02T21:30:00.000Z',
+  userAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Safari/605.1.15',
+  clientAddress: '203.0.113.7',
+  current: true,
+};
+
+export const SessionSummary = Type.Object(
+  {
+    id: Type.String({ description: 'Names the session in DELETE /v1/account/sessions/{sessionId}; not its token.' }),
+    createdAt: Type.String({ format: 'date-time', description: 'When it signed in.' }),
+    expiresAt: Type.String({ format: 'date-time' }),
+    userAgent: Nullable(Type.String(), { description: 'The browser that signed in.' }),
+    clientAddress: Nullable(Type.String(), { description: 'The address it signed in from.' }),
+    current: Type.Boolean({ description: 'Whether this is the session making the request.' }),
+  },
+  { additionalProperties: false },
+);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, eq, gt, ne } from 'drizzle-orm';
+import { and, asc, eq, gt, like, ne } from 'drizzle-orm';
 import {
   boundedTransaction,
   sqlState,
@@ -10,10 +10,11 @@ import {
   type TransactionLimits,
 } from '../db/database.js';
 import { recordAudit, type Actor, type ClientContext } from '../audit/audit-log.js';
-import { accounts, MAX_EMAIL_LENGTH, sessions, users } from '../db/schema.js';
+import { accounts, MAX_EMAIL_LENGTH, MAX_USER_AGENT_LENGTH, sessions, users } from '../db/schema.js';
 import {
   EmailTaken,
   InvalidCredentials,
+  SessionNotFound,
   SignupClosed,
   TooManySignInFailures,
   TooManySignUps,
@@ -47,6 +48,25 @@ function limited(LimitError: typeof TooManySignUps | typeof TooManySignInFailure
 
 function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * How a session is named to its user (GET /v1/account/sessions): the first 16 hex digits of its token's hash.
+ * 64 bits of a SHA-256 of a 256-bit token: unique among one user's sessions, and no help in finding the token.
+ */
+const SESSION_ID_LENGTH = 16;
+function sessionIdOf(tokenHash: string): string {
+  return tokenHash.slice(0, SESSION_ID_LENGTH);
+}
+
+/** A session as its user sees it on Settings → Account. */
+export interface SessionSummary {
+  id: string;
+  createdAt: Date;
+  expiresAt: Date;
+  userAgent: string | null;
+  clientAddress: string | null;
+  current: boolean;
 }
 
 /** How the limiters name an email: a digest, so Redis never holds the address. */
@@ -194,7 +214,13 @@ export class AccountService {
   private async startSession(tx: Transaction, user: SessionUser, client: ClientContext): Promise<NewSession> {
     const token = randomBytes(32).toString('base64url');
     const expiresAt = new Date(Date.now() + this.sessionTtlSeconds * 1000);
-    await tx.insert(sessions).values({ tokenHash: hashToken(token), userId: user.userId, expiresAt });
+    await tx.insert(sessions).values({
+      tokenHash: hashToken(token),
+      userId: user.userId,
+      expiresAt,
+      userAgent: client.userAgent === null ? null : cutText(client.userAgent, MAX_USER_AGENT_LENGTH),
+      clientAddress: client.clientAddress,
+    });
     await recordAudit(
       tx,
       { ...client, userId: user.userId, email: user.email },
@@ -260,6 +286,83 @@ export class AccountService {
         details: { otherSessionsEnded: ended },
       });
       return { otherSessionsEnded: ended };
+    });
+  }
+
+  /** The user's sessions that have not expired, oldest first; `current` marks the one of `token`. */
+  async listSessions(token: string, user: SessionUser): Promise<SessionSummary[]> {
+    const currentHash = hashToken(token);
+    const rows = await this.db
+      .select({
+        tokenHash: sessions.tokenHash,
+        createdAt: sessions.createdAt,
+        expiresAt: sessions.expiresAt,
+        userAgent: sessions.userAgent,
+        clientAddress: sessions.clientAddress,
+      })
+      .from(sessions)
+      .where(and(eq(sessions.userId, user.userId), gt(sessions.expiresAt, new Date())))
+      .orderBy(asc(sessions.createdAt), asc(sessions.tokenHash));
+    return rows.map(({ tokenHash, ...row }) => ({
+      id: sessionIdOf(tokenHash),
+      ...row,
+      current: tokenHash === currentHash,
+    }));
+  }
+
+  /**
+   * Signs out one of the user's sessions, named by its id (listSessions); `current` says whether it was the
+   * session of `token` (the caller then clears its cookie). 404 when the user has no such session.
+   */
+  async endSession(token: string, user: SessionUser, sessionId: string, actor: Actor): Promise<{ current: boolean }> {
+    return boundedTransaction(this.db, this.limits, undefined, async (tx) => {
+      // The id is hex (checked by the route's schema), so it holds no LIKE wildcard.
+      const deleted = await tx
+        .delete(sessions)
+        .where(and(eq(sessions.userId, user.userId), like(sessions.tokenHash, `${sessionId}%`)))
+        .returning({ tokenHash: sessions.tokenHash });
+      if (deleted.length === 0) throw new SessionNotFound();
+      const current = deleted.some((row) => row.tokenHash === hashToken(token));
+      await recordAudit(tx, actor, {
+        accountId: user.accountId,
+        action: 'session.ended',
+        details: { session: sessionId },
+      });
+      return { current };
+    });
+  }
+
+  /**
+   * The operator's way back in for a user who forgot their password (`keyward reset-password`): sets the new
+   * password (the sign-up rules, checked by the caller) and signs out every session of the user. Null when no
+   * user has that email.
+   */
+  async resetPassword(
+    email: string,
+    newPassword: string,
+    actor: Actor,
+  ): Promise<{ user: SessionUser; sessionsEnded: number } | null> {
+    const [user] = await this.db
+      .select({ userId: users.id, accountId: users.accountId, email: users.email, accountName: accounts.name })
+      .from(users)
+      .innerJoin(accounts, eq(accounts.id, users.accountId))
+      .where(eq(users.email, normalEmail(email)));
+    if (!user) return null;
+    const problem = passwordProblem(newPassword, { email: user.email, accountName: user.accountName });
+    if (problem !== null) throw new WeakPassword(problem);
+    const passwordHash = await this.hasher.hash(newPassword);
+    return boundedTransaction(this.db, this.limits, undefined, async (tx) => {
+      await tx.update(users).set({ passwordHash }).where(eq(users.id, user.userId));
+      const deleted = await tx
+        .delete(sessions)
+        .where(eq(sessions.userId, user.userId))
+        .returning({ tokenHash: sessions.tokenHash });
+      await recordAudit(tx, actor, {
+        accountId: user.accountId,
+        action: 'password.changed',
+        details: { via: 'reset-password', sessionsEnded: deleted.length },
+      });
+      return { user, sessionsEnded: deleted.length };
     });
   }
 

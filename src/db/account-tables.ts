@@ -29,6 +29,9 @@ export const sessions = pgTable(
     userId: ownedBy('user_id', () => users.id),
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
     createdAt: createdAt(),
+    /** Where the session was signed in from, shown on Settings → Account; NULL for sessions older than 0011. */
+    userAgent: text('user_agent'),
+    clientAddress: text('client_address'),
   },
   (table) => [index('sessions_user_idx').on(table.userId), index('sessions_expires_idx').on(table.expiresAt)],
 );

@@ -46,6 +46,11 @@ export const SignupClosed = createError(
 );
 export const KeyNotFound = createError('KW_KEY_NOT_FOUND', 'No such key in your account.', 404);
 export const RouteNotFound = createError<[string, string]>('KW_NOT_FOUND', 'No route %s %s.', 404);
+export const SessionNotFound = createError(
+  'KW_SESSION_NOT_FOUND',
+  'No such session of yours: it may have ended or expired already.',
+  404,
+);
 export const EmailTaken = createError('KW_EMAIL_TAKEN', 'An account with this email already exists.', 409);
 export const KeyNotActive = createError('KW_KEY_NOT_ACTIVE', 'This key is revoked or expired.', 409);
 export const RotationPending = createError(

@@ -239,7 +239,7 @@ t.test('errors are shown in plain words, never a blank page', async (t) => {
   await page.getByRole('button', { name: 'Create account' }).click();
   await waitForText(page.locator('#accountName-error'), /Enter your account name\./);
   t.equal(await page.locator('#email-error').innerText(), 'Enter your email.');
-  t.equal(await focusedElement(page), 'input#accountName', 'focus goes to the first field to fix');
+  t.equal(await focusedElement(page), 'input#email', 'focus goes to the first field to fix (the email is first)');
   await page.getByLabel('Account name').fill('Acme');
   await page.getByLabel('Email').fill('not-an-email');
   await page.getByLabel('Password').fill('short');
@@ -259,7 +259,8 @@ t.test('errors are shown in plain words, never a blank page', async (t) => {
   await page.getByLabel('Email').fill('taken@example.com');
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Create account' }).click();
-  await waitForText(page.getByRole('alert'), /An account with this email already exists\.$/);
+  // Said under the email field, with the way on (issue #28).
+  await waitForText(page.locator('#email-error'), /^An account with this email already exists\. Sign in instead$/);
   await screenshot(page, 'dashboard-sign-up-error.png');
 
   await signUpInBrowser(page, 'errors@example.com');

@@ -23,6 +23,8 @@ const csrfOperations = [
 interface RequestOptions {
   keyId?: string;
   webhookId?: string;
+  /** The session DELETE /v1/account/sessions/{sessionId} ends: by default the one of `cookie`. */
+  sessionId?: string;
   cookie?: string;
   headers?: Record<string, string>;
   email?: string;
@@ -33,8 +35,11 @@ interface RequestOptions {
 function requestFor(operation: Operation, options: RequestOptions): InjectOptions {
   const params: Record<string, string> = {};
   for (const parameter of operation.parameters.filter((p) => p.in === 'path')) {
-    const own =
-      parameter.name === 'keyId' ? options.keyId : parameter.name === 'webhookId' ? options.webhookId : undefined;
+    const own = {
+      keyId: options.keyId,
+      webhookId: options.webhookId,
+      sessionId: options.sessionId ?? (options.cookie ? tokenHash(options.cookie).slice(0, 16) : undefined),
+    }[parameter.name];
     params[parameter.name] = own ?? String(parameter.example);
   }
   const headers: Record<string, string> = { ...options.headers };
@@ -192,7 +197,10 @@ t.test('sessions and accounts', async (t) => {
     for (const operation of sessionOperations) {
       const withKeyId = operation.parameters.some((p) => p.in === 'path' && p.name === 'keyId');
       for (const key of withKeyId ? alphaKeys : [undefined]) {
-        const response = await inject(requestFor(operation, { cookie: betaCookie, keyId: key?.keyId }));
+        // A session path parameter names one of A's sessions: B cannot sign A out.
+        const sessionId = tokenHash(alpha.cookie).slice(0, 16);
+        const response = await inject(requestFor(operation, { cookie: betaCookie, keyId: key?.keyId, sessionId }));
+        if (operation.path.includes('{sessionId}')) t.equal(answer(response), '404 session_not_found', name(operation));
         const label = `${name(operation)}${key ? ` on A's ${key === current ? 'active' : key === old ? 'expiring' : 'revoked'} key` : ''}`;
         if (key) t.equal(answer(response), '404 key_not_found', label);
         else t.ok(response.statusCode < 500, `${label}: ${answer(response)}`);

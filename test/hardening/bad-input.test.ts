@@ -3,6 +3,7 @@
  * key parser, the x-api-key header, and every body, path parameter and query string of every route in
  * openapi/openapi.json; plus the refusals whose exact answer matters (identical 401s, 413, 414, 431).
  */
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { connect } from 'node:net';
 import { crc32 } from 'node:zlib';
@@ -204,6 +205,8 @@ t.test('requests', async (t) => {
 
   const inject = (options: InjectOptions, what: string) =>
     within(app.inject(options), REQUEST_TIMEOUT_MS, what) as Promise<InjectedResponse & { json(): unknown }>;
+  /** How GET /v1/account/sessions names the session of a cookie. */
+  const sessionIdOf = (cookie: string) => createHash('sha256').update(cookie.split('=')[1]!).digest('hex').slice(0, 16);
   /** A webhook endpoint of the user's, for the routes that name one. */
   const createWebhook = async (cookie: string) => {
     const response = await inject(
@@ -527,7 +530,11 @@ t.test('requests', async (t) => {
         inject(
           {
             method: operation.method as 'POST',
-            url: fillPath(operation, { keyId: key.keyId, ...(webhookId ? { webhookId } : {}) }),
+            url: fillPath(operation, {
+              keyId: key.keyId,
+              sessionId: sessionIdOf(user.cookie),
+              ...(webhookId ? { webhookId } : {}),
+            }),
             headers: { cookie: user.cookie, 'content-type': 'application/json' },
             payload,
           },
@@ -587,7 +594,7 @@ t.test('requests', async (t) => {
       const long = await inject(
         {
           method: operation.method as 'GET',
-          url: fillPath(operation, { keyId: 'a'.repeat(101), webhookId: 'a'.repeat(101) }),
+          url: fillPath(operation, { keyId: 'a'.repeat(101), webhookId: 'a'.repeat(101), sessionId: 'a'.repeat(101) }),
           headers: { cookie: user.cookie, 'content-type': 'application/json' },
           payload: SAFE_METHODS.has(operation.method) ? undefined : '{}',
         },

@@ -94,15 +94,31 @@ export function startAuthForm(path, bodyOf) {
       clearSignedOut(); // a session that ends from now on was not signed out by an earlier sign-out
       location.assign(nextPath());
     } catch (error) {
-      // A refused password is said under its field, where the next one is typed.
-      const passwordError = error?.code === 'weak_password' ? document.getElementById('password-error') : null;
-      if (passwordError) {
-        form.elements.password.setAttribute('aria-invalid', 'true');
-        passwordError.textContent = error.message;
-        form.elements.password.focus();
-      } else {
-        showFocused(alertArea, errorBox(error));
-      }
+      // A refused password or a taken email is said under its field, where the next one is typed.
+      if (error?.code === 'weak_password' && showOnField(form.elements.password, error.message)) return;
+      if (error?.code === 'email_taken' && showOnField(form.elements.email, error.message, signInInstead())) return;
+      showFocused(alertArea, errorBox(error));
     }
   });
+  // Both forms start with the email: typing can begin at once.
+  form.elements.email?.focus();
+}
+
+/** Puts `message` (and `extra`) on the field's error line and focuses the field; false when it has no such line. */
+function showOnField(input, message, extra) {
+  const line = input && document.getElementById(`${input.id}-error`);
+  if (!line) return false;
+  input.setAttribute('aria-invalid', 'true');
+  line.replaceChildren(message, ...(extra ? [' ', extra] : []));
+  input.focus();
+  return true;
+}
+
+/** "Sign in instead", to the sign-in page, going on afterwards where sign-up would have. */
+function signInInstead() {
+  const next = new URLSearchParams(location.search).get('next');
+  const link = document.createElement('a');
+  link.href = next ? `/sign-in?${new URLSearchParams({ next })}` : '/sign-in';
+  link.textContent = 'Sign in instead';
+  return link;
 }
