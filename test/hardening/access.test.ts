@@ -11,6 +11,9 @@ import { DatabaseFingerprint, NO_BACKGROUND_WRITES, diff } from '../support/data
 import { envelopeProblem, errorOf, within, type InjectedResponse } from '../support/http.js';
 import { fillPath, loadOperations, SAFE_METHODS, type Operation } from '../support/openapi-operations.js';
 
+// Every route of the document, many inputs each: more routes take longer than tap's default 120 s on a busy machine.
+t.setTimeout(360_000);
+
 const REQUEST_TIMEOUT_MS = 5000;
 const operations = loadOperations();
 const sessionOperations = operations.filter((operation) => operation.auth === 'session');
