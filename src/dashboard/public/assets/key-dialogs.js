@@ -96,7 +96,7 @@ export async function openDetails(key, opener) {
       h('h3', { class: 'section-title' }, 'Callers in the last hour'),
       callers.length > 0
         ? h('ul', { class: 'callers', 'data-detail-callers': true }, callers.map(callerLine))
-        : h('p', { class: 'muted' }, 'No calls in the last hour.'),
+        : h('p', { class: 'muted' }, 'No requests in the last hour.'),
       h('h3', { class: 'section-title' }, 'Events'),
       h(
         'ul',

@@ -181,7 +181,7 @@ class Rotation {
         h(
           'p',
           { class: 'muted' },
-          `No calls with ${keyTitle(this.oldKey)} since it was revoked. This keeps watching while the dialog is open; counts can lag a few seconds behind.`,
+          `No requests with ${keyTitle(this.oldKey)} since it was revoked. This keeps watching while the dialog is open; counts can lag a few seconds behind.`,
         ),
       );
       return;
@@ -193,7 +193,7 @@ class Rotation {
         h(
           'p',
           {},
-          `${plural(total, 'call')} with the revoked key in the last hour, the latest `,
+          `${plural(total, 'request')} with the revoked key in the last hour, the latest `,
           timeElement(rejected.lastRejectedAt),
           '. Each was refused with 401: move these services to the new key.',
         ),

@@ -28,6 +28,8 @@ export const $ = (selector, root = document) => root.querySelector(selector);
 export const state = {
   keys: [],
   maxActiveKeys: 2,
+  /** How often usage counts are written (GET /v1/keys usageFlushIntervalMs): the lag of a key's counts. */
+  usageFlushIntervalMs: 10_000,
   /** keyId → GET /v1/keys/{id}/usage */
   usage: new Map(),
   loaded: false,
