@@ -86,7 +86,7 @@ t.test('a user manages keys in the dashboard: generate, copy, limit, revoke, rot
   t.ok(await generateButton.isDisabled(), 'Generate is disabled with two active keys');
   t.match(
     await page.locator('#limit-note').innerText(),
-    /Generating is disabled: 2 keys are active, the most an account can have\. Revoke one/,
+    /^2 of 2 keys active: revoke one to generate another\.$/,
     'and says why',
   );
   t.equal(await generateButton.getAttribute('aria-describedby'), 'limit-note', 'the explanation describes the button');

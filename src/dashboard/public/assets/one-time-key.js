@@ -30,13 +30,16 @@ window.addEventListener('beforeunload', (event) => {
 });
 
 /**
- * Escape (or Close) on a dialog that shows a key not yet copied asks first; Escape never discards the key
- * (pressed again, it goes back to the key). `close` discards.
+ * Escape (or Close, or Done) on a dialog that shows a key not yet copied asks first; Escape never discards
+ * the key (pressed again, it goes back to the key). Done or Close clicked while the question shows asks
+ * again (the question stays, announced anew, its safe answer focused): it used to hide the question, so a
+ * click on Done looked as if nothing happened. `close` discards. Returns what the dialog's own Close or
+ * Done buttons call.
  */
 export function guardSecretDialog(dialog, area, close) {
-  const attempt = () => {
+  const attempt = ({ escape = false } = {}) => {
     if (!secretAtRisk()) return close();
-    if ($('[data-keep-key]', area)) return backToKey(dialog, area);
+    if (escape && $('[data-keep-key]', area)) return backToKey(dialog, area);
     askBeforeDiscarding(dialog, area, close);
   };
   // Escape is handled on keydown (Chromium then sends no cancel event); the cancel event covers other
@@ -47,14 +50,14 @@ export function guardSecretDialog(dialog, area, close) {
     event.preventDefault();
     escapeHandled = true;
     setTimeout(() => (escapeHandled = false));
-    attempt();
+    attempt({ escape: true });
   });
   dialog.addEventListener('cancel', (event) => {
     if (!secretAtRisk()) return;
     event.preventDefault();
-    if (!escapeHandled) attempt();
+    if (!escapeHandled) attempt({ escape: true });
   });
-  return attempt;
+  return () => attempt();
 }
 
 function backToKey(dialog, area) {
