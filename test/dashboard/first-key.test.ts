@@ -242,3 +242,94 @@ t.test('a first key: pasted snippet, usage lag, reasons beside disabled buttons,
 
   t.same(problems, { errors: [], foreignRequests: [] }, 'no script errors, nothing fetched elsewhere');
 });
+
+t.test('a calmer step 3: one list of clients, the question beside the button clicked; Close asks again', async (t) => {
+  const { server, signedInPage } = await startDashboard(t);
+  const { page, problems } = await signedInPage('grace@example.com');
+  const created = await page.request.post('/v1/keys', { data: { name: 'staging' } });
+  const staging = ((await created.json()) as { apiKey: string }).apiKey;
+  t.equal((await callMe(server, staging)).status, 200);
+  await waitForText(page.locator('[data-active-keys] tr', { hasText: 'staging' }), /seconds? ago|just now/);
+
+  await page.getByRole('button', { name: 'Rotate staging' }).click();
+  const rotate = page.getByRole('dialog', { name: 'Rotate “staging”' });
+  await rotate.getByRole('button', { name: 'Generate new key' }).click();
+  await waitForText(rotate.locator('[aria-current="step"]'), /Roll it out/);
+
+  // Close before copying asks; Close again while asked keeps asking (it used to hide the question).
+  await rotate.getByRole('button', { name: 'Close', exact: true }).click();
+  const ask = rotate.getByRole('alert');
+  await waitForText(ask, /Close without copying the key\?/);
+  await rotate.getByRole('button', { name: 'Close', exact: true }).click();
+  await waitForText(ask, /Close without copying the key\?/);
+  t.ok(await rotate.isVisible(), 'still open, still asking');
+  await rotate.getByRole('button', { name: 'Back to the key' }).click();
+  t.equal(await rotate.getByRole('alert').count(), 0, 'back to the key');
+  await rotate.getByRole('button', { name: 'Copy', exact: true }).click();
+
+  // Step 3: Revoke old key with the key in use asks in the footer, beside the button clicked.
+  await rotate.getByRole('button', { name: 'Continue to step 3' }).click();
+  await waitForText(rotate, /This key was used .* by 1 client\./);
+  const footer = rotate.locator('[data-rotate-footer]');
+  const revokeBox = await footer.getByRole('button', { name: 'Revoke old key' }).boundingBox();
+  await footer.getByRole('button', { name: 'Revoke old key' }).click();
+  const question = footer.locator('[data-revoke-question]');
+  await waitForText(question, /^Revoke a key that is still in use\? The 1 client listed above will get 401\.$/);
+  await inEverySizeAndScheme(page, async (label) => {
+    await shoot(page, `step-3-confirm-${label.replace(/\W+/g, '-')}.png`);
+    t.equal(await rotate.locator('ul.callers').count(), 1, `one list of clients at ${label}`);
+    t.same(
+      await footer.getByRole('button').allInnerTexts(),
+      ["Don't revoke", 'Revoke anyway'],
+      `the footer holds the question's two answers only at ${label}`,
+    );
+    t.equal(await rotate.locator('.button.danger').count(), 1, `one destructive button at ${label}`);
+    t.ok(await question.isVisible(), `the question shows at ${label}`);
+  });
+  const anyway = await footer.getByRole('button', { name: 'Revoke anyway' }).boundingBox();
+  t.ok(
+    revokeBox && anyway && Math.abs(anyway.y - revokeBox.y) < 60,
+    'the confirmation is where the button clicked was',
+  );
+  await footer.getByRole('button', { name: "Don't revoke" }).click();
+  t.same(await footer.getByRole('button').allInnerTexts(), ['Back', 'Keep both keys for now', 'Revoke old key']);
+  t.equal((await callMe(server, staging)).status, 200, 'nothing was revoked');
+  await footer.getByRole('button', { name: 'Revoke old key' }).click();
+  await footer.getByRole('button', { name: 'Revoke anyway' }).click();
+  await waitForText(rotate, /Rotation complete/);
+  t.equal((await callMe(server, staging)).status, 401, 'revoked');
+  await rotate.getByRole('button', { name: 'Done' }).click();
+
+  // The key panel: axes on its chart, and its own address (#key=<id>) that back, forward and a reload follow.
+  const keyId = staging.slice(3, 19);
+  const panel = page.getByRole('dialog', { name: '“staging”' });
+  await page.locator('[data-ended-summary]').click();
+  const hours = (await (await page.request.get(`/v1/keys/${keyId}/usage?minutes=60&hours=720`)).json()) as {
+    hours: { requests: number }[];
+  };
+  const peak = Math.max(...hours.hours.map((hour) => hour.requests));
+  t.ok(peak > 0, 'the key was used');
+  const max = new RegExp(`^${peak} / h$`);
+  await page.getByRole('button', { name: 'Details of staging', exact: true }).click();
+  await waitForText(panel.locator('[data-chart-max]'), max);
+  t.equal(new URL(page.url()).hash, `#key=${keyId}`, 'the panel has its own address');
+  t.match(await panel.locator('[data-chart-times]').innerText(), /^\w{3} \d{1,2}\s+\w{3} \d{1,2}\s+now$/);
+  await inEverySizeAndScheme(page, async (label) => {
+    await shoot(page, `key-panel-${label.replace(/\W+/g, '-')}.png`);
+    t.ok(await panel.locator('[data-chart-max]').isVisible(), `the chart's maximum shows at ${label}`);
+    t.ok(await panel.locator('[data-chart-times]').isVisible(), `and its times at ${label}`);
+  });
+  await page.goBack();
+  await eventually(async () => !(await panel.isVisible()), 5_000);
+  t.notOk(await panel.isVisible(), 'back closes the panel');
+  t.equal(new URL(page.url()).hash, '');
+  await page.goForward();
+  await waitForText(panel.locator('[data-chart-max]'), max);
+  t.ok(await panel.isVisible(), 'forward opens it again');
+  await page.reload();
+  await waitForText(panel.locator('[data-chart-max]'), max);
+  t.ok(await panel.isVisible(), 'the address opens the panel on load');
+  await panel.getByRole('button', { name: 'Close' }).click();
+  t.equal(new URL(page.url()).hash, '', 'closing it leaves the address of the page');
+  t.same(problems, { errors: [], foreignRequests: [] }, 'no script errors, nothing fetched elsewhere');
+});
