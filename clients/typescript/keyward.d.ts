@@ -1288,13 +1288,16 @@ export interface operations {
                      *           "rateLimit": null
                      *         }
                      *       ],
-                     *       "maxActiveKeys": 2
+                     *       "maxActiveKeys": 2,
+                     *       "usageFlushIntervalMs": 10000
                      *     }
                      */
                     "application/json": {
                         keys: components["schemas"]["Key"][];
                         /** @description At most this many keys can be active at once. */
                         maxActiveKeys: number;
+                        /** @description How often instances write their usage counts (KEYWARD_USAGE_FLUSH_MS): a key's `lastUsedAt` and `requestsLast24h` can lag its requests by up to about this long. */
+                        usageFlushIntervalMs: number;
                     };
                 };
             };

@@ -152,6 +152,7 @@ export async function buildApp(runtime: Runtime, logger: FastifyServerOptions['l
   await app.register(keyRoutes, {
     keys: runtime.keys,
     maxGraceSeconds: runtime.env.KEYWARD_MAX_ROTATION_GRACE_SECONDS,
+    usageFlushIntervalMs: runtime.env.KEYWARD_USAGE_FLUSH_MS,
   });
   await app.register(limitRoutes, { limits: runtime.limits });
   await app.register(usageRoutes, {

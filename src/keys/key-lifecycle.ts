@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { KeyEvent, KeyEventAnnouncer } from '../fleet/fleet-sync.js';
 import { recordAudit, type Actor } from '../audit/audit-log.js';
 import {
+  activeKeyNames,
   expireKeys,
   keyToChange,
   insertKey,
@@ -180,7 +181,7 @@ export class KeyService {
       const { name } = await insertKey(tx, {
         accountId: input.accountId,
         actor: input.actor,
-        name: input.name ?? rotatedKeyName(old.name),
+        name: input.name ?? rotatedKeyName(old.name, new Date(), await activeKeyNames(tx, input.accountId)),
         keyId,
         key,
         secretHash,

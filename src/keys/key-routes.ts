@@ -54,10 +54,11 @@ const ROTATED_KEY_EXAMPLES = {
 };
 
 /** Key lifecycle, for the signed-in dashboard user's own account. */
-export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSeconds: number }> = async (
-  app,
-  { keys, maxGraceSeconds },
-) => {
+export const keyRoutes: FastifyPluginAsyncTypebox<{
+  keys: KeyService;
+  maxGraceSeconds: number;
+  usageFlushIntervalMs: number;
+}> = async (app, { keys, maxGraceSeconds, usageFlushIntervalMs }) => {
   app.get(
     '/v1/keys',
     {
@@ -72,8 +73,21 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
             {
               keys: Type.Array(KeyRef),
               maxActiveKeys: Type.Integer({ description: 'At most this many keys can be active at once.' }),
+              usageFlushIntervalMs: Type.Integer({
+                description:
+                  "How often instances write their usage counts (KEYWARD_USAGE_FLUSH_MS): a key's `lastUsedAt` and " +
+                  '`requestsLast24h` can lag its requests by up to about this long.',
+              }),
             },
-            { examples: [{ keys: [ROTATED_KEY_EXAMPLES.key, ROTATED_KEY_EXAMPLES.oldKey], maxActiveKeys: 2 }] },
+            {
+              examples: [
+                {
+                  keys: [ROTATED_KEY_EXAMPLES.key, ROTATED_KEY_EXAMPLES.oldKey],
+                  maxActiveKeys: 2,
+                  usageFlushIntervalMs: 10_000,
+                },
+              ],
+            },
           ),
           ...errors(401, 503),
         },
@@ -82,6 +96,7 @@ export const keyRoutes: FastifyPluginAsyncTypebox<{ keys: KeyService; maxGraceSe
     async (request) => ({
       keys: await keys.listKeys(request.sessionUser.accountId),
       maxActiveKeys: MAX_ACTIVE_KEYS,
+      usageFlushIntervalMs,
     }),
   );
 

@@ -290,3 +290,12 @@ export async function keyToChange(tx: Transaction, accountId: string, keyId: str
   if (!row) throw new KeyNotFound();
   return row;
 }
+
+/** The names of the account's active keys, for a rotation's default name not to repeat one. */
+export async function activeKeyNames(tx: Transaction, accountId: string): Promise<Set<string>> {
+  const rows = await tx
+    .select({ name: apiKeys.name })
+    .from(apiKeys)
+    .where(and(eq(apiKeys.accountId, accountId), isActiveKey));
+  return new Set(rows.map((row) => row.name));
+}

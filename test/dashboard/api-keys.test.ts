@@ -86,7 +86,7 @@ t.test('a user manages keys in the dashboard: generate, copy, limit, revoke, rot
   t.ok(await generateButton.isDisabled(), 'Generate is disabled with two active keys');
   t.match(
     await page.locator('#limit-note').innerText(),
-    /Generating is disabled: 2 keys are active, the most an account can have\. Revoke one/,
+    /^2 of 2 keys active: revoke one to generate another\.$/,
     'and says why',
   );
   t.equal(await generateButton.getAttribute('aria-describedby'), 'limit-note', 'the explanation describes the button');
@@ -115,7 +115,7 @@ t.test('a user manages keys in the dashboard: generate, copy, limit, revoke, rot
   // The request just refused is a rejected call of "staging": the row says who still calls with it.
   await waitForText(
     stagingRow.locator('[data-still-called]'),
-    /^Still called 1 time in the last hour by 127\.0\.0\.1 node; each call is refused\.$/,
+    /^Still called: 1 request in the last hour by 127\.0\.0\.1 node, each refused\.$/,
   );
 
   // Rotate "production": step 1, generate the second key (old one kept until revoked).
@@ -167,12 +167,12 @@ t.test('a user manages keys in the dashboard: generate, copy, limit, revoke, rot
   await waitForText(rotate.getByRole('alert'), /Revoke a key that is still in use\?/);
   await rotate.getByRole('button', { name: 'Revoke anyway' }).click();
   await waitForText(rotate, /Rotation complete/);
-  await waitForText(rotate.locator('[data-rejected-calls]'), /No calls with “production” since it was revoked/);
+  await waitForText(rotate.locator('[data-rejected-calls]'), /No requests with “production” since it was revoked/);
   // A forgotten service still sends the old key: the dialog shows its refused calls and who sent them.
   for (let i = 0; i < 3; i++) t.equal((await callMe(server, production)).status, 401, 'the old key is refused');
   await waitForText(
     rotate.locator('[data-rejected-calls]'),
-    /Still called 3 calls with the revoked key in the last hour/,
+    /Still called 3 requests with the revoked key in the last hour/,
   );
   t.match(
     await rotate.locator('[data-rejected-calls] .callers').innerText(),
@@ -183,7 +183,7 @@ t.test('a user manages keys in the dashboard: generate, copy, limit, revoke, rot
   await rotate.getByRole('button', { name: 'Done' }).click();
   await waitForText(
     page.locator('[data-ended-keys] tr', { hasText: 'production' }).first().locator('[data-still-called]'),
-    /^Still called 3 times in the last hour by 127\.0\.0\.1 node/,
+    /^Still called: 3 requests in the last hour by 127\.0\.0\.1 node/,
   );
   t.equal((await callMe(server, production)).status, 401, 'the old key is refused after the rotation');
   t.equal((await callMe(server, production2)).status, 200, 'the new key works');

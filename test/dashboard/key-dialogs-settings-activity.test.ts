@@ -502,7 +502,7 @@ t.test("#16.7 one key's details: 30 days per hour, its callers, its events", asy
   await waitForText(dialog.locator('[data-detail-events]'), /Renamed \(was “billing”\).*Generated/s);
   t.match(
     await dialog.locator('[data-chart-30d] svg').getAttribute('aria-label'),
-    /^3 requests with “billing-eu” in the last 30 days, per hour$/,
+    /^3 requests with “billing-eu” in the last 30 days, per hour; at most 3 in an hour$/,
   );
   t.match(await dialog.locator('[data-detail-callers]').innerText(), /127\.0\.0\.1 · node · 3 requests/);
   t.match(await dialog.innerText(), new RegExp(`Key id\\s+${created.key.id}`));

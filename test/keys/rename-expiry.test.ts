@@ -148,6 +148,39 @@ t.test('rename, expiry at creation, replacesKeyId', async (t) => {
     t.equal(rotatedKeyName('x'.repeat(100), day).length, 100, 'never longer than a name may be');
     t.equal(rotatedKeyName('(rotated)', day), 'API key (rotated 2026-03-09)');
   });
+
+  t.test('rotatedKeyName adds a counter when an active key already has the name (issue 28)', async (t) => {
+    const day = new Date('2026-03-09T12:00:00Z');
+    const taken = new Set(['production (rotated 2026-03-09)']);
+    t.equal(rotatedKeyName('production (rotated 2026-03-09)', day, taken), 'production (rotated 2026-03-09, 2)');
+    taken.add('production (rotated 2026-03-09, 2)');
+    t.equal(rotatedKeyName('production (rotated 2026-03-09, 2)', day, taken), 'production (rotated 2026-03-09, 3)');
+    t.equal(
+      rotatedKeyName('production (rotated 2026-03-09, 7)', day),
+      'production (rotated 2026-03-09)',
+      'a free name needs no counter',
+    );
+    const long = 'x'.repeat(100);
+    const first = rotatedKeyName(long, day);
+    const second = rotatedKeyName(long, day, new Set([first]));
+    t.equal(second.length, 100, 'the counter fits within the bound');
+    t.match(second, /\(rotated 2026-03-09, 2\)$/);
+  });
+
+  t.test(
+    'rotating "production (rotated <today>)" the same day names the new key with a counter (issue 28)',
+    async (t) => {
+      const user = await signUp(app);
+      const today = new Date().toISOString().slice(0, 10);
+      const first = await createKey(app, user.cookie, `production (rotated ${today})`);
+      const rotate = await rotateKey(app, user.cookie, first.keyId, { expireOldKeyInSeconds: 3600 });
+      t.equal(rotate.statusCode, 201);
+      t.equal(rotate.json().key.name, `production (rotated ${today}, 2)`, 'the old key, still active, keeps its name');
+      const named = await rotateKey(app, user.cookie, rotate.json().key.id, { name: 'mine', expireOldKeyInSeconds: 0 });
+      t.equal(named.statusCode, 201);
+      t.equal(named.json().key.name, 'mine', 'a name given is kept as given');
+    },
+  );
 });
 
 t.test('waitInWords: a Retry-After in words, rounded up', async (t) => {

@@ -5,7 +5,7 @@
 
 import { guardSessionEnd, startSignedInPage } from './shell.js';
 import { $, state } from './keys-page-state.js';
-import { submitAccess, submitRename } from './key-dialogs.js';
+import { followAddress, submitAccess, submitRename } from './key-dialogs.js';
 import { scopeCatalogue } from './key-access.js';
 import { render } from './key-list.js';
 import { onRefresh, refresh } from './key-polling.js';
@@ -39,6 +39,9 @@ async function start() {
   // Fetched once, now, so that the generate and access dialogs open without waiting for it.
   void scopeCatalogue();
   await refresh();
+  // A key's panel has its own address (#key=<id>): opened on load, and by back and forward.
+  followAddress();
+  window.addEventListener('popstate', followAddress);
 }
 
 void start();

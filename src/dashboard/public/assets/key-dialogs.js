@@ -2,7 +2,7 @@
 // allowed networks, metadata), revoking it.
 
 import { api } from './api.js';
-import { absoluteTime, plural, timeElement } from './format.js';
+import { absoluteTime, formatNumber, plural, timeElement } from './format.js';
 import { sparkline } from './sparkline.js';
 import { alertBox, errorBox, h, openModal, show, toast, whileBusy } from './ui.js';
 import { $, accountRateLimit, keyTitle, quoted, state, usageUrl } from './keys-page-state.js';
@@ -62,26 +62,100 @@ function detailsFacts(key) {
   );
 }
 
+const axisDay = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' });
+
+/**
+ * 30 days of requests per hour, with axes: the busiest hour's count at the top and 0 at the bottom, the first
+ * day, the middle one and "now" below. Labels are HTML around the SVG (it stretches, text in it would too).
+ */
 function hourlyChart(key, usage) {
   const total = usage.hours.reduce((sum, point) => sum + point.requests, 0);
+  const peak = Math.max(0, ...usage.hours.map((point) => point.requests));
   const chart = sparkline(usage.hours, {
-    label: `${plural(total, 'request')} with ${keyTitle(key)} in the last 30 days, per hour`,
+    label: `${plural(total, 'request')} with ${keyTitle(key)} in the last 30 days, per hour; at most ${formatNumber(peak)} in an hour`,
   });
   chart.classList.add('chart-30d');
+  const first = usage.hours[0]?.start;
+  const middle = usage.hours[Math.floor(usage.hours.length / 2)]?.start;
   return h(
     'div',
     { 'data-chart-30d': true },
-    chart,
-    h('p', { class: 'cell-sub' }, `${plural(total, 'request')} in the last 30 days, one point per hour.`),
+    h(
+      'div',
+      { class: 'chart-frame', 'aria-hidden': 'true' },
+      h(
+        'div',
+        { class: 'chart-y-axis' },
+        h('span', { 'data-chart-max': true }, `${formatNumber(peak)} / h`),
+        h('span', {}, '0'),
+      ),
+      chart,
+      h(
+        'div',
+        { class: 'chart-x-axis', 'data-chart-times': true },
+        h('span', {}, first ? axisDay.format(new Date(first)) : ''),
+        h('span', {}, middle ? axisDay.format(new Date(middle)) : ''),
+        h('span', {}, 'now'),
+      ),
+    ),
+    h(
+      'p',
+      { class: 'cell-sub' },
+      `${plural(total, 'request')} in the last 30 days, one point per hour; the busiest hour had ${formatNumber(peak)}.`,
+    ),
   );
 }
 
-export async function openDetails(key, opener) {
+// ---------- The panel's own address: #key=<id> opens it, back and forward open and close it ----------
+
+const KEY_HASH = /^#key=([A-Za-z0-9_-]+)$/;
+/** Whether the open panel added its address to the history (closing it then goes back, so forward reopens it). */
+let pushedAddress = false;
+/** The panel closes because the address changed: the history must not move again. */
+let closingFromHistory = false;
+
+/** The key named by the address (#key=<id>), if any. */
+export function keyIdInAddress() {
+  return KEY_HASH.exec(location.hash)?.[1] ?? null;
+}
+
+/** Opens or closes the panel to match the address: on load, and on back and forward. */
+export function followAddress() {
+  const dialog = $('[data-details-dialog]');
+  const keyId = keyIdInAddress();
+  const key = keyId ? state.keys.find((candidate) => candidate.id === keyId) : null;
+  if (key) {
+    if (!dialog.open || dialog.dataset.keyId !== key.id) {
+      if (dialog.open) {
+        closingFromHistory = true;
+        dialog.close();
+      }
+      void openDetails(key, null, { fromAddress: true });
+    }
+  } else if (dialog.open) {
+    closingFromHistory = true;
+    dialog.close();
+  }
+}
+
+export async function openDetails(key, opener, { fromAddress = false } = {}) {
   const dialog = $('[data-details-dialog]');
   const body = $('[data-details-body]', dialog);
   $('#details-title').textContent = keyTitle(key);
   show(body, detailsFacts(key), h('p', { class: 'muted' }, 'Loading traffic and events…'));
-  openModal(dialog, { opener });
+  dialog.dataset.keyId = key.id;
+  pushedAddress = !fromAddress;
+  if (!fromAddress) window.history.pushState(null, '', `#key=${key.id}`);
+  openModal(dialog, {
+    opener: opener ?? $(`[data-focus-id="details:${CSS.escape(key.id)}"]`),
+    onClose: () => {
+      delete dialog.dataset.keyId;
+      if (closingFromHistory) closingFromHistory = false;
+      else if (pushedAddress) window.history.back();
+      else window.history.replaceState(null, '', location.pathname + location.search);
+      pushedAddress = false;
+    },
+  });
   try {
     const [usage, events] = await Promise.all([
       api('GET', `/v1/keys/${encodeURIComponent(key.id)}/usage?minutes=60&hours=720`),
@@ -96,7 +170,7 @@ export async function openDetails(key, opener) {
       h('h3', { class: 'section-title' }, 'Callers in the last hour'),
       callers.length > 0
         ? h('ul', { class: 'callers', 'data-detail-callers': true }, callers.map(callerLine))
-        : h('p', { class: 'muted' }, 'No calls in the last hour.'),
+        : h('p', { class: 'muted' }, 'No requests in the last hour.'),
       h('h3', { class: 'section-title' }, 'Events'),
       h(
         'ul',

@@ -10,7 +10,7 @@ import { accessLine } from './key-access.js';
 import { keyRateLimitLine, renderLimits } from './rate-limits.js';
 import { copyIdButton, expiryWarning, statusBadge } from './key-parts.js';
 import { openRotation } from './key-rotation.js';
-import { curlBlock, openGenerate } from './one-time-key.js';
+import { curlBlock, KEY_PLACEHOLDER, openGenerate } from './one-time-key.js';
 
 /** "Edit" under an active key's name, beside its access: opens the access dialog. */
 function accessButton(key) {
@@ -56,14 +56,29 @@ function callersLine(key) {
   const all = callers.map((caller) => `${caller.clientAddress} · ${caller.userAgent || 'no user agent'}`).join('\n');
   return h(
     'span',
-    { class: 'cell-sub truncate', title: all, 'data-callers': true },
+    { class: 'cell-sub callers-line', title: all, 'data-callers': true },
     text,
     others.length > 0 ? ` (+${others.length})` : '',
   );
 }
 
+/** "every 10 s": how often usage counts reach the list (the server's KEYWARD_USAGE_FLUSH_MS), for the lag note. */
+export function usageLag() {
+  const seconds = Math.round(state.usageFlushIntervalMs / 1000);
+  return seconds <= 1 ? 'every second' : `every ${seconds} s`;
+}
+
 function lastUsed(key) {
-  if (!key.lastUsedAt) return h('span', { class: 'faint' }, 'Never');
+  // Usage is counted by each instance and written every flush interval: a key just called still reads
+  // "Never" until then, so the lag is said where the count is.
+  if (!key.lastUsedAt) {
+    return h(
+      'div',
+      {},
+      h('span', { class: 'faint' }, 'Never'),
+      h('span', { class: 'cell-sub usage-lag', 'data-usage-lag': true }, `Counts update ${usageLag()}`),
+    );
+  }
   return h('div', {}, timeElement(key.lastUsedAt), callersLine(key));
 }
 
@@ -103,9 +118,40 @@ function keyIconButton(key, verb, className, iconName, open) {
   );
 }
 
+/**
+ * Why Rotate is disabled or absent, said beside it: a key whose expiry is scheduled cannot be rotated (the
+ * server answers 409 rotation_pending), and a rotation needs a free slot.
+ */
+const shortTime = new Intl.DateTimeFormat(undefined, {
+  month: 'short',
+  day: 'numeric',
+  hour: 'numeric',
+  minute: '2-digit',
+});
+
+function rotateReason(key, full, replacement) {
+  const id = `rotate-reason-${key.id}`;
+  if (key.expiresAt) {
+    const when = shortTime.format(new Date(key.expiresAt));
+    const text = replacement
+      ? `Rotation is already under way: this key expires on ${when}.`
+      : `No rotation: this key expires on ${when}. Generate a new key to replace it.`;
+    return h('p', { class: 'action-reason', id, 'data-rotate-reason': true }, text);
+  }
+  if (full) {
+    return h(
+      'p',
+      { class: 'action-reason', id, 'data-rotate-reason': true },
+      `${state.maxActiveKeys} keys are active: revoke one to rotate.`,
+    );
+  }
+  return null;
+}
+
 function activeRow(key, full, active) {
   const replacement = active.find((other) => other.replacesKeyId === key.id);
   const rotatable = !key.expiresAt;
+  const reason = rotateReason(key, full, replacement);
   const rotate = rotatable
     ? h(
         'button',
@@ -114,7 +160,7 @@ function activeRow(key, full, active) {
           type: 'button',
           disabled: full,
           'aria-label': `Rotate ${keyLabelText(key)}`,
-          'aria-describedby': full ? 'limit-note' : null,
+          'aria-describedby': reason ? reason.id : null,
           'data-focus-id': `rotate:${key.id}`,
           onclick: (event) => openRotation({ oldKey: key, step: 1 }, event.currentTarget),
         },
@@ -130,10 +176,14 @@ function activeRow(key, full, active) {
     h('td', { class: 'primary-cell' }, keyLabel(key)),
     h('td', { 'data-label': 'Created' }, h('div', {}, created(key))),
     h('td', { 'data-label': 'Last used' }, lastUsed(key)),
-    h('td', { 'data-label': 'Requests (24 h)', class: 'numeric' }, formatNumber(key.requestsLast24h)),
+    h(
+      'td',
+      { 'data-label': 'Requests (24 h)', class: 'numeric', title: `Counts update ${usageLag()}` },
+      formatNumber(key.requestsLast24h),
+    ),
     h('td', { 'data-label': 'Last 60 min' }, trafficCell(key)),
     h('td', { 'data-label': 'Status' }, h('div', {}, statusBadge(key), expiryWarning(key, replacement))),
-    h('td', { class: 'actions-cell' }, h('div', { class: 'actions' }, rotate, rename, revoke)),
+    h('td', { class: 'actions-cell' }, h('div', { class: 'actions' }, rotate, rename, revoke), reason),
   );
 }
 
@@ -154,7 +204,7 @@ function stillCalledNote(key) {
     'span',
     { class: 'still-called', 'data-still-called': true },
     icon('alert'),
-    `Still called ${plural(total, 'time')} in the last hour${rejectedCallersText(callers)}; each call is refused.`,
+    `Still called: ${plural(total, 'request')} in the last hour${rejectedCallersText(callers)}, each refused.`,
   );
 }
 
@@ -166,7 +216,12 @@ function endedRow(key) {
     h('td', { 'data-label': 'Created' }, h('div', {}, created(key))),
     h('td', { 'data-label': 'Last used' }, lastUsed(key)),
     h('td', { 'data-label': 'Requests (24 h)', class: 'numeric' }, formatNumber(key.requestsLast24h)),
-    h('td', { 'data-label': 'Status' }, h('div', {}, statusBadge(key), leakNote(key), stillCalledNote(key))),
+    // Across the traffic, status and actions columns of the active keys' table, so that the columns line up.
+    h(
+      'td',
+      { 'data-label': 'Status', colspan: 3 },
+      h('div', {}, statusBadge(key), leakNote(key), stillCalledNote(key)),
+    ),
   );
 }
 
@@ -188,16 +243,10 @@ function renderLimit(active) {
   const note = $('[data-limit-note]');
   button.disabled = full;
   note.hidden = false;
-  if (!full) {
-    note.textContent = `${active.length} of ${state.maxActiveKeys} active keys in use.`;
-    return;
-  }
-  const expiring = active.find((key) => key.expiresAt);
-  note.textContent =
-    `Generating is disabled: ${state.maxActiveKeys} keys are active, the most an account can have. ` +
-    (expiring
-      ? `${keyTitle(expiring)} expires ${relativeTime(expiring.expiresAt)}; after that you can generate another, or revoke a key now.`
-      : 'Revoke one to generate or rotate another.');
+  // One line either way, so that the button never moves; the row of a key that expires says when.
+  note.textContent = full
+    ? `${active.length} of ${state.maxActiveKeys} keys active: revoke one to generate another.`
+    : `${active.length} of ${state.maxActiveKeys} active keys in use.`;
 }
 
 function renderRotationBanner(active) {
@@ -250,7 +299,13 @@ export function render() {
             'td',
             { colspan: 7, class: 'empty-state', 'data-empty-state': true },
             h('strong', {}, 'No active keys'),
-            h('p', {}, 'Generate a key, then check that it works:'),
+            h(
+              'p',
+              {},
+              'Generate a key, then check that it works: replace ',
+              h('code', {}, KEY_PLACEHOLDER),
+              ' with the key and paste both lines in a terminal.',
+            ),
             curlBlock('empty-curl'),
             h(
               'p',

@@ -33,6 +33,7 @@ async function loadKeys() {
   const reports = await Promise.all(watched.map((key) => api('GET', usageUrl(key.id)).catch(() => null)));
   state.keys = list.keys;
   state.maxActiveKeys = list.maxActiveKeys;
+  state.usageFlushIntervalMs = list.usageFlushIntervalMs ?? state.usageFlushIntervalMs;
   state.limits = limits ?? state.limits;
   state.usage = new Map(watched.flatMap((key, index) => (reports[index] ? [[key.id, reports[index]]] : [])));
   state.loaded = true;

@@ -132,11 +132,15 @@ class Rotation {
     scheduleRefresh();
   }
 
-  /** The old key was used within the window: say by whom, and ask again before revoking. */
+  /**
+   * The old key was used within the window: ask again, in the footer where Revoke was clicked, with the safe
+   * answer focused. Who used it is the step's one list of clients, above (recentUseNotice); the footer holds
+   * one question and its two answers instead of Back, Keep and Revoke.
+   */
   confirmRevoke(revoke, revokeNow) {
     const usage = state.usage.get(this.oldKey.id);
-    const lastUsedAt = usage?.lastUsedAt ?? this.oldKey.lastUsedAt;
     const callers = recentCallers(usage);
+    const before = [...this.footer.childNodes];
     const cancel = h(
       'button',
       { class: 'button secondary', type: 'button', 'data-cancel-revoke': true },
@@ -144,31 +148,23 @@ class Rotation {
     );
     const confirm = h('button', { class: 'button danger', type: 'button' }, 'Revoke anyway');
     cancel.addEventListener('click', () => {
-      show(this.alert, null);
+      show(this.footer, ...before);
       revokeNow.focus();
     });
-    confirm.addEventListener('click', () => {
-      show(this.alert, null);
-      void revoke();
-    });
+    confirm.addEventListener('click', () => void revoke());
     show(
-      this.alert,
-      alertBox(
-        'warning',
-        [
-          h(
-            'p',
-            {},
-            `${keyTitle(this.oldKey)} is still receiving traffic: last used `,
-            lastUsedAt ? timeElement(lastUsedAt) : 'recently',
-            callers.length > 0 ? ` by ${plural(callers.length, 'client')}` : '',
-            '. Those requests will fail with 401 from the moment you revoke it.',
-          ),
-          callers.length > 0 ? h('ul', { class: 'callers' }, callers.map(callerLine)) : null,
-          h('div', { class: 'confirm-actions' }, cancel, confirm),
-        ].filter(Boolean),
-        { title: 'Revoke a key that is still in use?', role: 'alert' },
+      this.footer,
+      h(
+        'p',
+        { class: 'footer-question spacer', role: 'alert', 'data-revoke-question': true },
+        h('strong', {}, 'Revoke a key that is still in use?'),
+        ' ',
+        callers.length > 0
+          ? `The ${plural(callers.length, 'client')} listed above will get 401.`
+          : 'Requests still using it will get 401.',
       ),
+      cancel,
+      confirm,
     );
     cancel.focus();
   }
@@ -181,7 +177,7 @@ class Rotation {
         h(
           'p',
           { class: 'muted' },
-          `No calls with ${keyTitle(this.oldKey)} since it was revoked. This keeps watching while the dialog is open; counts can lag a few seconds behind.`,
+          `No requests with ${keyTitle(this.oldKey)} since it was revoked. This keeps watching while the dialog is open; counts can lag a few seconds behind.`,
         ),
       );
       return;
@@ -193,7 +189,7 @@ class Rotation {
         h(
           'p',
           {},
-          `${plural(total, 'call')} with the revoked key in the last hour, the latest `,
+          `${plural(total, 'request')} with the revoked key in the last hour, the latest `,
           timeElement(rejected.lastRejectedAt),
           '. Each was refused with 401: move these services to the new key.',
         ),

@@ -28,6 +28,8 @@ export const $ = (selector, root = document) => root.querySelector(selector);
 export const state = {
   keys: [],
   maxActiveKeys: 2,
+  /** How often usage counts are written (GET /v1/keys usageFlushIntervalMs): the lag of a key's counts. */
+  usageFlushIntervalMs: 10_000,
   /** keyId → GET /v1/keys/{id}/usage */
   usage: new Map(),
   loaded: false,
@@ -51,11 +53,19 @@ export const keyTitle = (key) => (hasTwin(key) ? `${quoted(key.name)} (${shortHi
 export const keyLabelText = (key) => (hasTwin(key) ? `${key.name} ${shortHint(key)}` : key.name);
 export const recentlyUsed = (lastUsedAt) => lastUsedAt !== null && Date.now() - Date.parse(lastUsedAt) < RECENT_MS;
 
-/** The server's default name for a rotation's new key (src/keys/key-lifecycle.ts rotatedKeyName), to show it. */
+/**
+ * The server's default name for a rotation's new key (src/keys/key-names.ts rotatedKeyName), to show it: a
+ * counter when an active key already has the name.
+ */
 export function rotatedKeyName(oldName) {
-  const suffix = ` (rotated ${new Date().toISOString().slice(0, 10)})`;
-  const base = oldName.replace(/(?:\s*\(rotated(?: \d{4}-\d{2}-\d{2})?\))+$/, '').trim() || 'API key';
-  return cutText(base, 100 - suffix.length).trimEnd() + suffix;
+  const day = new Date().toISOString().slice(0, 10);
+  const base = oldName.replace(/(?:\s*\(rotated(?: \d{4}-\d{2}-\d{2}(?:, \d+)?)?\))+$/, '').trim() || 'API key';
+  const activeNames = new Set(state.keys.filter(isActive).map((key) => key.name));
+  for (let count = 1; ; count++) {
+    const suffix = count === 1 ? ` (rotated ${day})` : ` (rotated ${day}, ${count})`;
+    const name = cutText(base, 100 - suffix.length).trimEnd() + suffix;
+    if (!activeNames.has(name)) return name;
+  }
 }
 
 export function usageUrl(keyId) {

@@ -30,13 +30,16 @@ window.addEventListener('beforeunload', (event) => {
 });
 
 /**
- * Escape (or Close) on a dialog that shows a key not yet copied asks first; Escape never discards the key
- * (pressed again, it goes back to the key). `close` discards.
+ * Escape (or Close, or Done) on a dialog that shows a key not yet copied asks first; Escape never discards
+ * the key (pressed again, it goes back to the key). Done or Close clicked while the question shows asks
+ * again (the question stays, announced anew, its safe answer focused): it used to hide the question, so a
+ * click on Done looked as if nothing happened. `close` discards. Returns what the dialog's own Close or
+ * Done buttons call.
  */
 export function guardSecretDialog(dialog, area, close) {
-  const attempt = () => {
+  const attempt = ({ escape = false } = {}) => {
     if (!secretAtRisk()) return close();
-    if ($('[data-keep-key]', area)) return backToKey(dialog, area);
+    if (escape && $('[data-keep-key]', area)) return backToKey(dialog, area);
     askBeforeDiscarding(dialog, area, close);
   };
   // Escape is handled on keydown (Chromium then sends no cancel event); the cancel event covers other
@@ -47,14 +50,14 @@ export function guardSecretDialog(dialog, area, close) {
     event.preventDefault();
     escapeHandled = true;
     setTimeout(() => (escapeHandled = false));
-    attempt();
+    attempt({ escape: true });
   });
   dialog.addEventListener('cancel', (event) => {
     if (!secretAtRisk()) return;
     event.preventDefault();
-    if (!escapeHandled) attempt();
+    if (!escapeHandled) attempt({ escape: true });
   });
-  return attempt;
+  return () => attempt();
 }
 
 function backToKey(dialog, area) {
@@ -101,24 +104,31 @@ export function sessionEndedWhileKeyShown() {
   return true;
 }
 
-/** The same first call everywhere (empty state and the one-time key): check a key with curl. */
-function curlSnippet() {
-  return `curl ${location.origin}/v1/me \\\n  -H "x-api-key: $KEYWARD_API_KEY"`;
+/** Stands for the key in the empty state's snippet, where no key is on screen: pasted as is, it says what to do. */
+export const KEY_PLACEHOLDER = 'paste-your-key-here';
+
+/**
+ * The same first call everywhere (empty state and the one-time key): set the variable, then check the key with
+ * curl. The line that sets it is part of the snippet, so a paste works (without it, a paste answered 401).
+ */
+function curlSnippet(apiKey) {
+  return `export KEYWARD_API_KEY='${apiKey ?? KEY_PLACEHOLDER}'\ncurl ${location.origin}/v1/me \\\n  -H "x-api-key: $KEYWARD_API_KEY"`;
 }
 
-export function curlBlock(id) {
+/** The snippet with Copy; `apiKey` is the key shown once, or none (the empty state: a placeholder to replace). */
+export function curlBlock(id, apiKey) {
+  const snippet = curlSnippet(apiKey);
   return h(
     'div',
     { class: 'snippet' },
-    h('pre', { id, 'data-curl': true }, h('code', {}, curlSnippet())),
+    h('pre', { id, 'data-curl': true }, h('code', {}, snippet)),
     h(
       'button',
       {
         class: 'button secondary small',
         type: 'button',
         'aria-label': 'Copy the curl command',
-        onclick: async () =>
-          toast((await copyText(curlSnippet())) ? 'curl command copied.' : 'Copying is blocked here.'),
+        onclick: async () => toast((await copyText(snippet)) ? 'curl command copied.' : 'Copying is blocked here.'),
       },
       icon('copy'),
       'Copy',
@@ -160,11 +170,11 @@ export function keyReveal(apiKey, key, { warningId } = {}) {
         { class: 'hint' },
         'Send it in the ',
         h('code', {}, 'x-api-key'),
-        ' header of every request. Try it (with the key in ',
+        ' header of every request. Try it in a terminal (the first line puts this key in ',
         h('code', {}, 'KEYWARD_API_KEY'),
         '):',
       ),
-      curlBlock(`${inputId}-curl`),
+      curlBlock(`${inputId}-curl`, apiKey),
     ),
   );
 }
