@@ -11,6 +11,9 @@ import { signUpOver } from '../support/http.js';
 import { TEST_ARGON2 } from '../support/services.js';
 import { startKeywardProcess, startServer, type ServerProcess } from '../support/server-process.js';
 
+// Real server processes, one on a fresh embedded database (PGlite creates it: the slow part of a first start).
+t.setTimeout(300_000);
+
 async function embedded(t: Test, env: Record<string, string>): Promise<ServerProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'keyward-cookie-'));
   const server = await startServer({ KEYWARD_DATA_DIR: dataDir, ...TEST_ARGON2, ...env });
