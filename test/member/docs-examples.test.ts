@@ -40,6 +40,7 @@ declare global {
   const userAgent: string | undefined;
   const requestId: string;
   function reply(status: number, body: unknown): void;
+  function setHeader(name: string, value: string): void;
   function serve(accountId: string, keyId: string, metadata?: unknown): void;
   /** A handler of the example service's own. */
   function createOrder(request: unknown, reply: unknown): Promise<unknown>;
