@@ -1,15 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { TEST_ARGON2 } from '../support/services.js';
 import { eventually } from '../support/wait.js';
-import { startProcess, startServer } from '../support/server-process.js';
+import { groupGone, NPM_CLI, startProcess, startServer } from '../support/server-process.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const NPM_CLI = join(dirname(process.execPath), '../lib/node_modules/npm/bin/npm-cli.js');
 
 /*
  * SIGTERM while a keep-alive client has a request in flight: the request is
@@ -82,13 +81,3 @@ t.test('npm start: SIGTERM to npm alone stops the server, which said where to op
   t.ok(await eventually(() => groupGone(server.child.pid!), 15_000), 'npm and the server under it ended');
   t.ok(await eventually(() => /"msg":"shut down"/.test(server.output())), 'the server shut down cleanly');
 });
-
-/** Whether no process of the group led by `pid` is left. */
-function groupGone(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return false;
-  } catch {
-    return true;
-  }
-}

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { createRedisPrefix, createTestDatabase, TEST_ARGON2 } from '../support/services.js';
 import { signUpOver } from '../support/http.js';
 import { eventually } from '../support/wait.js';
-import { startProcess, startServer } from '../support/server-process.js';
+import { groupGone, NPM_CLI, startProcess, startServer } from '../support/server-process.js';
 
 /*
  * Issue 29: one signal often reaches the server more than once. `npm start`
@@ -24,18 +24,7 @@ import { startProcess, startServer } from '../support/server-process.js';
  */
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const NPM_CLI = join(dirname(process.execPath), '../lib/node_modules/npm/bin/npm-cli.js');
 const TSX_CLI = join(ROOT, 'node_modules/tsx/dist/cli.mjs');
-
-/** Whether no process of the group led by `pid` is left. */
-function groupGone(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return false;
-  } catch {
-    return true;
-  }
-}
 
 /** Sends GET /v1/me with `apiKey` in a loop until the server stops answering; counts the 200s. */
 function traffic(url: string, apiKey: string, workers: number) {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import type { Test } from 'tap';
@@ -78,6 +79,19 @@ export async function startProcess(options: {
       return code as number | null;
     },
   };
+}
+
+/** npm's own command line, to run `npm start` as a user does (npm → node, no shell of the test's). */
+export const NPM_CLI = join(dirname(process.execPath), '../lib/node_modules/npm/bin/npm-cli.js');
+
+/** Whether no process of the group led by `pid` is left. */
+export function groupGone(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 /** Runs the server expecting it to refuse to start; returns its exit code and output. */

@@ -58,7 +58,9 @@ export function guardSessionEnd(guard) {
  */
 export async function startSignedInPage() {
   setSessionExpiredHandler(() => {
-    if (!signingOut && sessionEndGuard?.()) return;
+    // Several calls can find the session ended (a poll, a refresh, a click): the first one leaves, and a second
+    // location.assign would cut that navigation short.
+    if (leaving || (!signingOut && sessionEndGuard?.())) return;
     leaving = true;
     location.assign(signingOut ? SIGNED_OUT_URL : signInUrl(sessionEndReason()));
   });
@@ -73,6 +75,8 @@ export async function startSignedInPage() {
     markSignedOut();
     try {
       await api('POST', '/v1/logout');
+      if (leaving) return; // a call that found the session ended is already on its way there
+      leaving = true;
       location.assign(SIGNED_OUT_URL);
     } catch (error) {
       if (leaving) return; // the request was cut by leaving for the sign-in page: the session has ended
