@@ -3,6 +3,7 @@
  * reserved from the fleet's counts and admitted from memory, and the per-instance share when reserving fails.
  */
 import { KeyRefusal } from './refusals.js';
+import { settleWithin, TIMED_OUT } from './timeouts.js';
 import {
   counterName,
   limitRefusalOf,
@@ -146,9 +147,16 @@ export class RateLimiter {
 
   /** Reserves budget from the source for someone else (a member's batch), within the same time. */
   async reserve(keyId: string, requests: BudgetRequest[]): Promise<{ grants: BudgetGrant[]; fleetSize: number }> {
-    this.reservations++;
-    const reserved = await withTimeout(this.options.source.reserve(keyId, requests), this.options.timeoutMs);
+    const reserved = await this.reserveFromSource(keyId, requests);
     requests.forEach((request, index) => this.options.onGrant?.(request, reserved.grants[index]!));
+    return reserved;
+  }
+
+  /** One round trip to the source, counted; rejected when it takes longer than the timeout. */
+  private async reserveFromSource(keyId: string, requests: BudgetRequest[]) {
+    this.reservations++;
+    const reserved = await settleWithin(this.options.source.reserve(keyId, requests), this.options.timeoutMs);
+    if (reserved === TIMED_OUT) throw new Error(`no budget granted within ${this.options.timeoutMs} ms`);
     return reserved;
   }
 
@@ -194,7 +202,6 @@ export class RateLimiter {
     const pending = counts.filter((count) => count.refill !== null).map((count) => count.refill!);
     const asking = counts.filter((count) => count.refill === null);
     if (asking.length > 0) {
-      this.reservations++;
       const requests = asking.map((count) => ({
         kind: count.kind,
         name: count.name,
@@ -203,7 +210,7 @@ export class RateLimiter {
         resetAt: count.resetAt,
         accountId: count.accountId,
       }));
-      const done = withTimeout(this.options.source.reserve(keyId, requests), this.options.timeoutMs)
+      const done = this.reserveFromSource(keyId, requests)
         .then(({ grants, fleetSize }) => {
           this.fleetSize = Math.max(1, fleetSize);
           asking.forEach((count, index) => {
@@ -260,16 +267,6 @@ const MAX_COUNTS = 100_000;
 /** Forgets the counts whose window ended: nothing reserved in them can be used any more. */
 function forgetEnded(counts: Map<string, LocalCount>, now: number): void {
   for (const [subject, count] of counts) if (count.resetAt <= now && count.refill === null) counts.delete(subject);
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no budget granted within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** The 429 of a count that reached its limit, made once per count and wait. */

@@ -141,6 +141,13 @@ function filtersOfSelects() {
   return { action: $('[data-filter-action]').value, keyId: $('[data-filter-key]').value };
 }
 
+/** The filters that are set, as query parameters: the audit API's and the page address's alike. */
+function filterParams(filters) {
+  const params = new URLSearchParams();
+  for (const name of FILTERS) if (filters[name]) params.set(name, filters[name]);
+  return params;
+}
+
 function isFiltering(filters) {
   return FILTERS.some((name) => filters[name] !== '');
 }
@@ -168,12 +175,17 @@ function renderFilterChoices(filters) {
   $('[data-clear-filters]').hidden = !isFiltering(filters);
 }
 
+/** A row across the table saying why there are no events to show. */
+function messageRow(text) {
+  return h('tr', {}, h('td', { colspan: 5, class: 'empty-state' }, text));
+}
+
 function renderEvents() {
   const body = $('[data-events]');
   const filtering = isFiltering(filtersOfSelects());
   if (loaded.length === 0) {
     const text = filtering ? 'No event matches these filters.' : 'No activity yet.';
-    show(body, h('tr', {}, h('td', { colspan: 5, class: 'empty-state' }, text)));
+    show(body, messageRow(text));
   } else {
     show(body, loaded.map(eventRow));
   }
@@ -230,8 +242,8 @@ function exportRows(format) {
 async function loadPage() {
   const mine = generation;
   const filters = filtersOfSelects();
-  const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
-  for (const name of FILTERS) if (filters[name]) query.set(name, filters[name]);
+  const query = filterParams(filters);
+  query.set('limit', String(PAGE_SIZE));
   if (nextCursor) query.set('cursor', nextCursor);
   const page = await api('GET', `/v1/audit?${query}`);
   if (mine !== generation) return null;
@@ -249,21 +261,20 @@ async function applyFilters(filters) {
   nextCursor = null;
   renderFilterChoices(filters);
   $('[data-load-more-row]').hidden = true;
-  show($('[data-events]'), h('tr', {}, h('td', { colspan: 5, class: 'empty-state' }, 'Loading activity…')));
+  show($('[data-events]'), messageRow('Loading activity…'));
   $('[data-filter-note]').textContent = '';
   try {
     await loadPage();
     show(pageAlert());
   } catch (error) {
     showPageError(error, 'Could not load the activity');
-    show($('[data-events]'), h('tr', {}, h('td', { colspan: 5, class: 'empty-state' }, 'Activity unavailable.')));
+    show($('[data-events]'), messageRow('Activity unavailable.'));
   }
 }
 
 /** Puts `filters` in the address (a new history entry, so Back returns to the previous ones) and applies them. */
 function chooseFilters(filters) {
-  const params = new URLSearchParams();
-  for (const name of FILTERS) if (filters[name]) params.set(name, filters[name]);
+  const params = filterParams(filters);
   const search = params.size > 0 ? `?${params}` : '';
   window.history.pushState(null, '', `${window.location.pathname}${search}`);
   return applyFilters(filters);

@@ -118,10 +118,6 @@ function keyIconButton(key, verb, className, iconName, open) {
   );
 }
 
-/**
- * Why Rotate is disabled or absent, said beside it: a key whose expiry is scheduled cannot be rotated (the
- * server answers 409 rotation_pending), and a rotation needs a free slot.
- */
 const shortTime = new Intl.DateTimeFormat(undefined, {
   month: 'short',
   day: 'numeric',
@@ -129,23 +125,23 @@ const shortTime = new Intl.DateTimeFormat(undefined, {
   minute: '2-digit',
 });
 
+/**
+ * Why Rotate is disabled or absent, said beside it: a key whose expiry is scheduled cannot be rotated (the
+ * server answers 409 rotation_pending), and a rotation needs a free slot.
+ */
 function rotateReason(key, full, replacement) {
-  const id = `rotate-reason-${key.id}`;
+  let text;
   if (key.expiresAt) {
     const when = shortTime.format(new Date(key.expiresAt));
-    const text = replacement
+    text = replacement
       ? `Rotation is already under way: this key expires on ${when}.`
       : `No rotation: this key expires on ${when}. Generate a new key to replace it.`;
-    return h('p', { class: 'action-reason', id, 'data-rotate-reason': true }, text);
+  } else if (full) {
+    text = `${state.maxActiveKeys} keys are active: revoke one to rotate.`;
+  } else {
+    return null;
   }
-  if (full) {
-    return h(
-      'p',
-      { class: 'action-reason', id, 'data-rotate-reason': true },
-      `${state.maxActiveKeys} keys are active: revoke one to rotate.`,
-    );
-  }
-  return null;
+  return h('p', { class: 'action-reason', id: `rotate-reason-${key.id}`, 'data-rotate-reason': true }, text);
 }
 
 function activeRow(key, full, active) {
